@@ -1,0 +1,54 @@
+# crm-proxy: one non-recursive GNU Makefile.  Each part contributes a
+# module.mk fragment that appends to the lists below; everything builds into
+# $(B)/ (build/ by default, build-asan/ for check-asan).
+#
+#   make               daemons and tools
+#   make test          unit tests (cmocka), fuzz-corpus replay, integration
+#   make check-asan    the same suite under ASan+UBSan
+#   make fuzz          libFuzzer targets, FUZZ_SECONDS each (clang)
+#   make bench         benchmarks; prints ratio tables
+#   make install       DESTDIR/PREFIX honoured
+#   make demo          local Dovecot with demo mail + crm-proxy in front
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+B        ?= build
+CC       ?= cc
+PKG_CONFIG ?= pkg-config
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wconversion \
+        -Wno-sign-conversion -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wvla -Wimplicit-fallthrough
+CSTD := -std=c11 -D_GNU_SOURCE
+OPT  ?= -O2 -g
+SAN  ?=
+CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) $(SAN) -fPIE -fstack-protector-strong \
+             -D_FORTIFY_SOURCE=2 -I. -MMD -MP $(CFLAGS)
+LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN) $(LDFLAGS)
+
+PKG_MODULES := libevent libevent_openssl openssl
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKG_MODULES))
+
+# Every module appends here.
+BINS        :=
+UNIT_TESTS  :=
+FUZZ_TARGETS :=
+OBJS        :=
+
+.PHONY: all test unit check-asan fuzz bench install demo clean
+all:
+
+include lib/module.mk
+include $(filter-out lib/module.mk,$(wildcard */module.mk))
+include tests/module.mk
+
+all: $(BINS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -c -o $@ $<
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,14 @@
+# proxy/: crm-proxy, the IMAP proxy daemon.
+# The parsers link alone (no libevent/OpenSSL) into unit tests and fuzzers.
+PROXY_PURE_SRCS := $(wildcard proxy/imap_parse.c proxy/sasl.c proxy/proxy_proto.c)
+PROXY_PURE_OBJS := $(PROXY_PURE_SRCS:%.c=$(B)/%.o)
+PURE_OBJS += $(PROXY_PURE_OBJS)
+
+PROXY_SRCS := $(filter-out $(PROXY_PURE_SRCS),$(wildcard proxy/*.c))
+PROXY_OBJS := $(PROXY_SRCS:%.c=$(B)/%.o)
+PROXY_LIBS := $(shell $(PKG_CONFIG) --libs libevent_openssl libevent openssl)
+
+$(B)/crm-proxy: $(PROXY_OBJS) $(PROXY_PURE_OBJS) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PROXY_LIBS)
+
+BINS += $(B)/crm-proxy

@@ -1,0 +1,36 @@
+/*
+ * proxy_proto.h - the PROXY protocol header (HAProxy, versions 1 and 2)
+ * sent by a TCP load balancer in front of the proxy, so the client's address
+ * survives.  Accepted only on listeners that enable it and only from the
+ * configured load-balancer addresses; the caller enforces both.
+ *
+ * Bounded: a v1 line is at most 107 bytes; a v2 header at most 16 + 65535
+ * bytes, of which TLVs are skipped, never stored.
+ */
+#ifndef CRM_PROXY_PROTO_H
+#define CRM_PROXY_PROTO_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+enum proxy_proto_result {
+	PROXY_PROTO_OK,		/* header parsed; *consumed_r bytes of it */
+	PROXY_PROTO_AGAIN,	/* need more bytes */
+	PROXY_PROTO_ERROR,	/* not a valid header; *errstr_r says why */
+};
+
+struct proxy_proto_info {
+	/* AF_INET / AF_INET6 addresses of the original client and of the
+	 * address it connected to; family AF_UNSPEC for "LOCAL"/"UNKNOWN"
+	 * (health checks): keep the socket's own addresses then. */
+	struct sockaddr_storage src, dst;
+	socklen_t src_len, dst_len;
+	int version;	/* 1 or 2 */
+};
+
+/* Parses a header at the start of data..len.  Never reads past len. */
+enum proxy_proto_result proxy_proto_parse(const unsigned char *data,
+    size_t len, struct proxy_proto_info *info_r, size_t *consumed_r,
+    const char **errstr_r);
+
+#endif
