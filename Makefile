@@ -39,7 +39,7 @@ OBJS        :=
 all:
 
 include lib/module.mk
-include $(filter-out lib/module.mk,$(wildcard */module.mk))
+include $(filter-out lib/module.mk tests/module.mk,$(wildcard */module.mk */*/module.mk))
 include tests/module.mk
 
 all: $(BINS)
