@@ -18,7 +18,8 @@ PKG_CONFIG ?= pkg-config
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wconversion \
         -Wno-sign-conversion -Wstrict-prototypes -Wmissing-prototypes \
-        -Wpointer-arith -Wvla -Wimplicit-fallthrough
+        -Wpointer-arith -Wvla -Wimplicit-fallthrough \
+        -Wno-format-truncation
 CSTD := -std=c11 -D_GNU_SOURCE
 OPT  ?= -O2 -g
 SAN  ?=

@@ -1,0 +1,54 @@
+/*
+ * conf.h - a small INI reader with file:line diagnostics, and value parsers
+ * shared by every daemon's configuration.
+ *
+ *   [section]            or   [section name]
+ *   key = value          leading/trailing blanks trimmed
+ *   # comment, ; comment  (whole lines, or after a blank inside a value)
+ *
+ * Bounded: lines over CONF_LINE_MAX bytes are an error, not truncated.
+ */
+#ifndef CRM_CONF_H
+#define CRM_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CONF_LINE_MAX 4096
+#define CONF_ERR_MAX 512
+
+/*
+ * Called once per "key = value".  section/name are "" when absent.  Return 0,
+ * or -1 after writing a message (without file:line) into err (CONF_ERR_MAX).
+ */
+typedef int conf_handler(void *ctx, const char *section, const char *name,
+    const char *key, const char *value, int line, char *err);
+
+/*
+ * Reads path and calls handler for each pair.  Section headers are reported
+ * to the handler as key "" (value "") so it can open a new object.
+ * Returns 0, or -1 with "file:line: message" in err (CONF_ERR_MAX bytes).
+ */
+int conf_parse_file(const char *path, conf_handler *handler, void *ctx,
+    char *err);
+
+/* Value parsers: return 0, or -1 with a message in err. */
+int conf_parse_bool(const char *s, bool *v_r, char *err);
+/* "64k", "1m", "4096" -> bytes; 1024-based. */
+int conf_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *v_r,
+    char *err);
+/* "30", "30s", "5m", "1h" -> seconds. */
+int conf_parse_duration(const char *s, unsigned min, unsigned max,
+    unsigned *v_r, char *err);
+int conf_parse_uint(const char *s, unsigned min, unsigned max, unsigned *v_r,
+    char *err);
+/* "host:port", "[v6]:port" -> split copies (host without brackets). */
+int conf_split_hostport(const char *s, char *host, size_t host_size,
+    char *port, size_t port_size, char *err);
+/* Numeric address:port -> sockaddr (no DNS). */
+int conf_parse_sockaddr(const char *s, struct sockaddr_storage *ss,
+    socklen_t *len_r, char *err);
+
+#endif

@@ -1,0 +1,630 @@
+/* config.c - see config.h. */
+#include "proxy/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/ssl.h>
+
+#include "lib/conf.h"
+#include "lib/tls.h"
+#include "lib/xmalloc.h"
+
+struct config_ctx {
+	struct proxy_conf *conf;
+	struct listen_conf *listen;
+	struct upstream_conf *upstream;
+	/* line of the open section, for errors found at its end */
+	int section_line;
+};
+
+static const char *const tls_mode_names[] = {
+	[TLS_MODE_NONE] = "none",
+	[TLS_MODE_STARTTLS] = "starttls",
+	[TLS_MODE_IMPLICIT] = "implicit",
+};
+
+const char *
+tls_mode_name(enum tls_mode mode)
+{
+	return tls_mode_names[mode];
+}
+
+static int
+config_tls_mode(const char *v, enum tls_mode *mode_r, char *err)
+{
+	for (unsigned i = 0; i < 3; i++) {
+		if (strcasecmp(v, tls_mode_names[i]) == 0) {
+			*mode_r = (enum tls_mode)i;
+			return 0;
+		}
+	}
+	snprintf(err, CONF_ERR_MAX,
+	    "tls = \"%s\": use starttls, implicit or none", v);
+	return -1;
+}
+
+static int
+config_netmask(const char *s, struct netmask *m, char *err)
+{
+	char buf[64], *slash;
+	unsigned max;
+
+	if (strlen(s) >= sizeof(buf)) {
+		snprintf(err, CONF_ERR_MAX, "\"%s\": not an address", s);
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", s);
+	slash = strchr(buf, '/');
+	if (slash != NULL)
+		*slash++ = '\0';
+	memset(m, 0, sizeof(*m));
+	if (inet_pton(AF_INET, buf,
+	    &((struct sockaddr_in *)&m->addr)->sin_addr) == 1) {
+		m->addr.ss_family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf,
+	    &((struct sockaddr_in6 *)&m->addr)->sin6_addr) == 1) {
+		m->addr.ss_family = AF_INET6;
+		max = 128;
+	} else {
+		snprintf(err, CONF_ERR_MAX,
+		    "\"%s\": not a numeric address or address/bits", s);
+		return -1;
+	}
+	m->bits = max;
+	if (slash != NULL && conf_parse_uint(slash, 0, max, &m->bits, err) !=
+	    0)
+		return -1;
+	return 0;
+}
+
+static int
+config_trusted(struct listen_conf *lc, const char *v, char *err)
+{
+	char buf[CONF_LINE_MAX], *tok, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	lc->ntrusted = 0;
+	for (tok = strtok_r(buf, " \t,", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \t,", &save)) {
+		if (lc->ntrusted == CONFIG_MAX_TRUSTED) {
+			snprintf(err, CONF_ERR_MAX,
+			    "more than %d trusted_proxies",
+			    CONFIG_MAX_TRUSTED);
+			return -1;
+		}
+		if (config_netmask(tok, &lc->trusted[lc->ntrusted++], err) !=
+		    0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+config_section(struct config_ctx *c, const char *section, const char *name,
+    int line, char *err)
+{
+	struct proxy_conf *conf = c->conf;
+
+	c->listen = NULL;
+	c->upstream = NULL;
+	c->section_line = line;
+	if (strcmp(section, "listen") == 0 ||
+	    strcmp(section, "upstream") == 0) {
+		if (*name == '\0') {
+			snprintf(err, CONF_ERR_MAX,
+			    "[%s] needs a name: [%s NAME]", section, section);
+			return -1;
+		}
+	} else if (*name != '\0') {
+		snprintf(err, CONF_ERR_MAX, "[%s] takes no name", section);
+		return -1;
+	}
+	if (strcmp(section, "listen") == 0) {
+		if (conf->nlisteners == CONFIG_MAX_LISTENERS) {
+			snprintf(err, CONF_ERR_MAX, "more than %d listeners",
+			    CONFIG_MAX_LISTENERS);
+			return -1;
+		}
+		for (unsigned i = 0; i < conf->nlisteners; i++) {
+			if (strcmp(conf->listeners[i].name, name) == 0) {
+				snprintf(err, CONF_ERR_MAX,
+				    "[listen %s] already defined at line %d",
+				    name, conf->listeners[i].line);
+				return -1;
+			}
+		}
+		c->listen = &conf->listeners[conf->nlisteners++];
+		c->listen->name = xstrdup(name);
+		c->listen->line = line;
+		c->listen->tls = TLS_MODE_STARTTLS;
+	} else if (strcmp(section, "upstream") == 0) {
+		if (conf->nupstreams == CONFIG_MAX_UPSTREAMS) {
+			snprintf(err, CONF_ERR_MAX, "more than %d upstreams",
+			    CONFIG_MAX_UPSTREAMS);
+			return -1;
+		}
+		for (unsigned i = 0; i < conf->nupstreams; i++) {
+			if (strcmp(conf->upstreams[i].name, name) == 0) {
+				snprintf(err, CONF_ERR_MAX,
+				    "[upstream %s] already defined at line %d",
+				    name, conf->upstreams[i].line);
+				return -1;
+			}
+		}
+		c->upstream = &conf->upstreams[conf->nupstreams++];
+		c->upstream->name = xstrdup(name);
+		c->upstream->line = line;
+		c->upstream->tls = TLS_MODE_IMPLICIT;
+		c->upstream->verify = true;
+	} else if (strcmp(section, "proxy") != 0 &&
+	    strcmp(section, "limits") != 0 && strcmp(section, "route") != 0) {
+		snprintf(err, CONF_ERR_MAX,
+		    "unknown section [%s] (proxy, limits, listen NAME, "
+		    "upstream NAME, route)", section);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_proxy_key(struct proxy_conf *conf, const char *k, const char *v,
+    char *err)
+{
+	if (strcmp(k, "workers") == 0)
+		return conf_parse_uint(v, 1, 64, &conf->workers, err);
+	if (strcmp(k, "user") == 0) {
+		free(conf->user);
+		conf->user = *v != '\0' ? xstrdup(v) : NULL;
+		return 0;
+	}
+	if (strcmp(k, "log_level") == 0) {
+		if (log_level_parse(v, &conf->log_level) != 0) {
+			snprintf(err, CONF_ERR_MAX,
+			    "log_level = \"%s\": use error, warn, info or "
+			    "debug", v);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(k, "syslog") == 0)
+		return conf_parse_bool(v, &conf->syslog, err);
+	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [proxy]", k);
+	return -1;
+}
+
+static int
+config_limits_key(struct limits_conf *l, const char *k, const char *v,
+    char *err)
+{
+	if (strcmp(k, "line_max") == 0)
+		return conf_parse_size(v, 1024, 16 << 20, &l->line_max, err);
+	if (strcmp(k, "preauth_literal_max") == 0)
+		return conf_parse_size(v, 0, 16 << 20,
+		    &l->preauth_literal_max, err);
+	if (strcmp(k, "connections_per_ip") == 0)
+		return conf_parse_uint(v, 1, 1000000, &l->connections_per_ip,
+		    err);
+	if (strcmp(k, "connections_per_user") == 0)
+		return conf_parse_uint(v, 1, 1000000,
+		    &l->connections_per_user, err);
+	if (strcmp(k, "preauth_timeout") == 0)
+		return conf_parse_duration(v, 1, 3600, &l->preauth_timeout,
+		    err);
+	if (strcmp(k, "idle_timeout") == 0)
+		return conf_parse_duration(v, 60, 86400, &l->idle_timeout,
+		    err);
+	if (strcmp(k, "connect_timeout") == 0)
+		return conf_parse_duration(v, 1, 600, &l->connect_timeout,
+		    err);
+	if (strcmp(k, "buffer_high") == 0)
+		return conf_parse_size(v, 4096, 1 << 30, &l->buffer_high, err);
+	if (strcmp(k, "buffer_low") == 0)
+		return conf_parse_size(v, 0, 1 << 30, &l->buffer_low, err);
+	if (strcmp(k, "auth_failures_max") == 0)
+		return conf_parse_uint(v, 1, 100, &l->auth_failures_max, err);
+	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [limits]", k);
+	return -1;
+}
+
+static int
+config_listen_key(struct listen_conf *lc, const char *k, const char *v,
+    char *err)
+{
+	if (strcmp(k, "address") == 0) {
+		free(lc->address);
+		lc->address = xstrdup(v);
+		return conf_parse_sockaddr(v, &lc->ss, &lc->sslen, err);
+	}
+	if (strcmp(k, "tls") == 0)
+		return config_tls_mode(v, &lc->tls, err);
+	if (strcmp(k, "cert") == 0) {
+		free(lc->cert);
+		lc->cert = xstrdup(v);
+		return 0;
+	}
+	if (strcmp(k, "key") == 0) {
+		free(lc->key);
+		lc->key = xstrdup(v);
+		return 0;
+	}
+	if (strcmp(k, "allow_plaintext_auth") == 0)
+		return conf_parse_bool(v, &lc->allow_plaintext_auth, err);
+	if (strcmp(k, "proxy_protocol") == 0)
+		return conf_parse_bool(v, &lc->proxy_protocol, err);
+	if (strcmp(k, "trusted_proxies") == 0)
+		return config_trusted(lc, v, err);
+	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [listen %s]", k,
+	    lc->name);
+	return -1;
+}
+
+static int
+config_upstream_key(struct upstream_conf *u, const char *k, const char *v,
+    char *err)
+{
+	if (strcmp(k, "address") == 0) {
+		free(u->address);
+		u->address = xstrdup(v);
+		return conf_split_hostport(v, u->host, sizeof(u->host),
+		    u->port, sizeof(u->port), err);
+	}
+	if (strcmp(k, "tls") == 0)
+		return config_tls_mode(v, &u->tls, err);
+	if (strcmp(k, "ca_file") == 0) {
+		free(u->ca_file);
+		u->ca_file = *v != '\0' ? xstrdup(v) : NULL;
+		return 0;
+	}
+	if (strcmp(k, "verify") == 0)
+		return conf_parse_bool(v, &u->verify, err);
+	if (strcmp(k, "server_name") == 0) {
+		free(u->server_name);
+		u->server_name = *v != '\0' ? xstrdup(v) : NULL;
+		return 0;
+	}
+	if (strcmp(k, "forward_client_ip") == 0)
+		return conf_parse_bool(v, &u->forward_client_ip, err);
+	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [upstream %s]", k,
+	    u->name);
+	return -1;
+}
+
+static char *
+config_lower(const char *s)
+{
+	char *p = xstrdup(s);
+
+	for (char *q = p; *q != '\0'; q++)
+		*q = (char)tolower((unsigned char)*q);
+	return p;
+}
+
+static int
+config_route_key(struct proxy_conf *conf, const char *k, const char *v,
+    int line, char *err)
+{
+	struct route_conf *r;
+	enum route_kind kind;
+	const char *match = "";
+
+	if (strcmp(k, "default") == 0) {
+		kind = ROUTE_DEFAULT;
+	} else if (strncmp(k, "user ", 5) == 0) {
+		kind = ROUTE_USER;
+		match = k + 5;
+	} else if (strncmp(k, "domain ", 7) == 0) {
+		kind = ROUTE_DOMAIN;
+		match = k + 7;
+	} else {
+		snprintf(err, CONF_ERR_MAX,
+		    "route key \"%s\": use \"default\", \"user ADDRESS\" or "
+		    "\"domain DOMAIN\"", k);
+		return -1;
+	}
+	while (*match == ' ')
+		match++;
+	if (kind != ROUTE_DEFAULT && *match == '\0') {
+		snprintf(err, CONF_ERR_MAX, "route \"%s\" has nothing to match",
+		    k);
+		return -1;
+	}
+	if (conf->nroutes == CONFIG_MAX_ROUTES) {
+		snprintf(err, CONF_ERR_MAX, "more than %d routes",
+		    CONFIG_MAX_ROUTES);
+		return -1;
+	}
+	for (unsigned i = 0; i < conf->nroutes; i++) {
+		if (conf->routes[i].kind == kind &&
+		    strcasecmp(conf->routes[i].match, match) == 0) {
+			snprintf(err, CONF_ERR_MAX,
+			    "route \"%s\" already defined at line %d", k,
+			    conf->routes[i].line);
+			return -1;
+		}
+	}
+	conf->routes = xreallocarray(conf->routes, conf->nroutes + 1,
+	    sizeof(*conf->routes));
+	r = &conf->routes[conf->nroutes++];
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->match = config_lower(match);
+	r->upstream_name = xstrdup(v);
+	r->line = line;
+	return 0;
+}
+
+static int
+config_handler(void *ctx, const char *section, const char *name,
+    const char *key, const char *value, int line, char *err)
+{
+	struct config_ctx *c = ctx;
+
+	if (*key == '\0')
+		return config_section(c, section, name, line, err);
+	if (*section == '\0') {
+		snprintf(err, CONF_ERR_MAX, "\"%s\" outside any [section]",
+		    key);
+		return -1;
+	}
+	if (strcmp(section, "proxy") == 0)
+		return config_proxy_key(c->conf, key, value, err);
+	if (strcmp(section, "limits") == 0)
+		return config_limits_key(&c->conf->limits, key, value, err);
+	if (strcmp(section, "listen") == 0)
+		return config_listen_key(c->listen, key, value, err);
+	if (strcmp(section, "upstream") == 0)
+		return config_upstream_key(c->upstream, key, value, err);
+	return config_route_key(c->conf, key, value, line, err);
+}
+
+static int
+config_validate(struct proxy_conf *conf, char *err)
+{
+	const char *path = conf->path;
+	struct limits_conf *l = &conf->limits;
+
+	if (conf->nlisteners == 0) {
+		snprintf(err, CONF_ERR_MAX,
+		    "%s: no [listen NAME] section: nothing to serve", path);
+		return -1;
+	}
+	for (unsigned i = 0; i < conf->nlisteners; i++) {
+		struct listen_conf *lc = &conf->listeners[i];
+
+		if (lc->address == NULL) {
+			snprintf(err, CONF_ERR_MAX,
+			    "%s:%d: [listen %s] has no address", path,
+			    lc->line, lc->name);
+			return -1;
+		}
+		if (lc->tls != TLS_MODE_NONE &&
+		    (lc->cert == NULL || lc->key == NULL)) {
+			snprintf(err, CONF_ERR_MAX,
+			    "%s:%d: [listen %s] tls = %s needs cert and key",
+			    path, lc->line, lc->name, tls_mode_name(lc->tls));
+			return -1;
+		}
+		if (lc->proxy_protocol && lc->ntrusted == 0) {
+			snprintf(err, CONF_ERR_MAX,
+			    "%s:%d: [listen %s] proxy_protocol = yes needs "
+			    "trusted_proxies (the load balancers' addresses)",
+			    path, lc->line, lc->name);
+			return -1;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (strcmp(conf->listeners[j].address, lc->address) ==
+			    0) {
+				snprintf(err, CONF_ERR_MAX,
+				    "%s:%d: [listen %s] address %s is also "
+				    "used by [listen %s]", path, lc->line,
+				    lc->name, lc->address,
+				    conf->listeners[j].name);
+				return -1;
+			}
+		}
+	}
+	for (unsigned i = 0; i < conf->nupstreams; i++) {
+		struct upstream_conf *u = &conf->upstreams[i];
+
+		if (u->address == NULL) {
+			snprintf(err, CONF_ERR_MAX,
+			    "%s:%d: [upstream %s] has no address", path,
+			    u->line, u->name);
+			return -1;
+		}
+	}
+	for (unsigned i = 0; i < conf->nroutes; i++) {
+		struct route_conf *r = &conf->routes[i];
+
+		for (unsigned j = 0; j < conf->nupstreams; j++)
+			if (strcmp(conf->upstreams[j].name,
+			    r->upstream_name) == 0)
+				r->upstream = &conf->upstreams[j];
+		if (r->upstream == NULL) {
+			snprintf(err, CONF_ERR_MAX,
+			    "%s:%d: route to unknown upstream \"%s\"", path,
+			    r->line, r->upstream_name);
+			return -1;
+		}
+	}
+	if (conf->nroutes == 0) {
+		snprintf(err, CONF_ERR_MAX,
+		    "%s: no [route]: add \"default = UPSTREAM\"", path);
+		return -1;
+	}
+	if (l->buffer_low >= l->buffer_high) {
+		snprintf(err, CONF_ERR_MAX,
+		    "%s: [limits] buffer_low (%llu) must be below buffer_high "
+		    "(%llu)", path, (unsigned long long)l->buffer_low,
+		    (unsigned long long)l->buffer_high);
+		return -1;
+	}
+	return 0;
+}
+
+struct proxy_conf *
+config_load(const char *path, char *err)
+{
+	struct proxy_conf *conf = xcalloc(1, sizeof(*conf));
+	struct config_ctx c = { .conf = conf };
+
+	conf->path = xstrdup(path);
+	conf->workers = 2;
+	conf->log_level = LOG_LEVEL_INFO;
+	conf->limits = (struct limits_conf){
+		.line_max = 64 * 1024,
+		.preauth_literal_max = 64 * 1024,
+		.connections_per_ip = 100,
+		.connections_per_user = 50,
+		.preauth_timeout = 60,
+		.idle_timeout = 30 * 60,
+		.connect_timeout = 10,
+		.buffer_high = 256 * 1024,
+		.buffer_low = 64 * 1024,
+		.auth_failures_max = 3,
+	};
+	if (conf_parse_file(path, config_handler, &c, err) != 0 ||
+	    config_validate(conf, err) != 0) {
+		config_free(&conf);
+		return NULL;
+	}
+	return conf;
+}
+
+int
+config_load_tls(struct proxy_conf *conf, char *err)
+{
+	char msg[CONF_ERR_MAX];
+
+	for (unsigned i = 0; i < conf->nlisteners; i++) {
+		struct listen_conf *lc = &conf->listeners[i];
+
+		if (lc->tls == TLS_MODE_NONE)
+			continue;
+		lc->ssl_ctx = tls_server_ctx_new(lc->cert, lc->key, msg,
+		    sizeof(msg));
+		if (lc->ssl_ctx == NULL) {
+			snprintf(err, CONF_ERR_MAX, "%s:%d: [listen %s] %s",
+			    conf->path, lc->line, lc->name, msg);
+			return -1;
+		}
+	}
+	for (unsigned i = 0; i < conf->nupstreams; i++) {
+		struct upstream_conf *u = &conf->upstreams[i];
+
+		if (u->tls == TLS_MODE_NONE)
+			continue;
+		u->ssl_ctx = tls_client_ctx_new(u->ca_file, u->verify, msg,
+		    sizeof(msg));
+		if (u->ssl_ctx == NULL) {
+			snprintf(err, CONF_ERR_MAX, "%s:%d: [upstream %s] %s",
+			    conf->path, u->line, u->name, msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+config_free(struct proxy_conf **confp)
+{
+	struct proxy_conf *conf = *confp;
+
+	if (conf == NULL)
+		return;
+	for (unsigned i = 0; i < conf->nlisteners; i++) {
+		struct listen_conf *lc = &conf->listeners[i];
+
+		free(lc->name);
+		free(lc->address);
+		free(lc->cert);
+		free(lc->key);
+		SSL_CTX_free(lc->ssl_ctx);
+	}
+	for (unsigned i = 0; i < conf->nupstreams; i++) {
+		struct upstream_conf *u = &conf->upstreams[i];
+
+		free(u->name);
+		free(u->address);
+		free(u->ca_file);
+		free(u->server_name);
+		SSL_CTX_free(u->ssl_ctx);
+	}
+	for (unsigned i = 0; i < conf->nroutes; i++) {
+		free(conf->routes[i].match);
+		free(conf->routes[i].upstream_name);
+	}
+	free(conf->routes);
+	free(conf->user);
+	free(conf->path);
+	x_free(confp);
+}
+
+const struct upstream_conf *
+config_route(const struct proxy_conf *conf, const char *user)
+{
+	const struct route_conf *dflt = NULL, *dom = NULL;
+	const char *at = strrchr(user, '@');
+
+	for (unsigned i = 0; i < conf->nroutes; i++) {
+		const struct route_conf *r = &conf->routes[i];
+
+		switch (r->kind) {
+		case ROUTE_USER:
+			if (strcasecmp(r->match, user) == 0)
+				return r->upstream;
+			break;
+		case ROUTE_DOMAIN:
+			if (at != NULL && strcasecmp(r->match, at + 1) == 0)
+				dom = r;
+			break;
+		case ROUTE_DEFAULT:
+			dflt = r;
+			break;
+		}
+	}
+	if (dom != NULL)
+		return dom->upstream;
+	return dflt != NULL ? dflt->upstream : NULL;
+}
+
+bool
+config_trusted_proxy(const struct listen_conf *lc, const struct sockaddr *sa)
+{
+	for (unsigned i = 0; i < lc->ntrusted; i++) {
+		const struct netmask *m = &lc->trusted[i];
+		const unsigned char *a, *b;
+		unsigned bits = m->bits;
+
+		if (m->addr.ss_family != sa->sa_family)
+			continue;
+		if (sa->sa_family == AF_INET) {
+			a = (const unsigned char *)&((const struct sockaddr_in *)
+			    sa)->sin_addr;
+			b = (const unsigned char *)&((const struct sockaddr_in *)
+			    &m->addr)->sin_addr;
+		} else {
+			a = (const unsigned char *)&((const struct sockaddr_in6
+			    *)sa)->sin6_addr;
+			b = (const unsigned char *)&((const struct sockaddr_in6
+			    *)&m->addr)->sin6_addr;
+		}
+		if (memcmp(a, b, bits / 8) != 0)
+			continue;
+		if (bits % 8 != 0) {
+			unsigned char mask = (unsigned char)(0xff << (8 -
+			    bits % 8));
+
+			if ((a[bits / 8] & mask) != (b[bits / 8] & mask))
+				continue;
+		}
+		return true;
+	}
+	return false;
+}

@@ -1,0 +1,126 @@
+/*
+ * config.h - crm-proxy's configuration: loading, validation, lookup.
+ *
+ * A configuration is immutable once loaded.  Workers get the one that was
+ * current when they were forked; a reload (SIGHUP) builds a new one and new
+ * workers, so a live session never sees its settings change underneath it.
+ */
+#ifndef CRM_PROXY_CONFIG_H
+#define CRM_PROXY_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "lib/log.h"
+
+#define CONFIG_MAX_LISTENERS 32
+#define CONFIG_MAX_UPSTREAMS 256
+#define CONFIG_MAX_ROUTES 4096
+#define CONFIG_MAX_TRUSTED 32
+
+enum tls_mode {
+	TLS_MODE_NONE,
+	TLS_MODE_STARTTLS,
+	TLS_MODE_IMPLICIT,
+};
+
+struct netmask {
+	struct sockaddr_storage addr;
+	unsigned bits;
+};
+
+struct listen_conf {
+	char *name;
+	int line;
+	char *address;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	enum tls_mode tls;
+	char *cert, *key;
+	bool allow_plaintext_auth;
+	bool proxy_protocol;
+	struct netmask trusted[CONFIG_MAX_TRUSTED];
+	unsigned ntrusted;
+	void *ssl_ctx;		/* SSL_CTX *, loaded by config_load_tls() */
+};
+
+struct upstream_conf {
+	char *name;
+	int line;
+	char *address;		/* as written */
+	char host[256], port[8];
+	enum tls_mode tls;
+	char *ca_file;
+	bool verify;
+	char *server_name;	/* SNI + name check; defaults to host */
+	bool forward_client_ip;
+	void *ssl_ctx;		/* SSL_CTX *, client side */
+};
+
+enum route_kind {
+	ROUTE_USER,
+	ROUTE_DOMAIN,
+	ROUTE_DEFAULT,
+};
+
+struct route_conf {
+	enum route_kind kind;
+	char *match;		/* lower-cased address or domain */
+	char *upstream_name;
+	struct upstream_conf *upstream;
+	int line;
+};
+
+struct limits_conf {
+	uint64_t line_max;
+	uint64_t preauth_literal_max;
+	unsigned connections_per_ip;
+	unsigned connections_per_user;
+	unsigned preauth_timeout;
+	unsigned idle_timeout;
+	unsigned connect_timeout;
+	uint64_t buffer_high;
+	uint64_t buffer_low;
+	unsigned auth_failures_max;
+};
+
+struct proxy_conf {
+	char *path;
+	unsigned workers;
+	char *user;
+	enum log_level log_level;
+	bool syslog;
+	struct limits_conf limits;
+	struct listen_conf listeners[CONFIG_MAX_LISTENERS];
+	unsigned nlisteners;
+	struct upstream_conf upstreams[CONFIG_MAX_UPSTREAMS];
+	unsigned nupstreams;
+	struct route_conf *routes;
+	unsigned nroutes;
+};
+
+/*
+ * Loads and validates path.  Returns a new configuration, or NULL with
+ * "file:line: message" in err (CONF_ERR_MAX bytes).  TLS material is not
+ * touched; see config_load_tls().
+ */
+struct proxy_conf *config_load(const char *path, char *err);
+
+/* Loads certificates, keys and CA files into SSL contexts.  Returns 0, or -1
+ * with "file:line: message" in err. */
+int config_load_tls(struct proxy_conf *conf, char *err);
+
+void config_free(struct proxy_conf **confp);
+
+/* The upstream for user ("alice@example.com" or "alice"): a user route, then
+ * the domain's route, then the default.  NULL if nothing matches. */
+const struct upstream_conf *config_route(const struct proxy_conf *conf,
+    const char *user);
+
+bool config_trusted_proxy(const struct listen_conf *lc,
+    const struct sockaddr *sa);
+
+const char *tls_mode_name(enum tls_mode mode);
+
+#endif

@@ -1,0 +1,399 @@
+/*
+ * main.c - crm-proxy's parent process.
+ *
+ * It reads the configuration, loads certificates, binds the listeners, forks
+ * the workers and keeps them running.  It never reads a byte from the
+ * network (STYLE 1): a parser bug can take down a worker, which the parent
+ * replaces, never the parent.
+ *
+ *   SIGHUP   reload: check the new configuration; if it is good, start new
+ *            workers with it and let the old ones drain their sessions.  A
+ *            bad file is reported (file:line) and the old one stays.
+ *   SIGTERM  stop: workers say BYE and exit; the parent waits, then exits.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "lib/conf.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+#include "proxy/config.h"
+#include "proxy/limits.h"
+#include "proxy/worker.h"
+
+#define DEFAULT_CONFIG "/etc/crm-proxy/crm-proxy.conf"
+#define VERSION "0.1.0"
+
+struct child {
+	pid_t pid;
+	unsigned generation;
+	time_t started;
+};
+
+static struct {
+	struct event_base *base;
+	struct proxy_conf *conf;
+	int fds[CONFIG_MAX_LISTENERS];
+	unsigned generation;
+	struct child children[LIMITS_SLOTS];
+	bool stopping;
+	unsigned restarts_recent;
+	time_t restart_window;
+} parent;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: crm-proxy [-c FILE] [-F] [-d] [--check] [--help] "
+	    "[--version]\n"
+	    "\n"
+	    "Transparent IMAP proxy for CRM capture.\n"
+	    "\n"
+	    "  -c, --config FILE  configuration (default %s)\n"
+	    "  -F, --foreground   stay in the foreground (the default; for "
+	    "service managers)\n"
+	    "  -d, --debug        log at debug level, whatever the file says\n"
+	    "      --check        validate the configuration and its TLS "
+	    "files, then exit\n"
+	    "  -h, --help         this text\n"
+	    "  -V, --version      print the version\n"
+	    "\n"
+	    "Signals: HUP reloads the configuration without dropping "
+	    "sessions;\nTERM and INT stop. See crm-proxy(8).\n",
+	    DEFAULT_CONFIG);
+}
+
+static int
+bind_listener(const struct listen_conf *lc)
+{
+	int fd, one = 1;
+
+	fd = socket(lc->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&lc->ss, lc->sslen) != 0 ||
+	    listen(fd, 1024) != 0) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* New fds for conf's listeners, reusing old ones bound to the same
+ * address.  Returns 0, or -1 (nothing changed) when a bind fails. */
+static int
+bind_all(const struct proxy_conf *conf, const struct proxy_conf *old,
+    const int *old_fds, int *fds)
+{
+	for (unsigned i = 0; i < conf->nlisteners; i++) {
+		fds[i] = -1;
+		for (unsigned j = 0; old != NULL && j < old->nlisteners; j++)
+			if (strcmp(old->listeners[j].address,
+			    conf->listeners[i].address) == 0)
+				fds[i] = dup(old_fds[j]);
+		if (fds[i] < 0 && (fds[i] = bind_listener(&conf->listeners[i]))
+		    < 0) {
+			log_warn("%s:%d: [listen %s] cannot listen on %s",
+			    conf->path, conf->listeners[i].line,
+			    conf->listeners[i].name,
+			    conf->listeners[i].address);
+			while (i-- > 0)
+				close(fds[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+free_slot(void)
+{
+	for (unsigned i = 0; i < LIMITS_SLOTS; i++)
+		if (parent.children[i].pid == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+spawn_worker(unsigned slot)
+{
+	pid_t pid;
+
+	limits_slot_reset(slot);
+	if ((pid = fork()) < 0) {
+		log_warn("fork");
+		return;
+	}
+	if (pid == 0) {
+		/* The worker runs its own loop; the parent's (and its signal
+		 * handlers) must not linger in the child. */
+		event_base_free(parent.base);
+		parent.base = NULL;
+		worker_main(parent.conf, parent.fds, slot);
+	}
+	parent.children[slot] = (struct child){
+		.pid = pid,
+		.generation = parent.generation,
+		.started = time(NULL),
+	};
+	log_debug("worker %ld started in slot %u (generation %u)", (long)pid,
+	    slot, parent.generation);
+}
+
+static void
+spawn_workers(void)
+{
+	for (unsigned n = 0; n < parent.conf->workers; n++) {
+		int slot = free_slot();
+
+		if (slot < 0) {
+			log_warnx("no free worker slot: too many draining "
+			    "workers");
+			return;
+		}
+		spawn_worker((unsigned)slot);
+	}
+}
+
+static void
+signal_generation(int sig, bool old_only)
+{
+	for (unsigned i = 0; i < LIMITS_SLOTS; i++) {
+		struct child *c = &parent.children[i];
+
+		if (c->pid > 0 && (!old_only ||
+		    c->generation != parent.generation))
+			kill(c->pid, sig);
+	}
+}
+
+static void
+reload(void)
+{
+	char err[CONF_ERR_MAX];
+	struct proxy_conf *conf;
+	int fds[CONFIG_MAX_LISTENERS];
+
+	log_info("reloading %s", parent.conf->path);
+	if ((conf = config_load(parent.conf->path, err)) == NULL ||
+	    config_load_tls(conf, err) != 0) {
+		log_warnx("reload failed, keeping the running configuration: "
+		    "%s", err);
+		config_free(&conf);
+		return;
+	}
+	if (bind_all(conf, parent.conf, parent.fds, fds) != 0) {
+		log_warnx("reload failed, keeping the running configuration");
+		config_free(&conf);
+		return;
+	}
+	for (unsigned i = 0; i < parent.conf->nlisteners; i++)
+		close(parent.fds[i]);
+	config_free(&parent.conf);
+	parent.conf = conf;
+	memcpy(parent.fds, fds, sizeof(fds));
+	log_set_level(conf->log_level);
+	parent.generation++;
+	spawn_workers();
+	/* Old workers finish their sessions on the old settings. */
+	signal_generation(SIGUSR1, true);
+	log_info("reloaded: %u listeners, %u upstreams, %u routes",
+	    conf->nlisteners, conf->nupstreams, conf->nroutes);
+}
+
+static bool
+children_left(void)
+{
+	for (unsigned i = 0; i < LIMITS_SLOTS; i++)
+		if (parent.children[i].pid > 0)
+			return true;
+	return false;
+}
+
+static void
+reap(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (unsigned i = 0; i < LIMITS_SLOTS; i++) {
+			struct child *c = &parent.children[i];
+			bool current;
+
+			if (c->pid != pid)
+				continue;
+			current = c->generation == parent.generation;
+			c->pid = 0;
+			limits_slot_reset(i);
+			if (WIFSIGNALED(status) || (WIFEXITED(status) &&
+			    WEXITSTATUS(status) != 0)) {
+				log_warnx("worker %ld %s %d", (long)pid,
+				    WIFSIGNALED(status) ? "killed by signal" :
+				    "exited with status",
+				    WIFSIGNALED(status) ? WTERMSIG(status) :
+				    WEXITSTATUS(status));
+			} else {
+				log_debug("worker %ld exited", (long)pid);
+			}
+			if (!current || parent.stopping)
+				break;
+			/* A current worker died: replace it, but stop a
+			 * crash loop from eating the machine. */
+			if (time(NULL) - parent.restart_window > 60) {
+				parent.restart_window = time(NULL);
+				parent.restarts_recent = 0;
+			}
+			if (++parent.restarts_recent > 20) {
+				log_warnx("workers keep dying; not restarting "
+				    "for a minute");
+				break;
+			}
+			spawn_worker(i);
+			break;
+		}
+	}
+	if (parent.stopping && !children_left())
+		event_base_loopexit(parent.base, NULL);
+}
+
+static void
+parent_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	switch (sig) {
+	case SIGHUP:
+		if (!parent.stopping)
+			reload();
+		break;
+	case SIGCHLD:
+		reap();
+		break;
+	case SIGTERM:
+	case SIGINT:
+		if (parent.stopping)
+			break;
+		log_info("stopping");
+		parent.stopping = true;
+		signal_generation(SIGTERM, false);
+		if (!children_left())
+			event_base_loopexit(parent.base, NULL);
+		break;
+	}
+}
+
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'F' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const int signums[] = { SIGHUP, SIGCHLD, SIGTERM, SIGINT };
+	const char *path = DEFAULT_CONFIG;
+	bool check = false, debug = false;
+	char err[CONF_ERR_MAX];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:FdhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'F':
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("crm-proxy %s\n", VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init("crm-proxy", false);
+	if ((parent.conf = config_load(path, err)) == NULL ||
+	    config_load_tls(parent.conf, err) != 0) {
+		fprintf(stderr, "crm-proxy: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("%s: OK (%u listeners, %u upstreams, %u routes)\n", path,
+		    parent.conf->nlisteners, parent.conf->nupstreams,
+		    parent.conf->nroutes);
+		config_free(&parent.conf);
+		return 0;
+	}
+	log_init("crm-proxy", parent.conf->syslog);
+	log_set_level(debug ? LOG_LEVEL_DEBUG : parent.conf->log_level);
+	raise_fd_limit();
+	signal(SIGPIPE, SIG_IGN);
+	if (limits_init() != 0)
+		fatal("cannot map the shared limits region");
+	if (bind_all(parent.conf, NULL, NULL, parent.fds) != 0)
+		return 1;
+	if ((parent.base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	for (unsigned i = 0; i < sizeof(signums) / sizeof(*signums); i++) {
+		struct event *ev = evsignal_new(parent.base, signums[i],
+		    parent_signal, NULL);
+
+		event_add(ev, NULL);
+	}
+	spawn_workers();
+	log_info("started: %u workers, %u listeners (%s)",
+	    parent.conf->workers, parent.conf->nlisteners, path);
+	event_base_dispatch(parent.base);
+	log_info("stopped");
+	for (unsigned i = 0; i < parent.conf->nlisteners; i++)
+		close(parent.fds[i]);
+	config_free(&parent.conf);
+	event_base_free(parent.base);
+	return 0;
+}

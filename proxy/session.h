@@ -1,0 +1,171 @@
+/*
+ * session.h - one client connection and, after login, its upstream.
+ *
+ * A session moves through:
+ *
+ *   PROXY_HEADER -> PREAUTH <-> AUTH_CONTINUE
+ *                      |  ^
+ *                      v  | (login refused / upstream unavailable)
+ *                   UPSTREAM <-> UPSTREAM_SASL
+ *                      |
+ *                      v
+ *                    RELAY -> CLOSING
+ *
+ * Before login the proxy is the server (session.c).  UPSTREAM is the login
+ * to the provider (upstream.c).  RELAY is the full-duplex byte relay with
+ * both parsers watching (relay.c).  The session is freed only from a
+ * deferred callback, never inside one of its own (STYLE 7).
+ */
+#ifndef CRM_PROXY_SESSION_H
+#define CRM_PROXY_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "proxy/config.h"
+#include "proxy/imap_parse.h"
+#include "proxy/sasl.h"
+
+struct bufferevent;
+struct evbuffer;
+struct event;
+struct worker;
+
+enum session_state {
+	SESSION_PROXY_HEADER,
+	SESSION_PREAUTH,
+	SESSION_AUTH_CONTINUE,
+	SESSION_UPSTREAM,
+	SESSION_UPSTREAM_SASL,
+	SESSION_RELAY,
+	SESSION_CLOSING,
+};
+
+enum upstream_state {
+	UPSTREAM_NONE,
+	UPSTREAM_CONNECTING,
+	UPSTREAM_GREETING,
+	UPSTREAM_STARTTLS,
+	UPSTREAM_CAPABILITY,
+	UPSTREAM_AUTH_CONTINUE,	/* waiting for "+" before the response */
+	UPSTREAM_AUTH,		/* waiting for the tagged reply */
+};
+
+/* Commands whose tagged reply changes what the session knows. */
+enum tracked_cmd {
+	TRACKED_SELECT,
+	TRACKED_EXAMINE,
+	TRACKED_CLOSE,
+};
+
+struct tracked {
+	char tag[IMAP_TAG_MAX + 1];
+	enum tracked_cmd cmd;
+	char *mailbox;
+};
+
+#define SESSION_TRACKED_MAX 64
+
+struct session {
+	TAILQ_ENTRY(session) entry;
+	struct worker *w;
+	const struct listen_conf *lc;
+	char id[24];
+	enum session_state state;
+	int fd;
+	struct event *header_ev;	/* PROXY header wait */
+	struct event *timer;
+	time_t deadline;		/* pre-auth: absolute; relay: idle */
+	time_t last_activity;
+
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	struct sockaddr_storage local;
+	socklen_t local_len;
+	char peer_ip[64];
+	uint16_t peer_port;
+	uint32_t ip_hash, user_hash;
+	bool ip_counted, user_counted;
+
+	struct bufferevent *cbev;	/* client side */
+	bool tls_active;
+	bool skip_to_eol;		/* pre-auth: discarding a bad line */
+	struct imap_parser cp;		/* client commands */
+
+	/* Pre-auth: the command being collected (line + literal data). */
+	char *cmd;
+	size_t cmd_len, cmd_cap;
+	char tag[IMAP_TAG_MAX + 1];	/* of the login command */
+	unsigned auth_failures;
+
+	/* Credentials, held only until the upstream answers; wiped. */
+	bool auth_sasl;
+	enum sasl_mech mech;
+	char *user;
+	char *secret;		/* LOGIN password, or the base64 response */
+
+	/* Upstream. */
+	const struct upstream_conf *up;
+	enum upstream_state ustate;
+	struct bufferevent *ubev;
+	struct imap_parser sp;		/* server responses */
+	bool up_sasl_ir, up_literal_plus, up_caps_known;
+
+	/* Relay. */
+	size_t scanned[2];		/* parsed, not yet forwarded, per side */
+	bool streaming[2];		/* a long line is being forwarded */
+	bool paused[2];			/* reading stopped by backpressure */
+	bool eof[2];
+	bool blind_logged;
+	struct evbuffer *inject;	/* our lines for the client, queued
+					 * until a response boundary */
+	struct tracked *tracked;
+	unsigned ntracked;
+	char *selected;			/* selected mailbox, raw */
+	uint32_t uidvalidity, pending_uidvalidity;
+	uint64_t bytes[2];
+
+	char *close_reason;
+};
+
+enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
+
+/* session.c */
+void session_accept(struct worker *w, const struct listen_conf *lc, int fd,
+    const struct sockaddr *sa, socklen_t salen);
+/* Sends nothing more; flushes what is queued to the client, then frees. */
+void session_close(struct session *s, const char *reason);
+void session_set_state(struct session *s, enum session_state state);
+const char *session_state_name(enum session_state state);
+/* Queues text for the client (pre-auth / login replies). */
+void session_printf(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Back to PREAUTH after a failed or impossible login; handles pipelined
+ * input. */
+void session_login_failed(struct session *s, bool counts_as_failure);
+/* Wipes and frees the held credentials. */
+void session_forget_credentials(struct session *s);
+void session_preauth_input(struct session *s);
+/* Worker shutdown: a last BYE where it is safe, then close. */
+void session_shutdown(struct session *s);
+
+/* upstream.c */
+void upstream_start(struct session *s);
+/* A client SASL line to pass upstream (UPSTREAM_SASL state). */
+void upstream_sasl_line(struct session *s, const char *line, size_t len);
+void upstream_free(struct session *s);
+
+/* relay.c */
+void relay_start(struct session *s);
+void relay_free(struct session *s);
+/* True when the server->client stream is between two responses. */
+bool relay_at_boundary(const struct session *s);
+
+#define session_log(lvl, s, fmt, ...) \
+	lvl("session=%s state=%s " fmt, (s)->id, \
+	    session_state_name((s)->state), ##__VA_ARGS__)
+
+#endif

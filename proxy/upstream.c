@@ -1,0 +1,442 @@
+/*
+ * upstream.c - connecting to the provider and logging in there with the
+ * client's own credentials.
+ *
+ * The proxy never holds provider credentials of its own and never stores the
+ * client's: they live in the session from the client's LOGIN/AUTHENTICATE
+ * until the provider's tagged reply, then are wiped.  Any failure to reach
+ * or talk to the provider becomes "NO [UNAVAILABLE]" for the client within
+ * connect_timeout; a refusal by the provider is passed on as the provider
+ * worded it, with the client's tag.
+ */
+#include "proxy/session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "lib/log.h"
+#include "lib/tls.h"
+#include "lib/xmalloc.h"
+#include "proxy/imap_caps.h"
+#include "proxy/worker.h"
+
+#define UPSTREAM_LINE_MAX 65536
+
+/* Our own tags towards the provider during login. */
+#define TAG_STARTTLS "P0"
+#define TAG_CAPA "P1"
+#define TAG_ID "P2"
+#define TAG_AUTH "P3"
+
+static const char *const upstream_state_names[] = {
+	[UPSTREAM_NONE] = "NONE",
+	[UPSTREAM_CONNECTING] = "CONNECTING",
+	[UPSTREAM_GREETING] = "GREETING",
+	[UPSTREAM_STARTTLS] = "STARTTLS",
+	[UPSTREAM_CAPABILITY] = "CAPABILITY",
+	[UPSTREAM_AUTH_CONTINUE] = "AUTH_CONTINUE",
+	[UPSTREAM_AUTH] = "AUTH",
+};
+
+static void upstream_read(struct bufferevent *bev, void *arg);
+static void upstream_event(struct bufferevent *bev, short what, void *arg);
+
+static void
+upstream_set_state(struct session *s, enum upstream_state st)
+{
+	log_debug("session=%s upstream %s -> %s", s->id,
+	    upstream_state_names[s->ustate], upstream_state_names[st]);
+	s->ustate = st;
+}
+
+/* Safe inside the upstream's own callbacks: libevent holds a reference on
+ * a bufferevent while it runs them. */
+void
+upstream_free(struct session *s)
+{
+	if (s->ubev != NULL) {
+		bufferevent_free(s->ubev);
+		s->ubev = NULL;
+	}
+	s->ustate = UPSTREAM_NONE;
+}
+
+/* The provider could not be used: the client may try again later. */
+static void
+upstream_unavailable(struct session *s, const char *why)
+{
+	session_log(log_warnx, s, "upstream %s (%s) unavailable: %s",
+	    s->up->name, s->up->address, why);
+	session_printf(s, "%s NO [UNAVAILABLE] Mail server unavailable, try "
+	    "again later.\r\n", s->tag);
+	session_login_failed(s, false);
+}
+
+static void
+upstream_send(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+upstream_send(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(bufferevent_get_output(s->ubev), fmt, ap);
+	va_end(ap);
+}
+
+static struct bufferevent *
+upstream_tls_bev(struct session *s, struct bufferevent *under)
+{
+	const char *name = s->up->server_name ? s->up->server_name :
+	    s->up->host;
+	SSL *ssl = tls_client_ssl_new(s->up->ssl_ctx, name, s->up->verify);
+	struct bufferevent *bev;
+
+	if (ssl == NULL)
+		return NULL;
+	if (under != NULL)
+		bev = bufferevent_openssl_filter_new(s->w->base, under, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	else
+		bev = bufferevent_openssl_socket_new(s->w->base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		SSL_free(ssl);
+	return bev;
+}
+
+void
+upstream_start(struct session *s)
+{
+	struct timeval tv = { (time_t)s->w->conf->limits.connect_timeout, 0 };
+
+	if (s->up->tls == TLS_MODE_IMPLICIT)
+		s->ubev = upstream_tls_bev(s, NULL);
+	else
+		s->ubev = bufferevent_socket_new(s->w->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
+	if (s->ubev == NULL) {
+		upstream_unavailable(s, "cannot create connection");
+		return;
+	}
+	s->up_caps_known = s->up_sasl_ir = s->up_literal_plus = false;
+	bufferevent_setcb(s->ubev, upstream_read, NULL, upstream_event, s);
+	/* One timeout covers connect, TLS, greeting and the login itself. */
+	bufferevent_set_timeouts(s->ubev, &tv, &tv);
+	upstream_set_state(s, UPSTREAM_CONNECTING);
+	session_log(log_debug, s, "connecting to %s (%s, tls=%s)",
+	    s->up->name, s->up->address, tls_mode_name(s->up->tls));
+	if (bufferevent_socket_connect_hostname(s->ubev, s->w->dns, AF_UNSPEC,
+	    s->up->host, (int)strtol(s->up->port, NULL, 10)) != 0) {
+		upstream_unavailable(s, "connect failed");
+		return;
+	}
+	bufferevent_enable(s->ubev, EV_READ | EV_WRITE);
+}
+
+static void
+upstream_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	char why[512] = "";
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		/* Also reported when a STARTTLS handshake completes. */
+		if (s->ustate == UPSTREAM_CONNECTING)
+			upstream_set_state(s, UPSTREAM_GREETING);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		upstream_unavailable(s, "timed out");
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		unsigned long e;
+		int dns = bufferevent_socket_get_dns_error(s->ubev);
+
+		if (dns != 0) {
+			snprintf(why, sizeof(why), "DNS: %s",
+			    evutil_gai_strerror(dns));
+		} else if ((e = bufferevent_get_openssl_error(s->ubev)) !=
+		    0) {
+			snprintf(why, sizeof(why), "TLS: ");
+			ERR_error_string_n(e, why + 5, sizeof(why) - 5);
+		} else {
+			snprintf(why, sizeof(why), "%s",
+			    errno != 0 ? strerror(errno) : "connection error");
+		}
+		upstream_unavailable(s, why);
+		return;
+	}
+	upstream_unavailable(s, "connection closed during login");
+}
+
+/* Writes an IMAP astring: quoted when it can be, else a LITERAL+ literal. */
+static int
+upstream_astring(struct session *s, struct evbuffer *out, const char *str)
+{
+	size_t len = strlen(str);
+	bool quotable = true;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)str[i];
+
+		if (c == '\r' || c == '\n' || c >= 0x80 || c == 0)
+			quotable = false;
+	}
+	if (quotable) {
+		evbuffer_add(out, "\"", 1);
+		for (size_t i = 0; i < len; i++) {
+			if (str[i] == '"' || str[i] == '\\')
+				evbuffer_add(out, "\\", 1);
+			evbuffer_add(out, &str[i], 1);
+		}
+		evbuffer_add(out, "\"", 1);
+		return 0;
+	}
+	if (!s->up_literal_plus)
+		return -1;
+	evbuffer_add_printf(out, "{%zu+}\r\n", len);
+	evbuffer_add(out, str, len);
+	return 0;
+}
+
+static void
+upstream_login(struct session *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->ubev);
+
+	if (s->up->forward_client_ip) {
+		/* Dovecot and others honour these from trusted networks
+		 * (login_trusted_networks), so the provider logs and limits
+		 * by the real client address, not ours. */
+		upstream_send(s, TAG_ID " ID (\"x-originating-ip\" \"%s\" "
+		    "\"x-originating-port\" \"%u\" \"x-session-id\" \"%s\")"
+		    "\r\n", s->peer_ip, s->peer_port, s->id);
+	}
+	if (!s->auth_sasl) {
+		evbuffer_add_printf(out, TAG_AUTH " LOGIN ");
+		if (upstream_astring(s, out, s->user) != 0 ||
+		    (evbuffer_add(out, " ", 1),
+		    upstream_astring(s, out, s->secret)) != 0) {
+			/* Cannot be sent safely; never let it half-out. */
+			upstream_unavailable(s, "credentials need a literal but "
+			    "the server lacks LITERAL+");
+			return;
+		}
+		evbuffer_add(out, "\r\n", 2);
+		upstream_set_state(s, UPSTREAM_AUTH);
+		return;
+	}
+	if (s->up_sasl_ir) {
+		upstream_send(s, TAG_AUTH " AUTHENTICATE %s %s\r\n",
+		    sasl_mech_name(s->mech), s->secret[0] ? s->secret : "=");
+		upstream_set_state(s, UPSTREAM_AUTH);
+	} else {
+		upstream_send(s, TAG_AUTH " AUTHENTICATE %s\r\n",
+		    sasl_mech_name(s->mech));
+		upstream_set_state(s, UPSTREAM_AUTH_CONTINUE);
+	}
+}
+
+static void
+upstream_learn_caps(struct session *s, const char *line, size_t len)
+{
+	if (!imap_caps_has(line, len, "IMAP4rev1") &&
+	    !imap_caps_has(line, len, "IMAP4rev2"))
+		return;
+	s->up_caps_known = true;
+	s->up_sasl_ir = imap_caps_has(line, len, "SASL-IR");
+	s->up_literal_plus = imap_caps_has(line, len, "LITERAL+");
+}
+
+static bool
+upstream_tagged(const char *line, const char *tag, const char **status_r)
+{
+	size_t n = strlen(tag);
+
+	if (strncmp(line, tag, n) != 0 || line[n] != ' ')
+		return false;
+	*status_r = line + n + 1;
+	return true;
+}
+
+static bool
+upstream_ok(const char *status)
+{
+	return strncasecmp(status, "OK", 2) == 0 &&
+	    (status[2] == ' ' || status[2] == '\0');
+}
+
+/* Login succeeded: the client gets the provider's words, with its tag. */
+static void
+upstream_success(struct session *s, const char *status)
+{
+	static const char *const drop[] = { "COMPRESS=DEFLATE", NULL };
+	char *line = xasprintf("%s %s\r\n", s->tag, status);
+	size_t len = imap_caps_filter(line, strlen(line), drop);
+
+	evbuffer_add(bufferevent_get_output(s->cbev), line, len);
+	free(line);
+	session_log(log_info, s, "login user=%s via %s (%s) client=%s tls=%s",
+	    s->user, s->up->name, s->up->address, s->peer_ip,
+	    s->tls_active ? "yes" : "no");
+	session_forget_credentials(s);
+	x_free(&s->cmd);
+	s->cmd_cap = s->cmd_len = 0;
+	s->ustate = UPSTREAM_NONE;
+	relay_start(s);
+}
+
+static void
+upstream_line(struct session *s, char *line, size_t len)
+{
+	const char *status;
+
+	switch (s->ustate) {
+	case UPSTREAM_NONE:
+	case UPSTREAM_CONNECTING:
+	case UPSTREAM_GREETING:
+		if (strncasecmp(line, "* OK", 4) != 0) {
+			upstream_unavailable(s, strncasecmp(line, "* BYE", 5) ==
+			    0 ? "server said BYE" : "unexpected greeting");
+			return;
+		}
+		upstream_learn_caps(s, line, len);
+		if (s->up->tls == TLS_MODE_STARTTLS) {
+			upstream_send(s, TAG_STARTTLS " STARTTLS\r\n");
+			upstream_set_state(s, UPSTREAM_STARTTLS);
+		} else if (!s->up_caps_known) {
+			upstream_send(s, TAG_CAPA " CAPABILITY\r\n");
+			upstream_set_state(s, UPSTREAM_CAPABILITY);
+		} else {
+			upstream_login(s);
+		}
+		return;
+	case UPSTREAM_STARTTLS:
+		if (line[0] == '*')
+			return;
+		if (!upstream_tagged(line, TAG_STARTTLS, &status) ||
+		    !upstream_ok(status)) {
+			upstream_unavailable(s, "STARTTLS refused");
+			return;
+		}
+		{
+			struct bufferevent *tls;
+			struct evbuffer *in = bufferevent_get_input(s->ubev);
+
+			/* Nothing the server sent in plaintext after its OK
+			 * may be trusted (RFC 3501 6.2.1). */
+			evbuffer_drain(in, evbuffer_get_length(in));
+			tls = upstream_tls_bev(s, s->ubev);
+			if (tls == NULL) {
+				upstream_unavailable(s, "TLS setup failed");
+				return;
+			}
+			s->ubev = tls;
+			bufferevent_setcb(s->ubev, upstream_read, NULL,
+			    upstream_event, s);
+			bufferevent_enable(s->ubev, EV_READ | EV_WRITE);
+		}
+		/* Capabilities must be asked again over TLS. */
+		s->up_caps_known = false;
+		upstream_send(s, TAG_CAPA " CAPABILITY\r\n");
+		upstream_set_state(s, UPSTREAM_CAPABILITY);
+		return;
+	case UPSTREAM_CAPABILITY:
+		if (line[0] == '*') {
+			upstream_learn_caps(s, line, len);
+			return;
+		}
+		if (!upstream_tagged(line, TAG_CAPA, &status) ||
+		    !upstream_ok(status)) {
+			upstream_unavailable(s, "CAPABILITY failed");
+			return;
+		}
+		upstream_login(s);
+		return;
+	case UPSTREAM_AUTH_CONTINUE:
+		if (line[0] == '+') {
+			/* "=" is SASL-IR's spelling of an empty response;
+			 * on a continuation line that is an empty line. */
+			upstream_send(s, "%s\r\n",
+			    strcmp(s->secret, "=") == 0 ? "" : s->secret);
+			upstream_set_state(s, UPSTREAM_AUTH);
+			return;
+		}
+		/* A tagged refusal before the continuation. */
+		/* FALLTHROUGH */
+	case UPSTREAM_AUTH:
+		if (line[0] == '*')
+			return;
+		if (line[0] == '+') {
+			/* A challenge the provider wants the client to see,
+			 * such as XOAUTH2's JSON error: pass it through and
+			 * relay the client's answer. */
+			evbuffer_add_printf(bufferevent_get_output(s->cbev),
+			    "%s\r\n", line);
+			session_set_state(s, SESSION_UPSTREAM_SASL);
+			session_preauth_input(s);
+			return;
+		}
+		if (upstream_tagged(line, TAG_ID, &status))
+			return;
+		if (!upstream_tagged(line, TAG_AUTH, &status)) {
+			upstream_unavailable(s, "unexpected reply to login");
+			return;
+		}
+		if (upstream_ok(status)) {
+			upstream_success(s, status);
+			return;
+		}
+		session_log(log_info, s, "login refused for user=%s by %s: %s",
+		    s->user, s->up->name, status);
+		session_printf(s, "%s %s\r\n", s->tag, status);
+		session_login_failed(s, true);
+		return;
+	}
+}
+
+static void
+upstream_read(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (s->state == SESSION_UPSTREAM ||
+	    s->state == SESSION_UPSTREAM_SASL) {
+		size_t len;
+		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+
+		if (line == NULL) {
+			if (evbuffer_get_length(in) > UPSTREAM_LINE_MAX)
+				upstream_unavailable(s, "line too long");
+			return;
+		}
+		upstream_line(s, line, len);
+		free(line);
+		if (bev != s->ubev)
+			return;	/* replaced by STARTTLS or freed */
+	}
+}
+
+void
+upstream_sasl_line(struct session *s, const char *line, size_t len)
+{
+	evbuffer_add(bufferevent_get_output(s->ubev), line, len);
+	evbuffer_add(bufferevent_get_output(s->ubev), "\r\n", 2);
+	session_set_state(s, SESSION_UPSTREAM);
+}

@@ -1,0 +1,172 @@
+/*
+ * worker.c - a worker process: drops privileges, accepts on the inherited
+ * listeners and runs sessions in one event loop.
+ *
+ * Signals from the parent:
+ *   SIGUSR1  drain: stop accepting, exit when the last session ends (reload)
+ *   SIGTERM  shut down now: BYE to every client where it is safe, exit
+ */
+#include "proxy/worker.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "lib/log.h"
+#include "proxy/limits.h"
+#include "proxy/session.h"
+
+static void
+worker_drop_privileges(const struct proxy_conf *conf)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return;
+	if (conf->user == NULL) {
+		log_warnx("running as root: set [proxy] user to drop "
+		    "privileges");
+		return;
+	}
+	if ((pw = getpwnam(conf->user)) == NULL)
+		fatalx("unknown user \"%s\" in [proxy] user", conf->user);
+	if (setgroups(1, &pw->pw_gid) != 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
+		fatal("cannot drop privileges to %s", conf->user);
+	/* The worker parses network input: it must never gain privileges
+	 * back through an exec. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		fatal("prctl(PR_SET_DUMPABLE)");
+}
+
+/* One worker per process: the listener callbacks find it here. */
+static struct worker worker;
+
+static void
+worker_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	const struct listen_conf *lc = arg;
+
+	(void)l;
+	if (worker.draining) {
+		close(fd);
+		return;
+	}
+	session_accept(&worker, lc, fd, sa, (socklen_t)salen);
+}
+
+static void
+worker_accept_error(struct evconnlistener *l, void *arg)
+{
+	const struct listen_conf *lc = arg;
+
+	(void)l;
+	/* EMFILE and friends: log, keep the listener; libevent retries. */
+	log_warn("accept on %s (%s)", lc->name, lc->address);
+}
+
+static void
+worker_stop_listening(struct worker *w)
+{
+	for (unsigned i = 0; i < CONFIG_MAX_LISTENERS; i++) {
+		if (w->listeners[i] != NULL) {
+			evconnlistener_free(w->listeners[i]);
+			w->listeners[i] = NULL;
+		}
+	}
+}
+
+void
+worker_session_gone(struct worker *w)
+{
+	w->nsessions--;
+	if (w->draining && w->nsessions == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void
+worker_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct session *s, *next;
+
+	(void)what;
+	if (sig == SIGUSR1) {
+		log_info("draining: %u sessions left", w->nsessions);
+		w->draining = true;
+		worker_stop_listening(w);
+		if (w->nsessions == 0)
+			event_base_loopexit(w->base, NULL);
+		return;
+	}
+	log_info("shutting down: closing %u sessions", w->nsessions);
+	w->draining = true;
+	worker_stop_listening(w);
+	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		session_shutdown(s);
+	}
+	if (w->nsessions == 0) {
+		event_base_loopexit(w->base, NULL);
+	} else {
+		/* Last words get one second to leave. */
+		struct timeval tv = { 1, 0 };
+
+		event_base_loopexit(w->base, &tv);
+	}
+}
+
+void
+worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
+{
+	struct worker *w = &worker;
+	struct event *sigs[3];
+	static const int signums[] = { SIGTERM, SIGINT, SIGUSR1 };
+
+	memset(w, 0, sizeof(*w));
+	w->conf = conf;
+	w->slot = slot;
+	TAILQ_INIT(&w->sessions);
+	limits_set_slot(slot);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	if ((w->base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	/* Resolver set up before dropping privileges: it reads
+	 * /etc/resolv.conf. */
+	if ((w->dns = evdns_base_new(w->base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
+		w->dns = evdns_base_new(w->base, 0);
+	worker_drop_privileges(conf);
+	for (unsigned i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(w->base, signums[i], worker_signal, w);
+		event_add(sigs[i], NULL);
+	}
+	for (unsigned i = 0; i < conf->nlisteners; i++) {
+		w->listeners[i] = evconnlistener_new(w->base, worker_accept,
+		    (void *)&conf->listeners[i],
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
+		if (w->listeners[i] == NULL)
+			fatal("listener %s", conf->listeners[i].name);
+		evconnlistener_set_error_cb(w->listeners[i],
+		    worker_accept_error);
+	}
+	log_debug("worker slot %u ready, %u listeners", slot,
+	    conf->nlisteners);
+	event_base_dispatch(w->base);
+	log_debug("worker slot %u exiting", slot);
+	_exit(0);
+}

@@ -1,0 +1,40 @@
+/*
+ * worker.h - one worker process: one event loop, its listeners and
+ * sessions.  Workers share nothing but the connection-count region
+ * (limits.h).
+ */
+#ifndef CRM_PROXY_WORKER_H
+#define CRM_PROXY_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "proxy/config.h"
+
+struct event_base;
+struct evdns_base;
+struct evconnlistener;
+struct session;
+
+struct worker {
+	struct event_base *base;
+	struct evdns_base *dns;
+	const struct proxy_conf *conf;
+	struct evconnlistener *listeners[CONFIG_MAX_LISTENERS];
+	TAILQ_HEAD(, session) sessions;
+	unsigned nsessions;
+	uint64_t next_id;
+	unsigned slot;
+	bool draining;
+};
+
+/* Runs a worker on the inherited listening sockets fds[i] (one per
+ * conf->listeners[i]); never returns. */
+void worker_main(const struct proxy_conf *conf, const int *fds,
+    unsigned slot) __attribute__((noreturn));
+
+/* Called by session.c when a session is freed. */
+void worker_session_gone(struct worker *w);
+
+#endif
