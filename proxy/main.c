@@ -35,6 +35,8 @@
 #define DEFAULT_CONFIG "/etc/crm-proxy/crm-proxy.conf"
 #define VERSION "0.1.0"
 
+#define NSIGNALS 4
+
 struct child {
 	pid_t pid;
 	unsigned generation;
@@ -47,7 +49,8 @@ static struct {
 	int fds[CONFIG_MAX_LISTENERS];
 	unsigned generation;
 	struct child children[LIMITS_SLOTS];
-	bool stopping;
+	bool stopping, debug;
+	struct event *sigs[NSIGNALS];
 	unsigned restarts_recent;
 	time_t restart_window;
 } parent;
@@ -143,7 +146,12 @@ spawn_worker(unsigned slot)
 	}
 	if (pid == 0) {
 		/* The worker runs its own loop; the parent's (and its signal
-		 * handlers) must not linger in the child. */
+		 * handlers) must not linger in the child.  event_reinit()
+		 * first: the epoll instance is shared across fork, and
+		 * deleting events from it here would delete the parent's. */
+		event_reinit(parent.base);
+		for (unsigned i = 0; i < NSIGNALS; i++)
+			event_free(parent.sigs[i]);
 		event_base_free(parent.base);
 		parent.base = NULL;
 		worker_main(parent.conf, parent.fds, slot);
@@ -209,7 +217,7 @@ reload(void)
 	config_free(&parent.conf);
 	parent.conf = conf;
 	memcpy(parent.fds, fds, sizeof(fds));
-	log_set_level(conf->log_level);
+	log_set_level(parent.debug ? LOG_LEVEL_DEBUG : conf->log_level);
 	parent.generation++;
 	spawn_workers();
 	/* Old workers finish their sessions on the old settings. */
@@ -337,7 +345,7 @@ main(int argc, char **argv)
 		case 'F':
 			break;
 		case 'd':
-			debug = true;
+			debug = parent.debug = true;
 			break;
 		case 'k':
 			check = true;
@@ -380,11 +388,10 @@ main(int argc, char **argv)
 		return 1;
 	if ((parent.base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
-	for (unsigned i = 0; i < sizeof(signums) / sizeof(*signums); i++) {
-		struct event *ev = evsignal_new(parent.base, signums[i],
+	for (unsigned i = 0; i < NSIGNALS; i++) {
+		parent.sigs[i] = evsignal_new(parent.base, signums[i],
 		    parent_signal, NULL);
-
-		event_add(ev, NULL);
+		event_add(parent.sigs[i], NULL);
 	}
 	spawn_workers();
 	log_info("started: %u workers, %u listeners (%s)",
@@ -394,6 +401,8 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < parent.conf->nlisteners; i++)
 		close(parent.fds[i]);
 	config_free(&parent.conf);
+	for (unsigned i = 0; i < NSIGNALS; i++)
+		event_free(parent.sigs[i]);
 	event_base_free(parent.base);
 	return 0;
 }

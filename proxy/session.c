@@ -134,6 +134,12 @@ session_free_cb(evutil_socket_t fd, short what, void *arg)
 	worker_session_gone(w);
 }
 
+void
+session_destroy(struct session *s)
+{
+	session_free_cb(-1, 0, s);
+}
+
 static void
 session_free_later(struct session *s)
 {

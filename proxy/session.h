@@ -149,6 +149,8 @@ void session_login_failed(struct session *s, bool counts_as_failure);
 /* Wipes and frees the held credentials. */
 void session_forget_credentials(struct session *s);
 void session_preauth_input(struct session *s);
+/* Frees s now; only from outside s's own callbacks (worker exit). */
+void session_destroy(struct session *s);
 /* Worker shutdown: a last BYE where it is safe, then close. */
 void session_shutdown(struct session *s);
 

@@ -141,6 +141,10 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	w->slot = slot;
 	TAILQ_INIT(&w->sessions);
 	limits_set_slot(slot);
+	/* A worker outliving its parent would hold the ports forever. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	if (getppid() == 1)
+		_exit(0);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	if ((w->base = event_base_new()) == NULL)
@@ -168,5 +172,14 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	    conf->nlisteners);
 	event_base_dispatch(w->base);
 	log_debug("worker slot %u exiting", slot);
-	_exit(0);
+	/* Free everything so leak checkers see a clean exit. */
+	while (!TAILQ_EMPTY(&w->sessions))
+		session_destroy(TAILQ_FIRST(&w->sessions));
+	worker_stop_listening(w);
+	for (unsigned i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	evdns_base_free(w->dns, 0);
+	event_base_free(w->base);
+	config_free((struct proxy_conf **)&w->conf);
+	exit(0);
 }
