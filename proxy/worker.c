@@ -141,10 +141,6 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	w->slot = slot;
 	TAILQ_INIT(&w->sessions);
 	limits_set_slot(slot);
-	/* A worker outliving its parent would hold the ports forever. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-	if (getppid() == 1)
-		_exit(0);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	if ((w->base = event_base_new()) == NULL)
@@ -155,6 +151,11 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
 		w->dns = evdns_base_new(w->base, 0);
 	worker_drop_privileges(conf);
+	/* A worker outliving its parent would hold the ports forever.  Set
+	 * after the credential change, which clears it. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	if (getppid() == 1)
+		_exit(0);
 	for (unsigned i = 0; i < 3; i++) {
 		sigs[i] = evsignal_new(w->base, signums[i], worker_signal, w);
 		event_add(sigs[i], NULL);
