@@ -13,3 +13,13 @@ $(B)/crm-proxy: $(PROXY_OBJS) $(PROXY_PURE_OBJS) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PROXY_LIBS)
 
 BINS += $(B)/crm-proxy
+
+install: install-proxy
+.PHONY: install-proxy
+install-proxy: $(B)/crm-proxy
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy
+	install -m 755 $(B)/crm-proxy $(DESTDIR)$(PREFIX)/sbin/crm-proxy
+	install -m 644 man/crm-proxy.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 proxy/crm-proxy.conf.example \
+	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy/
