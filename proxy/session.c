@@ -49,6 +49,7 @@ static const char *const session_state_names[] = {
 static void session_client_read(struct bufferevent *bev, void *arg);
 static void session_client_event(struct bufferevent *bev, short what,
     void *arg);
+static void session_client_write(struct bufferevent *bev, void *arg);
 static void session_timer(evutil_socket_t fd, short what, void *arg);
 static void session_start(struct session *s);
 static void session_proxy_header(evutil_socket_t fd, short what, void *arg);
@@ -346,8 +347,10 @@ session_set_client_callbacks(struct session *s)
 	uint64_t high = s->w->conf->limits.buffer_high;
 	uint64_t line = s->w->conf->limits.line_max;
 
-	bufferevent_setcb(s->cbev, session_client_read, NULL,
+	bufferevent_setcb(s->cbev, session_client_read, session_client_write,
 	    session_client_event, s);
+	bufferevent_setwatermark(s->cbev, EV_WRITE,
+	    (size_t)s->w->conf->limits.buffer_low, 0);
 	/* Read at most this much ahead; a pre-auth command may need a whole
 	 * line in the buffer. */
 	bufferevent_setwatermark(s->cbev, EV_READ, 0,
@@ -519,6 +522,21 @@ session_client_read(struct bufferevent *bev, void *arg)
 	case SESSION_PROXY_HEADER:
 	case SESSION_CLOSING:
 		break;
+	}
+}
+
+/* Before login a client that sends without reading (NOOP floods) must not
+ * grow our output without bound: stop reading it until it catches up. */
+static void
+session_client_write(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (s->paused[SIDE_CLIENT] && s->state != SESSION_CLOSING) {
+		s->paused[SIDE_CLIENT] = false;
+		bufferevent_enable(s->cbev, EV_READ);
+		session_preauth_input(s);
 	}
 }
 
@@ -809,6 +827,12 @@ session_preauth_input(struct session *s)
 		enum imap_parse_result r;
 
 		in = bufferevent_get_input(s->cbev);
+		if (evbuffer_get_length(bufferevent_get_output(s->cbev)) >=
+		    s->w->conf->limits.buffer_high) {
+			s->paused[SIDE_CLIENT] = true;
+			bufferevent_disable(s->cbev, EV_READ);
+			return;
+		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			return;
 		if (s->skip_to_eol) {

@@ -349,6 +349,12 @@ upstream_line(struct session *s, char *line, size_t len)
 			s->ubev = tls;
 			bufferevent_setcb(s->ubev, upstream_read, NULL,
 			    upstream_event, s);
+			{
+				struct timeval tv = { (time_t)s->w->conf->
+				    limits.connect_timeout, 0 };
+
+				bufferevent_set_timeouts(s->ubev, &tv, &tv);
+			}
 			bufferevent_enable(s->ubev, EV_READ | EV_WRITE);
 		}
 		/* Capabilities must be asked again over TLS. */
