@@ -19,6 +19,10 @@
  *   depth           IMAP_NEST_MAX parenthesis levels
  *   literal size    < 2^63; digits are summed with an overflow check
  *
+ * Line ends: CRLF, or a bare LF as Dovecot accepts it (also after a literal
+ * size), so the proxy splits lines where the server does.  Empty lines are
+ * skipped (except in AUTHENTICATE, where one is an empty SASL response).
+ *
  * On ERROR the parser is "blind" (STYLE 13): it consumes and ignores every
  * byte after that and reports IMAP_PARSE_BLIND; the caller keeps relaying.
  */
@@ -125,6 +129,12 @@ struct imap_parser {
 	unsigned item;			/* private: FETCH item in progress */
 	struct imap_line line;
 	const char *errstr;
+	/* private: finer scanner state (imap_parse.c) */
+	unsigned tag_len, name_len, code_len, lit_digits;
+	unsigned flags_len, date_len, bracket;
+	int arg1_state, fetch_state;
+	bool uid_prefix, tag_only, value_ok, value_overflow;
+	uint64_t value;
 };
 
 /* Initializes p for one direction.  line_max bounds one line without its
@@ -148,8 +158,14 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p,
     const unsigned char *data, size_t len, size_t *consumed_r,
     const char **errstr_r);
 
-/* True while literal data is being consumed; literal_left is what remains. */
+/* True while literal data is being consumed; literal_left is what remains.
+ * False in IMAP_MODE_LITERAL_WAIT: that data must not arrive yet. */
 bool imap_parser_in_literal(const struct imap_parser *p);
+
+/* Literal bytes still to come.  A feed that starts while
+ * imap_parser_in_literal() is true consumes MIN(len, literal_left) bytes of
+ * literal data first, so a tap splits its input with this before feeding. */
+uint64_t imap_parser_literal_left(const struct imap_parser *p);
 
 /* After IMAP_PARSE_LITERAL: size, whether it is a non-synchronizing
  * ("{n+}") or a literal8 ("~{n}") literal, and for server FETCH responses
@@ -158,6 +174,8 @@ bool imap_parser_in_literal(const struct imap_parser *p);
 uint64_t imap_parser_literal_size(const struct imap_parser *p);
 bool imap_parser_literal_nonsync(const struct imap_parser *p);
 const char *imap_parser_literal_section(const struct imap_parser *p);
+/* After IMAP_PARSE_LITERAL: true for a literal8 ("~{n}", RFC 3516). */
+bool imap_parser_literal_binary(const struct imap_parser *p);
 
 bool imap_parser_blind(const struct imap_parser *p);
 enum imap_client_mode imap_parser_mode(const struct imap_parser *p);
@@ -174,6 +192,9 @@ void imap_parser_server_tagged(struct imap_parser *client, const char *tag);
 
 /* Names for logs: "COMMAND" etc. */
 const char *imap_client_mode_name(enum imap_client_mode mode);
+/* Name of the scanner's current state, for debug logs: "LINE_START",
+ * "ARGS", "LITERAL_DATA", "BLIND", ... */
+const char *imap_parser_state_name(const struct imap_parser *p);
 
 /*
  * imap_parse_args - split one complete, buffered command into arguments.
@@ -183,7 +204,9 @@ const char *imap_client_mode_name(enum imap_client_mode mode);
  * (args[] receives the arguments after the command name)
  * "{n}\r\n" / "{n+}\r\n".  Atoms, quoted strings (unescaped into scratch)
  * and literals become slices; a parenthesized list is one slice of its raw
- * bytes.  At most max_args arguments.
+ * bytes; an atom "NIL" (any case) is IMAP_ARG_NIL.  The command name is the
+ * first atom only ("UID" is not joined here: pre-auth commands have no UID
+ * form).  At most max_args arguments.
  * Returns the number of arguments (>= 0), or -1 with *errstr_r on a syntax
  * error.  Slices point into data or into scratch (scratch_size >= len is
  * always enough).
