@@ -16,6 +16,8 @@
 #include "proxy/imap_parse.h"
 
 #define IMAP_LINE_MAX_DEFAULT 65536
+/* gcc reads comments for -Wimplicit-fallthrough, clang only this */
+#define FALLTHROUGH __attribute__((fallthrough))
 
 enum imap_state {
 	ST_LINE_START,
@@ -234,7 +236,7 @@ arg1_byte(struct imap_parser *p, unsigned char c)
 	case A1_LIT_MAYBE:
 		/* "{x": not a literal after all, an (invalid) atom */
 		p->arg1_state = A1_ATOM;
-		/* FALLTHROUGH */
+		FALLTHROUGH;
 	case A1_ATOM:
 		if (c == ' ' || c == '\r' || c == '\n')
 			p->arg1_state = A1_DONE;
@@ -343,7 +345,7 @@ fetch_byte(struct imap_parser *p, unsigned char c)
 		p->token[0] = '\0';
 		p->bracket = 0;
 		p->fetch_state = FT_NAME;
-		/* FALLTHROUGH */
+		FALLTHROUGH;
 	case FT_NAME:
 		/* A section may hold spaces and a parenthesized list:
 		 * BODY[HEADER.FIELDS (SUBJECT FROM)]<0.100> is one name. */
@@ -384,7 +386,7 @@ fetch_byte(struct imap_parser *p, unsigned char c)
 	case FT_VALUE_LIT_MAYBE:
 		p->value_ok = false;
 		p->fetch_state = FT_VALUE_ATOM;
-		/* FALLTHROUGH */
+		FALLTHROUGH;
 	case FT_VALUE_ATOM:
 		if (c == ' ' || c == ')') {
 			fetch_atom_done(p);
@@ -498,7 +500,7 @@ imap_parser_client_line_end(struct imap_parser *p)
 	case IMAP_MODE_IDLE:
 		if (!done)
 			return "IDLE: expected DONE";
-		/* FALLTHROUGH */
+		FALLTHROUGH;
 	case IMAP_MODE_IDLE_WAIT:
 		if (done) {
 			/* The client may pipeline commands right after DONE;
@@ -870,7 +872,7 @@ again:
 				imap_parser_set_state(p, ST_ARGS);
 				goto again;
 			}
-			/* FALLTHROUGH */
+			FALLTHROUGH;
 		case ST_LIT_CR:
 			if (c != '\n')
 				FAIL("CR without LF after literal size");
