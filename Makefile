@@ -39,6 +39,11 @@ OBJS        :=
 .PHONY: all test unit check-asan fuzz bench install demo clean
 all:
 
+# Objects reached only through pattern rules (tests/unit/test_x.o) are
+# "intermediate" to make, which deletes them after each link; keep them so
+# -MMD dependency files stay useful and rebuilds stay incremental.
+.SECONDARY:
+
 include lib/module.mk
 include $(filter-out lib/module.mk tests/module.mk,$(wildcard */module.mk */*/module.mk))
 include tests/module.mk
