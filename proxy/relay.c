@@ -380,6 +380,7 @@ relay_start(struct session *s)
 	const struct limits_conf *lim = &s->w->conf->limits;
 
 	session_set_state(s, SESSION_RELAY);
+	s->paused[SIDE_CLIENT] = s->paused[SIDE_UPSTREAM] = false;
 	imap_parser_init(&s->cp, IMAP_DIR_CLIENT, (size_t)lim->line_max);
 	imap_parser_init(&s->sp, IMAP_DIR_SERVER, RELAY_SERVER_LINE_MAX);
 	s->last_activity = time(NULL);
