@@ -47,6 +47,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang-14
 fuzz:
 	$(MAKE) B=build-fuzz CC=$(FUZZ_CC) OPT="-O1 -g" \
+	    CFLAGS="-Wno-unknown-warning-option $(CFLAGS)" \
 	    SAN="-fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer" \
 	    fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh build-fuzz $(FUZZ_NAMES)
