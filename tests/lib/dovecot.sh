@@ -168,6 +168,7 @@ lmtp_save_to_detail_mailbox = no
 $extra
 EOF
 	DOVE_DIR="$d"
+	DOVE_MAIL_USER="$muser:$mgroup"
 	DOVE_CONF="$d/dovecot.conf"
 	DOVE_LOG="$d/dovecot.log"
 	/usr/sbin/dovecot -c "$DOVE_CONF" -F >>"$d/dovecot.stdout" 2>&1 &
@@ -178,7 +179,7 @@ EOF
 		cat "$d/dovecot.stdout" "$DOVE_LOG" >&2 2>/dev/null
 		fail "dovecot did not start"
 	fi
-	export DOVE_DIR DOVE_CONF DOVE_LOG DOVE_PID DOVE_IMAP DOVE_IMAPS \
+	export DOVE_DIR DOVE_MAIL_USER DOVE_CONF DOVE_LOG DOVE_PID DOVE_IMAP DOVE_IMAPS \
 		DOVE_LMTP CA
 	note "dovecot pid $DOVE_PID: imap $DOVE_IMAP imaps $DOVE_IMAPS lmtp $DOVE_LMTP${OAUTH_PORT:+ introspection $OAUTH_PORT}"
 }
@@ -191,6 +192,7 @@ dovecot_deliver() { # USER [MAILBOX] < message
 # a few seconds for 500 messages, where 500 `doveadm save` runs take ~15 s.
 dovecot_import() { # USER MAILDIR [DEST_MAILBOX]
 	local user="$1" src="$2"
-	chmod -R a+rX "$src"
-	dovecot_doveadm import -u "$user" -s "maildir:$src" "${3:-}" all
+	# the mail user reads the source and keeps its dovecot-uidlist there
+	chown -R "$DOVE_MAIL_USER" "$src" 2>/dev/null || chmod -R a+rwX "$src"
+	dovecot_doveadm import -u "$user" -s "maildir:$src:INDEX=MEMORY" "${3:-}" all
 }
