@@ -39,7 +39,7 @@ class Conn:
         self.host = host
         self.ca = ca
         self.timeout = timeout
-        self.buf = b""
+        self.buf = bytearray()
         self.greeting = None
 
     @classmethod
@@ -65,7 +65,7 @@ class Conn:
             raise AssertionError("STARTTLS refused: %r" % lines[-1])
         if self.buf:
             raise AssertionError("bytes after STARTTLS OK before TLS: %r"
-                                 % self.buf)
+                                 % bytes(self.buf))
         self.sock = tls_context(self.ca).wrap_socket(
             self.sock, server_hostname=self.host)
 
@@ -83,33 +83,38 @@ class Conn:
             r, _, _ = select.select([self.sock], [], [], left)
             if not r:
                 raise Timeout("no data within %.1fs (have %r)"
-                              % (self.timeout, self.buf[:200]))
+                              % (self.timeout, bytes(self.buf[:200])))
         try:
             data = self.sock.recv(262144)
         except (ConnectionResetError, ssl.SSLError, OSError) as e:
             raise Closed("connection error: %s" % e)
         if not data:
-            raise Closed("EOF (have %r)" % self.buf[:200])
+            raise Closed("EOF (have %r)" % bytes(self.buf[:200]))
         self.buf += data
 
     def line(self, timeout=None):
         """One response line without CRLF; literals are included whole."""
         deadline = time.monotonic() + (timeout or self.timeout)
-        out = b""
+        out = bytearray()
+        start = 0
         while True:
-            i = self.buf.find(b"\r\n")
+            i = self.buf.find(b"\r\n", start)
             while i < 0:
+                start = max(0, len(self.buf) - 1)
                 self._fill(deadline)
-                i = self.buf.find(b"\r\n")
-            chunk, self.buf = self.buf[:i], self.buf[i + 2:]
+                i = self.buf.find(b"\r\n", start)
+            chunk = bytes(self.buf[:i])
+            del self.buf[:i + 2]
+            start = 0
             out += chunk
             n = literal_len(chunk)
             if n is None:
-                return out
+                return bytes(out)
             while len(self.buf) < n:
                 self._fill(deadline)
-            out += b"\r\n" + self.buf[:n]
-            self.buf = self.buf[n:]
+            out += b"\r\n"
+            out += self.buf[:n]
+            del self.buf[:n]
 
     def until_tagged(self, tag, timeout=None):
         lines = []
