@@ -12,7 +12,8 @@ process has no buffer_high to hold memory to.
 
 Environment: TARGET_MODE (proxy|direct), TARGET_HOST, TARGET_IMAP
 (STARTTLS port), TARGET_IMAPS, TARGET_CA, PROXY_PID, BUFFER_HIGH (bytes),
-BIG_FILE (the 20 MB message in bob's INBOX, as stored: LF line ends).
+BIG_FILE (the 20 MB message in bob's INBOX, as stored: LF line ends),
+optional BADINPUT_ONLY (run only the cases whose name contains it).
 Prints one line per case; exit 1 on the first failed expectation.
 """
 import hashlib
@@ -301,9 +302,11 @@ def rss_kb(pid):
 
 
 def workers():
+    """Every descendant of the proxy's parent process (its workers, and
+    anything they fork), or the parent itself when it has none."""
     if not PROXY:
         return []
-    out = []
+    children = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
@@ -312,8 +315,12 @@ def workers():
                 ppid = int(st.rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
-            if ppid == PROXY_PID:
-                out.append(int(d))
+            children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [PROXY_PID]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
     return out or [PROXY_PID]
 
 
@@ -402,8 +409,10 @@ def _():
 
 def main():
     print("  target: %s" % MODE)
+    only = E.get("BADINPUT_ONLY")    # a substring of case names, to debug
     for run in CASES:
-        run()
+        if not only or only in run.__name__:
+            run()
     return 0
 
 
