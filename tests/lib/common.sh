@@ -162,7 +162,7 @@ scenario_init() { # NAME SLOT
 	_port_next=$((base + (slot * 100) % span))
 	_port_end=$((_port_next + 100))
 	_t0_ms="$(now_ms)"
-	need_cmd ss openssl
+	need_cmd ss openssl "$PY"
 	T="$(mktemp -d "${TMPDIR:-/tmp}/crm-$1.XXXXXX")"
 	# Dovecot's auth and mail processes run as other users when started as
 	# root: every directory above the mail store must be traversable.
