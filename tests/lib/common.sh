@@ -34,6 +34,8 @@ TLIB="$ROOT/tests/lib"
 # /usr/bin/python3 is the one every Debian 12 machine has.
 PY="${PYTHON:-/usr/bin/python3}"
 [ -x "$PY" ] || PY="$(command -v python3 || echo python3)"
+# scenarios import tests/lib/*.py; keep bytecode out of the source tree
+export PYTHONDONTWRITEBYTECODE=1
 export PY TLIB
 
 _scenario=""
