@@ -514,7 +514,8 @@ imap_parser_client_line_end(struct imap_parser *p)
 	default:
 		break;
 	}
-	if (strcmp(l->name, "IDLE") == 0 || strcmp(l->name, "AUTHENTICATE") == 0) {
+	if (strcmp(l->name, "IDLE") == 0 ||
+	    strcmp(l->name, "AUTHENTICATE") == 0) {
 		if (l->tag_too_long)
 			return "tag too long to follow its reply";
 		imap_parser_set_mode(p, l->name[0] == 'I' ?
@@ -606,11 +607,15 @@ imap_parser_feed(struct imap_parser *p, const unsigned char *data,
 
 			if (p->mode == IMAP_MODE_LITERAL_WAIT)
 				FAIL("literal data sent before continuation");
-			if ((uint64_t)n > p->literal_left)
-				n = (size_t)p->literal_left;
-			imap_parser_literal_data(p, pos, n);
-			pos += n - 1;	/* n >= 1: literal_left > 0 here */
-			continue;
+			if (p->literal_left > 0) {
+				if ((uint64_t)n > p->literal_left)
+					n = (size_t)p->literal_left;
+				imap_parser_literal_data(p, pos, n);
+				pos += n - 1;	/* the loop adds the last 1 */
+				continue;
+			}
+			/* an empty literal ends before this byte */
+			imap_parser_literal_end(p);
 		}
 		if (++p->line_len > p->line_max)
 			FAIL("line too long");

@@ -159,7 +159,8 @@ imap_fuzz_run(enum imap_dir dir, size_t line_max, const uint8_t *data,
 				res->events++;
 				break;
 			case IMAP_PARSE_ERROR:
-				FUZZ_CHECK(err != NULL && imap_parser_blind(&p));
+				FUZZ_CHECK(err != NULL &&
+				    imap_parser_blind(&p));
 				res->hash = fuzz_hash_str(res->hash, err, 200);
 				res->events++;
 				break;

@@ -489,7 +489,8 @@ static struct imap_case cases[] = {
   "LIT 1 sec=BODY[HEADER.FIELDS (SUBJECT FROM TO CC BCC DATE MESSAGE-ID IN-RE\n"
   "UNT name=FETCH num=6 lits=1\nmode=COMMAND\n" },
 { "flags too long", S, 0,
-  "* 7 FETCH (FLAGS (\\Seen $aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+  "* 7 FETCH (FLAGS (\\Seen $aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+  "aaaaaa "
   "$bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb "
   "$cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc "
   "$dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd) "
