@@ -55,6 +55,9 @@ ulimit -Sn "$(ulimit -Hn)"
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 12000 ] ||
 	die "open-file limit $(ulimit -n) is below 12000 (raise ulimit -Hn)"
 
+# Anything already running competes with client and servers for the CPUs.
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+
 W="$(mktemp -d /tmp/crm-bench.XXXXXX)"
 chmod 755 "$W"	# Dovecot's unprivileged users must traverse it
 mkdir -p "$W/dovecot" "$W/nginx" "$W/crm" "$W/crm-tls" "$W/tls"
@@ -411,6 +414,11 @@ report() {
 	echo "$NOOP_ROUNDS; 1 connection with client, proxy and Dovecot pinned to CPU 0, 4 connections unpinned;"
 	echo "ratios (in brackets) are to 'direct', and to 'direct-tls' for crm-tls.  CPU: the proxy's processes;"
 	echo "for the direct rows it is Dovecot's own.  Idle memory: PSS delta / connections, KiB."
+	echo "Load average (1/5/15 min) before the bench: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > 0.25 * n) }'; then
+		echo "WARNING: the machine was busy before the bench started; other processes"
+		echo "competed for the CPUs and the throughput and latency figures are unreliable."
+	fi
 	echo
 	printf '%-11s %-16s %-16s %-7s %-15s %-15s %-15s %-15s %-15s %-15s %-9s %s\n' \
 	    target sessions/s "bulk MB/s" "CPU s/GB" "NOOP p50 ms" "NOOP p99 ms" \
