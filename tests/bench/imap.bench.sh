@@ -241,7 +241,7 @@ ib() {
 	if [ $rc -ne 0 ] || ! grep -q 'status=ok' <<<"$OUT"; then
 		bench_log "$t $label: imapbench exit $rc: $(tail -n 2 "$W/$t.err" | tr '\n' ' ')"
 		R[$t.err]=$(( ${R[$t.err]:-0} + 1 ))
-		[ -n "$OUT" ] || return 1
+		return 1
 	fi
 	e="$(kv "$OUT" errors)"
 	R[$t.err]=$(( ${R[$t.err]:-0} + ${e:-0} ))

@@ -353,7 +353,6 @@ conn_finish(struct bench *b, struct conn *c)
 	conn_close(c);
 	conn_set_state(b, c, CONN_DONE);
 	b->finished++;
-	b->t_end = now_ns();
 }
 
 static void
@@ -1055,7 +1054,7 @@ main(int argc, char **argv)
 				return 0;
 			}
 		} else if (bench_done(b)) {
-			report(b, "ok");
+			report(b, b->finished > 0 ? "ok" : "failed");
 			return 0;
 		} else if (got_term) {
 			report(b, "stopped");
