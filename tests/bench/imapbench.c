@@ -1054,7 +1054,8 @@ main(int argc, char **argv)
 				return 0;
 			}
 		} else if (bench_done(b)) {
-			report(b, b->finished > 0 ? "ok" : "failed");
+			report(b, b->finished > 0 || b->sessions > 0 ?
+			    "ok" : "failed");
 			return 0;
 		} else if (got_term) {
 			report(b, "stopped");
