@@ -1,0 +1,518 @@
+#!/usr/bin/env bash
+# imap.bench.sh - IMAP proxy benchmark (docs/bench.md): one private Dovecot,
+# measured directly and through nginx's mail proxy and crm-proxy.
+#
+# Targets (all against the same Dovecot, all on 127.0.0.1):
+#   direct      Dovecot, plaintext IMAP
+#   direct-tls  Dovecot, implicit TLS (the reference for the TLS row)
+#   nginx       nginx mail proxy, plaintext both legs (its only backend mode)
+#   crm-proxy   tls = none listener, upstream tls none
+#   crm-tls     implicit-TLS listener, upstream Dovecot IMAPS (TLS both legs)
+#
+# Environment (defaults in brackets):
+#   BENCH_BASE [22000]     ports BASE+143/993 Dovecot, +144/+145 nginx/auth,
+#                          +146 crm-proxy plain, +994 crm-proxy TLS
+#   BENCH_SESSION_SECS [5] BENCH_BULK_ROUNDS [3] BENCH_NOOP_ROUNDS [3]
+#   BENCH_IDLE ["1000 5000"]   BENCH_KEEP=1 keeps the work dir
+#   CRM_PROXY [$B/crm-proxy]
+# Output: the table on stdout and in $BENCH_OUT/imap.txt; logs of every
+# server in $BENCH_OUT/imap-logs/.  Exit 0 even when a target is missed.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="${ROOT:-$(cd "$HERE/../.." && pwd)}"
+B="${B:-$ROOT/build}"
+BENCH_OUT="${BENCH_OUT:-$B/bench}"
+. "$HERE/lib.sh"
+
+BASE="${BENCH_BASE:-22000}"
+SESSION_SECS="${BENCH_SESSION_SECS:-5}"
+BULK_ROUNDS="${BENCH_BULK_ROUNDS:-3}"
+NOOP_ROUNDS="${BENCH_NOOP_ROUNDS:-3}"
+IDLE_COUNTS="${BENCH_IDLE:-1000 5000}"
+CRM_PROXY="${CRM_PROXY:-$B/crm-proxy}"
+IB="$B/tests/bench/imapbench"
+BULK_MSGS=100		# x ~2 MB
+BULK_CONNS=4
+BULK_REPEAT=2		# whole-mailbox fetches per connection and round
+HELD_TARGET=5000
+
+P_IMAP=$((BASE + 143)) P_IMAPS=$((BASE + 993)) P_NGINX=$((BASE + 144))
+P_CRM=$((BASE + 146)) P_CRM_TLS=$((BASE + 994))
+
+die() { bench_log "harness failure: $*"; exit 1; }
+
+[ -x "$IB" ] || die "$IB is missing (make imapbench)"
+for t in /usr/sbin/dovecot /usr/bin/doveadm /usr/sbin/nginx openssl; do
+	command -v "$t" >/dev/null ||
+		die "$t not installed (run packaging/deps.sh bench)"
+done
+[ -f /usr/lib/nginx/modules/ngx_mail_module.so ] ||
+	die "libnginx-mod-mail not installed (run packaging/deps.sh bench)"
+
+# 5,000 sessions cost a proxy two descriptors each; everything started
+# from here inherits this limit.
+ulimit -Sn "$(ulimit -Hn)"
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 12000 ] ||
+	die "open-file limit $(ulimit -n) is below 12000 (raise ulimit -Hn)"
+
+# Anything already running competes with client and servers for the CPUs.
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+W="$(mktemp -d /tmp/crm-bench.XXXXXX)"
+chmod 755 "$W"	# Dovecot's unprivileged users must traverse it
+mkdir -p "$W/dovecot" "$W/nginx" "$W/crm" "$W/crm-tls" "$W/tls"
+
+cleanup() {
+	bench_stop "$W/crm/crm-proxy.pid"
+	bench_stop "$W/crm-tls/crm-proxy.pid"
+	bench_stop "$W/nginx/nginx.pid.master"
+	bench_stop "$W/dovecot/dovecot.pid"
+	mkdir -p "$BENCH_OUT/imap-logs"
+	cp -f "$W/dovecot/dovecot.log" "$BENCH_OUT/imap-logs/dovecot.log" 2>/dev/null || true
+	cp -f "$W/nginx/error.log" "$BENCH_OUT/imap-logs/nginx.log" 2>/dev/null || true
+	cp -f "$W/crm/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy.log" 2>/dev/null || true
+	cp -f "$W/crm-tls/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy-tls.log" 2>/dev/null || true
+	cp -f "$W"/*.err "$BENCH_OUT/imap-logs/" 2>/dev/null || true
+	if [ "${BENCH_KEEP:-}" = 1 ]; then
+		bench_log "work dir kept: $W"
+	else
+		rm -rf "$W"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- servers -------------------------------------------------------------
+
+TARGETS=(direct direct-tls nginx crm-proxy crm-tls)
+declare -A PORT=([direct]=$P_IMAP [direct-tls]=$P_IMAPS [nginx]=$P_NGINX
+	[crm-proxy]=$P_CRM [crm-tls]=$P_CRM_TLS)
+declare -A TLS=([direct]="" [direct-tls]=--tls [nginx]="" [crm-proxy]=""
+	[crm-tls]=--tls)
+declare -A PIDFILE=([direct]=$W/dovecot/dovecot.pid
+	[direct-tls]=$W/dovecot/dovecot.pid [nginx]=$W/nginx/nginx.pid.master
+	[crm-proxy]=$W/crm/crm-proxy.pid [crm-tls]=$W/crm-tls/crm-proxy.pid)
+declare -A REF=([direct]=direct [direct-tls]=direct-tls [nginx]=direct
+	[crm-proxy]=direct [crm-tls]=direct-tls)
+declare -A STATE	# "" = running, otherwise why the row is empty
+declare -A R		# results: R[target.metric]
+
+bench_cert "$W/tls"
+
+crm_conf() { # FILE plain|tls
+	local user=""
+	[ "$(id -u)" = 0 ] && user="user = nobody"
+	{
+		cat <<EOF
+# crm-proxy configuration used by tests/bench/imap.bench.sh ($2)
+[proxy]
+workers = 2
+$user
+log_level = warn
+syslog = no
+
+[limits]
+connections_per_ip = 20000
+connections_per_user = 20000
+preauth_timeout = 60s
+idle_timeout = 30m
+connect_timeout = 10s
+
+EOF
+		if [ "$2" = plain ]; then
+			cat <<EOF
+[listen imap]
+address = 127.0.0.1:$P_CRM
+tls = none
+allow_plaintext_auth = yes
+
+[upstream dovecot]
+address = 127.0.0.1:$P_IMAP
+tls = none
+EOF
+		else
+			cat <<EOF
+[listen imaps]
+address = 127.0.0.1:$P_CRM_TLS
+tls = implicit
+cert = $W/tls/cert.pem
+key = $W/tls/key.pem
+
+[upstream dovecot]
+address = 127.0.0.1:$P_IMAPS
+tls = implicit
+ca_file = $W/dovecot/tls/cert.pem
+verify = yes
+server_name = localhost
+EOF
+		fi
+		printf '\n[route]\ndefault = dovecot\n'
+	} >"$1"
+}
+
+start_target() { # TARGET
+	case "$1" in
+	direct|direct-tls)
+		bench_dovecot_start "$W/dovecot" "$P_IMAP" "$P_IMAPS" ||
+			die "Dovecot did not start";;
+	nginx)
+		bench_nginx_start "$W/nginx" "$P_NGINX" "$P_IMAP" ||
+			die "nginx did not start";;
+	crm-proxy)
+		bench_proxy_start "$W/crm" "$W/crm/crm-proxy.conf" "$P_CRM" ||
+			{ STATE[crm-proxy]="did not start"; return 1; };;
+	crm-tls)
+		bench_proxy_start "$W/crm-tls" "$W/crm-tls/crm-proxy.conf" \
+		    "$P_CRM_TLS" ||
+			{ STATE[crm-tls]="did not start"; return 1; };;
+	esac
+}
+
+stop_target() { # TARGET
+	bench_stop "${PIDFILE[$1]}"
+	# Dovecot's master waits for its children; the port must be free
+	# before the next start
+	for _ in $(seq 50); do
+		(exec 3<>"/dev/tcp/127.0.0.1/${PORT[$1]}") 2>/dev/null || break
+		sleep 0.1
+	done
+}
+
+restart_target() { stop_target "$1"; start_target "$1"; }
+
+running() { [ -z "${STATE[$1]:-}" ]; }
+
+bench_log "work dir $W; ports: dovecot $P_IMAP/$P_IMAPS nginx $P_NGINX" \
+    "crm-proxy $P_CRM/$P_CRM_TLS"
+start_target direct
+
+# ---- mail ----------------------------------------------------------------
+# INBOX: one ~3 KB message for the session script.  "bulk": BULK_MSGS
+# messages of ~2 MB (base64 of random bytes, like an attachment), saved
+# with doveadm so no proxy is involved in setting up.
+bench_log "delivering 1 small + $BULK_MSGS x 2 MB messages"
+{
+	printf 'From: Carol <carol@example.test>\r\nTo: alice@example.test\r\n'
+	printf 'Subject: quarterly numbers\r\nMessage-ID: <small-1@example.test>\r\n\r\n'
+	for _ in $(seq 40); do
+		printf 'The renewal looks good; legal wants one more pass on the terms.\r\n'
+	done
+} | bench_dovecot_save "$W/dovecot" alice INBOX
+/usr/bin/doveadm -c "$W/dovecot/dovecot.conf" mailbox create -u alice bulk
+head -c 1500000 /dev/urandom | base64 -w 76 | sed 's/$/\r/' >"$W/body.b64"
+for i in $(seq "$BULK_MSGS"); do
+	{
+		printf 'From: Dan <dan@example.test>\r\nTo: alice@example.test\r\n'
+		printf 'Subject: bulk %d\r\nMessage-ID: <bulk-%d@example.test>\r\n' "$i" "$i"
+		printf 'MIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n'
+		printf 'Content-Transfer-Encoding: base64\r\n\r\n'
+		cat "$W/body.b64"
+	} | bench_dovecot_save "$W/dovecot" alice bulk
+done
+rm -f "$W/body.b64"
+
+start_target nginx
+if [ -x "$CRM_PROXY" ]; then
+	crm_conf "$W/crm/crm-proxy.conf" plain
+	crm_conf "$W/crm-tls/crm-proxy.conf" tls
+	cp -f "$W/crm/crm-proxy.conf" "$BENCH_OUT/crm-proxy-bench.conf"
+	cp -f "$W/crm-tls/crm-proxy.conf" "$BENCH_OUT/crm-proxy-bench-tls.conf"
+	start_target crm-proxy || true
+	start_target crm-tls || true
+else
+	STATE[crm-proxy]="not built"
+	STATE[crm-tls]="not built"
+fi
+
+# ---- measurements --------------------------------------------------------
+
+# kv LINE KEY -> value of key=value in a RESULT line
+kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n 1; }
+
+# ib TARGET LABEL [taskset ... IMAPBENCH] ARGS... -> the RESULT line in $OUT; imapbench's stderr
+# goes to $W/TARGET.err.  A failed run counts against the target (the
+# "errors" column), never against the bench.  Returns 1 without a RESULT.
+ib() {
+	local t="$1" label="$2" rc=0 e
+	shift 2
+	[ "$1" = taskset ] || set -- "$IB" "$@"
+	OUT="$("$@" -p "${PORT[$t]}" ${TLS[$t]} 2>>"$W/$t.err")" || rc=$?
+	OUT="$(grep '^RESULT' <<<"$OUT" || true)"
+	if [ $rc -ne 0 ] || ! grep -q 'status=ok' <<<"$OUT"; then
+		bench_log "$t $label: imapbench exit $rc: $(tail -n 2 "$W/$t.err" | tr '\n' ' ')"
+		R[$t.err]=$(( ${R[$t.err]:-0} + 1 ))
+		return 1
+	fi
+	e="$(kv "$OUT" errors)"
+	R[$t.err]=$(( ${R[$t.err]:-0} + ${e:-0} ))
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+
+# The proxy's processes, or for the direct rows Dovecot's.
+root_pid() { cat "${PIDFILE[$1]}"; }
+
+bench_log "sessions/s: $SESSION_SECS s, 8 clients"
+for t in "${TARGETS[@]}"; do
+	running "$t" || continue
+	# first sessions spawn Dovecot's imap processes; not measured
+	ib "$t" warmup sessions -c 8 -t 1 --max-time 60 || true
+	ib "$t" sessions sessions -c 8 -t "$SESSION_SECS" --max-time 120 || continue
+	R[$t.sess]="$(kv "$OUT" rate)"
+done
+
+bench_log "bulk FETCH: $BULK_CONNS connections x whole mailbox, $BULK_ROUNDS rounds"
+for t in "${TARGETS[@]}"; do	# warm Dovecot's cache and index once
+	running "$t" && { ib "$t" warmup bulk -c 1 --max-time 120 || true; break; }
+done
+for round in $(seq "$BULK_ROUNDS"); do
+	for t in "${TARGETS[@]}"; do
+		running "$t" || continue
+		c0="$(bench_cpu_ticks "$(root_pid "$t")")"
+		ib "$t" bulk bulk -c "$BULK_CONNS" -r "$BULK_REPEAT" --max-time 120 || continue
+		c1="$(bench_cpu_ticks "$(root_pid "$t")")"
+		R[$t.mbs.$round]="$(kv "$OUT" mb_per_s)"
+		R[$t.ticks]=$(( ${R[$t.ticks]:-0} + c1 - c0 ))
+		R[$t.bytes]=$(( ${R[$t.bytes]:-0} + $(kv "$OUT" bytes) ))
+	done
+done
+HZ="$(getconf CLK_TCK)"
+for t in "${TARGETS[@]}"; do
+	[ -n "${R[$t.bytes]:-}" ] || continue
+	R[$t.mbs]="$(for r in $(seq "$BULK_ROUNDS"); do echo "${R[$t.mbs.$r]:-}"; done | grep . | median)"
+	R[$t.cpu]="$(awk -v k="${R[$t.ticks]}" -v hz="$HZ" -v b="${R[$t.bytes]}" \
+	    'BEGIN { if (b > 0) printf "%.3f", k / hz / (b / 1e9) }')"
+done
+
+# pin_tree CPUS PID... - move every thread of the trees to CPUS
+pin_tree() {
+	local cpus="$1" root p
+	shift
+	for root in "$@"; do
+		for p in $(bench_tree "$root"); do
+			taskset -a -p -c "$cpus" "$p" >/dev/null 2>&1 || true
+		done
+	done
+}
+ALL_CPUS="0-$(( $(nproc) - 1 ))"
+
+# One connection: client, proxy and Dovecot all pinned to CPU 0, so the
+# figure is the cost of the path, not of waking another CPU (which on a
+# VM varies between ~10 and ~90 us from run to run).  Four connections:
+# unpinned, the scheduler decides, as it would in production.
+bench_log "NOOP round trips: 5000 per connection; 1 (pinned) and 4, $NOOP_ROUNDS rounds"
+for round in $(seq "$NOOP_ROUNDS"); do
+	for t in "${TARGETS[@]}"; do
+		running "$t" || continue
+		pin_tree 0 "$(root_pid direct)" "$(root_pid "$t")"
+		if ib "$t" noop taskset -c 0 "$IB" noop -c 1 -n 5000 --max-time 120; then
+			R[$t.n1.p50.$round]="$(kv "$OUT" p50_ms)"
+			R[$t.n1.p99.$round]="$(kv "$OUT" p99_ms)"
+		fi
+		pin_tree "$ALL_CPUS" "$(root_pid direct)" "$(root_pid "$t")"
+		if ib "$t" noop noop -c 4 -n 5000 --max-time 120; then
+			R[$t.n4.p50.$round]="$(kv "$OUT" p50_ms)"
+			R[$t.n4.p99.$round]="$(kv "$OUT" p99_ms)"
+		fi
+	done
+done
+for t in "${TARGETS[@]}"; do
+	for k in n1.p50 n1.p99 n4.p50 n4.p99; do
+		v="$(for r in $(seq "$NOOP_ROUNDS"); do echo "${R[$t.$k.$r]:-}"; done | grep . | median || true)"
+		[ -z "$v" ] || R[$t.$k]="$v"
+	done
+done
+
+# Idle memory: restart the measured server so no earlier phase has grown
+# its heap, warm it with a few sessions, take the summed PSS, hold N
+# logged-in connections, take it again; then prove they are alive.
+idle_run() { # TARGET N
+	local t="$1" n="$2" pid before after ib_pid out="$W/$1.idle.$2" rc=0
+	restart_target "$t" || return 1
+	ib "$t" warmup sessions -c 2 -t 0.5 --max-time 60 || true
+	sleep 0.5
+	pid="$(root_pid "$t")"
+	before="$(bench_pss_kb "$pid")"
+	"$IB" idle -c "$n" -p "${PORT[$t]}" ${TLS[$t]} --ramp 100 --hold 240 \
+	    --max-time 300 >"$out" 2>>"$W/$t.err" &
+	ib_pid=$!
+	for _ in $(seq 1800); do
+		grep -q '^READY' "$out" && break
+		kill -0 "$ib_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q '^READY' "$out"; then
+		bench_log "$t idle $n: never ready: $(tail -n 2 "$W/$t.err" | tr '\n' ' ')"
+		kill -TERM "$ib_pid" 2>/dev/null || true
+		wait "$ib_pid" || true
+		R[$t.err]=$(( ${R[$t.err]:-0} + 1 ))
+		return 0
+	fi
+	sleep 1
+	after="$(bench_pss_kb "$pid")"
+	kill -USR1 "$ib_pid" 2>/dev/null || true
+	wait "$ib_pid" || rc=$?
+	local res held checked e
+	res="$(grep '^RESULT' "$out" || true)"
+	held="$(kv "$(grep '^READY' "$out")" held)"
+	checked="$(kv "$res" checked)"
+	e="$(kv "$res" errors)"
+	R[$t.err]=$(( ${R[$t.err]:-0} + ${e:-1} ))
+	[ $rc -eq 0 ] || bench_log "$t idle $n: imapbench exit $rc"
+	R[$t.held$n]="${checked:-0}"
+	# with fewer held than asked, divide by what was held
+	if [ "${held:-0}" -gt 0 ]; then
+		R[$t.mem$n]="$(awk -v a="$after" -v b="$before" -v n="$held" \
+		    'BEGIN { printf "%.1f", (a - b) / n }')"
+	fi
+	bench_log "$t idle $n: held $held, alive at the end $checked," \
+	    "PSS $before -> $after kB"
+}
+
+bench_log "idle memory at: $IDLE_COUNTS"
+for t in "${TARGETS[@]}"; do
+	running "$t" || continue
+	for n in $IDLE_COUNTS; do
+		idle_run "$t" "$n" || break
+	done
+done
+
+# ---- report --------------------------------------------------------------
+
+# cell TARGET METRIC [noratio] -> "value (ratio x)" against REF[target]
+cell() {
+	local t="$1" m="$2" v ref
+	v="${R[$t.$m]:-}"
+	[ -n "$v" ] || { echo "-"; return; }
+	ref="${R[${REF[$t]}.$m]:-}"
+	if [ "${3:-}" = noratio ] || [ "${REF[$t]}" = "$t" ] || [ -z "$ref" ]; then
+		echo "$v"
+	else
+		awk -v v="$v" -v r="$ref" 'BEGIN {
+			if (r > 0) printf "%s (%.2fx)", v, v / r; else print v }'
+	fi
+}
+
+checks=()
+missed=0
+# check OK|MISSED text
+check() {
+	checks+=("$(printf '  %-7s %s' "$1" "$2")")
+	[ "$1" = PASS ] || missed=$((missed + 1))
+}
+# cmp A OP B -> 0 if true (numbers)
+cmp() { awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; }
+
+report() {
+	local t m1 m5
+	local first="${IDLE_COUNTS%% *}" last="${IDLE_COUNTS##* }"
+	echo "IMAP benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, client and servers on one host"
+	echo "Dovecot $(/usr/sbin/dovecot --version | cut -d' ' -f1), nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*nginx\///')," \
+	    "crm-proxy: ${STATE[crm-proxy]:-$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo built)}"
+	echo "sessions: 8 clients x LOGIN/SELECT/FETCH 3 KB/LOGOUT for ${SESSION_SECS}s; bulk: $BULK_CONNS x UID FETCH 1:*"
+	echo "BODY.PEEK[] of $BULK_MSGS x 2 MB, ${BULK_REPEAT}x each, median of $BULK_ROUNDS; NOOP: 5000 per connection, median of"
+	echo "$NOOP_ROUNDS; 1 connection with client, proxy and Dovecot pinned to CPU 0, 4 connections unpinned;"
+	echo "ratios (in brackets) are to 'direct', and to 'direct-tls' for crm-tls.  CPU: the proxy's processes;"
+	echo "for the direct rows it is Dovecot's own.  Idle memory: PSS delta / connections, KiB."
+	echo "Load average (1/5/15 min) before the bench: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > 0.25 * n) }'; then
+		echo "WARNING: the machine was busy before the bench started; other processes"
+		echo "competed for the CPUs and the throughput and latency figures are unreliable."
+	fi
+	echo
+	printf '%-11s %-16s %-16s %-7s %-15s %-15s %-15s %-15s %-15s %-15s %-9s %s\n' \
+	    target sessions/s "bulk MB/s" "CPU s/GB" "NOOP p50 ms" "NOOP p99 ms" \
+	    "NOOPx4 p50 ms" "NOOPx4 p99 ms" "KiB/conn@$first" "KiB/conn@$last" "held@$last" errors
+	for t in "${TARGETS[@]}"; do
+		if ! running "$t" && [ -z "${R[$t.sess]:-}" ]; then
+			printf '%-11s %s\n' "$t" "${STATE[$t]}"
+			continue
+		fi
+		printf '%-11s %-16s %-16s %-7s %-15s %-15s %-15s %-15s %-15s %-15s %-9s %s\n' "$t" \
+		    "$(cell "$t" sess)" "$(cell "$t" mbs)" "$(cell "$t" cpu noratio)" \
+		    "$(cell "$t" n1.p50)" "$(cell "$t" n1.p99)" \
+		    "$(cell "$t" n4.p50)" "$(cell "$t" n4.p99)" \
+		    "$(cell "$t" "mem$first")" "$(cell "$t" "mem$last")" \
+		    "${R[$t.held$last]:--}" "${R[$t.err]:-0}"
+	done
+	echo
+
+	if [ -n "${STATE[crm-proxy]:-}" ] && [ -n "${STATE[crm-tls]:-}" ]; then
+		echo "Targets: not checked, crm-proxy ${STATE[crm-proxy]}."
+		return
+	fi
+	# Plaintext crm-proxy against nginx (same legs) and the absolutes.
+	local p=crm-proxy n=nginx a b what
+	if running "$p" || [ -n "${R[$p.sess]:-}" ]; then
+		for spec in "sess:>=:sessions/s" "mbs:>=:bulk MB/s" "cpu:<=:CPU s/GB" \
+		    "n1.p50:<=:NOOP p50" "n1.p99:<=:NOOP p99" \
+		    "n4.p50:<=:NOOPx4 p50" "n4.p99:<=:NOOPx4 p99" \
+		    "mem$first:<=:KiB/conn @$first" "mem$last:<=:KiB/conn @$last"; do
+			IFS=: read -r m op what <<<"$spec"
+			a="${R[$p.$m]:-}" b="${R[$n.$m]:-}"
+			if [ -z "$a" ] || [ -z "$b" ]; then
+				check MISSED "$what at least as good as nginx: no figure (crm-proxy '${a:--}', nginx '${b:--}')"
+			elif cmp "$a" "$op" "$b"; then
+				check PASS "$what at least as good as nginx: $a vs $b"
+			else
+				check MISSED "$what at least as good as nginx: $a vs $b"
+			fi
+		done
+		a="${R[$p.mbs]:-0}" b="${R[direct.mbs]:-0}"
+		if cmp "$a" ">=" "$(awk -v b="$b" 'BEGIN { print 0.9 * b }')" && cmp "$a" ">" 0; then
+			check PASS "bulk >= 0.9x direct: $a vs $b MB/s"
+		else
+			check MISSED "bulk >= 0.9x direct: $a vs $b MB/s"
+		fi
+		a="${R[$p.cpu]:-}"
+		if [ -n "$a" ] && cmp "$a" "<=" 1; then
+			check PASS "proxy CPU <= 1 s/GB: $a"
+		else
+			check MISSED "proxy CPU <= 1 s/GB: ${a:--}"
+		fi
+		for m in "$first" "$last"; do
+			a="${R[$p.mem$m]:-}"
+			if [ -n "$a" ] && cmp "$a" "<=" 12; then
+				check PASS "plaintext idle memory <= 12 KiB/conn @$m: $a"
+			else
+				check MISSED "plaintext idle memory <= 12 KiB/conn @$m: ${a:--}"
+			fi
+		done
+		a="${R[$p.held$last]:-0}"
+		if [ "$last" -ge "$HELD_TARGET" ] && [ "$a" -ge "$HELD_TARGET" ]; then
+			check PASS "$HELD_TARGET idle connections held (plaintext): $a"
+		else
+			check MISSED "$HELD_TARGET idle connections held (plaintext): $a of $last"
+		fi
+	else
+		check MISSED "crm-proxy (plaintext) ${STATE[$p]}"
+	fi
+	p=crm-tls
+	if running "$p" || [ -n "${R[$p.sess]:-}" ]; then
+		for m in "$first" "$last"; do
+			a="${R[$p.mem$m]:-}"
+			if [ -n "$a" ] && cmp "$a" "<=" 40; then
+				check PASS "TLS-both-legs idle memory <= 40 KiB/conn @$m: $a"
+			else
+				check MISSED "TLS-both-legs idle memory <= 40 KiB/conn @$m: ${a:--}"
+			fi
+		done
+		a="${R[$p.held$last]:-0}"
+		if [ "$last" -ge "$HELD_TARGET" ] && [ "$a" -ge "$HELD_TARGET" ]; then
+			check PASS "$HELD_TARGET idle connections held (TLS both legs): $a"
+		else
+			check MISSED "$HELD_TARGET idle connections held (TLS both legs): $a of $last"
+		fi
+	else
+		check MISSED "crm-proxy (TLS both legs) ${STATE[$p]}"
+	fi
+	echo "Targets (crm-proxy; 'as good as nginx' compares the plaintext rows):"
+	printf '%s\n' "${checks[@]}"
+	if [ $missed -gt 0 ]; then
+		echo "MISSED: $missed of ${#checks[@]} targets"
+	else
+		echo "ALL ${#checks[@]} TARGETS MET"
+	fi
+}
+
+report | tee "$BENCH_OUT/imap.txt"
