@@ -847,7 +847,18 @@ session_preauth_input(struct session *s)
 		}
 		r = imap_parser_feed(&s->cp, v.iov_base, v.iov_len, &consumed,
 		    &errstr);
-		session_cmd_append(s, v.iov_base, consumed);
+		{
+			/* The parser passes over empty lines between
+			 * commands; they are no part of the next one. */
+			const unsigned char *b = v.iov_base;
+			size_t skip = 0;
+
+			while (s->cmd_len == 0 && skip < consumed &&
+			    (b[skip] == '\r' || b[skip] == '\n') &&
+			    s->cp.line.kind != IMAP_LINE_SASL)
+				skip++;
+			session_cmd_append(s, b + skip, consumed - skip);
+		}
 		evbuffer_drain(in, consumed);
 		s->last_activity = time(NULL);
 		switch (r) {

@@ -68,6 +68,10 @@ def outcome(c, tag, timeout=5.0):
                 return ("bye", ln)
             if tag is None and ln.startswith(b"* BAD"):
                 return ("tagged", "BAD", ln)
+            if tag is None and ln.startswith(b"z "):
+                # the follow-up NOOP answered first: the bad line was
+                # ignored (an empty line is no command)
+                return ("tagged", ln.split(b" ")[1].decode(), ln)
     except Closed:
         return ("closed", None)
     except Timeout:
