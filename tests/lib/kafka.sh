@@ -129,13 +129,19 @@ LOG
 		port="$(sed -n 's/^advertised.listeners=PLAINTEXT:\/\/127.0.0.1://p' \
 		    "$d/server.properties")"
 	fi
-	_kafka_java "$d" -Xms256m -Xmx512m kafka.Kafka "$d/server.properties" \
-	    >>"$d/stdout.log" 2>&1 </dev/null &
+	# java itself must be the PID we record (no subshell in between),
+	# or stopping it would orphan the broker.
+	java -Dlog4j2.configurationFile="$d/log4j2.properties" \
+	    -cp "$KAFKA_CACHE/libs/*" -Xms256m -Xmx512m kafka.Kafka \
+	    "$d/server.properties" >>"$d/stdout.log" 2>&1 </dev/null &
 	KAFKA_PID=$!
 	echo "$KAFKA_PID" >"$d/kafka.pid"
 	track_pid "$KAFKA_PID"
 	KAFKA_BOOTSTRAP="127.0.0.1:$port"
 	export KAFKA_BOOTSTRAP
+	sleep 0.5
+	kill -0 "$KAFKA_PID" 2>/dev/null ||
+	    { tail -20 "$d/stdout.log" >&2; fail "kafka exited at start"; }
 	# ~4 s fresh; after a kill -9 log recovery takes ~15 s.
 	for i in $(seq 1 240); do
 		kcat -b "$KAFKA_BOOTSTRAP" -L -m 2 >/dev/null 2>&1 && return 0
