@@ -381,6 +381,9 @@ do_verify(const struct opts *o, char **cmd)
 				printf("missing: %" PRIu64 "\n", i + o->start);
 				shown++;
 			}
+	fclose(v.in);
+	free(v.seen);
+	free(v.lat);
 	return v.distinct == o->count && v.bad == 0 ? 0 : 1;
 }
 
