@@ -1,0 +1,784 @@
+/*
+ * spool.c - the spool writer and the shared counter file.  See spool.h and
+ * docs/spool.md.
+ *
+ * The writer runs inside the proxy's event loop, so it must never wait:
+ * plain write(2) into the page cache, no fsync (crm-capture group-commits
+ * those), no locks taken per record.  What survives a kill -9 of the proxy
+ * is exactly what write(2) returned for; the trailer is written last, in
+ * the same write(2) as the record's final bytes, so a record is either
+ * complete or visibly incomplete.
+ */
+#include "capture/spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture/crc32c.h"
+#include "capture/spool_format.h"
+#include "lib/xmalloc.h"
+
+/* Payload bytes gathered before a write(2); larger appends go straight
+ * from the caller's buffer. */
+#define SPOOL_WBUF_FLUSH (64 * 1024)
+/* Worst case held at once: record header and meta, one buffered chunk,
+ * then the end mark, trailer, commit meta and crc + end magic. */
+#define SPOOL_WBUF_SIZE (SPOOL_REC_HDR_LEN + SPOOL_META_MAX + 4 + \
+	SPOOL_WBUF_FLUSH + 4 + SPOOL_TRL_LEN + SPOOL_META_MAX + 8)
+
+#define SPOOL_SHM_NAME "spool.shm"
+#define SPOOL_SHM_SIZE 4096
+#define SPOOL_SHM_MAGIC 0x314d48534d5243ULL	/* "CRMSHM1" */
+
+/* The shared counters.  Lock-free 64-bit atomics are address-free on the
+ * targets we build for, so they work across processes in a MAP_SHARED
+ * page.  A zero page is a valid, empty state. */
+struct spool_shm_data {
+	_Atomic uint64_t magic;
+	_Atomic uint64_t bytes_written;
+	_Atomic uint64_t bytes_released;
+	_Atomic uint64_t records_committed;
+	_Atomic uint64_t records_aborted;
+	_Atomic uint64_t records_dropped;
+	_Atomic uint64_t records_failed;
+	_Atomic uint64_t records_acked;
+};
+
+struct spool_shm {
+	struct spool_shm_data *d;
+};
+
+enum spool_wstate {
+	SPOOL_W_IDLE,
+	SPOOL_W_OPEN,
+	SPOOL_W_FAILED,		/* open record abandoned; waits for commit */
+};
+
+struct spool_writer {
+	char *dir;
+	char id[SPOOL_WRITER_ID_MAX + 1];
+	struct spool_limits lim;
+	struct spool_shm *shm;
+	int lock_fd;
+	int fd;			/* current segment, -1 before the first */
+	bool need_rotate;	/* after a write error: never append there */
+	uint64_t seg_seq;
+	uint64_t seg_size;
+	uint64_t rec_seq;
+
+	enum spool_wstate state;
+	enum spool_status fail_status;
+	unsigned nbegin_headers;
+	uint32_t crc;		/* over header, meta, payload so far */
+	uint64_t payload_len;
+	uint64_t flushed;	/* bytes of this record already written */
+	uint8_t *buf;
+	size_t buf_len;
+	size_t chunk_at;	/* offset of the open chunk's length, or 0 */
+};
+
+/* ---- shared counters ----------------------------------------------- */
+
+struct spool_shm *
+spool_shm_open(const char *dir)
+{
+	char path[4096];
+	struct spool_shm *shm;
+	struct stat st;
+	uint64_t zero = 0;
+	void *p;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+	    SPOOL_SHM_NAME) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
+		return NULL;
+	/* Two openers may race to size it; ftruncate to the same size
+	 * never clears what the other already counted. */
+	if (fstat(fd, &st) != 0 ||
+	    (st.st_size == 0 && ftruncate(fd, SPOOL_SHM_SIZE) != 0)) {
+		close(fd);
+		return NULL;
+	}
+	if (st.st_size != 0 && st.st_size != SPOOL_SHM_SIZE) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	p = mmap(NULL, SPOOL_SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	    0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return NULL;
+	shm = xcalloc(1, sizeof(*shm));
+	shm->d = p;
+	atomic_compare_exchange_strong(&shm->d->magic, &zero,
+	    SPOOL_SHM_MAGIC);
+	if (atomic_load(&shm->d->magic) != SPOOL_SHM_MAGIC) {
+		spool_shm_close(&shm);
+		errno = EINVAL;
+		return NULL;
+	}
+	return shm;
+}
+
+void
+spool_shm_close(struct spool_shm **shmp)
+{
+	if (*shmp == NULL)
+		return;
+	munmap((*shmp)->d, SPOOL_SHM_SIZE);
+	x_free(shmp);
+}
+
+void
+spool_shm_counters(const struct spool_shm *shm, struct spool_counters *c_r)
+{
+	struct spool_shm_data *d = shm->d;
+
+	c_r->bytes_written = atomic_load(&d->bytes_written);
+	c_r->bytes_released = atomic_load(&d->bytes_released);
+	c_r->records_committed = atomic_load(&d->records_committed);
+	c_r->records_aborted = atomic_load(&d->records_aborted);
+	c_r->records_dropped = atomic_load(&d->records_dropped);
+	c_r->records_failed = atomic_load(&d->records_failed);
+	c_r->records_acked = atomic_load(&d->records_acked);
+}
+
+void
+spool_shm_release(struct spool_shm *shm, uint64_t n)
+{
+	atomic_fetch_add_explicit(&shm->d->bytes_released, n,
+	    memory_order_relaxed);
+}
+
+void
+spool_shm_acked(struct spool_shm *shm, uint64_t n)
+{
+	atomic_fetch_add_explicit(&shm->d->records_acked, n,
+	    memory_order_relaxed);
+}
+
+void
+spool_shm_reconcile(struct spool_shm *shm, uint64_t on_disk)
+{
+	uint64_t w = atomic_load(&shm->d->bytes_written);
+
+	if (w < on_disk) {
+		/* Segments older than the counter file: count them as
+		 * written so usage is right. */
+		atomic_fetch_add(&shm->d->bytes_written, on_disk - w);
+		w = on_disk;
+	}
+	atomic_store(&shm->d->bytes_released, w - on_disk);
+}
+
+static uint64_t
+spool_shm_usage(const struct spool_shm *shm)
+{
+	uint64_t rel = atomic_load_explicit(&shm->d->bytes_released,
+	    memory_order_relaxed);
+	uint64_t wr = atomic_load_explicit(&shm->d->bytes_written,
+	    memory_order_relaxed);
+
+	return wr > rel ? wr - rel : 0;
+}
+
+/* ---- names ----------------------------------------------------------- */
+
+static bool
+spool_writer_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > SPOOL_WRITER_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool
+spool_segment_name_parse(const char *name, char *writer_r, uint64_t *seq_r)
+{
+	const char *dot = strchr(name, '.');
+	uint64_t seq = 0;
+	size_t idlen;
+
+	if (dot == NULL || (idlen = (size_t)(dot - name)) == 0 ||
+	    idlen > SPOOL_WRITER_ID_MAX || strlen(dot) != 1 + 16 + 4 ||
+	    strcmp(dot + 17, ".seg") != 0)
+		return false;
+	for (int i = 1; i <= 16; i++) {
+		char c = dot[i];
+		unsigned v;
+
+		if (c >= '0' && c <= '9')
+			v = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = (unsigned)(c - 'a' + 10);
+		else
+			return false;
+		seq = seq << 4 | v;
+	}
+	memcpy(writer_r, name, idlen);
+	writer_r[idlen] = '\0';
+	if (!spool_writer_id_ok(writer_r))
+		return false;
+	*seq_r = seq;
+	return true;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static uint64_t
+spool_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Writes all of iov to the segment, counting what reached the file. */
+static int
+spool_writev_all(struct spool_writer *w, struct iovec *iov, int iovcnt)
+{
+	while (iovcnt > 0) {
+		ssize_t n = writev(w->fd, iov, iovcnt);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		w->seg_size += (uint64_t)n;
+		w->flushed += (uint64_t)n;
+		atomic_fetch_add_explicit(&w->shm->d->bytes_written,
+		    (uint64_t)n, memory_order_relaxed);
+		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+static void
+spool_close_chunk(struct spool_writer *w)
+{
+	if (w->chunk_at == 0)
+		return;
+	spool_put32(w->buf + w->chunk_at - 4,
+	    (uint32_t)(w->buf_len - w->chunk_at));
+	w->chunk_at = 0;
+}
+
+static int
+spool_flush(struct spool_writer *w)
+{
+	struct iovec iov;
+	int rc;
+
+	spool_close_chunk(w);
+	if (w->buf_len == 0)
+		return 0;
+	iov.iov_base = w->buf;
+	iov.iov_len = w->buf_len;
+	rc = spool_writev_all(w, &iov, 1);
+	w->buf_len = 0;
+	return rc;
+}
+
+static int
+spool_segment_create(struct spool_writer *w)
+{
+	uint8_t hdr[SPOOL_SEG_HDR_LEN] = { 0 };
+	struct iovec iov = { hdr, sizeof(hdr) };
+	uint64_t nonce;
+	char path[4096];
+	int fd;
+
+	w->seg_seq++;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.%016llx.seg", w->dir,
+	    w->id, (unsigned long long)w->seg_seq) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	    0640);
+	if (fd < 0)
+		return -1;
+	/* The nonce ties crm-capture's saved offsets to this file, not to a
+	 * later file that might reuse the name. */
+	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(nonce))
+		nonce = spool_now_ms() ^ ((uint64_t)getpid() << 40) ^
+		    w->seg_seq;
+	memcpy(hdr, SPOOL_SEG_MAGIC, 8);
+	spool_put32(hdr + 8, SPOOL_VERSION);
+	spool_put64(hdr + 16, nonce);
+	spool_put32(hdr + 28, crc32c(0, hdr, 28));
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = fd;
+	w->seg_size = 0;
+	w->need_rotate = false;
+	if (spool_writev_all(w, &iov, 1) != 0) {
+		w->need_rotate = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* A seal tells crm-capture this segment is complete: once shipped it can
+ * go, without waiting for this writer's next segment. */
+static void
+spool_segment_seal(struct spool_writer *w)
+{
+	uint8_t hdr[SPOOL_REC_HDR_LEN] = { 0 };
+	struct iovec iov = { hdr, sizeof(hdr) };
+
+	if (w->fd < 0 || w->need_rotate)
+		return;
+	memcpy(hdr, SPOOL_REC_MAGIC, 4);
+	hdr[4] = SPOOL_VERSION;
+	hdr[5] = SPOOL_REC_SEAL;
+	spool_put64(hdr + 12, w->rec_seq);
+	spool_put64(hdr + 20, spool_now_ms());
+	spool_put32(hdr + 28, crc32c(0, hdr, 28));
+	(void)spool_writev_all(w, &iov, 1);
+}
+
+static uint64_t
+spool_scan_max_seq(const char *dir, const char *id)
+{
+	char wid[SPOOL_WRITER_ID_MAX + 1];
+	struct dirent *de;
+	uint64_t max = 0, seq;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (spool_segment_name_parse(de->d_name, wid, &seq) &&
+		    strcmp(wid, id) == 0 && seq > max)
+			max = seq;
+	closedir(d);
+	return max;
+}
+
+static int
+spool_lock(const char *dir, const char *id)
+{
+	char path[4096];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.lock", dir, id) >=
+	    sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
+		return -1;
+	/* crm-capture probes the lock (shared, non-blocking) to learn that
+	 * a writer is gone; retry briefly so a probe never fails a start. */
+	for (int i = 0; i < 200; i++) {
+		struct timespec ts = { 0, 1000000 };
+
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	int saved = errno;
+
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+struct spool_writer *
+spool_writer_open(const char *dir, const char *writer_id,
+    const struct spool_limits *limits, const char **errstr_r)
+{
+	struct spool_writer *w;
+
+	if (!spool_writer_id_ok(writer_id)) {
+		*errstr_r = "writer id must be 1-32 of [A-Za-z0-9_-]";
+		errno = EINVAL;
+		return NULL;
+	}
+	if (limits->payload_max == 0 ||
+	    limits->payload_max > SPOOL_PAYLOAD_MAX ||
+	    limits->segment_size == 0) {
+		*errstr_r = "bad spool limits";
+		errno = EINVAL;
+		return NULL;
+	}
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+		*errstr_r = "cannot create the spool directory";
+		return NULL;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->dir = xstrdup(dir);
+	memcpy(w->id, writer_id, strlen(writer_id) + 1);
+	w->lim = *limits;
+	w->fd = -1;
+	w->lock_fd = -1;
+	if ((w->shm = spool_shm_open(dir)) == NULL) {
+		*errstr_r = "cannot map the spool counter file";
+		goto fail;
+	}
+	if ((w->lock_fd = spool_lock(dir, writer_id)) < 0) {
+		*errstr_r = "writer id is locked by another process";
+		goto fail;
+	}
+	w->seg_seq = spool_scan_max_seq(dir, writer_id);
+	w->buf = xmalloc(SPOOL_WBUF_SIZE);
+	if (spool_segment_create(w) != 0) {
+		*errstr_r = "cannot create a spool segment";
+		goto fail;
+	}
+	return w;
+fail:;
+	int saved = errno;
+
+	spool_writer_close(&w);
+	errno = saved;
+	return NULL;
+}
+
+void
+spool_writer_close(struct spool_writer **wp)
+{
+	struct spool_writer *w = *wp;
+
+	if (w == NULL)
+		return;
+	if (w->state != SPOOL_W_IDLE)
+		spool_record_abort(w);
+	spool_segment_seal(w);
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->lock_fd >= 0)
+		close(w->lock_fd);
+	spool_shm_close(&w->shm);
+	free(w->buf);
+	free(w->dir);
+	x_free(wp);
+}
+
+/* ---- metadata encoding ---------------------------------------------- */
+
+static bool
+spool_topic_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > SPOOL_TOPIC_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = t[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+		    c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* Appends nhdrs headers (count byte first) at out; returns bytes used or
+ * 0 when they are invalid or do not fit in room. */
+static size_t
+spool_encode_headers(uint8_t *out, size_t room,
+    const struct spool_header *hdrs, size_t nhdrs)
+{
+	size_t n = 1;
+
+	if (room < 1 || nhdrs > SPOOL_HEADERS_MAX)
+		return 0;
+	out[0] = (uint8_t)nhdrs;
+	for (size_t i = 0; i < nhdrs; i++) {
+		size_t nl = hdrs[i].name != NULL ? strlen(hdrs[i].name) : 0;
+		size_t vl = hdrs[i].value_len;
+
+		if (nl == 0 || nl > SPOOL_HEADER_NAME_MAX ||
+		    vl > SPOOL_HEADER_VALUE_MAX ||
+		    (vl > 0 && hdrs[i].value == NULL))
+			return 0;
+		for (size_t k = 0; k < nl; k++)
+			if (hdrs[i].name[k] <= ' ' || hdrs[i].name[k] > '~')
+				return 0;
+		if (room - n < 1 + nl + 2 + vl)
+			return 0;
+		out[n++] = (uint8_t)nl;
+		memcpy(out + n, hdrs[i].name, nl);
+		n += nl;
+		spool_put16(out + n, (uint16_t)vl);
+		n += 2;
+		if (vl > 0)
+			memcpy(out + n, hdrs[i].value, vl);
+		n += vl;
+	}
+	return n;
+}
+
+enum spool_status
+spool_record_begin(struct spool_writer *w, const char *topic, const void *key,
+    size_t key_len, const struct spool_header *hdrs, size_t nhdrs)
+{
+	uint8_t *h = w->buf, *meta = w->buf + SPOOL_REC_HDR_LEN;
+	size_t tl, mlen, hl;
+
+	if (w->state != SPOOL_W_IDLE || topic == NULL ||
+	    !spool_topic_ok(topic) || key_len > SPOOL_KEY_MAX ||
+	    (key_len > 0 && key == NULL) || nhdrs > SPOOL_HEADERS_MAX)
+		return SPOOL_INVALID;
+	if (w->lim.spool_max != 0 &&
+	    spool_shm_usage(w->shm) >= w->lim.spool_max) {
+		atomic_fetch_add(&w->shm->d->records_dropped, 1);
+		return SPOOL_FULL;
+	}
+	if (w->need_rotate || w->seg_size >= w->lim.segment_size) {
+		spool_segment_seal(w);
+		if (spool_segment_create(w) != 0) {
+			atomic_fetch_add(&w->shm->d->records_failed, 1);
+			return SPOOL_IO_ERROR;
+		}
+	}
+	tl = strlen(topic);
+	mlen = 0;
+	meta[mlen++] = (uint8_t)tl;
+	memcpy(meta + mlen, topic, tl);
+	mlen += tl;
+	spool_put16(meta + mlen, (uint16_t)key_len);
+	mlen += 2;
+	if (key_len > 0)
+		memcpy(meta + mlen, key, key_len);
+	mlen += key_len;
+	if ((hl = spool_encode_headers(meta + mlen, SPOOL_META_MAX - mlen,
+	    hdrs, nhdrs)) == 0)
+		return SPOOL_INVALID;
+	mlen += hl;
+
+	memset(h, 0, SPOOL_REC_HDR_LEN);
+	memcpy(h, SPOOL_REC_MAGIC, 4);
+	h[4] = SPOOL_VERSION;
+	h[5] = SPOOL_REC_DATA;
+	spool_put32(h + 8, (uint32_t)mlen);
+	spool_put64(h + 12, w->rec_seq);
+	spool_put64(h + 20, spool_now_ms());
+	spool_put32(h + 28, crc32c(crc32c(0, h, 28), meta, mlen));
+	w->crc = crc32c(0, h, SPOOL_REC_HDR_LEN + mlen);
+	w->buf_len = SPOOL_REC_HDR_LEN + mlen;
+	w->chunk_at = 0;
+	w->payload_len = 0;
+	w->flushed = 0;
+	w->nbegin_headers = (unsigned)nhdrs;
+	w->state = SPOOL_W_OPEN;
+	return SPOOL_OK;
+}
+
+/* Ends the open record on disk as aborted, or drops it unwritten. */
+static void
+spool_abandon(struct spool_writer *w, enum spool_status why)
+{
+	uint8_t t[4 + SPOOL_TRL_LEN + 8] = { 0 };
+	struct iovec iov = { t, sizeof(t) };
+	uint32_t crc;
+
+	spool_close_chunk(w);
+	if (w->flushed == 0) {
+		/* Nothing reached the file: the record never existed. */
+		w->buf_len = 0;
+	} else if (!w->need_rotate) {
+		if (spool_flush(w) == 0) {
+			t[4] = SPOOL_ST_ABORTED;
+			spool_put64(t + 4 + 8, w->payload_len);
+			crc = crc32c(w->crc, t + 4, SPOOL_TRL_LEN);
+			spool_put32(t + 4 + SPOOL_TRL_LEN, crc);
+			memcpy(t + 4 + SPOOL_TRL_LEN + 4, SPOOL_END_MAGIC, 4);
+			if (spool_writev_all(w, &iov, 1) != 0)
+				w->need_rotate = true;
+		} else {
+			w->need_rotate = true;
+		}
+	}
+	w->buf_len = 0;
+	w->state = why == SPOOL_OK ? SPOOL_W_IDLE : SPOOL_W_FAILED;
+	w->fail_status = why;
+}
+
+static enum spool_status
+spool_io_failed(struct spool_writer *w)
+{
+	/* A partial write may have left half a chunk: never append to this
+	 * segment again; the reader treats the tail as torn. */
+	w->need_rotate = true;
+	w->buf_len = 0;
+	w->chunk_at = 0;
+	w->state = SPOOL_W_FAILED;
+	w->fail_status = SPOOL_IO_ERROR;
+	atomic_fetch_add(&w->shm->d->records_failed, 1);
+	return SPOOL_IO_ERROR;
+}
+
+enum spool_status
+spool_record_append(struct spool_writer *w, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (w->state == SPOOL_W_FAILED)
+		return w->fail_status;
+	if (w->state != SPOOL_W_OPEN || (len > 0 && data == NULL))
+		return SPOOL_INVALID;
+	if (len > w->lim.payload_max - w->payload_len) {
+		atomic_fetch_add(&w->shm->d->records_dropped, 1);
+		spool_abandon(w, SPOOL_TOO_BIG);
+		return SPOOL_TOO_BIG;
+	}
+	w->crc = crc32c(w->crc, p, len);
+	w->payload_len += len;
+	if (len >= SPOOL_WBUF_FLUSH) {
+		if (spool_flush(w) != 0)
+			return spool_io_failed(w);
+		while (len > 0) {
+			size_t n = len > SPOOL_CHUNK_MAX ? SPOOL_CHUNK_MAX : len;
+			uint8_t ch[4];
+			struct iovec iov[2] = { { ch, 4 }, { (void *)p, n } };
+
+			spool_put32(ch, (uint32_t)n);
+			if (spool_writev_all(w, iov, 2) != 0)
+				return spool_io_failed(w);
+			p += n;
+			len -= n;
+		}
+		return SPOOL_OK;
+	}
+	if (w->chunk_at != 0 &&
+	    w->buf_len - w->chunk_at + len > SPOOL_WBUF_FLUSH) {
+		if (spool_flush(w) != 0)
+			return spool_io_failed(w);
+	}
+	if (len == 0)
+		return SPOOL_OK;
+	if (w->chunk_at == 0) {
+		w->buf_len += 4;
+		w->chunk_at = w->buf_len;
+	}
+	memcpy(w->buf + w->buf_len, p, len);
+	w->buf_len += len;
+	return SPOOL_OK;
+}
+
+enum spool_status
+spool_record_commit(struct spool_writer *w, const struct spool_header *hdrs,
+    size_t nhdrs)
+{
+	uint8_t *t;
+	size_t ml;
+	uint32_t crc;
+
+	if (w->state == SPOOL_W_FAILED) {
+		w->state = SPOOL_W_IDLE;
+		return w->fail_status;
+	}
+	if (w->state != SPOOL_W_OPEN)
+		return SPOOL_INVALID;
+	spool_close_chunk(w);
+	if (nhdrs > SPOOL_HEADERS_MAX - w->nbegin_headers) {
+		spool_abandon(w, SPOOL_INVALID);
+		w->state = SPOOL_W_IDLE;
+		atomic_fetch_add(&w->shm->d->records_aborted, 1);
+		return SPOOL_INVALID;
+	}
+	/* Room is reserved in buf for the end mark, trailer and meta2. */
+	t = w->buf + w->buf_len;
+	spool_put32(t, 0);
+	t += 4;
+	memset(t, 0, SPOOL_TRL_LEN);
+	if ((ml = spool_encode_headers(t + SPOOL_TRL_LEN, SPOOL_META_MAX,
+	    hdrs, nhdrs)) == 0) {
+		spool_abandon(w, SPOOL_INVALID);
+		w->state = SPOOL_W_IDLE;
+		atomic_fetch_add(&w->shm->d->records_aborted, 1);
+		return SPOOL_INVALID;
+	}
+	t[0] = SPOOL_ST_COMMITTED;
+	spool_put32(t + 4, (uint32_t)ml);
+	spool_put64(t + 8, w->payload_len);
+	crc = crc32c(w->crc, t, SPOOL_TRL_LEN + ml);
+	spool_put32(t + SPOOL_TRL_LEN + ml, crc);
+	memcpy(t + SPOOL_TRL_LEN + ml + 4, SPOOL_END_MAGIC, 4);
+	w->buf_len += 4 + SPOOL_TRL_LEN + ml + 8;
+	if (spool_flush(w) != 0) {
+		spool_io_failed(w);
+		w->state = SPOOL_W_IDLE;
+		return SPOOL_IO_ERROR;
+	}
+	w->state = SPOOL_W_IDLE;
+	w->rec_seq++;
+	atomic_fetch_add(&w->shm->d->records_committed, 1);
+	return SPOOL_OK;
+}
+
+void
+spool_record_abort(struct spool_writer *w)
+{
+	if (w->state == SPOOL_W_OPEN) {
+		spool_abandon(w, SPOOL_OK);
+		atomic_fetch_add(&w->shm->d->records_aborted, 1);
+	}
+	w->state = SPOOL_W_IDLE;
+}
+
+bool
+spool_record_is_open(const struct spool_writer *w)
+{
+	return w->state != SPOOL_W_IDLE;
+}
+
+uint64_t
+spool_writer_usage(const struct spool_writer *w)
+{
+	return spool_shm_usage(w->shm);
+}
+
+void
+spool_writer_counters(const struct spool_writer *w,
+    struct spool_counters *c_r)
+{
+	spool_shm_counters(w->shm, c_r);
+}

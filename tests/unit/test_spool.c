@@ -1,0 +1,641 @@
+/*
+ * test_spool.c - the spool writer and reader: round trips, streaming,
+ * abort, rotation, torn tails at every byte, corruption, limits, a full
+ * spool.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "capture/crc32c.h"
+#include "capture/spool.h"
+
+static const struct spool_limits base_limits = {
+	.segment_size = 64 * 1024 * 1024,
+	.spool_max = 0,
+	.payload_max = SPOOL_PAYLOAD_MAX,
+};
+
+struct seg {
+	char path[512];
+};
+
+static char *
+tmpdir_new(void)
+{
+	char tmpl[] = "/tmp/test_spool.XXXXXX";
+	char *d = mkdtemp(tmpl);
+
+	assert_non_null(d);
+	return strdup(d);
+}
+
+static void
+tmpdir_free(char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[600];
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+	free(dir);
+}
+
+static int
+seg_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct seg *)a)->path,
+	    ((const struct seg *)b)->path);
+}
+
+/* Segment files of dir, sorted (names sort by writer, then sequence). */
+static size_t
+list_segments(const char *dir, struct seg *out, size_t max)
+{
+	char wid[SPOOL_WRITER_ID_MAX + 1];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	uint64_t seq;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (spool_segment_name_parse(de->d_name, wid, &seq) &&
+		    n < max)
+			snprintf(out[n++].path, sizeof(out->path), "%s/%s",
+			    dir, de->d_name);
+	closedir(d);
+	qsort(out, n, sizeof(*out), seg_cmp);
+	return n;
+}
+
+static uint8_t *
+slurp(const char *path, size_t *len_r)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	assert_int_equal(read(fd, buf, (size_t)st.st_size), st.st_size);
+	close(fd);
+	*len_r = (size_t)st.st_size;
+	return buf;
+}
+
+static void
+fill(uint8_t *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+static void
+write_record(struct spool_writer *w, const char *key, const uint8_t *p,
+    size_t n, size_t step)
+{
+	struct spool_header h[2] = {
+		{ "schema", "crm.mail/1", 10 },
+		{ "tenant", "acme", 4 },
+	};
+	struct spool_header c[1] = { { "uid", "42", 2 } };
+
+	assert_int_equal(spool_record_begin(w, "crm.mail.v1", key,
+	    strlen(key), h, 2), SPOOL_OK);
+	for (size_t off = 0; off < n; off += step)
+		assert_int_equal(spool_record_append(w, p + off,
+		    n - off < step ? n - off : step), SPOOL_OK);
+	assert_int_equal(spool_record_commit(w, c, 1), SPOOL_OK);
+}
+
+static void
+check_record(const struct spool_record *rec, const char *key,
+    const uint8_t *p, size_t n)
+{
+	assert_string_equal(rec->topic, "crm.mail.v1");
+	assert_int_equal(rec->key_len, strlen(key));
+	assert_memory_equal(rec->key, key, rec->key_len);
+	assert_int_equal(rec->nheaders, 3);
+	assert_string_equal(rec->headers[0].name, "schema");
+	assert_memory_equal(rec->headers[0].value, "crm.mail/1", 10);
+	assert_string_equal(rec->headers[2].name, "uid");
+	assert_int_equal(rec->headers[2].value_len, 2);
+	assert_int_equal(rec->payload_len, n);
+	if (n > 0)
+		assert_memory_equal(rec->payload, p, n);
+}
+
+static void
+test_crc32c(void **state)
+{
+	(void)state;
+	/* The standard check value for CRC-32C. */
+	assert_int_equal(crc32c(0, "123456789", 9), 0xe3069283u);
+	assert_int_equal(crc32c(crc32c(0, "1234", 4), "56789", 5),
+	    0xe3069283u);
+}
+
+static void
+test_names(void **state)
+{
+	char w[SPOOL_WRITER_ID_MAX + 1];
+	uint64_t seq;
+
+	(void)state;
+	assert_true(spool_segment_name_parse("w-1.00000000000000ff.seg", w,
+	    &seq));
+	assert_string_equal(w, "w-1");
+	assert_int_equal(seq, 255);
+	assert_false(spool_segment_name_parse("w1.00000000000000FF.seg", w,
+	    &seq));
+	assert_false(spool_segment_name_parse(".0000000000000001.seg", w,
+	    &seq));
+	assert_false(spool_segment_name_parse("w1.0000000000000001.tmp", w,
+	    &seq));
+	assert_false(spool_segment_name_parse("w/1.0000000000000001.seg", w,
+	    &seq));
+	assert_false(spool_segment_name_parse("spool.shm", w, &seq));
+}
+
+static void
+test_round_trip(void **state)
+{
+	char *dir = tmpdir_new();
+	const char *err = NULL;
+	struct spool_writer *w;
+	struct spool_reader *r;
+	struct spool_record rec = { 0 };
+	struct seg segs[4];
+	uint8_t small[100], empty[1];
+	uint64_t nonce = 0, first_end;
+
+	(void)state;
+	fill(small, sizeof(small), 1);
+	w = spool_writer_open(dir, "w0", &base_limits, &err);
+	assert_non_null(w);
+	write_record(w, "acme/alice", small, sizeof(small), 7);
+	write_record(w, "acme/bob", empty, 0, 1);
+	assert_int_equal(list_segments(dir, segs, 4), 1);
+
+	/* While the writer is open: two records, then "again". */
+	r = spool_reader_open(segs[0].path, 0, &nonce);
+	assert_non_null(r);
+	assert_true(nonce != 0);
+	assert_int_equal(spool_reader_next(r, false, &rec),
+	    SPOOL_READ_RECORD);
+	check_record(&rec, "acme/alice", small, sizeof(small));
+	assert_int_equal(rec.seq, 0);
+	first_end = rec.end;
+	assert_int_equal(spool_reader_position(r), first_end);
+	assert_int_equal(spool_reader_next(r, false, &rec),
+	    SPOOL_READ_RECORD);
+	check_record(&rec, "acme/bob", empty, 0);
+	assert_int_equal(rec.seq, 1);
+	assert_int_equal(spool_reader_next(r, false, &rec), SPOOL_READ_AGAIN);
+
+	/* Close seals: the reader sees the end. */
+	spool_writer_close(&w);
+	assert_null(w);
+	assert_int_equal(spool_reader_next(r, false, &rec), SPOOL_READ_END);
+	spool_reader_close(&r);
+
+	/* Resuming at a saved offset skips what was acknowledged. */
+	r = spool_reader_open(segs[0].path, first_end, NULL);
+	assert_int_equal(spool_reader_next(r, false, &rec),
+	    SPOOL_READ_RECORD);
+	check_record(&rec, "acme/bob", empty, 0);
+	spool_record_clear(&rec);
+	spool_reader_close(&r);
+	tmpdir_free(dir);
+}
+
+static void
+test_streaming(void **state)
+{
+	static const size_t sizes[] = { 1, 1000, 65535, 65536, 65537,
+		1048576, 1048577, 3 * 1048576 + 17 };
+	static const size_t steps[] = { 1, 13, 4096, 70000, 2000000 };
+	char *dir = tmpdir_new();
+	const char *err = NULL;
+	struct spool_writer *w;
+	struct spool_reader *r;
+	struct spool_record rec = { 0 };
+	struct seg segs[2];
+	size_t maxn = sizes[sizeof(sizes) / sizeof(*sizes) - 1];
+	uint8_t *p = malloc(maxn);
+
+	(void)state;
+	fill(p, maxn, 7);
+	w = spool_writer_open(dir, "stream", &base_limits, &err);
+	assert_non_null(w);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++)
+		for (size_t j = 0; j < sizeof(steps) / sizeof(*steps); j++) {
+			if (steps[j] == 1 && sizes[i] > 70000)
+				continue;	/* slow, and covered */
+			write_record(w, "k", p, sizes[i], steps[j]);
+		}
+	spool_writer_close(&w);
+	assert_int_equal(list_segments(dir, segs, 2), 1);
+	r = spool_reader_open(segs[0].path, 0, NULL);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++)
+		for (size_t j = 0; j < sizeof(steps) / sizeof(*steps); j++) {
+			if (steps[j] == 1 && sizes[i] > 70000)
+				continue;
+			assert_int_equal(spool_reader_next(r, false, &rec),
+			    SPOOL_READ_RECORD);
+			check_record(&rec, "k", p, sizes[i]);
+		}
+	assert_int_equal(spool_reader_next(r, false, &rec), SPOOL_READ_END);
+	assert_int_equal(spool_reader_stats(r)->corrupt, 0);
+	spool_record_clear(&rec);
+	spool_reader_close(&r);
+	free(p);
+	tmpdir_free(dir);
+}
+
+static void
+test_abort(void **state)
+{
+	char *dir = tmpdir_new();
+	const char *err = NULL;
+	struct spool_writer *w;
+	struct spool_reader *r;
+	struct spool_record rec = { 0 };
+	struct spool_counters c;
+	struct seg segs[2];
+	uint8_t *big = malloc(200000);
+
+	(void)state;
+	fill(big, 200000, 3);
+	w = spool_writer_open(dir, "w", &base_limits, &err);
+	/* Small: still in the buffer, never reaches the file. */
+	assert_int_equal(spool_record_begin(w, "t", "k", 1, NULL, 0),
+	    SPOOL_OK);
+	assert_true(spool_record_is_open(w));
+	assert_int_equal(spool_record_append(w, big, 100), SPOOL_OK);
+	spool_record_abort(w);
+	assert_false(spool_record_is_open(w));
+	/* Large: partly written, ends with an aborted trailer. */
+	assert_int_equal(spool_record_begin(w, "t", "k", 1, NULL, 0),
+	    SPOOL_OK);
+	assert_int_equal(spool_record_append(w, big, 200000), SPOOL_OK);
+	spool_record_abort(w);
+	spool_record_abort(w);	/* harmless when nothing is open */
+	write_record(w, "after", big, 5000, 5000);
+	/* Closing with a record open aborts it. */
+	assert_int_equal(spool_record_begin(w, "t", "k", 1, NULL, 0),
+	    SPOOL_OK);
+	assert_int_equal(spool_record_append(w, big, 100000), SPOOL_OK);
+	spool_writer_counters(w, &c);
+	assert_int_equal(c.records_aborted, 2);
+	assert_int_equal(c.records_committed, 1);
+	spool_writer_close(&w);
+
+	assert_int_equal(list_segments(dir, segs, 2), 1);
+	r = spool_reader_open(segs[0].path, 0, NULL);
+	assert_int_equal(spool_reader_next(r, true, &rec), SPOOL_READ_RECORD);
+	check_record(&rec, "after", big, 5000);
+	assert_int_equal(spool_reader_next(r, true, &rec), SPOOL_READ_END);
+	assert_int_equal(spool_reader_stats(r)->aborted, 2);
+	assert_int_equal(spool_reader_stats(r)->corrupt, 0);
+	assert_int_equal(spool_reader_stats(r)->torn, 0);
+	spool_record_clear(&rec);
+	spool_reader_close(&r);
+	free(big);
+	tmpdir_free(dir);
+}
+
+static void
+test_rotation_and_reopen(void **state)
+{
+	struct spool_limits lim = base_limits;
+	char *dir = tmpdir_new();
+	const char *err = NULL;
+	struct spool_writer *w, *w2;
+	struct spool_reader *r;
+	struct spool_record rec = { 0 };
+	struct seg segs[64];
+	uint8_t p[1000];
+	size_t n, total = 0;
+
+	(void)state;
+	fill(p, sizeof(p), 9);
+	lim.segment_size = 4096;
+	w = spool_writer_open(dir, "rot", &lim, &err);
+	for (int i = 0; i < 20; i++)
+		write_record(w, "k", p, sizeof(p), 300);
+	/* One writer id belongs to one process at a time. */
+	w2 = spool_writer_open(dir, "rot", &lim, &err);
+	assert_null(w2);
+	assert_int_equal(errno, EWOULDBLOCK);
+	spool_writer_close(&w);
+	n = list_segments(dir, segs, 64);
+	assert_true(n >= 5);
+	for (size_t i = 0; i < n; i++) {
+		enum spool_read_result rr;
+
+		r = spool_reader_open(segs[i].path, 0, NULL);
+		assert_non_null(r);
+		while ((rr = spool_reader_next(r, false, &rec)) ==
+		    SPOOL_READ_RECORD) {
+			check_record(&rec, "k", p, sizeof(p));
+			total++;
+		}
+		/* Every segment was sealed: rotation and close both seal. */
+		assert_int_equal(rr, SPOOL_READ_END);
+		spool_reader_close(&r);
+	}
+	assert_int_equal(total, 20);
+
+	/* A reopened writer never appends to an old segment. */
+	w = spool_writer_open(dir, "rot", &lim, &err);
+	assert_non_null(w);
+	write_record(w, "k", p, 10, 10);
+	spool_writer_close(&w);
+	assert_int_equal(list_segments(dir, segs, 64), n + 1);
+	spool_record_clear(&rec);
+	tmpdir_free(dir);
+}
+
+/* Builds a segment image: three records, the writer still open (no seal).
+ * Returns the image and the offset where the last record starts. */
+static uint8_t *
+three_records(uint8_t *payload, size_t plen, size_t *len_r,
+    size_t *last_r)
+{
+	char *dir = tmpdir_new();
+	const char *err = NULL;
+	struct spool_writer *w = spool_writer_open(dir, "t", &base_limits,
+	    &err);
+	struct seg segs[2];
+	uint8_t *img;
+	size_t before;
+
+	write_record(w, "a", payload, plen, 333);
+	write_record(w, "b", payload, plen, 333);
+	assert_int_equal(list_segments(dir, segs, 2), 1);
+	free(slurp(segs[0].path, &before));
+	write_record(w, "c", payload, plen, 333);
+	img = slurp(segs[0].path, len_r);
+	*last_r = before;
+	/* Do not seal: the image stands for a writer killed with -9. */
+	spool_writer_close(&w);
+	tmpdir_free(dir);
+	return img;
+}
+
+static void
+test_torn_tail_every_offset(void **state)
+{
+	uint8_t payload[700];
+	struct spool_record rec = { 0 };
+	size_t len, last;
+	uint8_t *img;
+
+	(void)state;
+	fill(payload, sizeof(payload), 5);
+	img = three_records(payload, sizeof(payload), &len, &last);
+	for (size_t cut = last; cut <= len; cut++) {
+		struct spool_reader *r;
+		const struct spool_reader_stats *st;
+		size_t want = cut == len ? 3 : 2, got = 0;
+		enum spool_read_result rr;
+
+		/* Not final: the tail may still be written; wait. */
+		r = spool_reader_open_mem(img, cut, 0, NULL);
+		while ((rr = spool_reader_next(r, false, &rec)) ==
+		    SPOOL_READ_RECORD)
+			got++;
+		assert_int_equal(got, want);
+		assert_int_equal(rr, SPOOL_READ_AGAIN);
+		spool_reader_close(&r);
+
+		/* Final: the cut record is torn, counted, skipped. */
+		got = 0;
+		r = spool_reader_open_mem(img, cut, 0, NULL);
+		while ((rr = spool_reader_next(r, true, &rec)) ==
+		    SPOOL_READ_RECORD) {
+			check_record(&rec, got == 0 ? "a" : got == 1 ? "b" :
+			    "c", payload, sizeof(payload));
+			got++;
+		}
+		st = spool_reader_stats(r);
+		assert_int_equal(got, want);
+		assert_int_equal(rr, SPOOL_READ_END);
+		assert_int_equal(st->torn, cut > last && cut < len ? 1 : 0);
+		assert_int_equal(st->torn_bytes,
+		    cut > last && cut < len ? cut - last : 0);
+		assert_int_equal(st->corrupt, 0);
+		assert_int_equal(spool_reader_position(r), cut);
+		spool_reader_close(&r);
+	}
+	spool_record_clear(&rec);
+	free(img);
+}
+
+static void
+test_corrupt(void **state)
+{
+	uint8_t payload[700];
+	struct spool_record rec = { 0 };
+	size_t len, last, second;
+	uint8_t *img;
+	/* Offsets into the second record: magic, meta, first chunk length,
+	 * payload, trailer, crc, end magic. */
+	size_t where[] = { 0, 1, 40, 81, 100, 600 };
+
+	(void)state;
+	fill(payload, sizeof(payload), 11);
+	img = three_records(payload, sizeof(payload), &len, &last);
+	second = 32 + (last - 32) / 2;	/* the two records are equal size */
+	for (size_t i = 0; i < sizeof(where) / sizeof(*where) + 3; i++) {
+		uint8_t *bad = malloc(len);
+		size_t at = i < sizeof(where) / sizeof(*where) ?
+		    second + where[i] : last - 1 - (i - 6) * 4;
+		struct spool_reader *r;
+		const char *keys[2] = { "a", "c" };
+		size_t got = 0;
+
+		memcpy(bad, img, len);
+		bad[at] ^= 0x20;
+		r = spool_reader_open_mem(bad, len, 0, NULL);
+		while (spool_reader_next(r, true, &rec) == SPOOL_READ_RECORD) {
+			assert_true(got < 2);
+			check_record(&rec, keys[got], payload,
+			    sizeof(payload));
+			got++;
+		}
+		assert_int_equal(got, 2);
+		assert_int_equal(spool_reader_stats(r)->corrupt, 1);
+		assert_int_equal(spool_reader_stats(r)->corrupt_bytes,
+		    last - second);
+		spool_reader_close(&r);
+		free(bad);
+	}
+	/* A damaged segment header: not a segment at all. */
+	img[3] ^= 1;
+	assert_null(spool_reader_open_mem(img, len, 0, NULL));
+	assert_int_equal(errno, EINVAL);
+	assert_null(spool_reader_open_mem(img, 10, 0, NULL));
+	assert_int_equal(errno, EAGAIN);
+	spool_record_clear(&rec);
+	free(img);
+}
+
+static void
+test_limits(void **state)
+{
+	char *dir = tmpdir_new();
+	struct spool_limits lim = base_limits;
+	const char *err = NULL;
+	struct spool_writer *w;
+	struct spool_header h[SPOOL_HEADERS_MAX + 1];
+	char longtopic[SPOOL_TOPIC_MAX + 2];
+	static uint8_t big[SPOOL_KEY_MAX + SPOOL_HEADER_VALUE_MAX + 2];
+	struct spool_counters c;
+
+	(void)state;
+	assert_null(spool_writer_open(dir, "bad/id", &lim, &err));
+	assert_null(spool_writer_open(dir, "", &lim, &err));
+	lim.payload_max = SPOOL_PAYLOAD_MAX + 1;
+	assert_null(spool_writer_open(dir, "w", &lim, &err));
+	lim.payload_max = 1000;
+	w = spool_writer_open(dir, "w", &lim, &err);
+	assert_non_null(w);
+
+	memset(longtopic, 'a', sizeof(longtopic) - 1);
+	longtopic[sizeof(longtopic) - 1] = '\0';
+	for (size_t i = 0; i < SPOOL_HEADERS_MAX + 1; i++)
+		h[i] = (struct spool_header){ "x", "y", 1 };
+	assert_int_equal(spool_record_begin(w, longtopic, "k", 1, NULL, 0),
+	    SPOOL_INVALID);
+	assert_int_equal(spool_record_begin(w, "bad topic", "k", 1, NULL, 0),
+	    SPOOL_INVALID);
+	assert_int_equal(spool_record_begin(w, "", "k", 1, NULL, 0),
+	    SPOOL_INVALID);
+	assert_int_equal(spool_record_begin(w, "t", big, SPOOL_KEY_MAX + 1,
+	    NULL, 0), SPOOL_INVALID);
+	assert_int_equal(spool_record_begin(w, "t", "k", 1, h,
+	    SPOOL_HEADERS_MAX + 1), SPOOL_INVALID);
+	h[0].name = "has space";
+	assert_int_equal(spool_record_begin(w, "t", "k", 1, h, 1),
+	    SPOOL_INVALID);
+	h[0] = (struct spool_header){ "x", big, SPOOL_HEADER_VALUE_MAX + 1 };
+	assert_int_equal(spool_record_begin(w, "t", "k", 1, h, 1),
+	    SPOOL_INVALID);
+	h[0] = (struct spool_header){ "x", "y", 1 };
+	/* Out of order. */
+	assert_int_equal(spool_record_append(w, "x", 1), SPOOL_INVALID);
+	assert_int_equal(spool_record_commit(w, NULL, 0), SPOOL_INVALID);
+	/* Begin + commit headers share the bound. */
+	assert_int_equal(spool_record_begin(w, "t", "k", 1, h, 60), SPOOL_OK);
+	assert_int_equal(spool_record_begin(w, "t", "k", 1, h, 1),
+	    SPOOL_INVALID);
+	assert_int_equal(spool_record_commit(w, h, 5), SPOOL_INVALID);
+	assert_false(spool_record_is_open(w));
+	/* Payload over the limit: dropped, counted, commit refuses. */
+	assert_int_equal(spool_record_begin(w, "t", "k", 1, h, 1), SPOOL_OK);
+	assert_int_equal(spool_record_append(w, big, 600), SPOOL_OK);
+	assert_int_equal(spool_record_append(w, big, 600), SPOOL_TOO_BIG);
+	assert_int_equal(spool_record_append(w, big, 1), SPOOL_TOO_BIG);
+	assert_int_equal(spool_record_commit(w, NULL, 0), SPOOL_TOO_BIG);
+	assert_false(spool_record_is_open(w));
+	spool_writer_counters(w, &c);
+	assert_int_equal(c.records_dropped, 1);
+	assert_int_equal(c.records_committed, 0);
+	spool_writer_close(&w);
+	tmpdir_free(dir);
+}
+
+static void
+test_full_spool(void **state)
+{
+	char *dir = tmpdir_new();
+	struct spool_limits lim = base_limits;
+	const char *err = NULL;
+	struct spool_writer *w, *w2;
+	struct spool_shm *shm;
+	struct spool_counters c;
+	uint8_t p[1000];
+	int accepted = 0;
+
+	(void)state;
+	fill(p, sizeof(p), 1);
+	lim.spool_max = 10000;
+	w = spool_writer_open(dir, "a", &lim, &err);
+	w2 = spool_writer_open(dir, "b", &lim, &err);
+	assert_non_null(w2);
+	/* Two writers share one limit through spool.shm. */
+	for (int i = 0; i < 30; i++) {
+		struct spool_writer *x = i % 2 == 0 ? w : w2;
+		enum spool_status st = spool_record_begin(x, "t", "k", 1,
+		    NULL, 0);
+
+		if (st == SPOOL_FULL)
+			continue;
+		assert_int_equal(st, SPOOL_OK);
+		assert_int_equal(spool_record_append(x, p, sizeof(p)),
+		    SPOOL_OK);
+		assert_int_equal(spool_record_commit(x, NULL, 0), SPOOL_OK);
+		accepted++;
+	}
+	assert_true(accepted >= 8 && accepted <= 10);
+	assert_true(spool_writer_usage(w) >= 10000);
+	assert_true(spool_writer_usage(w) < 10000 + 1100);
+	spool_writer_counters(w, &c);
+	assert_int_equal(c.records_dropped, (uint64_t)(30 - accepted));
+	/* crm-capture ships and deletes: room again. */
+	shm = spool_shm_open(dir);
+	assert_non_null(shm);
+	spool_shm_release(shm, 5000);
+	assert_int_equal(spool_record_begin(w, "t", "k", 1, NULL, 0),
+	    SPOOL_OK);
+	spool_record_abort(w);
+	spool_shm_reconcile(shm, 123);
+	assert_int_equal(spool_writer_usage(w2), 123);
+	spool_shm_close(&shm);
+	spool_writer_close(&w);
+	spool_writer_close(&w2);
+	tmpdir_free(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_streaming),
+		cmocka_unit_test(test_abort),
+		cmocka_unit_test(test_rotation_and_reopen),
+		cmocka_unit_test(test_torn_tail_every_offset),
+		cmocka_unit_test(test_corrupt),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_full_spool),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
