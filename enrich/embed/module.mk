@@ -26,7 +26,8 @@ EMBED_TESTS := $(B)/tests/unit/test_wordpiece $(B)/tests/unit/test_embed_chunk \
                $(B)/tests/fuzz/replay_wordpiece $(B)/tests/fuzz/fuzz_wordpiece \
                $(B)/tests/fuzz/replay_safetensors $(B)/tests/fuzz/fuzz_safetensors
 $(EMBED_TESTS): $(EMBED_A)
-$(EMBED_TESTS): TEST_LIBS += $(EMBED_LIBS)
+# libembed.a lands after libcrm.a on the link line, so libcrm goes again.
+$(EMBED_TESTS): TEST_LIBS += $(LIB_A) $(EMBED_LIBS)
 
 # Micro-benchmark driver behind tests/bench/embed_bench.sh.
 $(B)/tests/bench/embed_bench: $(B)/tests/bench/embed_bench.o $(EMBED_A) $(LIB_A)
