@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "enrich/embed/embed.h"
 #include "lib/log.h"
@@ -34,6 +35,7 @@ usage(FILE *f)
 	    "  --chunks      print the chunk windows of each text\n"
 	    "  --window N    chunk window in tokens (default max - 2)\n"
 	    "  --overlap N   chunk overlap in tokens (default 32)\n"
+	    "  --threads N   threads per batch (default: online CPUs)\n"
 	    "  -0            stdin texts are NUL-separated, not lines\n"
 	    "Without TEXT arguments, texts are read from stdin.\n"
 	    "Output: one JSON array per text (JSON Lines).\n");
@@ -171,13 +173,14 @@ print_embeddings(struct embed_model *m, const struct texts *t)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_WINDOW = 256, OPT_OVERLAP };
+	enum { OPT_WINDOW = 256, OPT_OVERLAP, OPT_THREADS };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "tokens", no_argument, NULL, 't' },
 		{ "chunks", no_argument, NULL, 'c' },
 		{ "window", required_argument, NULL, OPT_WINDOW },
 		{ "overlap", required_argument, NULL, OPT_OVERLAP },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -186,7 +189,7 @@ main(int argc, char **argv)
 	const char *errstr;
 	char *dir = NULL, *end;
 	int ch, mode = 'e', delim = '\n';
-	unsigned long window = 0, overlap = 32;
+	unsigned long window = 0, overlap = 32, threads = 0;
 
 	log_init("crm-embed", false);
 	while ((ch = getopt_long(argc, argv, "0m:tch", longopts, NULL)) !=
@@ -205,9 +208,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_WINDOW:
 		case OPT_OVERLAP:
+		case OPT_THREADS:
 			errno = 0;
-			*(ch == OPT_WINDOW ? &window : &overlap) =
-			    strtoul(optarg, &end, 10);
+			*(ch == OPT_WINDOW ? &window : ch == OPT_OVERLAP ?
+			    &overlap : &threads) = strtoul(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || end == optarg)
 				fatalx("bad number: %s", optarg);
 			break;
@@ -227,6 +231,14 @@ main(int argc, char **argv)
 		read_stdin(&t, delim);
 	if ((m = embed_model_load(dir, &errstr)) == NULL)
 		fatalx("%s: %s", dir, errstr);
+	if (threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		threads = n < 1 ? 1 : n > EMBED_THREADS_MAX ?
+		    EMBED_THREADS_MAX : (unsigned long)n;
+	}
+	if (embed_model_set_threads(m, threads, &errstr) != 0)
+		fatalx("--threads: %s", errstr);
 	if (window == 0)
 		window = embed_model_info(m)->max_tokens - 2;
 	if (mode == 't')

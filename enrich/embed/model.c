@@ -16,6 +16,7 @@
  * batch of one long and many short texts costs no more than its tokens.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,12 @@ struct layer {
 	const float *w1, *b1, *w2, *b2, *ln2_g, *ln2_b;
 };
 
+/* A thread's activations, grown on demand up to BATCH_TOKENS. */
+struct ws {
+	float *x, *qkv, *ctx, *h, *scores;
+	size_t tokens, len;
+};
+
 struct embed_model {
 	struct embed_model_info info;
 	struct embed_safetensors *st;
@@ -45,9 +52,8 @@ struct embed_model {
 	struct layer *layers;
 	float **owned;			/* converted half-precision tensors */
 	size_t n_owned;
-	/* Workspace, grown on demand up to BATCH_TOKENS (or one text). */
-	float *x, *qkv, *ctx, *h, *scores;
-	size_t ws_tokens, ws_len;
+	size_t threads;
+	struct ws *ws;			/* one per thread */
 };
 
 /* ---- loading ------------------------------------------------------------- */
@@ -329,6 +335,9 @@ embed_model_load(const char *dir, const char **errstr_r)
 		    "weight", (size_t)t->shape[0], H, errstr_r)) == NULL)
 			goto fail;
 	}
+	/* BLAS runs single-threaded inside our own threads (see forward). */
+	openblas_set_num_threads(1);
+	embed_model_set_threads(m, 1, errstr_r);
 	m->layers = xcalloc(m->info.layers, sizeof(*m->layers));
 	for (size_t i = 0; i < m->info.layers; i++) {
 		if (load_layer(m, i, errstr_r) != 0)
@@ -357,11 +366,14 @@ embed_model_free(struct embed_model **mp)
 	for (size_t i = 0; i < m->n_owned; i++)
 		free(m->owned[i]);
 	free(m->owned);
-	free(m->x);
-	free(m->qkv);
-	free(m->ctx);
-	free(m->h);
-	free(m->scores);
+	for (size_t i = 0; m->ws != NULL && i < m->threads; i++) {
+		free(m->ws[i].x);
+		free(m->ws[i].qkv);
+		free(m->ws[i].ctx);
+		free(m->ws[i].h);
+		free(m->ws[i].scores);
+	}
+	free(m->ws);
 	embed_safetensors_free(&m->st);
 	embed_wordpiece_free(&m->wp);
 	x_free(mp);
@@ -382,31 +394,46 @@ embed_model_tokenizer(const struct embed_model *m)
 /* ---- forward pass ---------------------------------------------------------- */
 
 static void
-workspace(struct embed_model *m, size_t tokens, size_t maxlen)
+workspace(const struct embed_model *m, struct ws *w, size_t tokens,
+    size_t maxlen)
 {
 	size_t H = m->info.hidden, F = m->info.intermediate;
 
-	if (tokens > m->ws_tokens) {
-		free(m->x);
-		free(m->qkv);
-		free(m->ctx);
-		free(m->h);
-		m->x = xreallocarray(NULL, tokens * H, sizeof(float));
-		m->qkv = xreallocarray(NULL, tokens * 3 * H, sizeof(float));
-		m->ctx = xreallocarray(NULL, tokens * H, sizeof(float));
-		m->h = xreallocarray(NULL, tokens * F, sizeof(float));
-		m->ws_tokens = tokens;
+	if (tokens > w->tokens) {
+		free(w->x);
+		free(w->qkv);
+		free(w->ctx);
+		free(w->h);
+		w->x = xreallocarray(NULL, tokens * H, sizeof(float));
+		w->qkv = xreallocarray(NULL, tokens * 3 * H, sizeof(float));
+		w->ctx = xreallocarray(NULL, tokens * H, sizeof(float));
+		w->h = xreallocarray(NULL, tokens * F, sizeof(float));
+		w->tokens = tokens;
 	}
-	if (maxlen > m->ws_len) {
-		free(m->scores);
-		m->scores = xreallocarray(NULL, maxlen * maxlen,
+	if (maxlen > w->len) {
+		free(w->scores);
+		w->scores = xreallocarray(NULL, maxlen * maxlen,
 		    sizeof(float));
-		m->ws_len = maxlen;
+		w->len = maxlen;
 	}
 }
 
+/*
+ * The elementwise passes below are about a third of a forward pass once
+ * the matrix products are in BLAS.  They are written as plain loops with
+ * no libm calls, so the compiler vectorizes them, and cloned per ISA so an
+ * AVX2 or AVX-512 machine runs wide code from the same portable binary.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define EMBED_CLONES __attribute__((target_clones("avx512f", "avx2", \
+    "default")))
+#else
+#define EMBED_CLONES
+#endif
+
 /* Row-wise x = LayerNorm(x + bias) over T rows of H. */
-static void
+EMBED_CLONES static void
 add_layer_norm(float *x, size_t T, size_t H, const float *bias,
     const float *g, const float *b, float eps)
 {
@@ -414,11 +441,12 @@ add_layer_norm(float *x, size_t T, size_t H, const float *bias,
 		float *r = x + t * H;
 		float mean = 0, var = 0, inv;
 
-		for (size_t i = 0; i < H; i++) {
-			if (bias != NULL)
+		if (bias != NULL) {
+			for (size_t i = 0; i < H; i++)
 				r[i] += bias[i];
-			mean += r[i];
 		}
+		for (size_t i = 0; i < H; i++)
+			mean += r[i];
 		mean /= (float)H;
 		for (size_t i = 0; i < H; i++)
 			var += (r[i] - mean) * (r[i] - mean);
@@ -428,7 +456,7 @@ add_layer_norm(float *x, size_t T, size_t H, const float *bias,
 	}
 }
 
-static void
+EMBED_CLONES static void
 add_bias(float *y, size_t T, size_t N, const float *bias)
 {
 	for (size_t t = 0; t < T; t++) {
@@ -439,7 +467,26 @@ add_bias(float *y, size_t T, size_t N, const float *bias)
 	}
 }
 
-static void
+/*
+ * erf(x) by Abramowitz & Stegun 7.1.28: 1 - (1 + a1 x + ... + a6 x^6)^-16
+ * for x >= 0, odd symmetry; absolute error below 3e-7, polynomial only.
+ * (BERT's "gelu" is the erf form; the tanh form would differ by 1e-3.)
+ */
+static inline float
+erf_as(float x)
+{
+	float a = fabsf(x), p, p2, p4, p8;
+
+	p = 1.0f + a * (0.0705230784f + a * (0.0422820123f + a *
+	    (0.0092705272f + a * (0.0001520143f + a * (0.0002765672f +
+	    a * 0.0000430638f)))));
+	p2 = p * p;
+	p4 = p2 * p2;
+	p8 = p4 * p4;
+	return copysignf(1.0f - 1.0f / (p8 * p8), x);
+}
+
+EMBED_CLONES static void
 add_bias_gelu(float *y, size_t T, size_t N, const float *bias)
 {
 	const float rsqrt2 = 0.70710678118654752f;
@@ -450,93 +497,119 @@ add_bias_gelu(float *y, size_t T, size_t N, const float *bias)
 		for (size_t i = 0; i < N; i++) {
 			float v = r[i] + bias[i];
 
-			r[i] = 0.5f * v * (1.0f + erff(v * rsqrt2));
+			r[i] = 0.5f * v * (1.0f + erf_as(v * rsqrt2));
 		}
 	}
 }
 
-static void
+/*
+ * e^x for x <= 0 (softmax after subtracting the row maximum): 2^n * e^f
+ * with n = round(x / ln 2), f reduced in two steps (Cody-Waite), e^f by a
+ * degree-6 Taylor polynomial on |f| <= ln2/2; relative error ~2e-7.
+ * Below -87 the result is flushed to 0 rather than going subnormal.
+ */
+static inline float
+exp_neg(float x)
+{
+	float n, f, p;
+	int32_t bits;
+	float scale;
+
+	x = x < -87.0f ? -87.0f : x;
+	n = floorf(x * 1.44269504f + 0.5f);
+	f = x - n * 0.693145752f;
+	f = f - n * 1.42860677e-6f;
+	p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 +
+	    f * (1.0f / 120 + f * (1.0f / 720))))));
+	bits = ((int32_t)n + 127) << 23;
+	memcpy(&scale, &bits, sizeof(scale));
+	return p * scale;
+}
+
+EMBED_CLONES static void
 softmax_rows(float *s, size_t L)
 {
 	for (size_t i = 0; i < L; i++) {
-		float *r = s + i * L, max = r[0], sum = 0;
+		float *r = s + i * L, max = r[0], sum = 0, inv;
 
 		for (size_t j = 1; j < L; j++)
 			max = r[j] > max ? r[j] : max;
 		for (size_t j = 0; j < L; j++) {
-			r[j] = expf(r[j] - max);
+			r[j] = exp_neg(r[j] - max);
 			sum += r[j];
 		}
+		inv = 1.0f / sum;
 		for (size_t j = 0; j < L; j++)
-			r[j] /= sum;
+			r[j] *= inv;
 	}
 }
 
 /* Self-attention of one sequence of L rows starting at row O. */
 static void
-attention(struct embed_model *m, size_t o, size_t L)
+attention(const struct embed_model *m, struct ws *w, size_t o, size_t L)
 {
 	size_t H = m->info.hidden, nh = m->info.heads, hd = H / nh;
-	const float *q = m->qkv + o * 3 * H;
+	const float *q = w->qkv + o * 3 * H;
 	float scale = 1.0f / sqrtf((float)hd);
 
 	for (size_t h = 0; h < nh; h++) {
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
 		    (int)L, (int)L, (int)hd, scale, q + h * hd, (int)(3 * H),
-		    q + H + h * hd, (int)(3 * H), 0.0f, m->scores, (int)L);
-		softmax_rows(m->scores, L);
+		    q + H + h * hd, (int)(3 * H), 0.0f, w->scores, (int)L);
+		softmax_rows(w->scores, L);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-		    (int)L, (int)hd, (int)L, 1.0f, m->scores, (int)L,
+		    (int)L, (int)hd, (int)L, 1.0f, w->scores, (int)L,
 		    q + 2 * H + h * hd, (int)(3 * H), 0.0f,
-		    m->ctx + o * H + h * hd, (int)H);
+		    w->ctx + o * H + h * hd, (int)H);
 	}
 }
 
 /* One packed batch: N sequences, T tokens, longest MAXLEN. */
 static void
-forward_batch(struct embed_model *m, const int32_t *const *ids,
+forward_batch(const struct embed_model *m, struct ws *w,
+    const int32_t *const *ids,
     const size_t *lens, size_t n, size_t T, size_t maxlen, float *out)
 {
 	const struct embed_model_info *in = &m->info;
 	size_t H = in->hidden, F = in->intermediate, t = 0;
 	float eps = in->layer_norm_eps;
 
-	workspace(m, T, maxlen);
+	workspace(m, w, T, maxlen);
 	for (size_t s = 0; s < n; s++) {
 		for (size_t p = 0; p < lens[s]; p++, t++) {
-			const float *w = m->word + (size_t)ids[s][p] * H;
+			const float *we = m->word + (size_t)ids[s][p] * H;
 			const float *ps = m->pos + p * H;
-			float *x = m->x + t * H;
+			float *x = w->x + t * H;
 
 			for (size_t i = 0; i < H; i++)
-				x[i] = w[i] + ps[i] + m->type[i];
+				x[i] = we[i] + ps[i] + m->type[i];
 		}
 	}
-	add_layer_norm(m->x, T, H, NULL, m->emb_ln_g, m->emb_ln_b, eps);
+	add_layer_norm(w->x, T, H, NULL, m->emb_ln_g, m->emb_ln_b, eps);
 
 	for (size_t li = 0; li < in->layers; li++) {
 		const struct layer *l = &m->layers[li];
 		size_t o = 0;
 
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T,
-		    (int)(3 * H), (int)H, 1.0f, m->x, (int)H, l->wqkv, (int)H,
-		    0.0f, m->qkv, (int)(3 * H));
-		add_bias(m->qkv, T, 3 * H, l->bqkv);
+		    (int)(3 * H), (int)H, 1.0f, w->x, (int)H, l->wqkv, (int)H,
+		    0.0f, w->qkv, (int)(3 * H));
+		add_bias(w->qkv, T, 3 * H, l->bqkv);
 		for (size_t s = 0; s < n; o += lens[s], s++)
-			attention(m, o, lens[s]);
+			attention(m, w, o, lens[s]);
 		/* x += ctx . Wo^T, then LayerNorm(x + bo): residual in C. */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T,
-		    (int)H, (int)H, 1.0f, m->ctx, (int)H, l->wo, (int)H, 1.0f,
-		    m->x, (int)H);
-		add_layer_norm(m->x, T, H, l->bo, l->ln1_g, l->ln1_b, eps);
+		    (int)H, (int)H, 1.0f, w->ctx, (int)H, l->wo, (int)H, 1.0f,
+		    w->x, (int)H);
+		add_layer_norm(w->x, T, H, l->bo, l->ln1_g, l->ln1_b, eps);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T,
-		    (int)F, (int)H, 1.0f, m->x, (int)H, l->w1, (int)H, 0.0f,
-		    m->h, (int)F);
-		add_bias_gelu(m->h, T, F, l->b1);
+		    (int)F, (int)H, 1.0f, w->x, (int)H, l->w1, (int)H, 0.0f,
+		    w->h, (int)F);
+		add_bias_gelu(w->h, T, F, l->b1);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T,
-		    (int)H, (int)F, 1.0f, m->h, (int)F, l->w2, (int)F, 1.0f,
-		    m->x, (int)H);
-		add_layer_norm(m->x, T, H, l->b2, l->ln2_g, l->ln2_b, eps);
+		    (int)H, (int)F, 1.0f, w->h, (int)F, l->w2, (int)F, 1.0f,
+		    w->x, (int)H);
+		add_layer_norm(w->x, T, H, l->b2, l->ln2_g, l->ln2_b, eps);
 	}
 
 	t = 0;
@@ -544,11 +617,11 @@ forward_batch(struct embed_model *m, const int32_t *const *ids,
 		float *v = out + s * H, norm = 0;
 
 		if (in->pooling == EMBED_POOLING_CLS) {
-			memcpy(v, m->x + t * H, H * sizeof(float));
+			memcpy(v, w->x + t * H, H * sizeof(float));
 		} else {
 			memset(v, 0, H * sizeof(float));
 			for (size_t p = 0; p < lens[s]; p++) {
-				const float *x = m->x + (t + p) * H;
+				const float *x = w->x + (t + p) * H;
 
 				for (size_t i = 0; i < H; i++)
 					v[i] += x[i];
@@ -566,39 +639,116 @@ forward_batch(struct embed_model *m, const int32_t *const *ids,
 	}
 }
 
+/* A thread's share of a forward call: consecutive sequences. */
+struct job {
+	const struct embed_model *m;
+	struct ws *w;
+	const int32_t *const *ids;
+	const size_t *lens;
+	size_t n;
+	float *out;
+};
+
+static void *
+job_run(void *arg)
+{
+	const struct job *j = arg;
+	size_t first = 0, H = j->m->info.hidden;
+
+	/* Consecutive sequences up to BATCH_TOKENS (at least one each). */
+	while (first < j->n) {
+		size_t last = first, T = 0, maxlen = 0;
+
+		while (last < j->n &&
+		    (T == 0 || T + j->lens[last] <= BATCH_TOKENS)) {
+			T += j->lens[last];
+			if (j->lens[last] > maxlen)
+				maxlen = j->lens[last];
+			last++;
+		}
+		forward_batch(j->m, j->w, j->ids + first, j->lens + first,
+		    last - first, T, maxlen, j->out + first * H);
+		first = last;
+	}
+	return NULL;
+}
+
 int
 embed_model_forward(struct embed_model *m, const int32_t *const *ids,
     const size_t *lens, size_t n, float *out, const char **errstr_r)
 {
 	const struct embed_model_info *in = &m->info;
-	size_t first = 0;
+	struct job jobs[EMBED_THREADS_MAX];
+	pthread_t tid[EMBED_THREADS_MAX];
+	size_t total = 0, k = 0, s = 0, done = 0, started = 0;
 
-	for (size_t s = 0; s < n; s++) {
-		if (lens[s] < 1 || lens[s] > in->max_tokens) {
+	for (size_t i = 0; i < n; i++) {
+		if (lens[i] < 1 || lens[i] > in->max_tokens) {
 			*errstr_r = "model: sequence length out of range";
 			return -1;
 		}
-		for (size_t p = 0; p < lens[s]; p++) {
-			if (ids[s][p] < 0 || (size_t)ids[s][p] >= in->vocab) {
+		for (size_t p = 0; p < lens[i]; p++) {
+			if (ids[i][p] < 0 || (size_t)ids[i][p] >= in->vocab) {
 				*errstr_r = "model: token id out of range";
 				return -1;
 			}
 		}
+		total += lens[i];
 	}
-	/* Consecutive sequences up to BATCH_TOKENS (at least one each). */
-	while (first < n) {
-		size_t last = first, T = 0, maxlen = 0;
+	/*
+	 * Each thread takes a run of whole sequences holding about an equal
+	 * share of the tokens and runs it with single-threaded BLAS: on two
+	 * cores that beats splitting every sgemm (most are small, and BLAS's
+	 * threads synchronize per call), and the softmax, GELU and
+	 * LayerNorm passes run in parallel too.
+	 */
+	for (; k < m->threads && s < n; k++) {
+		size_t first = s, want = (total - done) / (m->threads - k);
 
-		while (last < n && (T == 0 || T + lens[last] <= BATCH_TOKENS)) {
-			T += lens[last];
-			if (lens[last] > maxlen)
-				maxlen = lens[last];
-			last++;
-		}
-		forward_batch(m, ids + first, lens + first, last - first, T,
-		    maxlen, out + first * in->hidden);
-		first = last;
+		for (size_t got = 0; s < n && (got == 0 || got + lens[s] / 2 <
+		    want); s++)
+			got += lens[s], done += lens[s];
+		jobs[k] = (struct job){ m, &m->ws[k], ids + first,
+		    lens + first, s - first, out + first * in->hidden };
 	}
+	if (s < n) {		/* rounding left some: the last job takes them */
+		jobs[k - 1].n += n - s;
+	}
+	for (size_t i = 1; i < k; i++) {
+		if (pthread_create(&tid[i], NULL, job_run, &jobs[i]) != 0)
+			break;
+		started = i;
+	}
+	if (k > 0)
+		job_run(&jobs[0]);
+	for (size_t i = 1; i < k; i++) {
+		if (i <= started)
+			pthread_join(tid[i], NULL);
+		else
+			job_run(&jobs[i]);	/* no thread: run it here */
+	}
+	return 0;
+}
+
+int
+embed_model_set_threads(struct embed_model *m, size_t threads,
+    const char **errstr_r)
+{
+	if (threads < 1 || threads > EMBED_THREADS_MAX) {
+		*errstr_r = "model: threads out of range";
+		return -1;
+	}
+	for (size_t i = threads; i < m->threads; i++) {
+		free(m->ws[i].x);
+		free(m->ws[i].qkv);
+		free(m->ws[i].ctx);
+		free(m->ws[i].h);
+		free(m->ws[i].scores);
+	}
+	m->ws = xreallocarray(m->ws, threads, sizeof(*m->ws));
+	for (size_t i = m->threads; i < threads; i++)
+		memset(&m->ws[i], 0, sizeof(m->ws[i]));
+	m->threads = threads;
 	return 0;
 }
 
