@@ -432,6 +432,67 @@ workspace(const struct embed_model *m, struct ws *w, size_t tokens,
 #define EMBED_CLONES
 #endif
 
+/*
+ * Float reductions are not vectorized unless the compiler may reassociate
+ * (-ffast-math, which we avoid); sixteen explicit lanes give it the same
+ * freedom for these loops only, in a fixed and reproducible order.
+ */
+#define LANES 16
+
+static inline float
+sum_lanes(const float *x, size_t n)
+{
+	float acc[LANES] = { 0 }, sum = 0;
+	size_t j = 0;
+
+	for (; j + LANES <= n; j += LANES) {
+		for (size_t k = 0; k < LANES; k++)
+			acc[k] += x[j + k];
+	}
+	for (; j < n; j++)
+		acc[0] += x[j];
+	for (size_t k = 0; k < LANES; k++)
+		sum += acc[k];
+	return sum;
+}
+
+static inline float
+sqdev_lanes(const float *x, size_t n, float mean)
+{
+	float acc[LANES] = { 0 }, sum = 0;
+	size_t j = 0;
+
+	for (; j + LANES <= n; j += LANES) {
+		for (size_t k = 0; k < LANES; k++)
+			acc[k] += (x[j + k] - mean) * (x[j + k] - mean);
+	}
+	for (; j < n; j++)
+		acc[0] += (x[j] - mean) * (x[j] - mean);
+	for (size_t k = 0; k < LANES; k++)
+		sum += acc[k];
+	return sum;
+}
+
+static inline float
+max_lanes(const float *x, size_t n)
+{
+	float acc[LANES], max;
+	size_t j = 0;
+
+	for (size_t k = 0; k < LANES; k++)
+		acc[k] = x[0];
+	for (; j + LANES <= n; j += LANES) {
+		for (size_t k = 0; k < LANES; k++)
+			acc[k] = x[j + k] > acc[k] ? x[j + k] : acc[k];
+	}
+	for (; j < n; j++)
+		acc[0] = x[j] > acc[0] ? x[j] : acc[0];
+	max = acc[0];
+	for (size_t k = 1; k < LANES; k++)
+		max = acc[k] > max ? acc[k] : max;
+	return max;
+}
+
 /* Row-wise x = LayerNorm(x + bias) over T rows of H. */
 EMBED_CLONES static void
 add_layer_norm(float *x, size_t T, size_t H, const float *bias,
@@ -439,18 +500,15 @@ add_layer_norm(float *x, size_t T, size_t H, const float *bias,
 {
 	for (size_t t = 0; t < T; t++) {
 		float *r = x + t * H;
-		float mean = 0, var = 0, inv;
+		float mean, var, inv;
 
 		if (bias != NULL) {
 			for (size_t i = 0; i < H; i++)
 				r[i] += bias[i];
 		}
-		for (size_t i = 0; i < H; i++)
-			mean += r[i];
-		mean /= (float)H;
-		for (size_t i = 0; i < H; i++)
-			var += (r[i] - mean) * (r[i] - mean);
-		inv = 1.0f / sqrtf(var / (float)H + eps);
+		mean = sum_lanes(r, H) / (float)H;
+		var = sqdev_lanes(r, H, mean) / (float)H;
+		inv = 1.0f / sqrtf(var + eps);
 		for (size_t i = 0; i < H; i++)
 			r[i] = (r[i] - mean) * inv * g[i] + b[i];
 	}
@@ -505,40 +563,53 @@ add_bias_gelu(float *y, size_t T, size_t N, const float *bias)
 /*
  * e^x for x <= 0 (softmax after subtracting the row maximum): 2^n * e^f
  * with n = round(x / ln 2), f reduced in two steps (Cody-Waite), e^f by a
- * degree-6 Taylor polynomial on |f| <= ln2/2; relative error ~2e-7.
- * Below -87 the result is flushed to 0 rather than going subnormal.
+ * degree-6 Taylor polynomial on |f| <= ln2/2; relative error 2.2e-7.
+ * x is clamped at -87 (e^-87 ~ 1e-38, nothing next to a row's 1.0) by
+ * comparing bit patterns: negative floats order like their unsigned bits,
+ * and an integer select vectorizes where a float compare would not.
  */
 static inline float
 exp_neg(float x)
 {
-	float n, f, p;
-	int32_t bits;
-	float scale;
+	union {
+		float f;
+		uint32_t u;
+	} in = { .f = x };
+	union {
+		int32_t i;
+		float f;
+	} scale;
+	float y, n, f, p;
+	int32_t ni;
 
-	x = x < -87.0f ? -87.0f : x;
-	n = floorf(x * 1.44269504f + 0.5f);
+	in.u = in.u < 0xc2ae0000u ? in.u : 0xc2ae0000u;	/* -87.0f */
+	x = in.f;
+	y = x * 1.44269504f;
+	ni = (int32_t)(y - 0.5f);	/* y <= 0: truncation rounds up */
+	n = (float)ni;
 	f = x - n * 0.693145752f;
 	f = f - n * 1.42860677e-6f;
 	p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 +
 	    f * (1.0f / 120 + f * (1.0f / 720))))));
-	bits = ((int32_t)n + 127) << 23;
-	memcpy(&scale, &bits, sizeof(scale));
-	return p * scale;
+	scale.i = (ni + 127) << 23;
+	return p * scale.f;
+}
+
+EMBED_CLONES static void
+exp_row(float *r, size_t L, float max)
+{
+	for (size_t j = 0; j < L; j++)
+		r[j] = exp_neg(r[j] - max);
 }
 
 EMBED_CLONES static void
 softmax_rows(float *s, size_t L)
 {
 	for (size_t i = 0; i < L; i++) {
-		float *r = s + i * L, max = r[0], sum = 0, inv;
+		float *r = s + i * L, max = max_lanes(r, L), inv;
 
-		for (size_t j = 1; j < L; j++)
-			max = r[j] > max ? r[j] : max;
-		for (size_t j = 0; j < L; j++) {
-			r[j] = exp_neg(r[j] - max);
-			sum += r[j];
-		}
-		inv = 1.0f / sum;
+		exp_row(r, L, max);
+		inv = 1.0f / sum_lanes(r, L);
 		for (size_t j = 0; j < L; j++)
 			r[j] *= inv;
 	}
