@@ -121,7 +121,10 @@ void embed_wordpiece_free(struct embed_wordpiece **wp);
 size_t embed_wordpiece_vocab_size(const struct embed_wordpiece *wp);
 int32_t embed_wordpiece_cls(const struct embed_wordpiece *wp);
 int32_t embed_wordpiece_sep(const struct embed_wordpiece *wp);
-/* Token text for ID, or NULL if out of range. */
+/*
+ * Token text for ID, NUL-terminated in a per-thread buffer valid until the
+ * next call in the same thread; NULL if ID is out of range.
+ */
 const char *embed_wordpiece_token(const struct embed_wordpiece *wp,
     int32_t id);
 /* Id of exact token text, or -1. */
