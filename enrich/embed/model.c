@@ -110,8 +110,17 @@ tensor(struct embed_model *m, const char *name, size_t d0, size_t d1,
 		*errstr_r = "model: a weight tensor has the wrong shape";
 		return NULL;
 	}
-	if (t->dtype == EMBED_DTYPE_F32)
+	if (t->dtype == EMBED_DTYPE_F32 && (uintptr_t)t->data % 4 == 0)
 		return t->data;
+	if (t->dtype == EMBED_DTYPE_F32) {
+		/* A crafted file may misalign a tensor: copy, never cast. */
+		f = xreallocarray(NULL, t->nelem, sizeof(*f));
+		memcpy(f, t->data, t->nbytes);
+		m->owned = xreallocarray(m->owned, m->n_owned + 1,
+		    sizeof(*m->owned));
+		m->owned[m->n_owned++] = f;
+		return f;
+	}
 	if (t->dtype != EMBED_DTYPE_F16 && t->dtype != EMBED_DTYPE_BF16) {
 		*errstr_r = "model: weights must be F32, F16 or BF16";
 		return NULL;
