@@ -5,7 +5,7 @@
 # target-specific TEST_LIBS; the fuzz target needs only the log reader
 # (vec_log.o), which has no library dependencies.
 VEC_SRCS := enrich/vec/vec.c enrich/vec/vec_log.c enrich/vec/vec_kernel.c \
-            enrich/vec/vec_local.c enrich/vec/vec_local_search.c \
+            enrich/vec/vec_local.c enrich/vec/vec_local_search.c enrich/vec/vec_local_ivf.c \
             enrich/vec/vec_qdrant.c enrich/vec/vec_qdrant_json.c \
             enrich/vec/vec_qdrant_curl.c
 VEC_OBJS := $(VEC_SRCS:%.c=$(B)/%.o)
@@ -39,7 +39,7 @@ $(B)/tests/integration/vec_qdrant_capture.o: \
 
 VEC_FUZZ := $(B)/tests/fuzz/fuzz_vec_log $(B)/tests/fuzz/replay_vec_log
 $(VEC_FUZZ): $(B)/enrich/vec/vec_log.o
-$(VEC_FUZZ): TEST_LIBS += $(B)/enrich/vec/vec_log.o -lm -lpthread
+$(VEC_FUZZ): TEST_LIBS += -lm -lpthread
 
 tests: $(B)/tests/vec_qdrant_capture
 test unit: $(B)/tests/vec_qdrant_capture $(B)/crm-vec

@@ -139,6 +139,12 @@ struct vec_config {
 	size_t exact_max;
 	/* Float-rescored candidates per query, at least k; 0: 100 + 8k. */
 	size_t rescore;
+	/*
+	 * Live rows from which an unfiltered search uses the IVF index
+	 * (0: 200000), its list count (0: 256) and lists probed (0: 32).
+	 */
+	size_t ivf_min;
+	uint32_t nlist, nprobe;
 	/* Search threads; 0: the number of online CPUs, at most 8. */
 	unsigned threads;
 	/* Compact when the log holds this many dead bytes; 0: 64 MiB. */

@@ -149,6 +149,7 @@ row_put(struct vec_tenant *t, const struct vec_point *pt, size_t entry_bytes)
 	t->meta[r].log_bytes = (uint16_t)((entry_bytes + 63) / 64);
 	t->strs[r] = strs_blob(&pt->payload);
 	t->live++;
+	vec_local_ivf_assign(t, r);
 }
 
 static void
@@ -162,6 +163,7 @@ row_kill(struct vec_tenant *t, const struct vec_id *id)
 	r = *slot - 1;
 	t->meta[r].live = 0;
 	t->live--;
+	vec_local_ivf_remove(t, r);
 	t->dead_bytes += (uint64_t)t->meta[r].log_bytes * 64 +
 	    VEC_LOG_ID_SIZE;
 }
@@ -197,6 +199,7 @@ tenant_free(struct vec_tenant *t)
 	free(t->ids);
 	free(t->strs);
 	free(t->slots);
+	vec_local_ivf_free(&t->ivf);
 	free(t->dir);
 	free(t->log_path);
 	free(t);
@@ -634,6 +637,8 @@ local_compact_tenant(struct vec_store *store, struct vec_local *l,
 	}
 	t->rows = w;
 	slots_rebuild(t, w);
+	/* Row numbers changed; the next large search rebuilds it. */
+	vec_local_ivf_free(&t->ivf);
 	return 0;
 }
 
@@ -689,6 +694,9 @@ vec_local_open(struct vec_store *store, const struct vec_config *config)
 	l->sync = config->sync;
 	l->exact_max = config->exact_max != 0 ? config->exact_max : 20000;
 	l->rescore = config->rescore;
+	l->ivf_min = config->ivf_min != 0 ? config->ivf_min : 200000;
+	l->nlist = config->nlist != 0 ? config->nlist : 256;
+	l->nprobe = config->nprobe != 0 ? config->nprobe : 32;
 	l->compact_dead_bytes = config->compact_dead_bytes != 0 ?
 	    config->compact_dead_bytes : 64u << 20;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -45,6 +45,8 @@ struct vec_tenant {
 	uint32_t *slots;	/* id hash: row + 1, 0 empty */
 	size_t slot_cap;
 
+	struct vec_ivf *ivf;	/* NULL until a large tenant is searched */
+
 	struct vec_tenant *next;
 };
 
@@ -54,6 +56,8 @@ struct vec_local {
 	size_t exact_max, rescore;
 	unsigned threads;
 	uint64_t compact_dead_bytes;
+	size_t ivf_min;
+	uint32_t nlist, nprobe;
 	struct vec_tenant *tenants;
 };
 
@@ -72,6 +76,22 @@ void vec_local_filter_prepare(struct vec_local_filter *lf,
     const struct vec_filter *f);
 bool vec_local_row_match(const struct vec_tenant *t, size_t row,
     const struct vec_local_filter *lf);
+
+/*
+ * The IVF index (vec_local_ivf.c).  build: clusters the live rows into
+ * nlist lists.  assign: files row r after an upsert, remove: drops it
+ * after a delete (both no-ops without an index).  probe: the nprobe lists nearest to the normalized query.
+ */
+struct vec_ivf;
+void vec_local_ivf_build(struct vec_tenant *t, uint32_t nlist,
+    unsigned threads);
+void vec_local_ivf_assign(struct vec_tenant *t, size_t row);
+void vec_local_ivf_remove(struct vec_tenant *t, size_t row);
+void vec_local_ivf_free(struct vec_ivf **ivf);
+uint32_t vec_local_ivf_probe(const struct vec_tenant *t, const float *q,
+    uint32_t nprobe, uint32_t *lists_r);
+const uint32_t *vec_local_ivf_list(const struct vec_tenant *t, uint32_t c,
+    const int8_t **codes_r, const float **scales_r, size_t *len_r);
 
 /* The search itself (vec_local_search.c). */
 int vec_local_search_rows(struct vec_store *store, struct vec_local *l,

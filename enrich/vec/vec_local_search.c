@@ -83,9 +83,29 @@ struct scan_job {
 	const int8_t *qq;
 	float qscale;
 	bool exact;
-	size_t from, to;
+	size_t from, to;	/* rows, or indexes into lists */
+	const uint32_t *lists;	/* IVF: probed lists; NULL: row range */
 	struct vec_topk top;
 };
+
+static void
+scan_q8_rows(struct scan_job *j, size_t from, size_t to)
+{
+	const struct vec_tenant *t = j->t;
+	vec_dot_i8_fn *dot = vec_kernel_dot_i8();
+	size_t dim = t->dim;
+
+	for (size_t r = from; r < to; r++) {
+		float s;
+
+		if (!t->meta[r].live || !vec_local_row_match(t, r, j->lf))
+			continue;
+		s = (float)dot(j->qq, t->q + r * dim, dim) * t->qscale[r] *
+		    j->qscale;
+		if (s > vec_topk_floor(&j->top))
+			vec_topk_push(&j->top, s, (uint32_t)r);
+	}
+}
 
 static void *
 scan_run(void *arg)
@@ -104,19 +124,26 @@ scan_run(void *arg)
 			vec_topk_push(&j->top, dot(j->qf, t->vecs + r * dim,
 			    dim), (uint32_t)r);
 		}
+	} else if (j->lists == NULL) {
+		scan_q8_rows(j, j->from, j->to);
 	} else {
 		vec_dot_i8_fn *dot = vec_kernel_dot_i8();
 
-		for (size_t r = j->from; r < j->to; r++) {
-			float s;
+		/* Lists hold live rows only and the filter is "any". */
+		for (size_t i = j->from; i < j->to; i++) {
+			const int8_t *codes;
+			const float *scales;
+			size_t len;
+			const uint32_t *rows = vec_local_ivf_list(t,
+			    j->lists[i], &codes, &scales, &len);
 
-			if (!t->meta[r].live ||
-			    !vec_local_row_match(t, r, j->lf))
-				continue;
-			s = (float)dot(j->qq, t->q + r * dim, dim) *
-			    t->qscale[r] * j->qscale;
-			if (s > vec_topk_floor(&j->top))
-				vec_topk_push(&j->top, s, (uint32_t)r);
+			for (size_t m = 0; m < len; m++) {
+				float s = (float)dot(j->qq, codes + m * dim,
+				    dim) * scales[m] * j->qscale;
+
+				if (s > vec_topk_floor(&j->top))
+					vec_topk_push(&j->top, s, rows[m]);
+			}
 		}
 	}
 	return NULL;
@@ -151,7 +178,9 @@ vec_local_search_rows(struct vec_store *store, struct vec_local *l,
 	struct scan_job *jobs;
 	pthread_t *tids;
 	struct vec_topk all;
-	size_t dim = t->dim, nthreads, cand;
+	size_t dim = t->dim, nthreads, cand, span;
+	uint32_t *probe = NULL, nprobe = 0;
+	bool *started;
 	bool exact = (flags & VEC_SEARCH_EXACT) != 0 || t->live <= l->exact_max;
 	float *qf = xreallocarray(NULL, dim, sizeof(float));
 	int8_t *qq = xmalloc(dim);
@@ -170,32 +199,51 @@ vec_local_search_rows(struct vec_store *store, struct vec_local *l,
 	if (cand < k)
 		cand = k;
 
+	/*
+	 * IVF only without a filter: a selective filter could leave fewer
+	 * than k matches in the probed lists while the full scan, which
+	 * skips non-matching rows before any arithmetic, is cheap for it.
+	 */
+	if (!exact && lf.any && t->live >= l->ivf_min &&
+	    t->live >= (size_t)l->nlist * 64) {
+		if (t->ivf == NULL)
+			vec_local_ivf_build(t, l->nlist, l->threads);
+		probe = xcalloc(l->nprobe, sizeof(*probe));
+		nprobe = vec_local_ivf_probe(t, qf, l->nprobe, probe);
+	}
+	span = probe != NULL ? nprobe : t->rows;
 	nthreads = t->rows / ROWS_PER_THREAD_MIN;
 	if (nthreads > l->threads)
 		nthreads = l->threads;
+	if (nthreads > span)
+		nthreads = span;
 	if (nthreads == 0)
 		nthreads = 1;
 	jobs = xcalloc(nthreads, sizeof(*jobs));
 	tids = xcalloc(nthreads, sizeof(*tids));
+	started = xcalloc(nthreads, sizeof(*started));
 	for (size_t i = 0; i < nthreads; i++) {
 		jobs[i] = (struct scan_job){
 			.t = t, .lf = &lf, .qf = qf, .qq = qq,
-			.qscale = qscale, .exact = exact,
-			.from = t->rows * i / nthreads,
-			.to = t->rows * (i + 1) / nthreads,
+			.qscale = qscale, .exact = exact, .lists = probe,
+			.from = span * i / nthreads,
+			.to = span * (i + 1) / nthreads,
 		};
 		vec_topk_init(&jobs[i].top, cand);
 	}
 	/* Job 0 runs here; a thread that fails to start runs here too. */
 	for (size_t i = 1; i < nthreads; i++)
-		if (pthread_create(&tids[i], NULL, scan_run, &jobs[i]) != 0) {
-			scan_run(&jobs[i]);
-			tids[i] = 0;
-		}
+		started[i] = pthread_create(&tids[i], NULL, scan_run,
+		    &jobs[i]) == 0;
 	scan_run(&jobs[0]);
-	for (size_t i = 1; i < nthreads; i++)
-		if (tids[i] != 0)
+	for (size_t i = 1; i < nthreads; i++) {
+		if (started[i])
 			pthread_join(tids[i], NULL);
+		else
+			scan_run(&jobs[i]);
+	}
+	free(started);
+	free(probe);
 
 	/* Merge the candidates; rescore them in float when they are approx. */
 	vec_topk_init(&all, k);
