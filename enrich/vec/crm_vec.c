@@ -30,7 +30,8 @@ struct opts {
 	uint64_t n, queries, recall_queries, acked, seed;
 	uint32_t dim, clusters, k;
 	unsigned threads;
-	size_t rescore, batch;
+	size_t rescore, batch, ivf_min;
+	uint32_t nlist, nprobe;
 	double noise;
 	bool keep;
 };
@@ -65,6 +66,9 @@ usage(FILE *f)
 	    "  --threads T      search threads (default: CPUs)\n"
 	    "  --rescore R      float-rescored candidates (default 100+8k)\n"
 	    "  --batch B        points per upsert (default 1000)\n"
+	    "  --ivf-min N      rows from which search uses IVF (50000)\n"
+	    "  --nlist L        IVF lists (256)\n"
+	    "  --nprobe P       IVF lists probed per query (32)\n"
 	    "  --seed S         data seed (default 1)\n"
 	    "  --keep           bench: keep the data dir\n"
 	    "  --account A, --contact C   purge: whose points\n"
@@ -191,6 +195,9 @@ open_local(const struct opts *o, enum vec_sync sync)
 	cfg.sync = sync;
 	cfg.threads = o->threads;
 	cfg.rescore = o->rescore;
+	cfg.ivf_min = o->ivf_min;
+	cfg.nlist = o->nlist;
+	cfg.nprobe = o->nprobe;
 	if (vec_open(&cfg, &st, &err) != 0)
 		fatalx("open %s: %s", o->dir, err);
 	return st;
@@ -485,6 +492,9 @@ main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 'T' },
 		{ "rescore", required_argument, NULL, 'r' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "ivf-min", required_argument, NULL, 'I' },
+		{ "nlist", required_argument, NULL, 'L' },
+		{ "nprobe", required_argument, NULL, 'P' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "keep", no_argument, NULL, 'K' },
 		{ "account", required_argument, NULL, 'a' },
@@ -525,6 +535,10 @@ main(int argc, char **argv)
 			break;
 		case 'r': o.rescore = num_arg("rescore", optarg); break;
 		case 'b': o.batch = num_arg("batch", optarg); break;
+		case 'I': o.ivf_min = num_arg("ivf-min", optarg); break;
+		case 'L': o.nlist = (uint32_t)num_arg("nlist", optarg); break;
+		case 'P': o.nprobe = (uint32_t)num_arg("nprobe", optarg);
+			break;
 		case 's': o.seed = num_arg("seed", optarg); break;
 		case 'K': o.keep = true; break;
 		case 'a': o.account = optarg; break;

@@ -141,7 +141,7 @@ struct vec_config {
 	size_t rescore;
 	/*
 	 * Live rows from which an unfiltered search uses the IVF index
-	 * (0: 200000), its list count (0: 256) and lists probed (0: 32).
+	 * (0: 50000), its list count (0: 256) and lists probed (0: 32).
 	 */
 	size_t ivf_min;
 	uint32_t nlist, nprobe;

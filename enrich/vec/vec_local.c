@@ -694,7 +694,7 @@ vec_local_open(struct vec_store *store, const struct vec_config *config)
 	l->sync = config->sync;
 	l->exact_max = config->exact_max != 0 ? config->exact_max : 20000;
 	l->rescore = config->rescore;
-	l->ivf_min = config->ivf_min != 0 ? config->ivf_min : 200000;
+	l->ivf_min = config->ivf_min != 0 ? config->ivf_min : 50000;
 	l->nlist = config->nlist != 0 ? config->nlist : 256;
 	l->nprobe = config->nprobe != 0 ? config->nprobe : 32;
 	l->compact_dead_bytes = config->compact_dead_bytes != 0 ?
