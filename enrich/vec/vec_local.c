@@ -283,7 +283,7 @@ tenant_load(struct vec_store *store, struct vec_tenant *t)
 			    t->log_path, strerror(errno));
 	}
 	if (st.skipped_regions > 0)
-		t->dead_bytes = UINT64_MAX / 2;	/* force a rewrite below */
+		t->dead_bytes = UINT64_MAX / 2;	/* forces a rewrite */
 	return 0;
 }
 

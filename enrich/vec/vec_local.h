@@ -80,7 +80,8 @@ bool vec_local_row_match(const struct vec_tenant *t, size_t row,
 /*
  * The IVF index (vec_local_ivf.c).  build: clusters the live rows into
  * nlist lists.  assign: files row r after an upsert, remove: drops it
- * after a delete (both no-ops without an index).  probe: the nprobe lists nearest to the normalized query.
+ * after a delete (both no-ops without an index).  probe: the nprobe
+ * lists nearest to the normalized query.
  */
 struct vec_ivf;
 void vec_local_ivf_build(struct vec_tenant *t, uint32_t nlist,

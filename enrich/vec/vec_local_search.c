@@ -254,7 +254,8 @@ vec_local_search_rows(struct vec_store *store, struct vec_local *l,
 		vec_topk_init(&merged, cand);
 		for (size_t i = 0; i < nthreads; i++) {
 			for (size_t j = 0; j < jobs[i].top.count; j++)
-				vec_topk_push(&merged, jobs[i].top.items[j].score,
+				vec_topk_push(&merged,
+				    jobs[i].top.items[j].score,
 				    jobs[i].top.items[j].row);
 			vec_topk_fini(&jobs[i].top);
 		}

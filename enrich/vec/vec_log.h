@@ -92,7 +92,7 @@ struct vec_log_sink {
 struct vec_log_stats {
 	uint64_t records;	/* applied */
 	uint64_t entries;	/* points upserted or deleted */
-	uint64_t skipped_bytes;	/* damaged regions followed by valid data */
+	uint64_t skipped_bytes;	/* damage followed by valid data */
 	uint64_t skipped_regions;
 	uint64_t valid_end;	/* end of the last valid record */
 	uint64_t torn_bytes;	/* bytes after valid_end (a torn tail) */
