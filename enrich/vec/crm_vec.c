@@ -45,7 +45,8 @@ usage(FILE *f)
 	    "  bench     load N synthetic clustered vectors into a local\n"
 	    "            store, then report build time, memory, search\n"
 	    "            p50/p99 and recall@k against exact float search\n"
-	    "  count     live points of a tenant\n"
+	    "  count     live points of a tenant, log size, and what the\n"
+	    "            open found (replayed records, torn tail cut)\n"
 	    "  compact   rewrite a tenant's log with live rows only\n"
 	    "  purge     delete a tenant's points of an account or contact\n"
 	    "  writer    upsert batches forever, printing 'ack N' after each\n"
@@ -444,9 +445,17 @@ cmd_admin(struct opts *o)
 	int ret = 0;
 
 	if (strcmp(o->cmd, "count") == 0) {
-		ret = vec_count(st, o->tenant, &n, &err);
+		struct vec_stats s;
+
+		ret = vec_stats(st, o->tenant, &s, &err);
 		if (ret == 0)
-			printf("count=%" PRIu64 "\n", n);
+			printf("count=%" PRIu64 "\nrows=%" PRIu64 "\n"
+			    "log_bytes=%" PRIu64 "\ndead_bytes=%" PRIu64 "\n"
+			    "replayed_records=%" PRIu64 "\n"
+			    "torn_bytes_cut=%" PRIu64 "\n"
+			    "skipped_bytes=%" PRIu64 "\n", s.live, s.rows,
+			    s.log_bytes, s.dead_bytes, s.replayed_records,
+			    s.torn_bytes_cut, s.skipped_bytes);
 	} else if (strcmp(o->cmd, "compact") == 0) {
 		ret = vec_compact(st, o->tenant, &err);
 	} else {

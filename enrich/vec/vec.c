@@ -416,6 +416,18 @@ vec_count(struct vec_store *store, const char *tenant, uint64_t *count_r,
 }
 
 int
+vec_stats(struct vec_store *store, const char *tenant,
+    struct vec_stats *stats_r, const char **errstr_r)
+{
+	int ret = check_call(store, tenant);
+
+	memset(stats_r, 0, sizeof(*stats_r));
+	if (ret == 0)
+		ret = store->ops->stats(store, tenant, stats_r);
+	RETURN_ERR(store, errstr_r, ret);
+}
+
+int
 vec_compact(struct vec_store *store, const char *tenant,
     const char **errstr_r)
 {

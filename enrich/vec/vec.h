@@ -235,6 +235,24 @@ int vec_count(struct vec_store *store, const char *tenant, uint64_t *count_r,
 int vec_compact(struct vec_store *store, const char *tenant,
     const char **errstr_r);
 
+/*
+ * What the local backend knows about a tenant's storage; the recovery
+ * fields describe what its open (log replay) found.  Qdrant fills only
+ * live (as vec_count does).
+ */
+struct vec_stats {
+	uint64_t live;		/* points */
+	uint64_t rows;		/* in memory, including dead ones */
+	uint64_t log_bytes, dead_bytes;
+	uint64_t replayed_records;
+	uint64_t torn_bytes_cut;	/* torn tail removed on open */
+	uint64_t skipped_bytes;		/* damaged records skipped on open */
+	bool ivf_built;
+};
+
+int vec_stats(struct vec_store *store, const char *tenant,
+    struct vec_stats *stats_r, const char **errstr_r);
+
 /* Parses decimal "123" or a UUID "550e8400-e29b-41d4-a716-446655440000". */
 int vec_id_parse(const char *s, struct vec_id *id_r);
 /* Formats an id as vec_id_parse() reads it; buf is VEC_ID_STRLEN bytes. */

@@ -20,6 +20,8 @@ struct vec_backend_ops {
 	int (*count)(struct vec_store *store, const char *tenant,
 	    uint64_t *count_r);
 	int (*compact)(struct vec_store *store, const char *tenant);
+	int (*stats)(struct vec_store *store, const char *tenant,
+	    struct vec_stats *stats_r);
 	void (*close)(struct vec_store *store);
 };
 

@@ -275,6 +275,9 @@ tenant_load(struct vec_store *store, struct vec_tenant *t)
 	if (ret != 0)
 		return vec_set_error(store, "%s: %s", t->log_path, why);
 	t->log_size = st.valid_end;
+	t->replayed = st.records;
+	t->torn_cut = st.torn_bytes;
+	t->skipped = st.skipped_bytes;
 	if (st.torn_bytes > 0) {
 		/* Cut the torn tail so the next append starts clean. */
 		if (ftruncate(t->fd, (off_t)st.valid_end) != 0 ||
@@ -652,6 +655,25 @@ local_compact(struct vec_store *store, const char *tenant)
 	return local_compact_tenant(store, store->impl, t);
 }
 
+static int
+local_stats(struct vec_store *store, const char *tenant,
+    struct vec_stats *s)
+{
+	struct vec_tenant *t = tenant_get(store, tenant);
+
+	if (t == NULL)
+		return -1;
+	s->live = t->live;
+	s->rows = t->rows;
+	s->log_bytes = t->log_size;
+	s->dead_bytes = t->dead_bytes;
+	s->replayed_records = t->replayed;
+	s->torn_bytes_cut = t->torn_cut;
+	s->skipped_bytes = t->skipped;
+	s->ivf_built = t->ivf != NULL;
+	return 0;
+}
+
 static void
 local_close(struct vec_store *store)
 {
@@ -675,6 +697,7 @@ static const struct vec_backend_ops local_ops = {
 	.search = local_search,
 	.count = local_count,
 	.compact = local_compact,
+	.stats = local_stats,
 	.close = local_close,
 };
 

@@ -32,6 +32,7 @@ struct vec_tenant {
 	int fd, lock_fd;
 	uint64_t log_size, dead_bytes;
 	bool broken;		/* a failed write could not be undone */
+	uint64_t replayed, torn_cut, skipped;	/* what open found */
 
 	uint32_t dim;
 	size_t rows, cap, live;

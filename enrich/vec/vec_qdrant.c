@@ -291,6 +291,13 @@ qdrant_compact(struct vec_store *store, const char *tenant)
 	return 0;
 }
 
+static int
+qdrant_stats(struct vec_store *store, const char *tenant,
+    struct vec_stats *s)
+{
+	return qdrant_count(store, tenant, &s->live);
+}
+
 static void
 qdrant_close(struct vec_store *store)
 {
@@ -315,6 +322,7 @@ static const struct vec_backend_ops qdrant_ops = {
 	.search = qdrant_search,
 	.count = qdrant_count,
 	.compact = qdrant_compact,
+	.stats = qdrant_stats,
 	.close = qdrant_close,
 };
 
