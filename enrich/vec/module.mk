@@ -41,5 +41,11 @@ VEC_FUZZ := $(B)/tests/fuzz/fuzz_vec_log $(B)/tests/fuzz/replay_vec_log
 $(VEC_FUZZ): $(B)/enrich/vec/vec_log.o
 $(VEC_FUZZ): TEST_LIBS += -lm -lpthread
 
+# The Qdrant response parsers (jansson); they come with the library.
+VEC_FUZZ_RESP := $(B)/tests/fuzz/fuzz_vec_qdrant_resp \
+    $(B)/tests/fuzz/replay_vec_qdrant_resp
+$(VEC_FUZZ_RESP): $(VEC_A)
+$(VEC_FUZZ_RESP): TEST_LIBS += $(VEC_A) $(LIB_A) $(VEC_LIBS)
+
 tests: $(B)/tests/vec_qdrant_capture
 test unit: $(B)/tests/vec_qdrant_capture $(B)/crm-vec
