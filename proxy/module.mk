@@ -23,3 +23,9 @@ install-proxy: $(B)/crm-proxy
 	install -m 644 man/crm-proxy.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 proxy/crm-proxy.conf.example \
 	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy/
+
+.PHONY: demo demo-stop
+demo: all
+	B=$(B) packaging/demo.sh start
+demo-stop:
+	packaging/demo.sh stop
