@@ -42,6 +42,8 @@
  * the huge SEARCH/ESEARCH/THREAD lines real mailboxes produce. */
 #define RELAY_SERVER_LINE_MAX ((size_t)64 << 20)
 
+#define RELAY_IO_CHUNK ((size_t)64 * 1024)
+
 static const char *const relay_side_names[] = { "client", "server" };
 static const char *const relay_caps_drop[] = { "COMPRESS=DEFLATE", NULL };
 
@@ -390,6 +392,12 @@ relay_start(struct session *s)
 		struct bufferevent *bev = relay_bev(s, side);
 
 		bufferevent_setcb(bev, relay_read, relay_write, relay_event, s);
+		/* libevent reads and writes 4 KB per call by default: for a
+		 * bulk FETCH that is a syscall and a parser round per 4 KB.
+		 * Larger single reads cost no memory while idle (the buffer
+		 * is only filled by data that is there). */
+		bufferevent_set_max_single_read(bev, RELAY_IO_CHUNK);
+		bufferevent_set_max_single_write(bev, RELAY_IO_CHUNK);
 		bufferevent_setwatermark(bev, EV_READ, 0,
 		    (size_t)(lim->buffer_high > lim->line_max + 1024 ?
 		    lim->buffer_high : lim->line_max + 1024));
