@@ -78,7 +78,7 @@ session_printf(struct session *s, const char *fmt, ...)
 	if (s->cbev == NULL || s->state == SESSION_CLOSING)
 		return;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(bufferevent_get_output(s->cbev), fmt, ap);
+	evbuffer_add_vprintf(relay_client_output(s), fmt, ap);
 	va_end(ap);
 }
 
@@ -150,6 +150,7 @@ session_free_later(struct session *s)
 		event_del(s->header_ev);
 	if (s->timer != NULL)
 		event_del(s->timer);
+	relay_detach(s);
 	if (s->cbev != NULL)
 		bufferevent_disable(s->cbev, EV_READ | EV_WRITE);
 	if (s->ubev != NULL)
@@ -175,24 +176,36 @@ session_close(struct session *s, const char *reason)
 	    reason, s->user_counted && s->close_reason != NULL ?
 	    s->close_reason : "-", (unsigned long long)s->bytes[SIDE_CLIENT],
 	    (unsigned long long)s->bytes[SIDE_UPSTREAM]);
+	relay_detach(s);
 	session_set_state(s, SESSION_CLOSING);
 	if (s->ubev != NULL)
 		bufferevent_disable(s->ubev, EV_READ | EV_WRITE);
-	if (s->cbev != NULL &&
-	    evbuffer_get_length(bufferevent_get_output(s->cbev)) > 0) {
-		/* Let the last words (BYE, a tagged reply) reach the client,
-		 * but never wait on it for long. */
-		struct timeval tv = { 5, 0 };
+	if (s->cbev != NULL) {
+		/* After STARTTLS the client's bufferevent is a TLS filter: what
+		 * it was given is already encrypted into the socket
+		 * bufferevent underneath, so that one is what must drain. */
+		struct bufferevent *out = bufferevent_get_underlying(s->cbev);
 
-		bufferevent_disable(s->cbev, EV_READ);
-		bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
-		bufferevent_setcb(s->cbev, NULL, session_flushed,
-		    session_client_event, s);
-		bufferevent_set_timeouts(s->cbev, NULL, &tv);
-		bufferevent_enable(s->cbev, EV_WRITE);
-		if (s->timer != NULL)
-			event_del(s->timer);
-		return;
+		if (out == NULL ||
+		    evbuffer_get_length(bufferevent_get_output(s->cbev)) > 0)
+			out = s->cbev;
+		if (evbuffer_get_length(bufferevent_get_output(out)) > 0) {
+			/* Let the last words (BYE, a tagged reply) reach the
+			 * client, but never wait on it for long. */
+			struct timeval tv = { 5, 0 };
+
+			bufferevent_disable(s->cbev, EV_READ);
+			if (out != s->cbev)
+				bufferevent_disable(out, EV_READ);
+			bufferevent_setwatermark(out, EV_WRITE, 0, 0);
+			bufferevent_setcb(out, NULL, session_flushed,
+			    session_client_event, s);
+			bufferevent_set_timeouts(out, NULL, &tv);
+			bufferevent_enable(out, EV_WRITE);
+			if (s->timer != NULL)
+				event_del(s->timer);
+			return;
+		}
 	}
 	session_free_later(s);
 }
