@@ -117,7 +117,8 @@ print_vectors(const float *out, size_t n, size_t dim)
 	for (size_t k = 0; k < n; k++) {
 		putchar('[');
 		for (size_t d = 0; d < dim; d++)
-			printf("%s%.8g", d ? "," : "", (double)out[k * dim + d]);
+			printf("%s%.8g", d ? "," : "",
+			    (double)out[k * dim + d]);
 		puts("]");
 	}
 }
@@ -294,7 +295,8 @@ main(int argc, char **argv)
 		read_stdin(&t, delim);
 	if (config != NULL) {
 		if (mode != 'e')
-			fatalx("--config embeds; --tokens/--chunks need --model");
+			fatalx("--config embeds only; --tokens and "
+			    "--chunks need --model");
 		return embed_with_config(config, &t);
 	}
 	if (dir == NULL)

@@ -37,6 +37,9 @@ struct embedder {
 	unsigned retries;
 };
 
+static int eerr(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static int
 eerr(char *err, size_t errlen, const char *fmt, ...)
 {

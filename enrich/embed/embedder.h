@@ -48,16 +48,16 @@ struct embedder_config {
 	size_t threads;		/* 0: online CPUs */
 
 	/* Remote. */
-	const char *url;	/* full endpoint, e.g. http://h:8080/v1/embeddings */
+	const char *url;	/* full endpoint: http://h:8080/v1/embeddings */
 	const char *model;	/* sent as "model" */
 	const char *api_key_file;	/* first line is the key */
 	const char *api_key_env;	/* name of a variable holding it */
-	size_t dim;		/* required: every vector is checked against it */
+	size_t dim;		/* required; every vector is checked */
 	size_t batch;		/* texts per request; 0: default */
 	long connect_timeout_ms;	/* 0: 5000 */
 	long timeout_ms;	/* whole request; 0: 60000 */
 	unsigned retries;	/* after the first try; default 3 */
-	long backoff_ms;	/* first retry delay, doubled each time; 0: 200 */
+	long backoff_ms;	/* first retry delay, then doubled; 0: 200 */
 };
 
 struct embedder;

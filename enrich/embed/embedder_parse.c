@@ -20,6 +20,9 @@
 
 #include <jansson.h>
 
+static int perr(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static int
 perr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -107,8 +110,8 @@ embedder_parse_response(const char *buf, size_t len, size_t n, size_t dim,
 			if (!json_is_number(v) ||
 			    !isfinite(d = json_number_value(v)) ||
 			    fabs(d) > 3.0e38) {
-				perr(err, errlen, "data[%zu][%zu]: not a finite "
-				    "number", i, k);
+				perr(err, errlen, "data[%zu][%zu]: not a "
+				    "finite number", i, k);
 				goto out;
 			}
 			out[at * dim + k] = (float)d;

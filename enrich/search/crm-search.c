@@ -42,7 +42,7 @@ usage(FILE *f)
 	    "  -n, --limit K       results (default 10, at most %d)\n"
 	    "  --mode MODE         hybrid (default), dense or fts\n"
 	    "  --depth N           candidates per retriever (default %d)\n"
-	    "  --rrf-k K           reciprocal rank fusion constant (default %d)\n"
+	    "  --rrf-k K           rank fusion constant (default %d)\n"
 	    "  --all-words         full text needs every word (websearch\n"
 	    "                      syntax: \"phrase\", -word, or)\n"
 	    "  --json              print JSON instead of text\n"
@@ -140,8 +140,8 @@ print_text(const struct search_result *r)
 			    h->direction, *h->contact != '\0' ? h->contact :
 			    "-", h->subject);
 			printf("      %s\n", snip);
-			printf("      [%s#%" PRId32 " score %.4f", h->message_key,
-			    h->chunk_no, h->score);
+			printf("      [%s#%" PRId32 " score %.4f",
+			    h->message_key, h->chunk_no, h->score);
 			if (h->dense_rank > 0)
 				printf(" dense #%u", h->dense_rank);
 			if (h->fts_rank > 0)
@@ -227,7 +227,8 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = getenv("CRM_SEARCH_CONFIG");
-	const char *tenant = NULL, *since = NULL, *until = NULL, *mode = "hybrid";
+	const char *tenant = NULL, *since = NULL, *until = NULL;
+	const char *mode = "hybrid";
 	struct search_config cfg;
 	struct search_opts o;
 	struct search_result r;

@@ -553,7 +553,8 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 	r->hits = xcalloc(nfused + 1, sizeof(*r->hits));
 	for (size_t i = 0; i < nfused && r->count < k + 16; i++) {
 		struct search_hit *h = &r->hits[r->count++];
-		bool in_a = fused[i].a != SIZE_MAX, in_b = fused[i].b != SIZE_MAX;
+		bool in_a = fused[i].a != SIZE_MAX;
+		bool in_b = fused[i].b != SIZE_MAX;
 
 		h->message_key = xstrdup(in_a ? da[fused[i].a].key :
 		    fa[fused[i].b].key);

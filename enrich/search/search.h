@@ -57,14 +57,14 @@ enum search_fts_match {
 /* Text search configuration; the stored column uses ENGLISH. */
 enum search_fts_config {
 	SEARCH_FTS_ENGLISH,
-	SEARCH_FTS_SIMPLE,	/* computed per query (slow): measurement only */
+	SEARCH_FTS_SIMPLE,	/* computed per query: measurement only */
 };
 
 /* Everything a daemon or CLI reads from its config file. */
 struct search_config {
 	struct embedder_config embed;	/* [embed] */
 	struct vec_config vec;		/* [vector]; dim comes from embed */
-	char *conninfo;			/* [database] conninfo; NULL: libpq env */
+	char *conninfo;			/* [database]; NULL: libpq env */
 };
 
 void search_config_init(struct search_config *cfg);

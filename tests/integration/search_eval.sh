@@ -169,5 +169,45 @@ after="$(psql -X -At -c "SELECT count(*) FROM message_chunks")"
 sys.exit(0 if abs(a['hybrid']['recall']-b['hybrid']['recall'])<1e-9 else 1)" ||
 	fail "results changed after re-ingestion (duplicate vectors?)"
 
+step "long messages are chunked; shrinking one drops its old chunks"
+"$PY" - "$FIX/emails.jsonl" >"$T/long.jsonl" <<'PYEOF'
+import json, sys
+bodies = [json.loads(l)["body"] for l in open(sys.argv[1])]
+text = "\n\n".join(bodies[:60]) + "\n\nOne more thing: the forklift battery recall affects bay 7 in Reno.\n\n" + "\n\n".join(bodies[60:70])
+print(json.dumps({"id": "rs-long", "account_id": 101, "contact": "dana.kim@northwind.example",
+                  "direction": "in", "sent_at": "2026-11-01T10:00:00Z", "subject": "Notes", "body": text}))
+PYEOF
+sed 's/"body": ".*"}$/"body": "Short now."}/' "$T/long.jsonl" >"$T/short.jsonl"
+"$B/crm-search-ingest" -c "$T/crm_enrich.conf" --tenant acme "$T/long.jsonl" || fail "ingest long"
+n_long="$(psql -X -At -c "SELECT count(*) FROM message_chunks WHERE message_key = 'rs-long'")"
+[ "$n_long" -ge 4 ] || fail "a 70-email body gave $n_long chunks"
+for mode in fts dense; do
+	"$B/crm-search" -c "$T/crm_api.conf" --tenant acme --mode $mode --json -n 3 \
+		"forklift battery recall in Reno" >"$T/long-$mode.json" || fail "search long $mode"
+done
+"$PY" - "$T/long-fts.json" "$T/long-dense.json" <<'PYEOF' || fail "the chunk holding the sentence is not found first"
+import json, sys
+for f in sys.argv[1:]:
+    top = json.load(open(f))["accounts"][0]["results"][0]
+    assert top["message_key"] == "rs-long" and top["chunk_no"] > 0, (f, top["message_key"], top["chunk_no"])
+    assert "forklift battery recall" in top["text"], f
+PYEOF
+note "rs-long: $n_long chunks; full text and dense both rank the right chunk first"
+"$B/crm-search-ingest" -c "$T/crm_enrich.conf" --tenant acme "$T/short.jsonl" >/dev/null || fail "ingest short"
+[ "$(psql -X -At -c "SELECT count(*) FROM message_chunks WHERE message_key = 'rs-long'")" = 1 ] ||
+	fail "old chunks of rs-long kept in SQL"
+"$B/crm-search" -c "$T/crm_api.conf" --tenant acme --mode dense --json -n 50 \
+	"forklift battery recall in Reno" >"$T/stale.json" || fail "search stale"
+"$PY" - "$T/stale.json" <<'PYEOF' || fail "a stale vector without its row was returned"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert all(not (h["message_key"] == "rs-long" and h["chunk_no"] > 0)
+           for g in r["accounts"] for h in g["results"])
+PYEOF
+printf '{"id": "x", "direction": "sideways", "sent_at": "2026-01-01"}\n' >"$T/bad.jsonl"
+"$B/crm-search-ingest" -c "$T/crm_enrich.conf" --tenant acme "$T/bad.jsonl" 2>"$T/bad.err" &&
+	fail "a bad direction was accepted"
+grep -q "direction" "$T/bad.err" || fail "bad input: $(cat "$T/bad.err")"
+
 pg_stop "$T/pg"
 pass "hybrid recall@10 $("$PY" -c "import json; print(round(json.load(open('$T/eval.json'))['hybrid']['recall'],3))")"
