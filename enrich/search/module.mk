@@ -34,3 +34,16 @@ BINS += $(B)/crm-search $(B)/crm-search-ingest $(B)/crm-search-eval
 # search_util.c has no library dependencies: time parsing, the "any word"
 # query and reciprocal rank fusion.
 $(B)/tests/unit/test_search_util: $(B)/enrich/search/search_util.o
+
+install: install-search
+.PHONY: install-search
+install-search: $(B)/crm-search $(B)/crm-search-ingest $(B)/crm-search-eval
+	install -d $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy \
+	    $(DESTDIR)$(PREFIX)/share/crm-proxy/sql
+	install -m 755 $(B)/crm-search $(B)/crm-search-ingest \
+	    $(B)/crm-search-eval $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 enrich/search/crm-search.conf.example \
+	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy/
+	install -m 644 enrich/sql/0010_search.sql \
+	    $(DESTDIR)$(PREFIX)/share/crm-proxy/sql/
