@@ -11,10 +11,16 @@
 # modes: HTTP 500, a flaky 503 (retries), a 5 s stall (timeout), a
 # truncated body and a wrong dimension; each must fail (or recover) with a
 # clear error, and the API key must never show in an error or in argv.
+# Last, search itself runs on the remote backend: 40 emails of the
+# labelled set are ingested through it into PostgreSQL and the vector
+# store, and dense search must rank exactly as with the local engine.
 . "$(dirname "$0")/../lib/common.sh"
 scenario_init embed_remote 40
+. "$TLIB/postgres.sh"
+. "$TLIB/sql_apply.sh"
 
-make -s -C "$ROOT" B="$B" "$B/crm-embed" >/dev/null || fail "build"
+make -s -C "$ROOT" B="$B" "$B/crm-embed" "$B/crm-search" \
+	"$B/crm-search-ingest" >/dev/null || fail "build"
 MODEL="$("$ROOT/enrich/embed/fetch-model.sh" | tail -n 1)" ||
 	skip "cannot fetch the model (registry unreachable?)"
 V="$B/venv"
@@ -144,5 +150,46 @@ conf envkey
 sed -i "s|^api_key_file.*|api_key_env = CRM_TEST_EMBED_KEY|;s|^model = .*|model = all-minilm-l6-v2|" "$T/envkey.conf"
 CRM_TEST_EMBED_KEY="$KEY" "$B/crm-embed" --config "$T/envkey.conf" "via env" >/dev/null ||
 	fail "api_key_env did not work"
+
+step "search through the remote backend"
+alloc_port PGP
+pg_start "$T/pg" "$PGP" crm || skip "PostgreSQL 15 is not installed"
+sql_apply_migrations_psql || fail "migrations"
+pg_psql -c "ALTER ROLE crm_enrich LOGIN; ALTER ROLE crm_api LOGIN;" || fail "roles"
+for b in remote local; do
+	for role in crm_enrich crm_api; do
+		{
+			if [ $b = remote ]; then
+				sed -n '/^\[embed\]/,$p' "$T/all-minilm-l6-v2.conf"
+			else
+				printf '[embed]\nbackend = local\nmodel_dir = %s\n' "$MODEL"
+			fi
+			printf '[vector]\ndata_dir = %s/vec-%s\nsync = none\n' "$T" $b
+			printf '[database]\nconninfo = host=127.0.0.1 port=%s dbname=crm user=%s\n' "$PGP" $role
+		} >"$T/search-$b-$role.conf"
+	done
+done
+head -n 40 "$ROOT/tests/fixtures/retrieval/emails.jsonl" >"$T/emails40.jsonl"
+"$B/crm-search-ingest" -c "$T/search-remote-crm_enrich.conf" --tenant viaremote \
+	"$T/emails40.jsonl" || fail "ingest through the remote backend"
+"$B/crm-search-ingest" -c "$T/search-local-crm_enrich.conf" --tenant vialocal \
+	"$T/emails40.jsonl" >/dev/null || fail "ingest locally"
+for q in "Coupa requisition" "our main contact is quitting" "buyer complained about pricing"; do
+	for b in remote local; do
+		t=via$b
+		"$B/crm-search" -c "$T/search-$b-crm_api.conf" --tenant $t --mode dense \
+			--json -n 5 "$q" >"$T/q-$b.json" || fail "search ($b) '$q'"
+	done
+	"$PY" - "$T/q-remote.json" "$T/q-local.json" <<'PYEOF' || fail "remote and local rankings differ for '$q'"
+import json, sys
+def keys(f):
+    r = json.load(open(f))
+    return [h["message_key"] for h in sorted((h for g in r["accounts"] for h in g["results"]), key=lambda h: h["rank"])]
+a, b = keys(sys.argv[1]), keys(sys.argv[2])
+print("  ", a)
+sys.exit(0 if a == b and len(a) == 5 else 1)
+PYEOF
+done
+pg_stop "$T/pg"
 
 pass "remote embeddings match local, errors handled"
