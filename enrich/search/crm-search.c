@@ -5,7 +5,9 @@
  *              [--mode hybrid|dense|fts] [--limit K] [--json] QUERY...
  *
  * Results are grouped by account: accounts in the order of their best
- * result, results inside an account by rank.  See docs/search.md.
+ * result, results inside an account by rank.  Without --since/--until, a
+ * time phrase in the query ("last month", "this week", "past 3 days")
+ * becomes the filter and leaves the query text.  See docs/search.md.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +45,8 @@ usage(FILE *f)
 	    "  --mode MODE         hybrid (default), dense or fts\n"
 	    "  --depth N           candidates per retriever (default %d)\n"
 	    "  --rrf-k K           rank fusion constant (default %d)\n"
+	    "  --no-dates          keep time phrases (\"last month\") as\n"
+	    "                      words instead of turning them into --since\n"
 	    "  --all-words         full text needs every word (websearch\n"
 	    "                      syntax: \"phrase\", -word, or)\n"
 	    "  --json              print JSON instead of text\n"
@@ -112,10 +116,24 @@ snippet(const char *body, char *out, size_t size)
 }
 
 static void
-print_text(const struct search_result *r)
+print_text(const struct search_result *r, const struct search_opts *o,
+    const char *query)
 {
 	size_t ng, *first = group_order(r, &ng);
 	char date[32], snip[160];
+
+	printf("\"%s\"", query);
+	if (o->has_since) {
+		iso_date(o->since, date, sizeof(date), true);
+		printf(" since %s", date);
+	}
+	if (o->has_until) {
+		iso_date(o->until, date, sizeof(date), true);
+		printf(" until %s", date);
+	}
+	if (o->account_id >= 0)
+		printf(" account %" PRId64, o->account_id);
+	printf("\n");
 
 	if (r->count == 0)
 		printf("no results\n");
@@ -153,8 +171,8 @@ print_text(const struct search_result *r)
 }
 
 static void
-print_json(const struct search_result *r, const char *tenant,
-    const char *query, const char *mode)
+print_json(const struct search_result *r, const struct search_opts *o,
+    const char *tenant, const char *query, const char *mode)
 {
 	size_t ng, *first = group_order(r, &ng);
 	json_t *root = json_object(), *groups = json_array();
@@ -164,6 +182,12 @@ print_json(const struct search_result *r, const char *tenant,
 	json_object_set_new(root, "tenant", json_string(tenant));
 	json_object_set_new(root, "query", json_string(query));
 	json_object_set_new(root, "mode", json_string(mode));
+	iso_date(o->since, date, sizeof(date), true);
+	json_object_set_new(root, "since", o->has_since ? json_string(date) :
+	    json_null());
+	iso_date(o->until, date, sizeof(date), true);
+	json_object_set_new(root, "until", o->has_until ? json_string(date) :
+	    json_null());
 	json_object_set_new(root, "count", json_integer((json_int_t)r->count));
 	for (size_t g = 0; g < ng; g++) {
 		int64_t acct = r->hits[first[g]].account_id;
@@ -173,25 +197,26 @@ print_json(const struct search_result *r, const char *tenant,
 		    json_integer(acct) : json_null());
 		for (size_t i = 0; i < r->count; i++) {
 			const struct search_hit *h = &r->hits[i];
-			json_t *o;
+			json_t *hit;
 
 			if (h->account_id != acct)
 				continue;
 			iso_date(h->sent_at, date, sizeof(date), true);
-			o = json_pack("{s:I, s:s, s:i, s:f, s:s, s:s, s:s?, "
+			hit = json_pack("{s:I, s:s, s:i, s:f, s:s, s:s, s:s?, "
 			    "s:s, s:s}", "rank", (json_int_t)(i + 1),
 			    "message_key", h->message_key, "chunk_no",
 			    (int)h->chunk_no, "score", h->score, "sent_at",
 			    date, "direction", h->direction, "contact",
 			    *h->contact != '\0' ? h->contact : NULL,
 			    "subject", h->subject, "text", h->body);
-			if (o == NULL)	/* invalid UTF-8 in a stored row */
+			/* NULL: invalid UTF-8 in a stored row */
+			if (hit == NULL)
 				continue;
-			json_object_set_new(o, "dense_rank", h->dense_rank ?
+			json_object_set_new(hit, "dense_rank", h->dense_rank ?
 			    json_integer(h->dense_rank) : json_null());
-			json_object_set_new(o, "fts_rank", h->fts_rank ?
+			json_object_set_new(hit, "fts_rank", h->fts_rank ?
 			    json_integer(h->fts_rank) : json_null());
-			json_array_append_new(hits, o);
+			json_array_append_new(hits, hit);
 		}
 		json_object_set_new(grp, "results", hits);
 		json_array_append_new(groups, grp);
@@ -209,7 +234,7 @@ int
 main(int argc, char **argv)
 {
 	enum { OPT_SINCE = 256, OPT_UNTIL, OPT_NOW, OPT_MODE, OPT_DEPTH,
-	    OPT_RRF, OPT_JSON, OPT_ALL };
+	    OPT_RRF, OPT_JSON, OPT_ALL, OPT_NODATES };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "tenant", required_argument, NULL, 't' },
@@ -222,6 +247,7 @@ main(int argc, char **argv)
 		{ "depth", required_argument, NULL, OPT_DEPTH },
 		{ "rrf-k", required_argument, NULL, OPT_RRF },
 		{ "all-words", no_argument, NULL, OPT_ALL },
+		{ "no-dates", no_argument, NULL, OPT_NODATES },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -235,7 +261,7 @@ main(int argc, char **argv)
 	struct search_ctx *ctx;
 	char err[SEARCH_ERR_MAX];
 	int64_t now = (int64_t)time(NULL);
-	bool json = false;
+	bool json = false, dates = true;
 	char *query;
 	size_t qlen = 0;
 	int ch;
@@ -293,6 +319,9 @@ main(int argc, char **argv)
 		case OPT_JSON:
 			json = true;
 			break;
+		case OPT_NODATES:
+			dates = false;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -329,6 +358,20 @@ main(int argc, char **argv)
 		memcpy(query + qlen, argv[i], l);
 		qlen += l;
 	}
+	if (dates && !o.has_since && !o.has_until) {
+		char *stripped = xmalloc(qlen + 1);
+
+		/* a query that is only a time phrase keeps its words */
+		if (search_time_phrase(query, now, stripped, &o.since,
+		    &o.has_until, &o.until) == 1 && *stripped != '\0') {
+			o.has_since = true;
+			free(query);
+			query = stripped;
+		} else
+			free(stripped);
+		if (!o.has_since)
+			o.has_until = false;
+	}
 	if (config == NULL)
 		config = DEFAULT_CONFIG;
 	search_config_init(&cfg);
@@ -340,9 +383,9 @@ main(int argc, char **argv)
 	if (search_query(ctx, tenant, query, &o, &r, err, sizeof(err)) != 0)
 		fatalx("search: %s", err);
 	if (json)
-		print_json(&r, tenant, query, mode);
+		print_json(&r, &o, tenant, query, mode);
 	else
-		print_text(&r);
+		print_text(&r, &o, query);
 	if (fflush(stdout) != 0)
 		fatal("writing stdout");
 	search_result_fini(&r);

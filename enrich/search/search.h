@@ -167,6 +167,20 @@ int search_parse_time(const char *s, int64_t now, bool until_end,
     int64_t *t_r);
 
 /*
+ * Finds one time phrase in QUERY ("today", "yesterday", "this week",
+ * "last week", "this month", "last month", "this quarter", "last
+ * quarter", "this year", "last year", "last|past N days|weeks|months",
+ * case-insensitive, whole words) and turns it into a range relative to
+ * NOW (UTC): "last month" is the 30 days before NOW, "this month" starts
+ * on the 1st, "yesterday" is that whole day.  On a match returns 1, sets
+ * *since_r (and *has_until_r / *until_r, for "yesterday") and writes the
+ * query without the phrase to STRIPPED (room for strlen(query) + 1).
+ * Returns 0 when there is no phrase (STRIPPED = QUERY).
+ */
+int search_time_phrase(const char *query, int64_t now, char *stripped,
+    int64_t *since_r, bool *has_until_r, int64_t *until_r);
+
+/*
  * Builds the "any word" form of a query for websearch_to_tsquery: words
  * of letters and digits joined by " or ", at most SEARCH_QUERY_MAX bytes.
  * Returns a malloc'd string ("" for no words).

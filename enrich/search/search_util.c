@@ -5,6 +5,7 @@
 #include "enrich/search/search.h"
 
 #include <ctype.h>
+#include <strings.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -90,6 +91,168 @@ search_parse_time(const char *s, int64_t now, bool until_end, int64_t *t_r)
 	if (*p != '\0' || h > 23 || mi > 59 || se > 60)
 		return -1;
 	*t_r = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+	return 0;
+}
+
+static bool
+word_at(const char *q, size_t i, size_t len, size_t n)
+{
+	return (i == 0 || !isalnum((unsigned char)q[i - 1])) &&
+	    (i + n >= len || !isalnum((unsigned char)q[i + n]));
+}
+
+static const struct {
+	const char *phrase;
+	char start;	/* d, Y, w, m, q, y: a calendar start; 0: BACK */
+	int64_t back;	/* seconds before now */
+} fixed_phrases[] = {
+	{ "today", 'd', 0 },
+	{ "yesterday", 'Y', 0 },
+	{ "this week", 'w', 0 },
+	{ "last week", 0, 7 * 86400 },
+	{ "past week", 0, 7 * 86400 },
+	{ "this month", 'm', 0 },
+	{ "last month", 0, 30 * 86400 },
+	{ "past month", 0, 30 * 86400 },
+	{ "this quarter", 'q', 0 },
+	{ "last quarter", 0, 90 * 86400 },
+	{ "past quarter", 0, 90 * 86400 },
+	{ "this year", 'y', 0 },
+	{ "last year", 0, 365 * 86400 },
+	{ "past year", 0, 365 * 86400 },
+};
+
+static const struct {
+	const char *word;
+	int64_t seconds;
+} units[] = {
+	{ "days", 86400 }, { "day", 86400 },
+	{ "weeks", 7 * 86400 }, { "week", 7 * 86400 },
+	{ "months", 30 * 86400 }, { "month", 30 * 86400 },
+};
+
+/* Start of a fixed phrase's range. */
+static int64_t
+phrase_since(char start, int64_t back, int64_t now)
+{
+	int64_t day = now - ((now % 86400) + 86400) % 86400;
+	time_t tt = (time_t)now;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	switch (start) {
+	case 'd':
+		return day;
+	case 'Y':
+		return day - 86400;
+	case 'w':	/* weeks start on Monday */
+		return day - (int64_t)((tm.tm_wday + 6) % 7) * 86400;
+	case 'm':
+		return day - (int64_t)(tm.tm_mday - 1) * 86400;
+	case 'q':
+		return days_from_civil(tm.tm_year + 1900,
+		    tm.tm_mon / 3 * 3 + 1, 1) * 86400;
+	case 'y':
+		return days_from_civil(tm.tm_year + 1900, 1, 1) * 86400;
+	default:
+		return now - back;
+	}
+}
+
+/* "last|past N days|weeks|months" at Q + I: its length, or 0. */
+static size_t
+phrase_n_units(const char *q, size_t i, size_t len, int64_t now,
+    int64_t *since_r)
+{
+	const char *p = q + i + 5;
+	long v;
+
+	if ((strncasecmp(q + i, "last ", 5) != 0 &&
+	    strncasecmp(q + i, "past ", 5) != 0) || !word_at(q, i, len, 4) ||
+	    parse_uint(&p, 1, 4, &v) != 0 || *p++ != ' ' || v == 0)
+		return 0;
+	for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
+		size_t wl = strlen(units[k].word);
+
+		if (strncasecmp(p, units[k].word, wl) == 0 &&
+		    word_at(q, (size_t)(p - q), len, wl)) {
+			*since_r = now - (int64_t)v * units[k].seconds;
+			return (size_t)(p - (q + i)) + wl;
+		}
+	}
+	return 0;
+}
+
+/* QUERY without [START, END), blanks squeezed, into OUT. */
+static void
+cut_phrase(const char *query, size_t len, size_t start, size_t end,
+    char *out)
+{
+	static const char *const preps[] = { "in ", "from ", "over ",
+	    "during ", "since ", "within " };
+	size_t o = 0;
+
+	/* "in the past 3 days", "over the last week": the words that lead
+	 * into the phrase go with it */
+	if (start >= 4 && strncasecmp(query + start - 4, "the ", 4) == 0 &&
+	    word_at(query, start - 4, len, 3))
+		start -= 4;
+	for (size_t k = 0; k < sizeof(preps) / sizeof(preps[0]); k++) {
+		size_t pl = strlen(preps[k]);
+
+		if (start >= pl && strncasecmp(query + start - pl, preps[k],
+		    pl) == 0 && word_at(query, start - pl, len, pl - 1)) {
+			start -= pl;
+			break;
+		}
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (i >= start && i < end)
+			continue;
+		if (query[i] == ' ' && (o == 0 || out[o - 1] == ' '))
+			continue;
+		out[o++] = query[i];
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	out[o] = '\0';
+}
+
+int
+search_time_phrase(const char *query, int64_t now, char *stripped,
+    int64_t *since_r, bool *has_until_r, int64_t *until_r)
+{
+	size_t len = strlen(query);
+
+	for (size_t i = 0; i < len; i++) {
+		size_t n = 0;
+		int64_t since = 0;
+		bool until = false;
+
+		for (size_t f = 0; f < sizeof(fixed_phrases) /
+		    sizeof(fixed_phrases[0]) && n == 0; f++) {
+			size_t pl = strlen(fixed_phrases[f].phrase);
+
+			if (strncasecmp(query + i, fixed_phrases[f].phrase,
+			    pl) != 0 || !word_at(query, i, len, pl))
+				continue;
+			n = pl;
+			since = phrase_since(fixed_phrases[f].start,
+			    fixed_phrases[f].back, now);
+			until = fixed_phrases[f].start == 'Y';
+		}
+		if (n == 0)
+			n = phrase_n_units(query, i, len, now, &since);
+		if (n == 0)
+			continue;
+		cut_phrase(query, len, i, i + n, stripped);
+		*since_r = since;
+		*has_until_r = until;
+		if (until)
+			*until_r = since + 86399;	/* all of yesterday */
+		return 1;
+	}
+	memcpy(stripped, query, len + 1);
 	return 0;
 }
 

@@ -152,6 +152,19 @@ ranks = [min(h["rank"] for h in g["results"]) for g in s["accounts"]]
 assert ranks == sorted(ranks), "groups not ordered by best rank"
 assert all(g["account_id"] == 101 for g in a["accounts"]) and a["accounts"], "account filter"
 PYEOF
+"$B/crm-search" -c "$T/crm_api.conf" --tenant acme --now 2026-11-20 --json -n 20 \
+	"buyer complained about pricing last month" >"$T/phrase.json" || fail "time phrase"
+"$B/crm-search" -c "$T/crm_api.conf" --tenant acme --now 2026-11-20 --json --no-dates \
+	"buyer complained about pricing last month" >"$T/nodates.json" || fail "--no-dates"
+"$PY" - "$T/phrase.json" "$T/since.json" "$T/nodates.json" <<'PYEOF' || fail "'last month' is not --since 30d"
+import json, sys
+p, s, n = (json.load(open(f)) for f in sys.argv[1:])
+assert p["query"] == "buyer complained about pricing" and p["since"] == "2026-10-21T00:00:00Z", p["since"]
+assert [h["message_key"] for g in p["accounts"] for h in g["results"]] == \
+       [h["message_key"] for g in s["accounts"] for h in g["results"]], "not the same as --since 30d"
+assert n["since"] is None and n["query"].endswith("last month")
+PYEOF
+note "'... last month' = --since 30d; --no-dates keeps the words"
 "$B/crm-search" -c "$T/crm_api.conf" --tenant acme --since yesterday x 2>/dev/null &&
 	fail "bad --since accepted"
 "$B/crm-search" -c "$T/crm_api.conf" --tenant "../etc" x 2>/dev/null &&

@@ -154,6 +154,70 @@ test_rrf(void **state)
 	}
 }
 
+static void
+test_time_phrase(void **state)
+{
+	/* 2026-11-20T15:00:00Z, a Friday */
+	const int64_t now = 1795186800, day = 1795132800;
+	static const struct {
+		const char *in, *out;
+		int rc;
+		int64_t since_back;	/* now - since */
+		bool until;
+	} t[] = {
+		{ "buyer complained about pricing last month",
+		    "buyer complained about pricing", 1, 30 * 86400, false },
+		{ "Last Week: renewal risk", ": renewal risk", 1, 7 * 86400,
+		    false },
+		{ "pricing in the past 3 days", "pricing", 1,
+		    3 * 86400, false },
+		{ "pricing over the last 2 weeks", "pricing", 1,
+		    14 * 86400, false },
+		{ "security reviews in last quarter", "security reviews", 1,
+		    90 * 86400, false },
+		{ "who is leaving today", "who is leaving", 1,
+		    1795186800 - 1795132800, false },
+		{ "calls from yesterday", "calls", 1,
+		    1795186800 - (1795132800 - 86400), true },
+		{ "renewals this week", "renewals", 1,
+		    1795186800 - (1795132800 - 4 * 86400), false },
+		{ "renewals this month", "renewals", 1,
+		    1795186800 - (1795132800 - 19 * 86400), false },
+		{ "deals this quarter", "deals", 1,
+		    1795186800 - 1790812800, false },
+		{ "deals this year", "deals", 1, 1795186800 - 1767225600,
+		    false },
+		{ "the last monthly report", "the last monthly report", 0, 0,
+		    false },
+		{ "lastmonth", "lastmonth", 0, 0, false },
+		{ "last 0 days of pricing", "last 0 days of pricing", 0, 0,
+		    false },
+		{ "past 5 decades", "past 5 decades", 0, 0, false },
+		{ "", "", 0, 0, false },
+	};
+
+	(void)state;
+	(void)day;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char out[128];
+		int64_t since = -1, until = -1;
+		bool has_until = false;
+		int rc = search_time_phrase(t[i].in, now, out, &since,
+		    &has_until, &until);
+
+		if (rc != t[i].rc || strcmp(out, t[i].out) != 0)
+			fail_msg("'%s': rc %d, '%s'", t[i].in, rc, out);
+		if (rc == 1) {
+			if (now - since != t[i].since_back)
+				fail_msg("'%s': since %lld back", t[i].in,
+				    (long long)(now - since));
+			assert_int_equal(has_until, t[i].until);
+			if (has_until)
+				assert_int_equal(until, since + 86399);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -162,6 +226,7 @@ main(void)
 		cmocka_unit_test(test_fts_any),
 		cmocka_unit_test(test_fts_any_limit),
 		cmocka_unit_test(test_rrf),
+		cmocka_unit_test(test_time_phrase),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
