@@ -67,6 +67,14 @@ conf_cb(void *ctx, const char *section, const char *name, const char *key,
 			snprintf(err, CONF_ERR_MAX, "unknown key '%s'", key);
 			return -1;
 		}
+		/* a password here would sit in a config file in clear;
+		 * libpq reads it from ~/.pgpass or PGPASSFILE instead */
+		if (strcasestr(value, "password") != NULL) {
+			snprintf(err, CONF_ERR_MAX, "conninfo: no password "
+			    "in config files; use a password file "
+			    "(PGPASSFILE or ~/.pgpass)");
+			return -1;
+		}
 		free(cfg->conninfo);
 		cfg->conninfo = xstrdup(value);
 		return 0;

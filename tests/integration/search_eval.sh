@@ -169,6 +169,10 @@ note "'... last month' = --since 30d; --no-dates keeps the words"
 	fail "bad --since accepted"
 "$B/crm-search" -c "$T/crm_api.conf" --tenant "../etc" x 2>/dev/null &&
 	fail "bad tenant accepted"
+sed 's/^conninfo = .*/conninfo = host=127.0.0.1 password=hunter2/' "$T/crm_api.conf" >"$T/pw.conf"
+"$B/crm-search" -c "$T/pw.conf" --tenant acme x 2>"$T/pw.err" && fail "password in config accepted"
+grep -q "pw.conf:[0-9]*: conninfo: no password" "$T/pw.err" || fail "password: $(cat "$T/pw.err")"
+grep -q hunter2 "$T/pw.err" && fail "password echoed"
 
 step "re-ingestion is idempotent"
 before="$(psql -X -At -c "SELECT count(*) FROM message_chunks")"
