@@ -53,6 +53,10 @@
 #define RELAY_SERVER_LINE_MAX ((size_t)64 << 20)
 
 #define RELAY_IO_CHUNK ((size_t)64 * 1024)
+/* What a raw read reserves: libevent rounds a chain (payload plus its
+ * header) up to a power of two, so asking for exactly 64 KB would cost a
+ * 128 KB chain. */
+#define RELAY_READ_RESERVE (RELAY_IO_CHUNK - 256)
 /* Raw reads per event callback before yielding to other sessions. */
 #define RELAY_READ_BUDGET 16
 
@@ -173,13 +177,39 @@ relay_forward(struct session *s, int side, size_t n)
 {
 	struct evbuffer *in = s->io[side].in;
 	struct evbuffer *out = s->io[!side].out;
-	int moved;
+	struct evbuffer_iovec v[8];
+	size_t left = n;
 
 	if (n == 0)
 		return;
-	moved = evbuffer_remove_buffer(in, out, n);
-	if (moved > 0)
-		s->bytes[side] += (uint64_t)moved;
+	s->bytes[side] += (uint64_t)n;
+	if (!s->io[side].raw || evbuffer_get_length(out) == 0) {
+		/* The usual case: the peer keeps up, the chains change hands
+		 * and are written out at once (a bufferevent sizes its reads
+		 * to what is there, so its chains carry no slack). */
+		evbuffer_remove_buffer(in, out, n);
+		return;
+	}
+	/* The peer is behind.  A raw read's chain may be mostly free space;
+	 * handing such chains over would let a trickling server and a
+	 * stalled client queue far more memory than the bytes buffer_high
+	 * counts.  Copy into the free tail of the queue instead. */
+	while (left > 0) {
+		int nv = evbuffer_peek(in, (ssize_t)left, NULL, v, 8);
+		size_t done = 0;
+
+		if (nv <= 0)
+			break;
+		for (int i = 0; i < nv && i < 8 && done < left; i++) {
+			size_t k = v[i].iov_len < left - done ? v[i].iov_len :
+			    left - done;
+
+			evbuffer_add(out, v[i].iov_base, k);
+			done += k;
+		}
+		evbuffer_drain(in, done);
+		left -= done;
+	}
 }
 
 /* A whole server line sits at the start of the input: edit the capability
@@ -427,7 +457,7 @@ relay_raw_read(struct session *s, int side)
 		 * leaves an empty chain behind, and moving chains with empty
 		 * ones among them into a bufferevent's output reorders bytes
 		 * in libevent 2.1. */
-		if (evbuffer_reserve_space(io->in, (ssize_t)RELAY_IO_CHUNK, &v,
+		if (evbuffer_reserve_space(io->in, (ssize_t)RELAY_READ_RESERVE, &v,
 		    1) < 1)
 			fatalx("relay: cannot reserve input space");
 		n = read(io->fd, v.iov_base, v.iov_len);
