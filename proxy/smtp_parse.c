@@ -4,6 +4,9 @@
 #include <string.h>
 #include <strings.h>
 
+/* gcc reads comments for -Wimplicit-fallthrough, clang only this */
+#define FALLTHROUGH __attribute__((fallthrough))
+
 enum client_state {
 	C_LINE,			/* inside a command or SASL line */
 	C_LINE_CR,		/* CR seen, LF must follow */
@@ -219,7 +222,7 @@ smtp_client_feed(struct smtp_client_parser *p, const unsigned char *in,
 				p->state = D_DOT;
 				break;
 			}
-			/* FALLTHROUGH */
+			FALLTHROUGH;
 		case D_TEXT:
 			if (b == '\n')
 				goto fail;
