@@ -447,7 +447,7 @@ config_validate(struct proxy_conf *conf, char *err)
 	for (unsigned i = 0; i < conf->nupstreams; i++) {
 		struct upstream_conf *u = &conf->upstreams[i];
 
-		if (u->address == NULL) {
+		if (u->address == NULL && u->smtp_address == NULL) {
 			snprintf(err, CONF_ERR_MAX,
 			    "%s:%d: [upstream %s] has no address", path,
 			    u->line, u->name);

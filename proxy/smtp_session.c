@@ -176,13 +176,18 @@ smtp_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	if (what & BEV_EVENT_EOF)
-		session_close(s, "client disconnected");
-	else if (what & BEV_EVENT_TIMEOUT)
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		char why[256];
+
+		/* A TLS peer that just closes (no close_notify) is an
+		 * ordinary disconnect, not worth a warning. */
+		upconn_error(s->cbev, what, why, sizeof(why));
+		session_close(s, (what & BEV_EVENT_EOF) ||
+		    strcmp(why, "connection error") == 0 ?
+		    "client disconnected" : why);
+	} else {
 		session_close(s, "client timeout");
-	else
-		session_close(s, s->tls_active ? "client TLS or connection "
-		    "error" : "client connection error");
+	}
 }
 
 static void

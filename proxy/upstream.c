@@ -78,7 +78,7 @@ static void
 upstream_unavailable(struct session *s, const char *why)
 {
 	session_log(log_warnx, s, "upstream %s (%s) unavailable: %s",
-	    s->up->name, s->up->address, why);
+	    s->up->name, s->up->address ? s->up->address : "-", why);
 	session_printf(s, "%s NO [UNAVAILABLE] Mail server unavailable, try "
 	    "again later.\r\n", s->tag);
 	session_login_failed(s, false);
@@ -126,6 +126,10 @@ upstream_start(struct session *s)
 	struct upconn_target t;
 	const char *why = NULL;
 
+	if (s->up->address == NULL) {
+		upstream_unavailable(s, "no IMAP address (SMTP only)");
+		return;
+	}
 	upstream_target(s, &t);
 	s->ubev = upconn_connect(s->w->base, s->w->dns, &t, &why);
 	if (s->ubev == NULL) {
