@@ -183,7 +183,8 @@ smtp_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		 * ordinary disconnect, not worth a warning. */
 		upconn_error(s->cbev, what, why, sizeof(why));
 		session_close(s, (what & BEV_EVENT_EOF) ||
-		    strcmp(why, "connection error") == 0 ?
+		    strcmp(why, "connection error") == 0 ||
+		    strstr(why, "unexpected eof") != NULL ?
 		    "client disconnected" : why);
 	} else {
 		session_close(s, "client timeout");
@@ -576,6 +577,13 @@ smtp_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 	if (s->state == SESSION_RELAY) {
+		/* The last reply (221 after QUIT) may still be unread. */
+		if (s->ubev != NULL)
+			bufferevent_disable(s->ubev, EV_READ);
+		s->paused[SIDE_UPSTREAM] = false;
+		smtp_relay_server_read(s);
+		if (s->state != SESSION_RELAY)
+			return;
 		s->eof[SIDE_UPSTREAM] = true;
 		session_close(s, (what & BEV_EVENT_EOF) ? "server closed" :
 		    "server connection error");

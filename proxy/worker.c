@@ -178,6 +178,10 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	if ((w->dns = evdns_base_new(w->base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
 		w->dns = evdns_base_new(w->base, 0);
+	/* Before the drop: the counter file and lock may belong to the
+	 * spool's owner (docs/spool.md); later segments are created by
+	 * the unprivileged user, so the directory must be writable by it. */
+	worker_open_spool(w);
 	worker_drop_privileges(conf);
 	/* A worker outliving its parent would hold the ports forever.  Set
 	 * after the credential change, which clears it. */
@@ -197,7 +201,6 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 		evconnlistener_set_error_cb(w->listeners[i],
 		    worker_accept_error);
 	}
-	worker_open_spool(w);
 	log_debug("worker slot %u ready, %u listeners", slot,
 	    conf->nlisteners);
 	event_base_dispatch(w->base);
