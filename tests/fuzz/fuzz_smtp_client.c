@@ -23,7 +23,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t step, pos = 0, avail = 0;
 	enum smtp_parse_result r = SMTP_PARSE_AGAIN;
 
-	if (size < 1)
+	if (size < 2)
 		return 0;
 	step = (size_t)data[0] % 17 + 1;
 	data++;
