@@ -694,8 +694,11 @@ config_smtp_upstream_key(struct upstream_conf *u, const char *k,
 	if (strcmp(k, "smtp_tls") == 0) {
 		/* Remembered: the default (implicit) applies only when
 		 * smtp_tls is absent. */
-		if (config_tls_mode(v, &u->smtp_tls, err) != 0)
+		if (config_tls_mode(v, &u->smtp_tls, err) != 0) {
+			snprintf(err, CONF_ERR_MAX, "smtp_tls = \"%s\": use "
+			    "implicit, starttls or none", v);
 			return -1;
+		}
 		u->smtp_tls_set = true;
 		return 0;
 	}

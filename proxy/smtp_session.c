@@ -574,8 +574,10 @@ smtp_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct session *s = arg;
 	char why[256];
 
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		upconn_nodelay(bev);
 		return;
+	}
 	if (s->state == SESSION_RELAY) {
 		/* The last reply (221 after QUIT) may still be unread. */
 		if (s->ubev != NULL)

@@ -2,9 +2,12 @@
 #include "proxy/upconn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -85,4 +88,15 @@ upconn_error(struct bufferevent *bev, short what, char *why, size_t size)
 		snprintf(why, size, "%s",
 		    errno != 0 ? strerror(errno) : "connection error");
 	}
+}
+
+void
+upconn_nodelay(struct bufferevent *bev)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	int one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 }

@@ -37,6 +37,10 @@ struct bufferevent *upconn_connect(struct event_base *base,
     struct evdns_base *dns, const struct upconn_target *t,
     const char **why_r);
 
+/* Once connected: no Nagle delay on the provider leg (small command and
+ * reply lines each way; Nagle plus delayed ACKs would add ~40 ms). */
+void upconn_nodelay(struct bufferevent *bev);
+
 /* Why bev failed, for a log line: DNS, TLS (OpenSSL's reason) or errno. */
 void upconn_error(struct bufferevent *bev, short what, char *why,
     size_t size);

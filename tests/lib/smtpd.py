@@ -9,7 +9,8 @@ DATA, nothing prepended), and one JSON line per message in DIR/accepted.log
 PORT: ESMTP with STARTTLS, AUTH only after STARTTLS.  SMTPS_PORT: implicit
 TLS.  Users alice/alicepw, bob/bobpw (PLAIN, LOGIN), and XOAUTH2 with the
 token "token-<user>".  SMTP_AUTH_REQUIRED=0 lets unauthenticated senders
-in (the nginx benchmark).  SMTP_DATA_LIMIT caps a message (552 beyond).
+in (the nginx benchmark); SMTP_PLAIN_AUTH=1 allows AUTH before STARTTLS
+(benchmarks, loopback only).  SMTP_DATA_LIMIT caps a message (552 beyond).
 
 Policy hooks for the tests: RCPT to a local part starting with "reject" is
 refused (550); a message containing "X-Test-Reject: yes" is refused after
@@ -106,8 +107,11 @@ ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 ctx.load_cert_chain(cert, key)
 common = dict(authenticator=authenticator, auth_required=auth_required,
               server_hostname="localhost", data_size_limit=data_limit)
+# SMTP_PLAIN_AUTH=1 (benchmarks on loopback): AUTH without STARTTLS.
+plain_auth = os.environ.get("SMTP_PLAIN_AUTH", "0") == "1"
 c1 = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
-                require_starttls=False, auth_require_tls=True, **common)
+                require_starttls=False, auth_require_tls=not plain_auth,
+                **common)
 c2 = Controller(Handler(), hostname="127.0.0.1", port=sport, ssl_context=ctx,
                 auth_require_tls=False, **common)
 c1.start()
