@@ -13,13 +13,14 @@
 #   direct-tls  aiosmtpd, implicit TLS
 #   crm-tls     implicit-TLS listener, upstream implicit TLS (verified)
 #
-# Rows: "msgs" = 4 connections, one login each, 10 KB messages back to back
-# for BENCH_SECS; "sessions" = 4 connections looping connect + EHLO + AUTH
-# + one message + QUIT.  The provider is Python, so absolute rates are the
+# Rows: "msgs" = each connection logs in once and sends 10 KB messages back
+# to back for BENCH_SECS; "sessions" = each connection loops connect + EHLO
+# + AUTH + one message + QUIT; with 1 and 4 concurrent connections.  The provider is Python, so absolute rates are the
 # provider's; the ratios to direct are the proxy's cost.
 #
 # Environment: BENCH_SMTP_BASE [21500] (ports BASE+25/465 provider, +26/+27
-# nginx/auth, +28 crm-proxy, +466 crm-proxy TLS), BENCH_SECS [5],
+# nginx/auth, +28 crm-proxy, +466 crm-proxy TLS), BENCH_SECS [3],
+# BENCH_ROUNDS [3], BENCH_CONNS ["1 4"] (concurrent client connections),
 # BENCH_KEEP=1.  Output: stdout and $BENCH_OUT/smtp.txt.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,7 +30,9 @@ BENCH_OUT="${BENCH_OUT:-$B/bench}"
 . "$HERE/lib.sh"
 
 BASE="${BENCH_SMTP_BASE:-21500}"
-SECS="${BENCH_SECS:-5}"
+SECS="${BENCH_SECS:-3}"
+ROUNDS="${BENCH_ROUNDS:-3}"
+CONNS_LIST="${BENCH_CONNS:-1 4}"
 CRM_PROXY="${CRM_PROXY:-$B/crm-proxy}"
 PY=/usr/bin/python3
 P_SMTP=$((BASE + 25)) P_SMTPS=$((BASE + 465)) P_NGINX=$((BASE + 26))
@@ -170,33 +173,60 @@ bench_proxy_start "$W/crm-tls" "$W/crm-tls/crm-proxy.conf" "$P_CRM_TLS" ||
 	die "crm-proxy (TLS)"
 
 run() { # PORT MODE [opts...]
-	"$PY" "$HERE/smtpbench.py" "$1" "$2" --secs "$SECS" --conns 4 \
+	"$PY" "$HERE/smtpbench.py" "$1" "$2" --secs "$SECS" --conns "$CONNS" \
 	    "${@:3}"
 }
-rate() { awk '{ sub("/s", "", $2); print $2 }' <<<"$1"; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b;
 	else print "-" }'; }
 
+# Targets alternate inside each round, so a change in background load
+# hits all of them alike; each row is the median of ROUNDS.
+declare -A args=(
+	[direct]="$P_SMTP" [nginx]="$P_NGINX" [crm-proxy]="$P_CRM"
+	[direct-tls]="$P_SMTPS --tls" [crm-tls]="$P_CRM_TLS --tls --ca $W/tls/cert.pem"
+)
+order=(direct nginx crm-proxy direct-tls crm-tls)
 {
-	echo "SMTP submission, aiosmtpd provider, 4 connections, ${SECS}s per row"
+	echo "SMTP submission, aiosmtpd provider, ${SECS}s per run, median of" \
+	    "$ROUNDS rounds (messages or sessions per s)"
 	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-	printf '%-11s %-9s %-44s %s\n' target mode result "vs direct"
+	printf '%-11s %-9s %5s %9s %8s %8s %s\n' target mode conns rate \
+	    p50_ms p95_ms "vs direct (same TLS)"
+	for CONNS in $CONNS_LIST; do
 	for mode in msgs sessions; do
-		d="$(run "$P_SMTP" "$mode" --auth)"
-		dt="$(run "$P_SMTPS" "$mode" --auth --tls)"
-		n="$(run "$P_NGINX" "$mode" --auth)"
-		c="$(run "$P_CRM" "$mode" --auth)"
-		ct="$(run "$P_CRM_TLS" "$mode" --auth --tls \
-		    --ca "$W/tls/cert.pem")"
-		printf '%-11s %-9s %-44s %s\n' direct "$mode" "$d" 1.00
-		printf '%-11s %-9s %-44s %s\n' nginx "$mode" "$n" \
-		    "$(ratio "$(rate "$n")" "$(rate "$d")")"
-		printf '%-11s %-9s %-44s %s\n' crm-proxy "$mode" "$c" \
-		    "$(ratio "$(rate "$c")" "$(rate "$d")")"
-		printf '%-11s %-9s %-44s %s\n' direct-tls "$mode" "$dt" 1.00
-		printf '%-11s %-9s %-44s %s\n' crm-tls "$mode" "$ct" \
-		    "$(ratio "$(rate "$ct")" "$(rate "$dt")")"
+		for t in "${order[@]}"; do : >"$W/$t.$mode"; done
+		for r in $(seq "$ROUNDS"); do
+			for t in "${order[@]}"; do
+				# shellcheck disable=SC2086
+				run ${args[$t]%% *} "$mode" --auth \
+				    $(sed 's/^[0-9]* *//' <<<"${args[$t]}") \
+				    >>"$W/$t.$mode"
+			done
+		done
+		for t in "${order[@]}"; do
+			rate="$(awk '{ sub("/s", "", $2); print $2 }' \
+			    "$W/$t.$mode" | median)"
+			p50="$(sed 's/.*p50=\([0-9.]*\).*/\1/' "$W/$t.$mode" |
+			    median)"
+			p95="$(sed 's/.*p95=\([0-9.]*\).*/\1/' "$W/$t.$mode" |
+			    median)"
+			err="$(awk '{ sub("errors=", "", $5); e += $5 }
+			    END { print e + 0 }' "$W/$t.$mode")"
+			case $t in
+			*tls) ref="$W/direct-tls.$mode" ;;
+			*) ref="$W/direct.$mode" ;;
+			esac
+			refrate="$(awk '{ sub("/s", "", $2); print $2 }' \
+			    "$ref" | median)"
+			printf '%-11s %-9s %5s %9s %8s %8s %s%s\n' "$t" \
+			    "$mode" "$CONNS" "$rate" "$p50" "$p95" \
+			    "$(ratio "$rate" "$refrate")" \
+			    "$([ "$err" = 0 ] || echo " ($err errors)")"
+		done
 	done
+	done
+	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "provider stored $(ls "$W/smtpd/maildir/new" | wc -l) messages;" \
 	    "crm-proxy spooled $(du -sk "$W/spool" | cut -f1) KB"
 } | tee "$BENCH_OUT/smtp.txt"
