@@ -52,7 +52,7 @@ enum smtp_parse_result {
 	SMTP_PARSE_DATA,	/* message bytes in p->data, p->data_len */
 	SMTP_PARSE_DATA_END,	/* <CRLF>.<CRLF> consumed; p->data holds the
 				 * last bytes of the message (maybe none) */
-	SMTP_PARSE_CHUNK_END,	/* the last byte of a BDAT chunk consumed */
+	SMTP_PARSE_CHUNK_END,	/* a BDAT chunk fully consumed */
 	SMTP_PARSE_ERROR,	/* *errstr_r says why; the offending byte is
 				 * not consumed.  Sticky. */
 };
@@ -75,7 +75,7 @@ enum smtp_cmd {
 
 enum smtp_client_mode {
 	SMTP_MODE_COMMAND,	/* next line is a command */
-	SMTP_MODE_SASL,		/* lines are SASL responses (after 334) */
+	SMTP_MODE_SASL,		/* lines are SASL responses (334) */
 	SMTP_MODE_DATA,		/* a message after DATA's 354 */
 	SMTP_MODE_CHUNK,	/* BDAT chunk octets */
 };

@@ -809,7 +809,7 @@ smtp_preauth_input(struct session *s)
 				return;
 			break;
 		case SMTP_PARSE_DATA:
-			break;		/* a refused BDAT's chunk: dropped */
+			break;	/* a refused BDAT chunk: dropped */
 		case SMTP_PARSE_DATA_END:
 			break;
 		case SMTP_PARSE_CHUNK_END:

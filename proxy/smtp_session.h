@@ -89,7 +89,7 @@ struct smtp_session {
 	struct smtp_pending pending[SMTP_PENDING_MAX];
 	unsigned phead, pcount;
 	bool hold;		/* client input waits for a reply */
-	struct evbuffer *ehlo_reply;	/* EHLO reply lines being filtered */
+	struct evbuffer *ehlo_reply;	/* EHLO reply being filtered */
 	bool ehlo_dropped_last;
 
 	/* Envelope and tap. */

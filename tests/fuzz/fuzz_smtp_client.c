@@ -47,7 +47,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* No line end in a message other than CRLF. */
 			for (size_t i = pos; i < pos + used; i++) {
 				if (data[i] == '\n')
-					FUZZ_CHECK(i > 0 && data[i - 1] == '\r');
+					FUZZ_CHECK(i > 0 &&
+					    data[i - 1] == '\r');
 				if (data[i] == '\r')
 					FUZZ_CHECK(i + 1 < pos + used &&
 					    data[i + 1] == '\n');
