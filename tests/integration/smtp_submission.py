@@ -300,7 +300,19 @@ def smtplib_cases():
     check(r.closed(), "closed after too many failures")
 
 
+def proxy_protocol():
+    r = Raw(int(os.environ["PROXY_LB"]), implicit=False)
+    r.send(b"PROXY TCP4 10.1.2.3 127.0.0.1 40000 587\r\n")
+    check(r.login() == 235, "PROXY v1 header, then AUTH on a plain listener")
+    check(envelope(r, "lb@example.test") == [250, 250, 354],
+          "behind a load balancer: envelope")
+    r.send(b"Subject: via-load-balancer\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+    check([r.code(), r.code()] == [250, 221], "behind a load balancer: sent")
+    r.close()
+
+
 def clients():
+    proxy_protocol()
     stuffing()
     smtplib_cases()
     pipelining()

@@ -56,6 +56,7 @@ track_pid $! crm-capture
 
 alloc_port PROXY_587
 alloc_port PROXY_465
+alloc_port PROXY_LB
 user=""
 [ "$(id -u)" = 0 ] && user="user = nobody"
 mkdir -p "$T/spool"
@@ -84,6 +85,15 @@ tls = implicit
 cert = $T/certs/proxy.pem
 key = $T/certs/proxy.key
 
+# Behind a load balancer: PROXY header first (plaintext, loopback only).
+[listen submission-lb]
+protocol = smtp
+address = 127.0.0.1:$PROXY_LB
+tls = none
+allow_plaintext_auth = yes
+proxy_protocol = yes
+trusted_proxies = 127.0.0.1
+
 [upstream provider]
 smtp_address = 127.0.0.1:$SMTPD_SMTPS
 smtp_tls = implicit
@@ -110,7 +120,7 @@ PROXY_PID=$!
 track_pid "$PROXY_PID" crm-proxy
 wait_port "$PROXY_587" 10 "$PROXY_PID" && wait_port "$PROXY_465" 5 ||
 	{ tail -20 "$T/crm-proxy.log"; fail "proxy not listening"; }
-export CA PROXY_587 PROXY_465 KAFKA_BOOTSTRAP SMTPD_MAILDIR SMTPD_LOG
+export CA PROXY_587 PROXY_465 PROXY_LB KAFKA_BOOTSTRAP SMTPD_MAILDIR SMTPD_LOG
 
 step "swaks and curl"
 printf 'From: alice@example.test\r\nTo: cust@example.test\r\nSubject: via-curl\r\n\r\nhi from curl\r\n.leading dot\r\n' >"$T/m.eml"
@@ -161,6 +171,10 @@ if grep -nE 'AddressSanitizer|runtime error:|Segmentation|core dumped|assertion'
     "$T/crm-proxy.log"; then
 	fail "crash or sanitizer report in the proxy log"
 fi
+grep -q 'login user=alice .*client=10.1.2.3 .*protocol=smtp' \
+    "$T/crm-proxy.log" ||
+	fail "the PROXY header's client address is not the session's"
+note "PROXY v1 header: the login is logged for client 10.1.2.3"
 if grep -n 'capture lost' "$T/crm-proxy.log"; then
 	fail "the tap lost a message"
 fi
