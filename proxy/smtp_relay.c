@@ -384,7 +384,7 @@ smtp_relay_client_read(struct session *s)
 			}
 			return;
 		}
-		if (total == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+		if (!smtp_client_pending(&sm->cp, total, &v, in))
 			return;
 		base = v.iov_base;
 		r = smtp_client_feed(&sm->cp, base, v.iov_len, &used, &err);

@@ -72,6 +72,23 @@ smtp_reply(struct session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+bool
+smtp_client_pending(const struct smtp_client_parser *p, size_t total,
+    struct evbuffer_iovec *v, struct evbuffer *in)
+{
+	static unsigned char none[1];
+
+	if (total > 0 && evbuffer_peek(in, -1, NULL, v, 1) >= 1 &&
+	    v->iov_len > 0)
+		return true;
+	if (p->mode == SMTP_MODE_CHUNK && p->chunk_left == 0) {
+		v->iov_base = none;
+		v->iov_len = 0;
+		return true;
+	}
+	return false;
+}
+
 void
 smtp_fatal(struct session *s, const char *reply, const char *reason)
 {
@@ -695,6 +712,9 @@ smtp_cmd_auth(struct session *s)
 	    sasl_mech_name((enum sasl_mech)sm->sasl_mech));
 	sm->login_step = 0;
 	session_set_state(s, SESSION_AUTH_CONTINUE);
+	/* From here lines are SASL responses (AUTH LOGIN with an initial
+	 * response still asks for the password). */
+	smtp_client_set_mode(&sm->cp, SMTP_MODE_SASL);
 	if (sp != NULL) {
 		/* Initial response (RFC 4954 section 4); "=" is empty. */
 		const char *ir = sp + 1;
@@ -705,7 +725,6 @@ smtp_cmd_auth(struct session *s)
 		smtp_sasl_input(s, ir, irlen);
 		return;
 	}
-	smtp_client_set_mode(&sm->cp, SMTP_MODE_SASL);
 	smtp_reply(s, "%s\r\n", sm->mech_login ? "334 VXNlcm5hbWU6" : "334 ");
 }
 
@@ -791,7 +810,7 @@ smtp_preauth_input(struct session *s)
 			bufferevent_disable(s->cbev, EV_READ);
 			return;
 		}
-		if (total == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+		if (!smtp_client_pending(&sm->cp, total, &v, in))
 			return;
 		base = v.iov_base;
 		r = smtp_client_feed(&sm->cp, base, v.iov_len, &used, &err);

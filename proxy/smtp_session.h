@@ -104,6 +104,11 @@ struct smtp_session {
 };
 
 /* smtp_session.c */
+/* Whether the client parser has something to do: buffered bytes (*v is
+ * the first chain link), or the end of an empty BDAT chunk, which needs
+ * no byte (then *v is empty). */
+bool smtp_client_pending(const struct smtp_client_parser *p, size_t total,
+    struct evbuffer_iovec *v, struct evbuffer *in);
 void smtp_reply(struct session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void smtp_fatal(struct session *s, const char *reply, const char *reason);

@@ -141,6 +141,9 @@ def bdat():
     codes = [r.code() for _ in range(4)]
     check(codes == [502, 501, 502, 250],
           f"bdat: 0 LAST / malformed / CRLF-dot chunk ({codes})")
+    # An empty last chunk needs no byte after its command line.
+    r.send(b"BDAT 0 LAST\r\n")
+    check(r.code() == 502, "bdat: a lone 'BDAT 0 LAST' is answered")
     check(envelope(r) == [250, 250, 354], "bdat: DATA still works after")
     r.send(b"Subject: after-bdat\r\n\r\nok\r\n.\r\n")
     check(r.code() == 250, "bdat: message after BDAT accepted")
@@ -311,8 +314,21 @@ def proxy_protocol():
     r.close()
 
 
+def auth_login_ir():
+    r = Raw(P465)
+    r.code()
+    r.send(b"EHLO x\r\nAUTH LOGIN " + base64.b64encode(b"alice") + b"\r\n")
+    codes = [r.code(), r.code()]
+    check(codes == [250, 334], f"AUTH LOGIN with the user inline ({codes})")
+    r.send(base64.b64encode(b"alicepw") + b"\r\n")
+    check(r.code() == 235, "AUTH LOGIN: password line, then 235")
+    r.send(b"QUIT\r\n")
+    r.close()
+
+
 def clients():
     proxy_protocol()
+    auth_login_ir()
     stuffing()
     smtplib_cases()
     pipelining()
