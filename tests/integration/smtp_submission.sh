@@ -167,7 +167,7 @@ note "$(smtp_count) messages stored by the provider"
 "$PY" "$ROOT/tests/integration/smtp_submission.py" verify ||
 	fail "tap verification"
 kill -0 "$PROXY_PID" || fail "proxy died"
-if grep -nE 'AddressSanitizer|runtime error:|Segmentation|core dumped|assertion' \
+if grep -nE 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation|core dumped|assertion' \
     "$T/crm-proxy.log"; then
 	fail "crash or sanitizer report in the proxy log"
 fi
@@ -178,4 +178,32 @@ note "PROXY v1 header: the login is logged for client 10.1.2.3"
 if grep -n 'capture lost' "$T/crm-proxy.log"; then
 	fail "the tap lost a message"
 fi
+step "fail-open: a full spool costs capture, never mail"
+alloc_port PROXY_FULL
+mkdir -p "$T/spool-full"
+[ "$(id -u)" = 0 ] && chown nobody "$T/spool-full"
+sed -e "s|^address = 127.0.0.1:$PROXY_465\$|address = 127.0.0.1:$PROXY_FULL|" \
+    -e "s|^spool_dir = .*|spool_dir = $T/spool-full\\nspool_max = 1|" \
+    -e "/^\\[listen submission\\]/,/^key/d" \
+    -e "/^\\[listen submission-lb\\]/,/^trusted_proxies/d" \
+    "$T/crm-proxy.conf" >"$T/crm-proxy-full.conf"
+"$B/crm-proxy" --check -c "$T/crm-proxy-full.conf" >/dev/null ||
+	{ cat "$T/crm-proxy-full.conf"; fail "fail-open config rejected"; }
+"$B/crm-proxy" -c "$T/crm-proxy-full.conf" -F >>"$T/crm-proxy-full.log" 2>&1 &
+FULL_PID=$!
+track_pid "$FULL_PID" crm-proxy-full
+wait_port "$PROXY_FULL" 10 "$FULL_PID" || fail "second proxy not listening"
+before="$(smtp_count)"
+for i in 1 2 3; do
+	curl -sS --max-time 20 --cacert "$CA" "smtps://localhost:$PROXY_FULL" \
+	    -u alice:alicepw --mail-from alice@example.test \
+	    --mail-rcpt "full$i@example.test" -T "$T/m.eml" ||
+		fail "message $i through a proxy with a full spool"
+done
+[ "$(smtp_count)" = $((before + 3)) ] ||
+	fail "the provider did not get all 3 messages"
+grep -q 'capture lost (spool full)' "$T/crm-proxy-full.log" ||
+	{ tail "$T/crm-proxy-full.log"; fail "the loss is not logged"; }
+note "3 messages delivered with the spool full; the loss logged"
+
 pass "smtp_submission"
