@@ -691,7 +691,8 @@ smtp_cmd_auth(struct session *s)
 	const char *arg = sm->cp.arg, *sp;
 	size_t n = sm->cp.arg_len, mlen;
 
-	if (!sm->ehlo_seen) {
+	if (!sm->ehlo_seen || !sm->esmtp) {
+		/* AUTH is an extension: only after EHLO (RFC 4954 4). */
 		smtp_reply(s, "503 5.5.1 Send EHLO first\r\n");
 		return;
 	}
