@@ -651,6 +651,7 @@ config_trusted_proxy(const struct listen_conf *lc, const struct sockaddr *sa)
 /* ---- SMTP submission and capture ------------------------------------
  *
  *   [listen NAME]    protocol = imap | smtp
+ *                    smtp_capabilities = PIPELINING, SIZE 35882577, ...
  *   [upstream NAME]  smtp_address = smtp.example.com:465
  *                    smtp_tls = implicit | starttls | none  (implicit)
  *                    smtp_server_name = NAME   (SNI + certificate name)
@@ -662,10 +663,67 @@ config_trusted_proxy(const struct listen_conf *lc, const struct sockaddr *sa)
  * chosen upstream's smtp_address: one provider, one section.
  */
 
+/* What the proxy itself manages may not be listed: STARTTLS and AUTH
+ * follow the listener's TLS state, CHUNKING/BINARYMIME are never relayed. */
+static const char *const config_smtp_caps_managed[] = { "STARTTLS", "AUTH",
+	"CHUNKING", "BINARYMIME", NULL };
+
+static int
+config_smtp_caps(struct listen_conf *lc, const char *v, char *err)
+{
+	char buf[CONF_LINE_MAX], *tok, *save = NULL, *out;
+	size_t len = 0;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	out = xmalloc(strlen(v) + 1);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		size_t n, kw;
+
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		n = strlen(tok);
+		while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+			tok[--n] = '\0';
+		if (n == 0)
+			continue;
+		kw = strcspn(tok, " =");
+		for (unsigned i = 0; config_smtp_caps_managed[i] != NULL; i++) {
+			if (strlen(config_smtp_caps_managed[i]) == kw &&
+			    strncasecmp(tok, config_smtp_caps_managed[i], kw) ==
+			    0) {
+				snprintf(err, CONF_ERR_MAX, "smtp_capabilities: "
+				    "%s is managed by the proxy", tok);
+				free(out);
+				return -1;
+			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			if ((unsigned char)tok[i] < 0x20 ||
+			    (unsigned char)tok[i] > 0x7e) {
+				snprintf(err, CONF_ERR_MAX, "smtp_capabilities: "
+				    "\"%s\" is not printable ASCII", tok);
+				free(out);
+				return -1;
+			}
+		}
+		if (len > 0)
+			out[len++] = '\n';
+		memcpy(out + len, tok, n);
+		len += n;
+	}
+	out[len] = '\0';
+	free(lc->smtp_capabilities);
+	lc->smtp_capabilities = out;
+	return 0;
+}
+
 int
 config_smtp_listen_key(struct listen_conf *lc, const char *k, const char *v,
     char *err)
 {
+	if (strcmp(k, "smtp_capabilities") == 0)
+		return config_smtp_caps(lc, v, err);
 	if (strcmp(k, "protocol") != 0)
 		return 1;
 	if (strcasecmp(v, "imap") == 0) {
@@ -762,6 +820,8 @@ config_smtp_validate(struct proxy_conf *conf, char *err)
 void
 config_smtp_free(struct proxy_conf *conf)
 {
+	for (unsigned i = 0; i < conf->nlisteners; i++)
+		free(conf->listeners[i].smtp_capabilities);
 	for (unsigned i = 0; i < conf->nupstreams; i++) {
 		free(conf->upstreams[i].smtp_address);
 		free(conf->upstreams[i].smtp_server_name);

@@ -49,6 +49,9 @@ struct listen_conf {
 	struct netmask trusted[CONFIG_MAX_TRUSTED];
 	unsigned ntrusted;
 	void *ssl_ctx;		/* SSL_CTX *, loaded by config_load_tls() */
+	/* SMTP: the extensions offered before AUTH, "KW[ args]" items
+	 * separated by "\n"; NULL: the built-in set (config.c). */
+	char *smtp_capabilities;
 };
 
 struct upstream_conf {

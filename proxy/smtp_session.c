@@ -259,17 +259,30 @@ smtp_ehlo_reply(struct session *s)
 {
 	bool plain_ok = s->tls_active || s->lc->allow_plaintext_auth;
 	bool can_tls = !s->tls_active && s->lc->tls == TLS_MODE_STARTTLS;
+	/* Clients remember this list for the whole session, so it should
+	 * match the provider's ([listen] smtp_capabilities); never CHUNKING
+	 * (BDAT is refused: smtp_relay.c). */
+	const char *caps = s->lc->smtp_capabilities != NULL ?
+	    s->lc->smtp_capabilities :
+	    "PIPELINING\nSIZE\n8BITMIME\nSMTPUTF8\nDSN\nENHANCEDSTATUSCODES";
+	struct evbuffer *lines = evbuffer_new();
+	char *line;
+	size_t n;
 
-	smtp_reply(s, "250-%s\r\n", smtp_hostname());
-	/* What the relay will pass after login; no CHUNKING (BDAT is
-	 * refused: see smtp_relay.c). */
-	smtp_reply(s, "250-PIPELINING\r\n250-SIZE\r\n250-8BITMIME\r\n"
-	    "250-SMTPUTF8\r\n250-DSN\r\n");
+	evbuffer_add_printf(lines, "%s\n", smtp_hostname());
 	if (can_tls)
-		smtp_reply(s, "250-STARTTLS\r\n");
+		evbuffer_add_printf(lines, "STARTTLS\n");
 	if (plain_ok)
-		smtp_reply(s, "250-AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER\r\n");
-	smtp_reply(s, "250 ENHANCEDSTATUSCODES\r\n");
+		evbuffer_add_printf(lines,
+		    "AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER\n");
+	if (*caps != '\0')
+		evbuffer_add_printf(lines, "%s\n", caps);
+	while ((line = evbuffer_readln(lines, &n, EVBUFFER_EOL_LF)) != NULL) {
+		smtp_reply(s, "250%c%s\r\n",
+		    evbuffer_get_length(lines) > 0 ? '-' : ' ', line);
+		free(line);
+	}
+	evbuffer_free(lines);
 }
 
 static void

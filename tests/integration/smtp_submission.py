@@ -318,7 +318,12 @@ def auth_login_ir():
     r = Raw(P465)
     r.code()
     r.send(b"EHLO x\r\nAUTH LOGIN " + base64.b64encode(b"alice") + b"\r\n")
-    codes = [r.code(), r.code()]
+    code, lines = r.reply()
+    check(lines[1:] == [b"250-AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER",
+                        b"250-PIPELINING", b"250-SIZE 1048576",
+                        b"250-8BITMIME", b"250-SMTPUTF8", b"250 DSN"],
+          f"pre-AUTH EHLO from smtp_capabilities ({lines[1:]})")
+    codes = [code, r.code()]
     check(codes == [250, 334], f"AUTH LOGIN with the user inline ({codes})")
     r.send(base64.b64encode(b"alicepw") + b"\r\n")
     check(r.code() == 235, "AUTH LOGIN: password line, then 235")

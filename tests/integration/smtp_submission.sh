@@ -82,6 +82,7 @@ key = $T/certs/proxy.key
 protocol = smtp
 address = 127.0.0.1:$PROXY_465
 tls = implicit
+smtp_capabilities = PIPELINING, SIZE 1048576, 8BITMIME, SMTPUTF8, DSN
 cert = $T/certs/proxy.pem
 key = $T/certs/proxy.key
 
