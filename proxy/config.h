@@ -30,8 +30,14 @@ struct netmask {
 	unsigned bits;
 };
 
+enum listen_protocol {
+	LISTEN_IMAP,
+	LISTEN_SMTP,		/* submission (587 STARTTLS / 465 implicit) */
+};
+
 struct listen_conf {
 	char *name;
+	enum listen_protocol protocol;
 	int line;
 	char *address;
 	struct sockaddr_storage ss;
@@ -43,6 +49,9 @@ struct listen_conf {
 	struct netmask trusted[CONFIG_MAX_TRUSTED];
 	unsigned ntrusted;
 	void *ssl_ctx;		/* SSL_CTX *, loaded by config_load_tls() */
+	/* SMTP: the extensions offered before AUTH, "KW[ args]" items
+	 * separated by "\n"; NULL: the built-in set (config.c). */
+	char *smtp_capabilities;
 };
 
 struct upstream_conf {
@@ -56,6 +65,12 @@ struct upstream_conf {
 	char *server_name;	/* SNI + name check; defaults to host */
 	bool forward_client_ip;
 	void *ssl_ctx;		/* SSL_CTX *, client side */
+	/* SMTP submission at the same provider (config.c, SMTP block). */
+	char *smtp_address;	/* NULL: no submission for this upstream */
+	char smtp_host[256], smtp_port[8];
+	enum tls_mode smtp_tls;
+	bool smtp_tls_set;
+	char *smtp_server_name;	/* defaults to smtp_host */
 };
 
 enum route_kind {
@@ -85,8 +100,17 @@ struct limits_conf {
 	unsigned auth_failures_max;
 };
 
+/* [capture]: where the tap spools events (SMTP tap; see docs/events.md). */
+struct capture_conf {
+	char *spool_dir;	/* NULL: no capture */
+	char *tenant;
+	uint64_t spool_max;
+	uint64_t payload_max;
+};
+
 struct proxy_conf {
 	char *path;
+	struct capture_conf capture;
 	unsigned workers;
 	char *user;
 	enum log_level log_level;
@@ -122,5 +146,16 @@ bool config_trusted_proxy(const struct listen_conf *lc,
     const struct sockaddr *sa);
 
 const char *tls_mode_name(enum tls_mode mode);
+
+/* SMTP / capture keys (the separate block at the end of config.c).  Return
+ * 1 when the key is not theirs, else 0 or -1 with err. */
+int config_smtp_listen_key(struct listen_conf *lc, const char *k,
+    const char *v, char *err);
+int config_smtp_upstream_key(struct upstream_conf *u, const char *k,
+    const char *v, char *err);
+int config_capture_key(struct capture_conf *c, const char *k, const char *v,
+    char *err);
+int config_smtp_validate(struct proxy_conf *conf, char *err);
+void config_smtp_free(struct proxy_conf *conf);
 
 #endif

@@ -1,6 +1,7 @@
 # proxy/: crm-proxy, the IMAP proxy daemon.
 # The parsers link alone (no libevent/OpenSSL) into unit tests and fuzzers.
 PROXY_PURE_SRCS := $(wildcard proxy/imap_parse.c proxy/sasl.c proxy/proxy_proto.c \
+	proxy/smtp_parse.c \
 	proxy/imap_caps.c)
 PROXY_PURE_OBJS := $(PROXY_PURE_SRCS:%.c=$(B)/%.o)
 PURE_OBJS += $(PROXY_PURE_OBJS)
@@ -9,7 +10,9 @@ PROXY_SRCS := $(filter-out $(PROXY_PURE_SRCS),$(wildcard proxy/*.c))
 PROXY_OBJS := $(PROXY_SRCS:%.c=$(B)/%.o)
 PROXY_LIBS := $(shell $(PKG_CONFIG) --libs libevent_openssl libevent openssl)
 
-$(B)/crm-proxy: $(PROXY_OBJS) $(PROXY_PURE_OBJS) $(LIB_A)
+# The tap writes through the capture spool (capture/module.mk).
+$(B)/crm-proxy: $(PROXY_OBJS) $(PROXY_PURE_OBJS) $(CAPTURE_PURE_OBJS) \
+    $(CAPTURE_EVENT_OBJS) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PROXY_LIBS)
 
 BINS += $(B)/crm-proxy

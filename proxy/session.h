@@ -33,6 +33,7 @@ struct bufferevent;
 struct evbuffer;
 struct event;
 struct worker;
+struct smtp_session;
 
 enum session_state {
 	SESSION_PROXY_HEADER,
@@ -150,6 +151,8 @@ struct session {
 	struct event *relay_kick;	/* deferred resume of a paused side */
 
 	char *close_reason;
+
+	struct smtp_session *smtp;	/* SMTP listener: smtp_session.c */
 };
 
 enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
@@ -170,6 +173,9 @@ void session_login_failed(struct session *s, bool counts_as_failure);
 /* Wipes and frees the held credentials. */
 void session_forget_credentials(struct session *s);
 void session_preauth_input(struct session *s);
+/* TLS server side over the current client bufferevent (STARTTLS); the
+ * caller sets callbacks again.  Returns 0, or -1 (session closing). */
+int session_client_tls(struct session *s);
 /* Frees s now; only from outside s's own callbacks (worker exit). */
 void session_destroy(struct session *s);
 /* Worker shutdown: a last BYE where it is safe, then close. */
