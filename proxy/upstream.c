@@ -155,8 +155,12 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		/* Also reported when a STARTTLS handshake completes. */
-		if (s->ustate == UPSTREAM_CONNECTING)
+		if (s->ustate == UPSTREAM_CONNECTING) {
+			/* Commands are small writes that must not wait for the
+			 * ACK of the previous one (Nagle). */
+			upconn_nodelay(s->ubev);
 			upstream_set_state(s, UPSTREAM_GREETING);
+		}
 		return;
 	}
 	if (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_ERROR)) {

@@ -82,6 +82,16 @@ texts_add(struct texts *t, char *s, size_t len)
 }
 
 static void
+texts_free(struct texts *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->s[i]);
+	free(t->s);
+	free(t->len);
+	memset(t, 0, sizeof(*t));
+}
+
+static void
 read_stdin(struct texts *t, int delim)
 {
 	char *line = NULL;
@@ -294,10 +304,16 @@ main(int argc, char **argv)
 	if (optind == argc)
 		read_stdin(&t, delim);
 	if (config != NULL) {
+		int rc;
+
 		if (mode != 'e')
 			fatalx("--config embeds only; --tokens and "
 			    "--chunks need --model");
-		return embed_with_config(config, &t);
+		rc = embed_with_config(config, &t);
+		texts_free(&t);
+		free(config);
+		free(dir);
+		return rc;
 	}
 	if (dir == NULL)
 		dir = default_model_dir();
@@ -322,10 +338,8 @@ main(int argc, char **argv)
 	if (fflush(stdout) != 0)
 		fatal("writing stdout");
 	embed_model_free(&m);
-	for (size_t i = 0; i < t.n; i++)
-		free(t.s[i]);
-	free(t.s);
-	free(t.len);
+	texts_free(&t);
 	free(dir);
+	free(config);
 	return 0;
 }

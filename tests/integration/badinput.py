@@ -38,6 +38,11 @@ CA = E["TARGET_CA"]
 PROXY_PID = int(E.get("PROXY_PID") or 0)
 BUFFER_HIGH = int(E.get("BUFFER_HIGH") or 262144)
 PLAIN_LISTENER = int(E.get("TARGET_PLAIN") or 0)
+# Under AddressSanitizer (make check-asan) freed memory sits in the
+# allocator's quarantine and every block carries redzones, so RSS says
+# little about what the proxy holds: the bound is reported there and
+# enforced in the normal build.
+SANITIZED = E.get("CRM_SANITIZED") == "1"
 
 results = []
 
@@ -391,7 +396,10 @@ def stall_mid_fetch(port, tls):
     detail = ("%.1f MB intact after a 4 s stall; another login took %.0f ms"
               % (len(want) / 1048576, other_ms))
     check(other_ms < 3000, "another session waited %.0f ms" % other_ms)
-    if PROXY:
+    if PROXY and SANITIZED:
+        detail += ("; worker RSS +%d kB (bound not enforced under "
+                   "sanitizers)" % growth)
+    elif PROXY:
         bound = 4 * BUFFER_HIGH // 1024 + 2048
         check(growth <= bound,
               "[proxy] worker RSS grew %d kB during the stall (bound %d kB "
