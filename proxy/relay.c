@@ -647,6 +647,7 @@ relay_start(struct session *s)
 	imap_parser_init(&s->cp, IMAP_DIR_CLIENT, (size_t)lim->line_max);
 	imap_parser_init(&s->sp, IMAP_DIR_SERVER, RELAY_SERVER_LINE_MAX);
 	s->last_activity = time(NULL);
+	s->io[SIDE_CLIENT].fd = s->io[SIDE_UPSTREAM].fd = -1;
 	s->relay_kick = event_new(s->w->base, -1, 0, relay_kick, s);
 	if (s->relay_kick == NULL)
 		fatalx("relay: out of memory");
