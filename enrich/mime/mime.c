@@ -9,6 +9,7 @@
  * the transfer decoding of one part's body.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -1,0 +1,1017 @@
+/*
+ * scrub_text.c - which lines of a plain-text body are the sender's new
+ * words, and which are quoted, signature or disclaimer.
+ *
+ * The order of the passes is the order of confidence:
+ *
+ *  1. '>' lines are quoted (RFC 3676 quoting, and blockquote as rendered
+ *     by scrub_html.c).
+ *  2. A reply or forward header that is not followed by '>' lines starts
+ *     an unprefixed copy of the original (Outlook's header block, the
+ *     "-----Original Message-----" and "Forwarded message" separators,
+ *     Apple's "Begin forwarded message:", an attribution line followed by
+ *     plain text): everything from there to the end is quoted.  An
+ *     attribution line followed by '>' lines is quoted by itself, and
+ *     text between '>' blocks stays new content (inline replies).
+ *  3. At the end of the sender's own text only: disclaimer paragraphs
+ *     (bottom up), then a signature - from a "-- " line, or from a
+ *     sign-off ("Best regards,") followed by a few short lines, or a
+ *     trailing name-and-contact paragraph.  Mobile "Sent from my ..."
+ *     lines are signature wherever the sender's text has them.
+ *
+ * Every rule asks for a specific shape; anything unrecognised stays new
+ * content.  Losing the sender's words is worse than leaving a signature
+ * in, so the patterns are narrow and the signature rules give up when
+ * what follows a sign-off does not look like a signature.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "enrich/mime/mime_int.h"
+#include "enrich/scrub/scrub.h"
+#include "lib/xmalloc.h"
+
+#define SIG_MAX_LINES 10	/* non-empty lines after a sign-off */
+#define SIG_MAX_LEN 100		/* bytes in one signature line */
+#define NORM_MAX 512
+
+struct line {
+	const char *p;		/* the raw line, CR removed from len */
+	size_t n;
+	unsigned depth;		/* '>' quote depth */
+	char *norm;		/* '>' , '*' and white space trimmed, lower */
+	bool blank;
+	enum scrub_kind kind;
+};
+
+struct ctx {
+	struct line *L;
+	size_t n;
+	struct scrub_result *r;
+	size_t sig_from, sig_to;	/* the signature block for fields */
+};
+
+const char *
+scrub_kind_name(enum scrub_kind k)
+{
+	switch (k) {
+	case SCRUB_BODY: return "body";
+	case SCRUB_QUOTED: return "quoted";
+	case SCRUB_SIGNATURE: return "signature";
+	case SCRUB_DISCLAIMER: return "disclaimer";
+	}
+	return "?";
+}
+
+/* ---- small string helpers on normalised (lower-case) lines ---- */
+
+static bool
+starts(const char *s, const char *pre)
+{
+	return strncmp(s, pre, strlen(pre)) == 0;
+}
+
+static bool
+ends(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+
+	return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static bool
+any_starts(const char *s, const char *const *v)
+{
+	for (; *v; v++)
+		if (starts(s, *v))
+			return true;
+	return false;
+}
+
+static bool
+any_contains(const char *s, const char *const *v)
+{
+	for (; *v; v++)
+		if (strstr(s, *v) != NULL)
+			return true;
+	return false;
+}
+
+static char *
+normalise(const char *p, size_t n, unsigned *depth_r)
+{
+	size_t i = 0, e = n;
+	unsigned d = 0;
+	char *s;
+
+	for (;;) {
+		while (i < e && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (i < e && p[i] == '>') {
+			d++;
+			i++;
+			continue;
+		}
+		break;
+	}
+	*depth_r = d;
+	while (i < e && (p[i] == '*' || p[i] == ' ' || p[i] == '\t'))
+		i++;
+	while (e > i && (p[e - 1] == ' ' || p[e - 1] == '\t' ||
+	    p[e - 1] == '\r'))
+		e--;
+	if (e - i > NORM_MAX)
+		e = i + NORM_MAX;
+	s = xstrndup(p + i, e - i);
+	for (char *c = s; *c; c++) {
+		*c = (char)tolower((unsigned char)*c);
+		if (*c == '\t')
+			*c = ' ';
+	}
+	/* "*From:*" in text made from bold HTML */
+	for (char *c = s; *c; c++)
+		if (*c == '*' && c > s && c[-1] == ':')
+			*c = ' ';
+	/* upper-case accented letters that lead labels (À, É, Ä, Å, Ö) */
+	for (unsigned char *c = (unsigned char *)s; *c; c++)
+		if (c[0] == 0xc3 && c[1] >= 0x80 && c[1] <= 0x9e &&
+		    c[1] != 0x97)
+			c[1] = (unsigned char)(c[1] + 0x20);
+	return s;
+}
+
+/* ---- pass 2: reply and forward headers ---- */
+
+static const char *const attrib_verbs[] = {
+	" wrote", " writes", " schrieb", " a écrit", " escribió",
+	" escribio", " ha scritto", " schreef", " escreveu", " skrev",
+	" geschreven", " scrisse", NULL
+};
+static const char *const attrib_leads[] = {
+	"on ", "am ", "le ", "el ", "il ", "op ", "em ", "den ", "på ",
+	"quoting ", "zitat von ", "citando ", NULL
+};
+
+static bool
+has_digit_or_at(const char *s)
+{
+	for (; *s; s++)
+		if (isdigit((unsigned char)*s) || *s == '@')
+			return true;
+	return false;
+}
+
+/*
+ * An attribution ("On <date>, <who> wrote:") starting at line i, possibly
+ * wrapped over up to three lines of the same depth.  Returns the number of
+ * lines it spans, or 0.
+ */
+static size_t
+attribution(const struct ctx *c, size_t i)
+{
+	char buf[3 * NORM_MAX + 4];
+	size_t k, bl = 0;
+
+	buf[0] = '\0';
+	for (k = 0; k < 3 && i + k < c->n; k++) {
+		const struct line *l = &c->L[i + k];
+
+		if (l->blank || l->depth != c->L[i].depth)
+			break;
+		if (k > 0)
+			buf[bl++] = ' ';
+		size_t nl = strlen(l->norm);
+		memcpy(buf + bl, l->norm, nl);
+		bl += nl;
+		buf[bl] = '\0';
+		if (bl > 400)
+			return 0;
+		if (ends(buf, ":") && any_contains(buf, attrib_verbs) &&
+		    (any_starts(buf, attrib_leads) || has_digit_or_at(buf)))
+			return k + 1;
+		if (ends(buf, ":") || ends(buf, "."))
+			return 0;
+	}
+	return 0;
+}
+
+static const char *const sep_words[] = {
+	"original message", "forwarded message", "ursprüngliche nachricht",
+	"weitergeleitete nachricht", "message d'origine", "message original",
+	"message transféré", "mensaje original", "mensaje reenviado",
+	"messaggio originale", "messaggio inoltrato", "oorspronkelijk bericht",
+	"doorgestuurd bericht", "mensagem original", "mensagem encaminhada",
+	"ursprungligt meddelande", "vidarebefordrat meddelande",
+	"originalmeddelande", "original-nachricht", "forwarded", "original",
+	NULL
+};
+static const char *const fwd_lines[] = {
+	"begin forwarded message", "anfang der weitergeleiteten nachricht",
+	"début du message réexpédié", "debut du message reexpedie",
+	"inicio del mensaje reenviado", "comienzo del mensaje reenviado",
+	"inizio messaggio inoltrato", "begin doorgestuurd bericht",
+	"início da mensagem reencaminhada", "inicio da mensagem reencaminhada",
+	"início da mensagem encaminhada", "vidarebefordrat brev",
+	"vidarebefordrat mejl", "vidarebefordrat meddelande",
+	"forwarded message:", NULL
+};
+
+static bool
+is_rule(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++, n++)
+		if (!strchr("-_=~*", *s) && *s != ' ')
+			return false;
+	return n >= 3;
+}
+
+/* "-----Original Message-----", "---------- Forwarded message ---------" */
+static bool
+separator(const char *s)
+{
+	size_t n = strlen(s), a = strspn(s, "-_= "), b = 0;
+
+	while (b < n && strchr("-_= ", s[n - 1 - b]))
+		b++;
+	if (a >= 2 && b >= 2 && a + b < n && n < 100) {
+		char mid[100];
+
+		snprintf(mid, sizeof(mid), "%.*s", (int)(n - a - b), s + a);
+		return any_contains(mid, sep_words);
+	}
+	return any_starts(s, fwd_lines) && ends(s, ":");
+}
+
+enum hdr { H_NONE, H_FROM, H_SENT, H_TO, H_SUBJECT, H_CC };
+
+/* "From:", "Von:", "De :", ... a header label at the start of s. */
+static enum hdr
+header_label(const char *s)
+{
+	static const struct { const char *w; enum hdr h; } t[] = {
+		{ "from", H_FROM }, { "von", H_FROM }, { "de", H_FROM },
+		{ "da", H_FROM }, { "van", H_FROM }, { "från", H_FROM },
+		{ "fra", H_FROM }, { "expéditeur", H_FROM },
+		{ "sent", H_SENT }, { "date", H_SENT }, { "gesendet", H_SENT },
+		{ "datum", H_SENT }, { "envoyé", H_SENT }, { "enviado", H_SENT },
+		{ "fecha", H_SENT }, { "inviato", H_SENT }, { "data", H_SENT },
+		{ "verzonden", H_SENT }, { "verstuurd", H_SENT },
+		{ "skickat", H_SENT }, { "enviada", H_SENT }, { "sendt", H_SENT },
+		{ "to", H_TO }, { "an", H_TO }, { "à", H_TO }, { "a", H_TO },
+		{ "para", H_TO }, { "aan", H_TO }, { "till", H_TO },
+		{ "til", H_TO }, { "destinataire", H_TO },
+		{ "subject", H_SUBJECT }, { "betreff", H_SUBJECT },
+		{ "objet", H_SUBJECT }, { "asunto", H_SUBJECT },
+		{ "oggetto", H_SUBJECT }, { "onderwerp", H_SUBJECT },
+		{ "assunto", H_SUBJECT }, { "ämne", H_SUBJECT },
+		{ "emne", H_SUBJECT },
+		{ "cc", H_CC }, { "kopie", H_CC }, { "copie à", H_CC },
+		{ "kopia", H_CC },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t l = strlen(t[i].w);
+		const char *p = s + l;
+
+		if (strncmp(s, t[i].w, l) != 0)
+			continue;
+		while (*p == ' ' || *p == '*')
+			p++;
+		if (*p == ':')
+			return t[i].h;
+	}
+	return H_NONE;
+}
+
+/* An Outlook-style header block at i: From-like, then within six lines
+ * at least two more distinct labels.  Returns true if so. */
+static bool
+header_block(const struct ctx *c, size_t i)
+{
+	unsigned seen = 0, count = 0;
+
+	if (header_label(c->L[i].norm) != H_FROM)
+		return false;
+	for (size_t k = i + 1, lines = 0; k < c->n && lines < 8; k++) {
+		enum hdr h;
+
+		if (c->L[k].blank)
+			continue;
+		lines++;
+		h = header_label(c->L[k].norm);
+		if (h == H_NONE || h == H_FROM)
+			continue;
+		if (!(seen & (1u << h))) {
+			seen |= 1u << h;
+			count++;
+		}
+	}
+	return count >= 2;
+}
+
+static void
+mark(struct ctx *c, size_t from, size_t to, enum scrub_kind k)
+{
+	for (size_t i = from; i < to && i < c->n; i++)
+		c->L[i].kind = k;
+}
+
+static size_t
+next_nonblank(const struct ctx *c, size_t i)
+{
+	while (i < c->n && c->L[i].blank)
+		i++;
+	return i;
+}
+
+static void
+pass_quotes(struct ctx *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->L[i].depth > 0)
+			c->L[i].kind = SCRUB_QUOTED;
+	for (size_t i = 0; i < c->n; i++) {
+		struct line *l = &c->L[i];
+		size_t k, nx;
+
+		if (l->blank || l->depth > 0)
+			continue;
+		if (separator(l->norm) || header_block(c, i)) {
+			size_t from = i;
+
+			/* Outlook's rule line above the header block */
+			if (i > 0) {
+				size_t p = i - 1;
+				while (p > 0 && c->L[p].blank)
+					p--;
+				if (!c->L[p].blank && c->L[p].depth == 0 &&
+				    is_rule(c->L[p].norm) &&
+				    strcmp(c->L[p].norm, "--") != 0)
+					from = p;
+			}
+			mark(c, from, c->n, SCRUB_QUOTED);
+			return;
+		}
+		if ((k = attribution(c, i)) > 0) {
+			nx = next_nonblank(c, i + k);
+			if (nx < c->n && c->L[nx].depth > 0) {
+				mark(c, i, i + k, SCRUB_QUOTED);
+				i += k - 1;
+				continue;
+			}
+			/* an unprefixed original follows: only when the
+			 * attribution looks like a client's (lead word) */
+			if (any_starts(l->norm, attrib_leads) ||
+			    nx >= c->n) {
+				mark(c, i, c->n, SCRUB_QUOTED);
+				return;
+			}
+		}
+	}
+}
+
+/* ---- pass 3: signatures and disclaimers ---- */
+
+static const char *const mobile[] = {
+	"sent from my ", "sent from outlook", "get outlook for",
+	"sent from mail for windows", "sent from yahoo mail",
+	"sent with protonmail", "sent with proton mail", "sent from samsung",
+	"sent from the all new aol", "sent via the samsung",
+	"sent from gmail mobile", "sent from android", "sent from iphone",
+	"von meinem iphone gesendet", "von meinem ipad gesendet",
+	"von meinem smartphone gesendet", "gesendet von meinem",
+	"gesendet von outlook", "gesendet mit der", "outlook für ios",
+	"outlook für android", "envoyé de mon", "envoyé depuis mon",
+	"envoyé à partir de", "télécharger outlook", "obtenir outlook",
+	"enviado desde mi", "enviado desde outlook", "obtener outlook",
+	"inviato da iphone", "inviato dal mio", "inviato da outlook",
+	"scarica outlook", "verzonden vanaf mijn", "verzonden met",
+	"verstuurd vanaf mijn", "outlook voor ios", "outlook voor android",
+	"enviado do meu", "enviado do outlook", "obter o outlook",
+	"baixe o outlook", "skickat från min", "skickat från outlook",
+	"hämta outlook", "skickat från e-post", NULL
+};
+
+static bool
+is_mobile(const char *s)
+{
+	return strlen(s) <= 80 && any_starts(s, mobile);
+}
+
+static const char *const signoffs[] = {
+	/* en */
+	"best regards", "kind regards", "warm regards", "warmest regards",
+	"regards", "best wishes", "all the best", "best", "cheers",
+	"many thanks", "thanks again", "thanks so much", "thank you so much",
+	"thanks in advance", "thanks", "thank you", "thx", "sincerely",
+	"yours sincerely", "yours truly", "yours", "respectfully",
+	"talk soon", "speak soon", "take care", "br", "rgds", "warmly",
+	"with thanks", "with best regards", "with kind regards",
+	"looking forward", "have a great day", "have a nice day",
+	"have a good weekend", "have a great weekend",
+	/* de */
+	"mit freundlichen grüßen", "mit freundlichen grüssen",
+	"mit freundlichem gruß", "mit freundlichem gruss",
+	"freundliche grüße", "freundliche grüsse", "viele grüße",
+	"viele grüsse", "beste grüße", "beste grüsse", "liebe grüße",
+	"liebe grüsse", "herzliche grüße", "herzliche grüsse",
+	"schöne grüße", "schöne grüsse", "gruß", "gruss", "grüße",
+	"lg", "vg", "mfg", "danke", "vielen dank", "besten dank",
+	"danke und gruß", "danke und viele grüße",
+	/* fr */
+	"bien cordialement", "très cordialement", "cordialement",
+	"bien à vous", "bien à toi", "meilleures salutations",
+	"sincères salutations", "salutations", "bonne journée",
+	"bonne soirée", "merci beaucoup", "merci d'avance", "merci",
+	"à bientôt", "amicalement", "bien amicalement",
+	/* es */
+	"saludos cordiales", "un saludo", "un cordial saludo", "saludos",
+	"atentamente", "un abrazo", "muchas gracias", "gracias",
+	"cordialmente", "reciba un cordial saludo",
+	/* it */
+	"cordiali saluti", "distinti saluti", "un caro saluto", "un saluto",
+	"saluti", "grazie mille", "grazie", "a presto", "buona giornata",
+	/* nl */
+	"met vriendelijke groet", "met vriendelijke groeten",
+	"vriendelijke groet", "hartelijke groet", "groeten", "groet", "mvg",
+	"bedankt", "dank je wel", "dank u wel", "alvast bedankt", "tot snel",
+	/* pt */
+	"atenciosamente", "com os melhores cumprimentos",
+	"melhores cumprimentos", "cumprimentos", "um abraço", "abraços",
+	"abraço", "muito obrigado", "muito obrigada", "obrigado", "obrigada",
+	"saudações", "att.", "att,",
+	/* sv */
+	"med vänliga hälsningar", "med vänlig hälsning", "vänliga hälsningar",
+	"vänlig hälsning", "bästa hälsningar", "hälsningar", "mvh",
+	"tack så mycket", "tack på förhand", "tack", "ha det bra",
+	NULL
+};
+
+/* Capitalised word of letters ("Jane", "O'Neil", "Müller"). */
+static bool
+name_word(const char *w, size_t n)
+{
+	if (n == 0 || n > 20 || !(isupper((unsigned char)w[0]) ||
+	    (unsigned char)w[0] >= 0xc3))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (isdigit((unsigned char)w[i]) || strchr("@:/?!;()<>", w[i]))
+			return false;
+	return true;
+}
+
+/* 1-4 capitalised words, nothing else (raw, not normalised). */
+static bool
+looks_like_name(const char *p, size_t n, unsigned max_words)
+{
+	unsigned words = 0;
+	size_t i = 0;
+
+	while (i < n && (p[i] == ' ' || p[i] == '>'))
+		i++;
+	while (n > i && (p[n - 1] == ' ' || p[n - 1] == ','))
+		n--;
+	if (n - i > 40 || i == n)
+		return false;
+	while (i < n) {
+		size_t s = i;
+
+		while (i < n && p[i] != ' ')
+			i++;
+		if (!name_word(p + s, i - s) && !(i - s <= 3 && words > 0 &&
+		    islower((unsigned char)p[s]) && p[i - 1] != '.'))
+			return false;	/* "van", "de" inside a name */
+		words++;
+		while (i < n && p[i] == ' ')
+			i++;
+	}
+	return words >= 1 && words <= max_words;
+}
+
+/* "Best regards," "Thanks, Jane" "Cheers!" "Danke und Gruß Max". */
+static bool
+is_signoff(const struct line *l)
+{
+	const char *s = l->norm;
+
+	if (strlen(s) > 48)
+		return false;
+	for (const char *const *v = signoffs; *v; v++) {
+		size_t k = strlen(*v);
+		const char *rest = s + k, *raw;
+
+		if (strncmp(s, *v, k) != 0)
+			continue;
+		while (*rest && strchr(",.!-–— ", *rest))
+			rest++;
+		if (*rest == '\0')
+			return true;
+		/* a name after the sign-off: check it in the raw text */
+		size_t rn = l->n;
+		while (rn > 0 && (l->p[rn - 1] == ' ' || l->p[rn - 1] == '\t'))
+			rn--;
+		if (strlen(rest) > rn)
+			continue;
+		raw = l->p + (rn - strlen(rest));
+		if (rest == s + k)
+			continue;	/* "best practice", "thanksgiving" */
+		if (looks_like_name(raw, strlen(rest), 3))
+			return true;
+	}
+	return false;
+}
+
+static const char *const disclaimer_words[] = {
+	"intended recipient", "intended solely", "intended only for",
+	"confidential", "privileged", "if you have received this",
+	"if you are not the", "in error", "notify the sender",
+	"disclaimer", "unauthorized", "unauthorised", "prohibited",
+	"the views expressed", "consider the environment",
+	"before printing", "registered in england", "registered office",
+	"company number", "vertraulich", "irrtümlich", "empfänger",
+	"unbefugte", "nicht gestattet", "handelsregister", "registergericht",
+	"amtsgericht", "geschäftsführer:", "sitz der gesellschaft",
+	"ust-idnr", "confidentiel", "destinataire", "par erreur",
+	"strictement interdite", "siret", "rcs ", "capital social",
+	"confidencial", "destinatario", "por error", "prohibida",
+	"riservat", "destinatari", "per errore", "vietat",
+	"partita iva", "vertrouwelijk", "geadresseerde", "abusievelijk",
+	"kvk", "destinatário", "por engano", "proibid", "konfidentiell",
+	"sekretess", "mottagare", "felaktigt", "av misstag",
+	"organisationsnummer", "org.nr", NULL
+};
+
+static unsigned
+disclaimer_hits(const char *s)
+{
+	unsigned n = 0;
+
+	for (const char *const *v = disclaimer_words; *v; v++)
+		if (strstr(s, *v) != NULL)
+			n++;
+	return n;
+}
+
+/* Paragraph [a, b) (no blank lines) is a legal notice. */
+static bool
+is_disclaimer(const struct ctx *c, size_t a, size_t b)
+{
+	struct mbuf t;
+	unsigned hits;
+	size_t len;
+
+	mbuf_init(&t, 8192);
+	for (size_t i = a; i < b; i++) {
+		mbuf_add(&t, c->L[i].norm, strlen(c->L[i].norm));
+		mbuf_addc(&t, ' ');
+	}
+	char *s = mbuf_finish(&t, &len);
+	hits = disclaimer_hits(s);
+	free(s);
+	return len >= 40 && (hits >= 2 || (hits == 1 && len >= 150));
+}
+
+/* Phone: seven or more digits among "+0-9 ()./-" with a leading label
+ * or "+" allowed. */
+static const char *
+find_phone(const char *s, size_t *len_r)
+{
+	for (const char *p = s; *p; p++) {
+		const char *q = p;
+		unsigned digits = 0;
+
+		if (!(isdigit((unsigned char)*p) || (*p == '+' &&
+		    isdigit((unsigned char)p[1])) || (*p == '(' &&
+		    isdigit((unsigned char)p[1]))))
+			continue;
+		if (p > s && (isalnum((unsigned char)p[-1])))
+			continue;
+		while (*q && (isdigit((unsigned char)*q) ||
+		    strchr("+ ()./-", *q))) {
+			digits += isdigit((unsigned char)*q) != 0;
+			q++;
+		}
+		while (q > p && !isdigit((unsigned char)q[-1]))
+			q--;
+		if (digits >= 7 && digits <= 15) {
+			*len_r = (size_t)(q - p);
+			return p;
+		}
+		p = q > p ? q - 1 : p;
+	}
+	return NULL;
+}
+
+static bool
+has_contact(const struct line *l)
+{
+	size_t n;
+
+	return find_phone(l->norm, &n) != NULL || strchr(l->norm, '@') ||
+	    strstr(l->norm, "www.") || strstr(l->norm, "http") ||
+	    strstr(l->norm, ".com");
+}
+
+/* The paragraph starting at a (to b) is "Name / title / contact". */
+static bool
+contact_block(const struct ctx *c, size_t a, size_t b)
+{
+	size_t lines = 0;
+	bool contact = false;
+
+	if (!looks_like_name(c->L[a].p, c->L[a].n, 4))
+		return false;
+	for (size_t i = a; i < b; i++) {
+		if (c->L[i].blank)
+			continue;
+		if (c->L[i].n > SIG_MAX_LEN || ++lines > 7)
+			return false;
+		if (i > a && has_contact(&c->L[i]))
+			contact = true;
+	}
+	return contact;
+}
+
+static void
+note_sig(struct ctx *c, size_t a, size_t b)
+{
+	if (c->sig_to == 0) {
+		c->sig_from = a;
+		c->sig_to = b;
+	}
+}
+
+/* Disclaimers bottom-up in [a, b) (lines of one author segment);
+ * returns the new end of the remaining text. */
+static size_t
+tail_disclaimers(struct ctx *c, size_t a, size_t b)
+{
+	size_t end = b;
+
+	for (;;) {
+		size_t e = end, s;
+
+		while (e > a && c->L[e - 1].blank)
+			e--;
+		if (e == a)
+			return e;
+		s = e;
+		while (s > a && !c->L[s - 1].blank)
+			s--;
+		if (!is_disclaimer(c, s, e))
+			break;
+		mark(c, s, e, SCRUB_DISCLAIMER);
+		end = s;
+		/* a decorative rule above it goes with it */
+		size_t p = s;
+		while (p > a && c->L[p - 1].blank)
+			p--;
+		if (p > a && is_rule(c->L[p - 1].norm) &&
+		    strcmp(c->L[p - 1].norm, "--") != 0) {
+			mark(c, p - 1, p, SCRUB_DISCLAIMER);
+			end = p - 1;
+		}
+	}
+	return end;
+}
+
+static void
+segment_tail(struct ctx *c, size_t a, size_t b)
+{
+	size_t end, lines = 0;
+
+	/* "-- " (RFC 3676 4.3) to the end of the segment */
+	for (size_t i = a; i < b; i++) {
+		if (c->L[i].depth == 0 && (c->L[i].n == 2 || c->L[i].n == 3) &&
+		    strncmp(c->L[i].p, "--", 2) == 0 &&
+		    (c->L[i].n == 2 || c->L[i].p[2] == ' ')) {
+			end = tail_disclaimers(c, i + 1, b);
+			mark(c, i, end, SCRUB_SIGNATURE);
+			note_sig(c, i + 1, end);
+			return;
+		}
+	}
+	end = tail_disclaimers(c, a, b);
+	while (end > a && (c->L[end - 1].blank ||
+	    c->L[end - 1].kind == SCRUB_SIGNATURE))
+		end--;		/* skip a mobile line already marked */
+	/* the lowest sign-off with only signature-like lines after it */
+	for (size_t i = end; i > a; i--) {
+		const struct line *l = &c->L[i - 1];
+
+		if (l->blank)
+			continue;
+		if (is_signoff(l)) {
+			if (i - 1 == a || next_nonblank(c, a) == i - 1)
+				return;	/* nothing but a sign-off: leave it */
+			mark(c, i - 1, end, SCRUB_SIGNATURE);
+			note_sig(c, i, end);
+			return;
+		}
+		if (l->n > SIG_MAX_LEN || ++lines > SIG_MAX_LINES ||
+		    starts(l->norm, "p.s") || starts(l->norm, "ps:") ||
+		    ends(l->norm, "?"))
+			break;
+	}
+	/* no sign-off: a trailing "Name / title / phone" paragraph */
+	size_t s = end;
+	while (s > a && !c->L[s - 1].blank)
+		s--;
+	if (s > a && s < end && next_nonblank(c, a) < s &&
+	    contact_block(c, s, end)) {
+		mark(c, s, end, SCRUB_SIGNATURE);
+		note_sig(c, s, end);
+	}
+}
+
+static void
+pass_signatures(struct ctx *c)
+{
+	size_t first_q = c->n, seg_a, seg_b;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (c->L[i].kind == SCRUB_BODY && !c->L[i].blank &&
+		    is_mobile(c->L[i].norm))
+			c->L[i].kind = SCRUB_SIGNATURE;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->L[i].kind == SCRUB_QUOTED) {
+			first_q = i;
+			break;
+		}
+	/* the sender's text before the first quote (top posting) */
+	if (first_q > 0)
+		segment_tail(c, 0, first_q);
+	/* and the last segment after quotes (bottom / inline posting) */
+	seg_b = c->n;
+	while (seg_b > 0 && c->L[seg_b - 1].blank)
+		seg_b--;
+	seg_a = seg_b;
+	while (seg_a > 0 && c->L[seg_a - 1].kind != SCRUB_QUOTED)
+		seg_a--;
+	if (seg_a > first_q && seg_a < seg_b)
+		segment_tail(c, seg_a, seg_b);
+}
+
+/* ---- signature fields ---- */
+
+static const char *const title_words[] = {
+	"manager", "director", "engineer", "ceo", "cto", "cfo", "coo",
+	"founder", "president", "vp", "vice president", "head of", "lead",
+	"executive", "consultant", "specialist", "officer", "partner",
+	"sales", "account", "analyst", "architect", "developer",
+	"representative", "coordinator", "assistant", "owner", "advisor",
+	"geschäftsführer", "leiter", "leiterin", "vertrieb", "berater",
+	"beraterin", "directeur", "directrice", "responsable", "chef de",
+	"ingénieur", "gerente", "jefe", "directora", "ingeniero",
+	"direttore", "responsabile", "commerciale", "verkoop", "adviseur",
+	"diretor", "diretora", "gestor", "säljare", "chef", "ansvarig",
+	"säljchef", "projektledare", "kundansvarig", "accountmanager", NULL
+};
+static const char *const company_words[] = {
+	" inc", " ltd", " llc", " gmbh", " ag", " sa", " sas", " sarl",
+	" s.l.", " s.a.", " s.p.a.", " srl", " b.v.", " bv", " lda",
+	" ab", " corp", " co.", " plc", " kg", " nv", " oy", " as",
+	" group", " s.r.l.", " ltda", NULL
+};
+
+static bool
+has_word_suffix(const char *s, const char *const *v)
+{
+	for (; *v; v++) {
+		const char *p = strstr(s, *v);
+		size_t k = strlen(*v);
+
+		while (p != NULL) {
+			char e = p[k];
+
+			if (e == '\0' || e == ' ' || e == ',' || e == '.' ||
+			    e == '|')
+				return true;
+			p = strstr(p + 1, *v);
+		}
+	}
+	return false;
+}
+
+static char *
+trimmed_dup(const char *p, size_t n)
+{
+	while (n > 0 && (*p == ' ' || *p == '>' || *p == '*')) {
+		p++;
+		n--;
+	}
+	while (n > 0 && strchr(" ,|*", p[n - 1]))
+		n--;
+	return xstrndup(p, n);
+}
+
+static void
+split_title(struct scrub_sig_fields *f, const char *p, size_t n)
+{
+	static const char *const seps[] = { " | ", " at ", ", ", " - ",
+	    " – ", " bei ", " chez ", " en ", " presso ", " bij ", " på ",
+	    " · ", NULL };
+
+	for (const char *const *s = seps; *s; s++) {
+		const char *m = memmem(p, n, *s, strlen(*s));
+
+		if (m != NULL) {
+			f->title = trimmed_dup(p, (size_t)(m - p));
+			if (f->company == NULL)
+				f->company = trimmed_dup(m + strlen(*s),
+				    n - (size_t)(m - p) - strlen(*s));
+			return;
+		}
+	}
+	f->title = trimmed_dup(p, n);
+}
+
+static void
+sig_fields(struct ctx *c)
+{
+	struct scrub_sig_fields *f = &c->r->sig;
+
+	for (size_t i = c->sig_from; i < c->sig_to && i < c->n; i++) {
+		const struct line *l = &c->L[i];
+		const char *ph, *at;
+		size_t pl;
+
+		if (l->blank || l->kind != SCRUB_SIGNATURE || is_mobile(l->norm))
+			continue;
+		if (f->name == NULL && looks_like_name(l->p, l->n, 4) &&
+		    !is_signoff(l) && !has_word_suffix(l->norm, company_words)) {
+			f->name = trimmed_dup(l->p, l->n);
+			continue;
+		}
+		if (f->phone == NULL && (ph = find_phone(l->p, &pl)) != NULL) {
+			f->phone = xstrndup(ph, pl);
+			continue;
+		}
+		if (f->email == NULL && (at = memchr(l->p, '@', l->n)) != NULL) {
+			const char *s = at, *e = at;
+
+			while (s > l->p && !strchr(" <:(", s[-1]))
+				s--;
+			while (e < l->p + l->n && !strchr(" >),", *e))
+				e++;
+			if (at > s && e > at + 1)
+				f->email = xstrndup(s, (size_t)(e - s));
+			continue;
+		}
+		if (f->name != NULL && f->title == NULL &&
+		    any_contains(l->norm, title_words) &&
+		    strstr(l->norm, "http") == NULL) {
+			split_title(f, l->p, l->n);
+			continue;
+		}
+		if (f->company == NULL && f->name != NULL &&
+		    has_word_suffix(l->norm, company_words) &&
+		    strchr(l->norm, '@') == NULL)
+			f->company = trimmed_dup(l->p, l->n);
+	}
+}
+
+/* ---- assembly ---- */
+
+static char *
+join(const struct ctx *c, enum scrub_kind k, size_t max)
+{
+	struct mbuf b;
+	bool pending_blank = false;
+
+	mbuf_init(&b, max);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct line *l = &c->L[i];
+
+		if (l->kind != k)
+			continue;
+		if (l->blank) {
+			pending_blank = b.len > 0;
+			continue;
+		}
+		if (b.len > 0)
+			mbuf_add(&b, pending_blank ? "\n\n" : "\n",
+			    pending_blank ? 2 : 1);
+		pending_blank = false;
+		mbuf_add(&b, l->p, l->n);
+	}
+	return mbuf_finish(&b, NULL);
+}
+
+void
+scrub_text(const char *text, size_t len, const struct scrub_limits *limits,
+    struct scrub_result *r)
+{
+	struct scrub_limits dl;
+	struct ctx c;
+	size_t cap = 0, i = 0;
+
+	memset(r, 0, sizeof(*r));
+	memset(&c, 0, sizeof(c));
+	if (limits == NULL) {
+		scrub_limits_default(&dl);
+		limits = &dl;
+	}
+	if (text == NULL)
+		len = 0;
+	if (len > limits->max_text)
+		len = limits->max_text;
+	c.r = r;
+	while (i < len) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t n = nl ? (size_t)(nl - (text + i)) : len - i;
+		struct line *l;
+
+		if (c.n == cap) {
+			cap = cap ? cap * 2 : 64;
+			c.L = xreallocarray(c.L, cap, sizeof(*c.L));
+		}
+		l = &c.L[c.n++];
+		l->p = text + i;
+		l->n = n > 0 && text[i + n - 1] == '\r' ? n - 1 : n;
+		l->norm = normalise(l->p, l->n, &l->depth);
+		l->blank = l->norm[0] == '\0' && l->depth == 0;
+		if (l->norm[0] == '\0' && l->depth > 0)
+			l->blank = false;
+		l->kind = SCRUB_BODY;
+		i += n + (nl != NULL);
+	}
+	if (c.n <= limits->max_lines) {
+		pass_quotes(&c);
+		pass_signatures(&c);
+		sig_fields(&c);
+	}
+	/* blank lines between two lines of one kind take that kind */
+	for (size_t k = 0; k < c.n; k++) {
+		size_t e = k;
+
+		if (!c.L[k].blank)
+			continue;
+		while (e < c.n && c.L[e].blank)
+			e++;
+		if (k > 0 && e < c.n && c.L[k - 1].kind == c.L[e].kind)
+			mark(&c, k, e, c.L[e].kind);
+		k = e;
+	}
+	r->body = join(&c, SCRUB_BODY, len);
+	r->quoted = join(&c, SCRUB_QUOTED, len);
+	r->signature = join(&c, SCRUB_SIGNATURE, len);
+	r->disclaimer = join(&c, SCRUB_DISCLAIMER, len);
+	r->n_lines = c.n;
+	r->lines = xcalloc(c.n ? c.n : 1, sizeof(*r->lines));
+	for (size_t k = 0; k < c.n; k++) {
+		r->lines[k].off = (size_t)(c.L[k].p - text);
+		r->lines[k].len = c.L[k].n;
+		r->lines[k].kind = c.L[k].kind;
+		free(c.L[k].norm);
+	}
+	free(c.L);
+}
+
+static bool
+has_content(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isspace((unsigned char)s[i]))
+			return true;
+	return false;
+}
+
+void
+scrub_message(const char *text, size_t text_len, const char *html,
+    size_t html_len, const struct scrub_limits *limits, char **text_r,
+    struct scrub_result *r)
+{
+	char *t;
+	size_t n;
+
+	if (text != NULL && has_content(text, text_len)) {
+		t = xstrndup(text, text_len);
+		n = strlen(t);
+	} else
+		t = scrub_html_to_text(html, html ? html_len : 0, limits, &n,
+		    NULL);
+	scrub_text(t, n, limits, r);
+	*text_r = t;
+}
+
+void
+scrub_result_free(struct scrub_result *r)
+{
+	free(r->body);
+	free(r->quoted);
+	free(r->signature);
+	free(r->disclaimer);
+	free(r->sig.name);
+	free(r->sig.title);
+	free(r->sig.company);
+	free(r->sig.phone);
+	free(r->sig.email);
+	free(r->lines);
+	memset(r, 0, sizeof(*r));
+}
