@@ -77,11 +77,13 @@ match_key(const char *p, size_t n)
 				continue;
 			}
 		}
-		if (isspace((unsigned char)p[i]) ||
-		    ((unsigned char)p[i] == 0xc2 && i + 1 < n &&
-		    (unsigned char)p[i + 1] == 0xa0)) {
-			if ((unsigned char)p[i] == 0xc2)
-				i++;
+		const unsigned char *u = (const unsigned char *)p + i;
+		size_t sp = isspace(u[0]) ? 1 :
+		    (i + 1 < n && u[0] == 0xc2 && u[1] == 0xa0) ? 2 :
+		    (i + 2 < n && u[0] == 0xe2 && u[1] == 0x80 &&
+		    (u[2] == 0xaf || u[2] == 0x87)) ? 3 : 0;
+		if (sp > 0) {
+			i += sp - 1;
 			if (o > 0 && k[o - 1] != ' ')
 				k[o++] = ' ';
 			continue;

@@ -106,6 +106,19 @@ hard_break(struct render *r)
 	r->space = false;
 }
 
+/* No-break spaces (U+00A0, U+2007, U+202F) are spaces in plain text. */
+static size_t
+nbsp(const unsigned char *p)
+{
+	if (p[0] == 0xc2 && p[1] == 0xa0)
+		return 2;
+	if (p[0] == 0xe2 && p[1] == 0x80 && p[2] == 0xaf)
+		return 3;
+	if (p[0] == 0xe2 && p[1] == 0x80 && p[2] == 0x87)
+		return 3;
+	return 0;
+}
+
 static void
 text(struct render *r, const char *s)
 {
@@ -130,14 +143,13 @@ text(struct render *r, const char *s)
 			p++;
 			continue;
 		}
-		if (p[0] == 0xc2 && p[1] == 0xa0) {
+		if ((n = nbsp(p)) > 0) {
 			r->space = true;
-			p += 2;
+			p += n;
 			continue;
 		}
 		while (p[n] && p[n] != ' ' && p[n] != '\t' && p[n] != '\n' &&
-		    p[n] != '\r' && p[n] != '\f' &&
-		    !(p[n] == 0xc2 && p[n + 1] == 0xa0))
+		    p[n] != '\r' && p[n] != '\f' && nbsp(p + n) == 0)
 			n++;
 		if (r->space && !at_line_start(r))
 			add(r, " ", 1);
@@ -439,10 +451,14 @@ element(struct render *r, const GumboNode *n, unsigned depth)
 		bool tight = cls != NULL && strcasestr(cls, "msonormal") != NULL;
 
 		newline(r, !tight);
+		size_t before = r->out.len;
 		if (t == GUMBO_TAG_PRE)
 			r->pre = true;
 		children(r, e, depth);
 		r->pre = false;
+		/* Outlook's <p class=MsoNormal>&nbsp;</p> is its empty line */
+		if (tight && r->out.len == before)
+			hard_break(r);
 		newline(r, !tight);
 		return;
 	}

@@ -176,7 +176,12 @@ attribution(const struct ctx *c, size_t i)
 	size_t k, bl = 0;
 
 	buf[0] = '\0';
+	/* a wrapped attribution starts like one: "On ...", or "Name <addr>" */
+	bool can_wrap = any_starts(c->L[i].norm, attrib_leads) ||
+	    strchr(c->L[i].norm, '@') != NULL;
 	for (k = 0; k < 3 && i + k < c->n; k++) {
+		if (k > 0 && !can_wrap)
+			break;
 		const struct line *l = &c->L[i + k];
 
 		if (l->blank || l->depth != c->L[i].depth)
@@ -311,7 +316,9 @@ header_block(const struct ctx *c, size_t i)
 			count++;
 		}
 	}
-	return count >= 2;
+	/* every client's reply header names the subject; an itinerary
+	 * ("From: London / To: Berlin / Date: ...") does not */
+	return count >= 2 && (seen & (1u << H_SUBJECT));
 }
 
 static void
@@ -408,7 +415,8 @@ static const char *const signoffs[] = {
 	"best regards", "kind regards", "warm regards", "warmest regards",
 	"regards", "best wishes", "all the best", "best", "cheers",
 	"many thanks", "thanks again", "thanks so much", "thank you so much",
-	"thanks in advance", "thanks", "thank you", "thx", "sincerely",
+	"thanks in advance", "thanks all", "thanks everyone",
+	"thank you all", "thanks", "thank you", "thx", "sincerely",
 	"yours sincerely", "yours truly", "yours", "respectfully",
 	"talk soon", "speak soon", "take care", "br", "rgds", "warmly",
 	"with thanks", "with best regards", "with kind regards",
@@ -422,20 +430,22 @@ static const char *const signoffs[] = {
 	"liebe grüsse", "herzliche grüße", "herzliche grüsse",
 	"schöne grüße", "schöne grüsse", "gruß", "gruss", "grüße",
 	"lg", "vg", "mfg", "danke", "vielen dank", "besten dank",
-	"danke und gruß", "danke und viele grüße",
+	"danke und gruß", "danke und viele grüße", "danke dir", "danke euch",
 	/* fr */
 	"bien cordialement", "très cordialement", "cordialement",
 	"bien à vous", "bien à toi", "meilleures salutations",
 	"sincères salutations", "salutations", "bonne journée",
 	"bonne soirée", "merci beaucoup", "merci d'avance", "merci",
-	"à bientôt", "amicalement", "bien amicalement",
+	"à bientôt", "amicalement", "bien amicalement", "merci à tous",
 	/* es */
 	"saludos cordiales", "un saludo", "un cordial saludo", "saludos",
-	"atentamente", "un abrazo", "muchas gracias", "gracias",
+	"atentamente", "un abrazo", "muchas gracias", "gracias a todos",
+	"gracias",
 	"cordialmente", "reciba un cordial saludo",
 	/* it */
 	"cordiali saluti", "distinti saluti", "un caro saluto", "un saluto",
-	"saluti", "grazie mille", "grazie", "a presto", "buona giornata",
+	"saluti", "grazie mille", "grazie a tutti", "grazie", "a presto",
+	"buona giornata",
 	/* nl */
 	"met vriendelijke groet", "met vriendelijke groeten",
 	"vriendelijke groet", "hartelijke groet", "groeten", "groet", "mvg",
@@ -493,6 +503,32 @@ looks_like_name(const char *p, size_t n, unsigned max_words)
 	return words >= 1 && words <= max_words;
 }
 
+/* "and best regards": a conjunction, then a whole sign-off. */
+static bool
+signoff_pair(const char *rest)
+{
+	static const char *const conj[] = { "and ", "und ", "et ", "y ",
+	    "e ", "en ", "och ", NULL };
+
+	for (const char *const *c = conj; *c; c++) {
+		if (!starts(rest, *c))
+			continue;
+		rest += strlen(*c);
+		for (const char *const *v = signoffs; *v; v++) {
+			size_t k = strlen(*v);
+			const char *t = rest + k;
+
+			if (strncmp(rest, *v, k) != 0)
+				continue;
+			while (*t && strchr(",.! ", *t))
+				t++;
+			if (*t == '\0')
+				return true;
+		}
+	}
+	return false;
+}
+
 /* "Best regards," "Thanks, Jane" "Cheers!" "Danke und Gruß Max". */
 static bool
 is_signoff(const struct line *l)
@@ -510,6 +546,8 @@ is_signoff(const struct line *l)
 		while (*rest && strchr(",.!-–— ", *rest))
 			rest++;
 		if (*rest == '\0')
+			return true;
+		if (signoff_pair(rest))
 			return true;
 		/* a name after the sign-off: check it in the raw text */
 		size_t rn = l->n;
@@ -570,6 +608,9 @@ is_disclaimer(const struct ctx *c, size_t a, size_t b)
 		mbuf_add(&t, c->L[i].norm, strlen(c->L[i].norm));
 		mbuf_addc(&t, ' ');
 	}
+	for (size_t i = a; i < b; i++)
+		if (is_signoff(&c->L[i]))
+			return mbuf_fini(&t), false;
 	char *s = mbuf_finish(&t, &len);
 	hits = disclaimer_hits(s);
 	free(s);
@@ -680,53 +721,124 @@ tail_disclaimers(struct ctx *c, size_t a, size_t b)
 	return end;
 }
 
+/*
+ * The lowest sign-off in [a, end) with at most max_after short,
+ * signature-like lines after it; returns its index or (size_t)-1.
+ */
+static size_t
+find_signoff(const struct ctx *c, size_t a, size_t end, size_t max_after)
+{
+	size_t lines = 0;
+
+	for (size_t i = end; i > a; i--) {
+		const struct line *l = &c->L[i - 1];
+
+		if (l->blank || l->kind != SCRUB_BODY)
+			continue;
+		if (is_signoff(l))
+			return i - 1;
+		if (l->n > SIG_MAX_LEN || ++lines > max_after ||
+		    starts(l->norm, "p.s") || starts(l->norm, "ps:") ||
+		    ends(l->norm, "?"))
+			break;
+	}
+	return (size_t)-1;
+}
+
+static bool
+is_ps(const char *s)
+{
+	return starts(s, "p.s") || starts(s, "ps:") || starts(s, "ps ") ||
+	    starts(s, "pps");
+}
+
+/* One-word replies that are content, not a name signing off. */
+static const char *const not_names[] = {
+	"yes", "no", "sure", "done", "agreed", "approved", "perfect",
+	"great", "ok", "okay", "noted", "confirmed", "ja", "nein", "klar",
+	"super", "top", "genau", "prima", "oui", "non", "parfait",
+	"d'accord", "sí", "si", "perfecto", "vale", "perfetto", "certo",
+	"nee", "prima", "sim", "não", "nej", "perfekt", "absolut", NULL
+};
+
+/* "Jane", "- Lars", "/Lars", "Jane Doe": a bare name on its own line. */
+static bool
+bare_name(const struct line *l)
+{
+	const char *p = l->p;
+	size_t n = l->n;
+
+	while (n > 0 && (*p == ' ' || *p == '/' || *p == '-')) {
+		p++;
+		n--;
+	}
+	for (const char *const *w = not_names; *w; w++)
+		if (strcmp(l->norm, *w) == 0)
+			return false;
+	for (size_t i = 0; i < n; i++)
+		if (strchr(".,!?:;", p[i]))
+			return false;
+	return n <= 25 && looks_like_name(p, n, 2);
+}
+
+/* Marks a signature from line s (inclusive) to end; the first signature
+ * found is the one whose fields are extracted. */
+static void
+sig_block(struct ctx *c, size_t s, size_t end)
+{
+	mark(c, s, end, SCRUB_SIGNATURE);
+	note_sig(c, s, end);
+}
+
 static void
 segment_tail(struct ctx *c, size_t a, size_t b)
 {
-	size_t end, lines = 0;
+	size_t end, so, first = next_nonblank(c, a);
 
-	/* "-- " (RFC 3676 4.3) to the end of the segment */
+	/* "-- " (RFC 3676 4.3) to the end of the segment, and a sign-off
+	 * just above it ("Thanks,\nJane\n-- \n...") */
 	for (size_t i = a; i < b; i++) {
 		if (c->L[i].depth == 0 && (c->L[i].n == 2 || c->L[i].n == 3) &&
 		    strncmp(c->L[i].p, "--", 2) == 0 &&
 		    (c->L[i].n == 2 || c->L[i].p[2] == ' ')) {
 			end = tail_disclaimers(c, i + 1, b);
+			if ((so = find_signoff(c, a, i, 3)) != (size_t)-1 &&
+			    so > first)
+				sig_block(c, so, i);
 			mark(c, i, end, SCRUB_SIGNATURE);
 			note_sig(c, i + 1, end);
 			return;
 		}
 	}
 	end = tail_disclaimers(c, a, b);
-	while (end > a && (c->L[end - 1].blank ||
-	    c->L[end - 1].kind == SCRUB_SIGNATURE))
-		end--;		/* skip a mobile line already marked */
-	/* the lowest sign-off with only signature-like lines after it */
-	for (size_t i = end; i > a; i--) {
-		const struct line *l = &c->L[i - 1];
-
-		if (l->blank)
+	for (;;) {
+		while (end > a && (c->L[end - 1].blank ||
+		    c->L[end - 1].kind == SCRUB_SIGNATURE))
+			end--;	/* skip a mobile line already marked */
+		/* a P.S. after the signature stays content */
+		size_t ps = end;
+		while (ps > a && !c->L[ps - 1].blank)
+			ps--;
+		if (ps < end && ps > first && is_ps(c->L[ps].norm)) {
+			end = ps;
 			continue;
-		if (is_signoff(l)) {
-			if (i - 1 == a || next_nonblank(c, a) == i - 1)
-				return;	/* nothing but a sign-off: leave it */
-			mark(c, i - 1, end, SCRUB_SIGNATURE);
-			note_sig(c, i, end);
-			return;
 		}
-		if (l->n > SIG_MAX_LEN || ++lines > SIG_MAX_LINES ||
-		    starts(l->norm, "p.s") || starts(l->norm, "ps:") ||
-		    ends(l->norm, "?"))
-			break;
+		break;
 	}
-	/* no sign-off: a trailing "Name / title / phone" paragraph */
+	if ((so = find_signoff(c, a, end, SIG_MAX_LINES)) != (size_t)-1) {
+		/* a message that is nothing but a sign-off keeps it */
+		if (so > first)
+			sig_block(c, so, end);
+		return;
+	}
+	/* no sign-off: a trailing "Name / title / phone" paragraph, or a
+	 * bare name under the text */
 	size_t s = end;
 	while (s > a && !c->L[s - 1].blank)
 		s--;
-	if (s > a && s < end && next_nonblank(c, a) < s &&
-	    contact_block(c, s, end)) {
-		mark(c, s, end, SCRUB_SIGNATURE);
-		note_sig(c, s, end);
-	}
+	if (s > first && s < end && (contact_block(c, s, end) ||
+	    (end - s == 1 && bare_name(&c->L[s]))))
+		sig_block(c, s, end);
 }
 
 static void
