@@ -483,8 +483,11 @@ walk_multipart(struct walk *w, const struct entity *e, const char *body,
 			}
 			walk_entity(w, part, hl, part + hb,
 			    (size_t)(pe - part) - hb, depth + 1, child);
-			if (w->m->n_parts >= w->l->max_parts)
+			if (w->m->n_parts >= w->l->max_parts) {
+				if (!cl)	/* more parts follow */
+					w->m->flags |= MIME_F_PARTS;
 				return;
+			}
 		}
 		closed = cl;
 		p += dl;
