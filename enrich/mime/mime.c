@@ -343,7 +343,10 @@ add_attachment(struct walk *w, const struct entity *e, const char *body,
 	a = &w->m->attachments[w->m->n_attachments++];
 	memset(a, 0, sizeof(*a));
 	a->filename = xstrdup(e->filename ? e->filename : "");
-	a->content_type = xasprintf("%s/%s", e->type, e->subtype);
+	char *ct = xasprintf("%s/%s", e->type, e->subtype);
+	a->content_type = mime_to_utf8(ct, strlen(ct), NULL, 256, NULL, NULL,
+	    NULL);
+	free(ct);
 	a->content_id = e->content_id ? xstrdup(e->content_id) : NULL;
 	a->is_inline = e->is_inline;
 	a->size = n;
@@ -378,7 +381,9 @@ calendar_method(const struct entity *e, const char *t, size_t n)
 	}
 	return xstrdup("");
 upper:;
-	char *m = xstrdup(e->method);
+	/* a parameter is raw header bytes: make it UTF-8 like the rest */
+	char *m = mime_to_utf8(e->method, strlen(e->method), NULL, 64, NULL,
+	    NULL, NULL);
 	for (char *c = m; *c; c++)
 		*c = (char)toupper((unsigned char)*c);
 	return m;

@@ -620,20 +620,22 @@ is_disclaimer(const struct ctx *c, size_t a, size_t b)
 /* Phone: seven or more digits among "+0-9 ()./-" with a leading label
  * or "+" allowed. */
 static const char *
-find_phone(const char *s, size_t *len_r)
+find_phone(const char *s, size_t n, size_t *len_r)
 {
-	for (const char *p = s; *p; p++) {
+	const char *end = s + n;
+
+	for (const char *p = s; p < end; p++) {
 		const char *q = p;
 		unsigned digits = 0;
+		bool next_digit = p + 1 < end && isdigit((unsigned char)p[1]);
 
-		if (!(isdigit((unsigned char)*p) || (*p == '+' &&
-		    isdigit((unsigned char)p[1])) || (*p == '(' &&
-		    isdigit((unsigned char)p[1]))))
+		if (!(isdigit((unsigned char)*p) ||
+		    ((*p == '+' || *p == '(') && next_digit)))
 			continue;
 		if (p > s && (isalnum((unsigned char)p[-1])))
 			continue;
-		while (*q && (isdigit((unsigned char)*q) ||
-		    strchr("+ ()./-", *q))) {
+		while (q < end && (isdigit((unsigned char)*q) ||
+		    strchr("+ ()./-", *q) != NULL) && *q != '\0') {
 			digits += isdigit((unsigned char)*q) != 0;
 			q++;
 		}
@@ -653,7 +655,7 @@ has_contact(const struct line *l)
 {
 	size_t n;
 
-	return find_phone(l->norm, &n) != NULL || strchr(l->norm, '@') ||
+	return find_phone(l->norm, strlen(l->norm), &n) != NULL || strchr(l->norm, '@') ||
 	    strstr(l->norm, "www.") || strstr(l->norm, "http") ||
 	    strstr(l->norm, ".com");
 }
@@ -960,7 +962,7 @@ sig_fields(struct ctx *c)
 			f->name = trimmed_dup(l->p, l->n);
 			continue;
 		}
-		if (f->phone == NULL && (ph = find_phone(l->p, &pl)) != NULL) {
+		if (f->phone == NULL && (ph = find_phone(l->p, l->n, &pl)) != NULL) {
 			f->phone = xstrndup(ph, pl);
 			continue;
 		}
