@@ -125,11 +125,18 @@ text(struct render *r, const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 
 	if (r->pre) {
-		for (; *p; p++) {
+		/* whole runs between line ends, so a limit never splits a
+		 * UTF-8 sequence */
+		while (*p) {
+			size_t n = strcspn((const char *)p, "\r\n");
+
+			if (n > 0)
+				add(r, (const char *)p, n);
+			p += n;
 			if (*p == '\n')
 				hard_break(r);
-			else if (*p != '\r')
-				add(r, (const char *)p, 1);
+			if (*p)
+				p++;
 		}
 		return;
 	}
