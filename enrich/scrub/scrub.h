@@ -31,7 +31,9 @@ struct scrub_limits {
 	size_t max_html;	/* HTML input bytes; larger is cut */
 	size_t max_text;	/* text output / input bytes; larger is cut */
 	unsigned max_depth;	/* HTML element nesting rendered */
-	size_t max_lines;	/* lines classified; the rest count as body */
+	size_t max_lines;	/* lines classified; past them only '>'
+				 * lines and a quote running to the end
+				 * are recognised, the rest is body */
 };
 
 /* 4 MiB, 4 MiB, 256, 20000. */

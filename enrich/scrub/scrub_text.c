@@ -52,6 +52,7 @@ struct ctx {
 	size_t n;
 	struct scrub_result *r;
 	size_t sig_from, sig_to;	/* the signature block for fields */
+	bool cut;			/* quoted from a header to the end */
 };
 
 const char *
@@ -362,6 +363,7 @@ pass_quotes(struct ctx *c)
 					from = p;
 			}
 			mark(c, from, c->n, SCRUB_QUOTED);
+			c->cut = true;
 			return;
 		}
 		if ((k = attribution(c, i)) > 0) {
@@ -376,6 +378,7 @@ pass_quotes(struct ctx *c)
 			if (any_starts(l->norm, attrib_leads) ||
 			    nx >= c->n) {
 				mark(c, i, c->n, SCRUB_QUOTED);
+				c->cut = true;
 				return;
 			}
 		}
@@ -1055,11 +1058,21 @@ scrub_text(const char *text, size_t len, const struct scrub_limits *limits,
 		l->kind = SCRUB_BODY;
 		i += n + (nl != NULL);
 	}
-	if (c.n <= limits->max_lines) {
-		pass_quotes(&c);
-		pass_signatures(&c);
-		sig_fields(&c);
-	}
+	/*
+	 * Only the first max_lines lines are classified; past them, '>'
+	 * lines are still quoted, and a quote that ran to the end keeps
+	 * running: a long thread history must not turn into new content.
+	 */
+	size_t all = c.n;
+	if (c.n > limits->max_lines)
+		c.n = limits->max_lines;
+	pass_quotes(&c);
+	pass_signatures(&c);
+	sig_fields(&c);
+	for (size_t k = c.n; k < all; k++)
+		if (c.cut || c.L[k].depth > 0)
+			c.L[k].kind = SCRUB_QUOTED;
+	c.n = all;
 	/* blank lines between two lines of one kind take that kind */
 	for (size_t k = 0; k < c.n; k++) {
 		size_t e = k;

@@ -360,6 +360,35 @@ test_fields(void **state)
 }
 
 static void
+test_text_limits(void **state)
+{
+	struct scrub_limits l;
+	struct scrub_result r;
+	struct mbuf b;
+	size_t len;
+	char *t;
+
+	(void)state;
+	scrub_limits_default(&l);
+	l.max_lines = 10;
+	mbuf_init(&b, 1 << 16);
+	mbuf_add(&b, "new words\n\n-----Original Message-----\n", 40);
+	for (int i = 0; i < 30; i++)
+		mbuf_add(&b, "old thread line\n", 16);
+	mbuf_add(&b, "> deep quote\n", 13);
+	t = mbuf_finish(&b, &len);
+	scrub_text(t, len, &l, &r);
+	assert_int_equal(r.n_lines, 34);
+	assert_int_equal(r.lines[0].kind, SCRUB_BODY);
+	/* the quote found in the first ten lines runs past them */
+	for (size_t i = 2; i < r.n_lines; i++)
+		assert_int_equal(r.lines[i].kind, SCRUB_QUOTED);
+	assert_string_equal(r.body, "new words");
+	scrub_result_free(&r);
+	free(t);
+}
+
+static void
 test_message_policy(void **state)
 {
 	struct scrub_result r;
@@ -394,6 +423,7 @@ main(void)
 		cmocka_unit_test(test_html_limits),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_fields),
+		cmocka_unit_test(test_text_limits),
 		cmocka_unit_test(test_message_policy),
 	};
 
