@@ -16,6 +16,12 @@
  * Prints precision / recall / F1 of "removed" (Q, S or D versus N), per
  * category, and how many new-content lines were wrongly removed.  With
  * --min-f1, exits 1 when the removed-line F1 is below X.
+ *
+ *   crm-scrub-eval --show FILE.eml
+ *
+ * prints what mime_parse() and scrub_message() make of one message: the
+ * header fields, attachments, calendars, flags, and every text line with
+ * its class.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -205,6 +211,74 @@ prf(const char *what, unsigned long tp, unsigned long fp, unsigned long fn,
 		*f1_r = f;
 }
 
+static void
+show_addrs(const char *what, const struct mime_addr_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		printf("%-12s \"%s\" <%s>\n", what, l->v[i].name, l->v[i].addr);
+}
+
+static int
+show(const char *path)
+{
+	struct mime_message m;
+	struct scrub_result r;
+	const char *err;
+	char *eml, *text;
+	size_t len;
+
+	if ((eml = slurp(path, &len)) == NULL) {
+		perror(path);
+		return 2;
+	}
+	if (mime_parse(eml, len, NULL, &m, &err) != 0) {
+		fprintf(stderr, "%s: %s\n", path, err);
+		free(eml);
+		return 1;
+	}
+	show_addrs("from", &m.from);
+	show_addrs("to", &m.to);
+	show_addrs("cc", &m.cc);
+	show_addrs("reply-to", &m.reply_to);
+	printf("%-12s %s\n", "subject", m.subject ? m.subject : "-");
+	if (m.has_date)
+		printf("%-12s %lld (tz %+d min)\n", "date",
+		    (long long)m.date_utc, m.date_tz_min);
+	printf("%-12s %s\n", "message-id", m.message_id ? m.message_id : "-");
+	for (size_t i = 0; i < m.n_references; i++)
+		printf("%-12s %s\n", "references", m.references[i]);
+	printf("%-12s text %zu, html %zu bytes; %u parts, depth %u, "
+	    "flags 0x%x\n", "bodies", m.text_len, m.html_len, m.n_parts,
+	    m.depth, m.flags);
+	for (size_t i = 0; i < m.n_attachments; i++) {
+		char h[65];
+
+		for (int k = 0; k < 32; k++)
+			snprintf(h + 2 * k, 3, "%02x", m.attachments[i].sha256[k]);
+		printf("%-12s \"%s\" %s %zu bytes sha256 %s\n", "attachment",
+		    m.attachments[i].filename, m.attachments[i].content_type,
+		    m.attachments[i].size, h);
+	}
+	for (size_t i = 0; i < m.n_calendars; i++)
+		printf("%-12s method %s, %zu bytes\n", "calendar",
+		    m.calendars[i].method, m.calendars[i].len);
+	scrub_message(m.text, m.text_len, m.html, m.html_len, NULL, &text, &r);
+	printf("%-12s name=%s title=%s company=%s phone=%s email=%s\n",
+	    "signature", r.sig.name ? r.sig.name : "-",
+	    r.sig.title ? r.sig.title : "-",
+	    r.sig.company ? r.sig.company : "-",
+	    r.sig.phone ? r.sig.phone : "-", r.sig.email ? r.sig.email : "-");
+	printf("--\n");
+	for (size_t i = 0; i < r.n_lines; i++)
+		printf("%c %.*s\n", tags[r.lines[i].kind], (int)r.lines[i].len,
+		    text + r.lines[i].off);
+	free(text);
+	scrub_result_free(&r);
+	mime_message_free(&m);
+	free(eml);
+	return 0;
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -226,11 +300,14 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-v") == 0)
 			verbose = true;
+		else if (strcmp(argv[i], "--show") == 0 && i + 1 < argc)
+			return show(argv[i + 1]);
 		else if (strcmp(argv[i], "--min-f1") == 0 && i + 1 < argc)
 			min_f1 = strtod(argv[++i], NULL);
 		else if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
-			printf("usage: crm-scrub-eval [-v] [--min-f1 X] DIR\n");
+			printf("usage: crm-scrub-eval [-v] [--min-f1 X] DIR\n"
+			    "       crm-scrub-eval --show FILE.eml\n");
 			return 0;
 		} else
 			dir = argv[i];

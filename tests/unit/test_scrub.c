@@ -357,6 +357,16 @@ test_fields(void **state)
 	assert_string_equal(r.sig.company, "Kraft Logistik GmbH");
 	assert_string_equal(r.sig.phone, "+49 89 1234 5678");
 	scrub_result_free(&r);
+
+	/* one-line signature; the first name gives way to the full name */
+	t = "Looping in Mark.\n\nThanks,\nLaura\n\n"
+	    "Laura Kim | VP Operations | Wingtip Toys\n";
+	scrub_text(t, strlen(t), NULL, &r);
+	assert_string_equal(r.sig.name, "Laura Kim");
+	assert_string_equal(r.sig.title, "VP Operations");
+	assert_string_equal(r.sig.company, "Wingtip Toys");
+	assert_null(r.sig.phone);
+	scrub_result_free(&r);
 }
 
 static void
