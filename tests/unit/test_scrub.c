@@ -382,10 +382,12 @@ test_text_limits(void **state)
 	scrub_limits_default(&l);
 	l.max_lines = 10;
 	mbuf_init(&b, 1 << 16);
-	mbuf_add(&b, "new words\n\n-----Original Message-----\n", 40);
+	static const char head[] = "new words\n\n-----Original Message-----\n";
+	static const char old[] = "old thread line\n", deep[] = "> deep quote\n";
+	mbuf_add(&b, head, strlen(head));
 	for (int i = 0; i < 30; i++)
-		mbuf_add(&b, "old thread line\n", 16);
-	mbuf_add(&b, "> deep quote\n", 13);
+		mbuf_add(&b, old, strlen(old));
+	mbuf_add(&b, deep, strlen(deep));
 	t = mbuf_finish(&b, &len);
 	scrub_text(t, len, &l, &r);
 	assert_int_equal(r.n_lines, 34);
