@@ -44,6 +44,13 @@ struct scrub_html_stats {
 	unsigned images;	/* other images (not rendered) */
 	unsigned hidden;	/* hidden elements dropped */
 	bool truncated;		/* input or output cut at a limit */
+	/*
+	 * First line of a reply / forward container marked in the markup
+	 * itself, whatever the language: Outlook's divRplyFwdMsg and
+	 * appendonsend, its border-top header block, Yahoo's yahoo_quoted.
+	 * (size_t)-1 when there is none.  scrub_text_hint() takes it.
+	 */
+	size_t quote_line;
 };
 
 /*
@@ -92,8 +99,18 @@ void scrub_text(const char *text, size_t len,
     const struct scrub_limits *limits, struct scrub_result *r);
 
 /*
+ * scrub_text() with a hint from the HTML renderer: lines from quote_line
+ * to the end are quoted (with a rule line just above), before any text
+ * rule runs.  quote_line (size_t)-1 is plain scrub_text().
+ */
+void scrub_text_hint(const char *text, size_t len,
+    const struct scrub_limits *limits, size_t quote_line,
+    struct scrub_result *r);
+
+/*
  * The policy a daemon wants: the text/plain body when it has any
- * non-blank content, else the HTML rendered by scrub_html_to_text().
+ * non-blank content, else the HTML rendered by scrub_html_to_text(),
+ * classified with its quote hint.
  * *text_r receives the text that was classified (caller frees; the line
  * offsets of *r point into it).  Either input may be NULL.
  */

@@ -189,6 +189,41 @@ css_has(const char *style, const char *needle)
 	return strstr(buf, needle) != NULL;
 }
 
+/* Reply / forward containers clients mark in their HTML. */
+static bool
+quote_container(const GumboElement *e)
+{
+	const char *id = attr(e, "id"), *cls = attr(e, "class");
+	const char *st = attr(e, "style");
+
+	if (id != NULL && (strcmp(id, "divRplyFwdMsg") == 0 ||
+	    strcmp(id, "appendonsend") == 0 ||
+	    strncmp(id, "yahoo_quoted", 12) == 0))
+		return true;
+	/*
+	 * Not Gmail's gmail_quote or Thunderbird's moz-cite-prefix: their
+	 * containers also hold the answers of an inline reply, and the
+	 * blockquotes inside already render as '>' lines.
+	 */
+	if (cls != NULL && strstr(cls, "yahoo_quoted") != NULL)
+		return true;
+	/* Outlook desktop: the header block's top border */
+	return st != NULL && (css_has(st, "border-top:solid#e1e1e1") ||
+	    css_has(st, "border-top:solid#b5c4df"));
+}
+
+static void
+note_quote(struct render *r)
+{
+	size_t lines = 0;
+
+	if (r->st->quote_line != (size_t)-1)
+		return;
+	for (size_t i = 0; i < r->line_start; i++)
+		lines += r->out.p[i] == '\n';
+	r->st->quote_line = lines;
+}
+
 static bool
 css_zero(const char *style, const char *prop)
 {
@@ -386,6 +421,10 @@ element(struct render *r, const GumboNode *n, unsigned depth)
 		r->st->hidden++;
 		return;
 	}
+	if (r->quote == 0 && quote_container(e)) {
+		newline(r, false);
+		note_quote(r);
+	}
 	switch (t) {
 	case GUMBO_TAG_BR:
 		hard_break(r);
@@ -560,6 +599,7 @@ scrub_html_to_text(const char *html, size_t len,
 	size_t n, cut;
 
 	memset(&st, 0, sizeof(st));
+	st.quote_line = (size_t)-1;
 	if (limits == NULL) {
 		scrub_limits_default(&dl);
 		limits = &dl;
@@ -595,6 +635,8 @@ scrub_html_to_text(const char *html, size_t len,
 		lead++;
 	memmove(s, s + lead, n - lead + 1);
 	n -= lead;
+	if (st.quote_line != (size_t)-1)
+		st.quote_line = st.quote_line > lead ? st.quote_line - lead : 0;
 	while (n > 0 && s[n - 1] == '\n')
 		s[--n] = '\0';
 	if (len_r != NULL)

@@ -347,7 +347,7 @@ pass_quotes(struct ctx *c)
 		struct line *l = &c->L[i];
 		size_t k, nx;
 
-		if (l->blank || l->depth > 0)
+		if (l->blank || l->depth > 0 || l->kind == SCRUB_QUOTED)
 			continue;
 		if (separator(l->norm) || header_block(c, i)) {
 			size_t from = i;
@@ -1128,8 +1128,37 @@ join(const struct ctx *c, enum scrub_kind k, size_t max)
 	return mbuf_finish(&b, NULL);
 }
 
+/* The renderer's quote container: from there to the end. */
+static void
+apply_hint(struct ctx *c, size_t q)
+{
+	size_t from = q;
+
+	if (q >= c->n)
+		return;
+	if (q > 0) {
+		size_t p = q - 1;
+
+		while (p > 0 && c->L[p].blank)
+			p--;
+		if (!c->L[p].blank && is_rule(c->L[p].norm) &&
+		    strcmp(c->L[p].norm, "--") != 0)
+			from = p;
+	}
+	mark(c, from, c->n, SCRUB_QUOTED);
+	c->cut = true;
+}
+
 void
 scrub_text(const char *text, size_t len, const struct scrub_limits *limits,
+    struct scrub_result *r)
+{
+	scrub_text_hint(text, len, limits, (size_t)-1, r);
+}
+
+void
+scrub_text_hint(const char *text, size_t len,
+    const struct scrub_limits *limits, size_t quote_line,
     struct scrub_result *r)
 {
 	struct scrub_limits dl;
@@ -1174,6 +1203,7 @@ scrub_text(const char *text, size_t len, const struct scrub_limits *limits,
 	size_t all = c.n;
 	if (c.n > limits->max_lines)
 		c.n = limits->max_lines;
+	apply_hint(&c, quote_line);
 	pass_quotes(&c);
 	pass_signatures(&c);
 	sig_fields(&c);
@@ -1222,16 +1252,18 @@ scrub_message(const char *text, size_t text_len, const char *html,
     size_t html_len, const struct scrub_limits *limits, char **text_r,
     struct scrub_result *r)
 {
+	struct scrub_html_stats st;
 	char *t;
 	size_t n;
 
+	st.quote_line = (size_t)-1;
 	if (text != NULL && has_content(text, text_len)) {
 		t = xstrndup(text, text_len);
 		n = strlen(t);
 	} else
 		t = scrub_html_to_text(html, html ? html_len : 0, limits, &n,
-		    NULL);
-	scrub_text(t, n, limits, r);
+		    &st);
+	scrub_text_hint(t, n, limits, st.quote_line, r);
 	*text_r = t;
 }
 

@@ -19,12 +19,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
-classify(const char *t, size_t n, const struct scrub_limits *l)
+classify(const char *t, size_t n, const struct scrub_limits *l, size_t hint)
 {
 	struct scrub_result r;
 	size_t prev = 0;
 
-	scrub_text(t, n, l, &r);
+	scrub_text_hint(t, n, l, hint, &r);
 	for (size_t i = 0; i < r.n_lines; i++) {
 		FUZZ_CHECK(r.lines[i].off >= prev);
 		FUZZ_CHECK(r.lines[i].off + r.lines[i].len <= n);
@@ -53,8 +53,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t = scrub_html_to_text((const char *)data, size, &l, &n, &st);
 	FUZZ_CHECK(strlen(t) == n && n <= l.max_text);
 	FUZZ_CHECK(utf8_valid(t, n));
-	classify(t, n, &l);
+	classify(t, n, &l, st.quote_line);
 	free(t);
-	classify((const char *)data, size, &l);
+	classify((const char *)data, size, &l, (size_t)-1);
 	return 0;
 }

@@ -400,6 +400,49 @@ test_text_limits(void **state)
 	free(t);
 }
 
+/* Quote containers in the markup work in any language. */
+static void
+test_html_quote_hint(void **state)
+{
+	struct scrub_result r;
+	char *t;
+	static const char outlook[] =
+	    "<div>Dzi\xc4\x99ki, wy\xc5\x9bl\xc4\x99 jutro.</div>"
+	    "<div id=\"appendonsend\"></div><hr>"
+	    "<div id=\"divRplyFwdMsg\"><b>Od:</b> Jan<br><b>Wys\xc5\x82"
+	    "ane:</b> pon.<br><b>Do:</b> Jane<br><b>Temat:</b> x</div>"
+	    "<div>orygina\xc5\x82</div>";
+	static const char gmail[] =
+	    "<div dir=\"ltr\">Tak, pasuje.</div><br><div class=\"gmail_quote"
+	    "\"><div class=\"gmail_attr\">pon., 2 lis 2026 o 16:12 Jan "
+	    "&lt;jan@x.example&gt; napisa\xc5\x82(a):<br></div>"
+	    "<blockquote class=\"gmail_quote\">Czy pasuje?</blockquote></div>";
+	static const char none[] =
+	    "<div>Gmail quote here: not a container</div><p>more</p>";
+
+	(void)state;
+	scrub_message(NULL, 0, outlook, strlen(outlook), NULL, &t, &r);
+	assert_string_equal(r.body, "Dzięki, wyślę jutro.");
+	assert_non_null(strstr(r.quoted, "Od: Jan"));
+	assert_non_null(strstr(r.quoted, "oryginał"));
+	assert_non_null(strstr(r.quoted, "---"));
+	free(t);
+	scrub_result_free(&r);
+	/* gmail_quote is no cut (inline answers live inside it): the
+	 * blockquote is quoted, an attribution in an unknown language
+	 * stays, the conservative way */
+	scrub_message(NULL, 0, gmail, strlen(gmail), NULL, &t, &r);
+	assert_non_null(strstr(r.body, "Tak, pasuje."));
+	assert_non_null(strstr(r.body, "napisał(a):"));
+	assert_string_equal(r.quoted, "> Czy pasuje?");
+	free(t);
+	scrub_result_free(&r);
+	scrub_message(NULL, 0, none, strlen(none), NULL, &t, &r);
+	assert_string_equal(r.quoted, "");
+	free(t);
+	scrub_result_free(&r);
+}
+
 static void
 test_message_policy(void **state)
 {
@@ -436,6 +479,7 @@ main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_text_limits),
+		cmocka_unit_test(test_html_quote_hint),
 		cmocka_unit_test(test_message_policy),
 	};
 
