@@ -316,8 +316,8 @@ add_text(struct walk *w, struct mbuf *dst, const struct entity *e,
 			mbuf_addc(dst, '\n');
 		} else if (!mbuf_addc(dst, u[i])) {
 			/* cut at a UTF-8 character boundary */
-			while (dst->len > 0 &&
-			    ((unsigned char)dst->p[dst->len - 1] & 0xc0) == 0x80)
+			while (dst->len > 0 && ((unsigned char)
+			    dst->p[dst->len - 1] & 0xc0) == 0x80)
 				dst->len--;
 			if (dst->len > 0 &&
 			    (unsigned char)dst->p[dst->len - 1] >= 0xc0)
@@ -439,7 +439,7 @@ delimiter_at(const char *p, const char *end, const char *bd, size_t bl,
 	if (q < end && *q == '\r')
 		q++;
 	if (q < end && *q != '\n')
-		return 0;	/* "--bound" followed by more: not a delimiter */
+		return 0;	/* "--bound" and more: not a delimiter */
 	return (size_t)(q - p) + (q < end);
 }
 

@@ -63,14 +63,15 @@ mime_fields_split(const char *h, size_t hlen, struct mime_field *f,
 		i += ll;
 		if (line[0] == ' ' || line[0] == '\t') {
 			if (cur)	/* continuation (folded) line */
-				f[n - 1].vlen = (size_t)(line + ll - f[n - 1].val);
+				f[n - 1].vlen =
+				    (size_t)(line + ll - f[n - 1].val);
 			continue;
 		}
 		cur = false;
 		colon = memchr(line, ':', ll);
 		if (colon == NULL || colon == line)
 			continue;
-		/* field-name is printable ASCII without space (RFC 5322 3.6.8) */
+		/* field-name: printable ASCII, no space (RFC 5322 3.6.8) */
 		for (const char *c = line; c < colon; c++)
 			if (*c <= ' ' || *c > '~')
 				goto next;

@@ -75,7 +75,8 @@ match_key(const char *p, size_t n)
 	while (i < n && (p[i] == '>' || p[i] == ' ' || p[i] == '\t'))
 		i++;
 	for (; i < n; i++) {
-		if (p[i] == '<' && i + 5 < n && strncmp(p + i + 1, "http", 4) == 0) {
+		if (p[i] == '<' && i + 5 < n &&
+		    strncmp(p + i + 1, "http", 4) == 0) {
 			const char *e = memchr(p + i, '>', n - i);
 
 			if (e != NULL) {
@@ -254,7 +255,8 @@ show(const char *path)
 		char h[65];
 
 		for (int k = 0; k < 32; k++)
-			snprintf(h + 2 * k, 3, "%02x", m.attachments[i].sha256[k]);
+			snprintf(h + 2 * k, 3, "%02x",
+			    m.attachments[i].sha256[k]);
 		printf("%-12s \"%s\" %s %zu bytes sha256 %s\n", "attachment",
 		    m.attachments[i].filename, m.attachments[i].content_type,
 		    m.attachments[i].size, h);
@@ -313,7 +315,8 @@ main(int argc, char **argv)
 			dir = argv[i];
 	}
 	if (dir == NULL) {
-		fprintf(stderr, "usage: crm-scrub-eval [-v] [--min-f1 X] DIR\n");
+		fprintf(stderr,
+		    "usage: crm-scrub-eval [-v] [--min-f1 X] DIR\n");
 		return 2;
 	}
 	if ((d = opendir(dir)) == NULL) {

@@ -8,7 +8,8 @@ SCRUB_PKGS   := gumbo
 SCRUB_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(SCRUB_PKGS))
 SCRUB_LIBS   := $(shell $(PKG_CONFIG) --libs $(SCRUB_PKGS))
 
-SCRUB_SRCS := enrich/scrub/scrub_html.c enrich/scrub/scrub_text.c
+SCRUB_SRCS := enrich/scrub/scrub_html.c enrich/scrub/scrub_text.c \
+              enrich/scrub/lex.c enrich/scrub/scrub_sig.c
 SCRUB_OBJS := $(SCRUB_SRCS:%.c=$(B)/%.o)
 SCRUB_A    := $(B)/enrich/scrub/libscrub.a
 

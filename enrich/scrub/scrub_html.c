@@ -391,7 +391,8 @@ link_says_more(const GumboNode *n, const char *href)
 	else if (strncasecmp(tt, "http://", 7) == 0)
 		tt += 7;
 	size_t tl = strlen(tt), hl = strlen(h);
-	while (tl > 0 && (isspace((unsigned char)tt[tl - 1]) || tt[tl - 1] == '/'))
+	while (tl > 0 && (isspace((unsigned char)tt[tl - 1]) ||
+	    tt[tl - 1] == '/'))
 		tl--;
 	while (hl > 0 && h[hl - 1] == '/')
 		hl--;
@@ -452,7 +453,8 @@ element(struct render *r, const GumboNode *n, unsigned depth)
 
 		newline(r, false);
 		if (r->ol_top > 0 && r->ol_top <= 32 &&
-		    n->parent != NULL && n->parent->type == GUMBO_NODE_ELEMENT &&
+		    n->parent != NULL &&
+		    n->parent->type == GUMBO_NODE_ELEMENT &&
 		    n->parent->v.element.tag == GUMBO_TAG_OL) {
 			snprintf(num, sizeof(num), "%u. ",
 			    ++r->ol_n[r->ol_top - 1]);
@@ -494,7 +496,8 @@ element(struct render *r, const GumboNode *n, unsigned depth)
 	}
 	if (is_para(t)) {
 		const char *cls = attr(e, "class");
-		bool tight = cls != NULL && strcasestr(cls, "msonormal") != NULL;
+		bool tight = cls != NULL &&
+		    strcasestr(cls, "msonormal") != NULL;
 
 		newline(r, !tight);
 		size_t before = r->out.len;

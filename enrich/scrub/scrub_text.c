@@ -31,29 +31,8 @@
 #include <strings.h>
 
 #include "enrich/mime/mime_int.h"
-#include "enrich/scrub/scrub.h"
+#include "enrich/scrub/scrub_int.h"
 #include "lib/xmalloc.h"
-
-#define SIG_MAX_LINES 10	/* non-empty lines after a sign-off */
-#define SIG_MAX_LEN 100		/* bytes in one signature line */
-#define NORM_MAX 512
-
-struct line {
-	const char *p;		/* the raw line, CR removed from len */
-	size_t n;
-	unsigned depth;		/* '>' quote depth */
-	char *norm;		/* '>' , '*' and white space trimmed, lower */
-	bool blank;
-	enum scrub_kind kind;
-};
-
-struct ctx {
-	struct line *L;
-	size_t n;
-	struct scrub_result *r;
-	size_t sig_from, sig_to;	/* the signature block for fields */
-	bool cut;			/* quoted from a header to the end */
-};
 
 const char *
 scrub_kind_name(enum scrub_kind k)
@@ -68,38 +47,6 @@ scrub_kind_name(enum scrub_kind k)
 }
 
 /* ---- small string helpers on normalised (lower-case) lines ---- */
-
-static bool
-starts(const char *s, const char *pre)
-{
-	return strncmp(s, pre, strlen(pre)) == 0;
-}
-
-static bool
-ends(const char *s, const char *suf)
-{
-	size_t a = strlen(s), b = strlen(suf);
-
-	return a >= b && strcmp(s + a - b, suf) == 0;
-}
-
-static bool
-any_starts(const char *s, const char *const *v)
-{
-	for (; *v; v++)
-		if (starts(s, *v))
-			return true;
-	return false;
-}
-
-static bool
-any_contains(const char *s, const char *const *v)
-{
-	for (; *v; v++)
-		if (strstr(s, *v) != NULL)
-			return true;
-	return false;
-}
 
 static char *
 normalise(const char *p, size_t n, unsigned *depth_r)
@@ -178,7 +125,7 @@ attribution(const struct ctx *c, size_t i)
 
 	buf[0] = '\0';
 	/* a wrapped attribution starts like one: "On ...", or "Name <addr>" */
-	bool can_wrap = any_starts(c->L[i].norm, attrib_leads) ||
+	bool can_wrap = lex_any_starts(c->L[i].norm, attrib_leads) ||
 	    strchr(c->L[i].norm, '@') != NULL;
 	for (k = 0; k < 3 && i + k < c->n; k++) {
 		if (k > 0 && !can_wrap)
@@ -195,10 +142,10 @@ attribution(const struct ctx *c, size_t i)
 		buf[bl] = '\0';
 		if (bl > 400)
 			return 0;
-		if (ends(buf, ":") && any_contains(buf, attrib_verbs) &&
-		    (any_starts(buf, attrib_leads) || has_digit_or_at(buf)))
+		if (lex_ends(buf, ":") && lex_any_contains(buf, attrib_verbs) &&
+		    (lex_any_starts(buf, attrib_leads) || has_digit_or_at(buf)))
 			return k + 1;
-		if (ends(buf, ":") || ends(buf, "."))
+		if (lex_ends(buf, ":") || lex_ends(buf, "."))
 			return 0;
 	}
 	return 0;
@@ -248,9 +195,9 @@ separator(const char *s)
 		char mid[100];
 
 		snprintf(mid, sizeof(mid), "%.*s", (int)(n - a - b), s + a);
-		return any_contains(mid, sep_words);
+		return lex_any_contains(mid, sep_words);
 	}
-	return any_starts(s, fwd_lines) && ends(s, ":");
+	return lex_any_starts(s, fwd_lines) && lex_ends(s, ":");
 }
 
 enum hdr { H_NONE, H_FROM, H_SENT, H_TO, H_SUBJECT, H_CC };
@@ -375,7 +322,7 @@ pass_quotes(struct ctx *c)
 			}
 			/* an unprefixed original follows: only when the
 			 * attribution looks like a client's (lead word) */
-			if (any_starts(l->norm, attrib_leads) ||
+			if (lex_any_starts(l->norm, attrib_leads) ||
 			    nx >= c->n) {
 				mark(c, i, c->n, SCRUB_QUOTED);
 				c->cut = true;
@@ -383,219 +330,6 @@ pass_quotes(struct ctx *c)
 			}
 		}
 	}
-}
-
-/* ---- pass 3: signatures and disclaimers ---- */
-
-static const char *const mobile[] = {
-	"sent from my ", "sent from outlook", "get outlook for",
-	"sent from mail for windows", "sent from yahoo mail",
-	"sent with protonmail", "sent with proton mail", "sent from samsung",
-	"sent from the all new aol", "sent via the samsung",
-	"sent from gmail mobile", "sent from android", "sent from iphone",
-	"von meinem iphone gesendet", "von meinem ipad gesendet",
-	"von meinem smartphone gesendet", "gesendet von meinem",
-	"gesendet von outlook", "gesendet mit der", "outlook für ios",
-	"outlook für android", "envoyé de mon", "envoyé depuis mon",
-	"envoyé à partir de", "télécharger outlook", "obtenir outlook",
-	"enviado desde mi", "enviado desde outlook", "obtener outlook",
-	"inviato da iphone", "inviato dal mio", "inviato da outlook",
-	"scarica outlook", "verzonden vanaf mijn", "verzonden met",
-	"verstuurd vanaf mijn", "outlook voor ios", "outlook voor android",
-	"enviado do meu", "enviado do outlook", "obter o outlook",
-	"baixe o outlook", "skickat från min", "skickat från outlook",
-	"hämta outlook", "skickat från e-post", NULL
-};
-
-static bool
-is_mobile(const char *s)
-{
-	return strlen(s) <= 80 && any_starts(s, mobile);
-}
-
-static const char *const signoffs[] = {
-	/* en */
-	"best regards", "kind regards", "warm regards", "warmest regards",
-	"regards", "best wishes", "all the best", "best", "cheers",
-	"many thanks", "thanks again", "thanks so much", "thank you so much",
-	"thanks in advance", "thanks all", "thanks everyone",
-	"thank you all", "thanks", "thank you", "thx", "sincerely",
-	"yours sincerely", "yours truly", "yours", "respectfully",
-	"talk soon", "speak soon", "take care", "br", "rgds", "warmly",
-	"with thanks", "with best regards", "with kind regards",
-	"looking forward", "have a great day", "have a nice day",
-	"have a good weekend", "have a great weekend",
-	/* de */
-	"mit freundlichen grüßen", "mit freundlichen grüssen",
-	"mit freundlichem gruß", "mit freundlichem gruss",
-	"freundliche grüße", "freundliche grüsse", "viele grüße",
-	"viele grüsse", "beste grüße", "beste grüsse", "liebe grüße",
-	"liebe grüsse", "herzliche grüße", "herzliche grüsse",
-	"schöne grüße", "schöne grüsse", "gruß", "gruss", "grüße",
-	"lg", "vg", "mfg", "danke", "vielen dank", "besten dank",
-	"danke und gruß", "danke und viele grüße", "danke dir", "danke euch",
-	/* fr */
-	"bien cordialement", "très cordialement", "cordialement",
-	"bien à vous", "bien à toi", "meilleures salutations",
-	"sincères salutations", "salutations", "bonne journée",
-	"bonne soirée", "merci beaucoup", "merci d'avance", "merci",
-	"à bientôt", "amicalement", "bien amicalement", "merci à tous",
-	/* es */
-	"saludos cordiales", "un saludo", "un cordial saludo", "saludos",
-	"atentamente", "un abrazo", "muchas gracias", "gracias a todos",
-	"gracias",
-	"cordialmente", "reciba un cordial saludo",
-	/* it */
-	"cordiali saluti", "distinti saluti", "un caro saluto", "un saluto",
-	"saluti", "grazie mille", "grazie a tutti", "grazie", "a presto",
-	"buona giornata",
-	/* nl */
-	"met vriendelijke groet", "met vriendelijke groeten",
-	"vriendelijke groet", "hartelijke groet", "groeten", "groet", "mvg",
-	"bedankt", "dank je wel", "dank u wel", "alvast bedankt", "tot snel",
-	/* pt */
-	"atenciosamente", "com os melhores cumprimentos",
-	"melhores cumprimentos", "cumprimentos", "um abraço", "abraços",
-	"abraço", "muito obrigado", "muito obrigada", "obrigado", "obrigada",
-	"saudações", "att.", "att,",
-	/* sv */
-	"med vänliga hälsningar", "med vänlig hälsning", "vänliga hälsningar",
-	"vänlig hälsning", "bästa hälsningar", "hälsningar", "mvh",
-	"tack så mycket", "tack på förhand", "tack", "ha det bra",
-	NULL
-};
-
-/* Capitalised word of letters ("Jane", "O'Neil", "Müller"). */
-static bool
-name_word(const char *w, size_t n)
-{
-	if (n == 0 || n > 20 || !(isupper((unsigned char)w[0]) ||
-	    (unsigned char)w[0] >= 0xc3))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (isdigit((unsigned char)w[i]) || strchr("@:/?!;()<>", w[i]))
-			return false;
-	return true;
-}
-
-/* 1-4 capitalised words, nothing else (raw, not normalised). */
-static bool
-looks_like_name(const char *p, size_t n, unsigned max_words)
-{
-	unsigned words = 0;
-	size_t i = 0;
-
-	while (i < n && (p[i] == ' ' || p[i] == '>'))
-		i++;
-	while (n > i && (p[n - 1] == ' ' || p[n - 1] == ','))
-		n--;
-	if (n - i > 40 || i == n)
-		return false;
-	while (i < n) {
-		size_t s = i;
-
-		while (i < n && p[i] != ' ')
-			i++;
-		if (!name_word(p + s, i - s) && !(i - s <= 3 && words > 0 &&
-		    islower((unsigned char)p[s]) && p[i - 1] != '.'))
-			return false;	/* "van", "de" inside a name */
-		words++;
-		while (i < n && p[i] == ' ')
-			i++;
-	}
-	return words >= 1 && words <= max_words;
-}
-
-/* "and best regards": a conjunction, then a whole sign-off. */
-static bool
-signoff_pair(const char *rest)
-{
-	static const char *const conj[] = { "and ", "und ", "et ", "y ",
-	    "e ", "en ", "och ", NULL };
-
-	for (const char *const *c = conj; *c; c++) {
-		if (!starts(rest, *c))
-			continue;
-		rest += strlen(*c);
-		for (const char *const *v = signoffs; *v; v++) {
-			size_t k = strlen(*v);
-			const char *t = rest + k;
-
-			if (strncmp(rest, *v, k) != 0)
-				continue;
-			while (*t && strchr(",.! ", *t))
-				t++;
-			if (*t == '\0')
-				return true;
-		}
-	}
-	return false;
-}
-
-/* "Best regards," "Thanks, Jane" "Cheers!" "Danke und Gruß Max". */
-static bool
-is_signoff(const struct line *l)
-{
-	const char *s = l->norm;
-
-	if (strlen(s) > 48)
-		return false;
-	for (const char *const *v = signoffs; *v; v++) {
-		size_t k = strlen(*v);
-		const char *rest = s + k, *raw;
-
-		if (strncmp(s, *v, k) != 0)
-			continue;
-		while (*rest && strchr(",.!-–— ", *rest))
-			rest++;
-		if (*rest == '\0')
-			return true;
-		if (signoff_pair(rest))
-			return true;
-		/* a name after the sign-off: check it in the raw text */
-		size_t rn = l->n;
-		while (rn > 0 && (l->p[rn - 1] == ' ' || l->p[rn - 1] == '\t'))
-			rn--;
-		if (strlen(rest) > rn)
-			continue;
-		raw = l->p + (rn - strlen(rest));
-		if (rest == s + k)
-			continue;	/* "best practice", "thanksgiving" */
-		if (looks_like_name(raw, strlen(rest), 3))
-			return true;
-	}
-	return false;
-}
-
-static const char *const disclaimer_words[] = {
-	"intended recipient", "intended solely", "intended only for",
-	"confidential", "privileged", "if you have received this",
-	"if you are not the", "in error", "notify the sender",
-	"disclaimer", "unauthorized", "unauthorised", "prohibited",
-	"the views expressed", "consider the environment",
-	"before printing", "registered in england", "registered office",
-	"company number", "vertraulich", "irrtümlich", "empfänger",
-	"unbefugte", "nicht gestattet", "handelsregister", "registergericht",
-	"amtsgericht", "geschäftsführer:", "sitz der gesellschaft",
-	"ust-idnr", "confidentiel", "destinataire", "par erreur",
-	"strictement interdite", "siret", "rcs ", "capital social",
-	"confidencial", "destinatario", "por error", "prohibida",
-	"riservat", "destinatari", "per errore", "vietat",
-	"partita iva", "vertrouwelijk", "geadresseerde", "abusievelijk",
-	"kvk", "destinatário", "por engano", "proibid", "konfidentiell",
-	"sekretess", "mottagare", "felaktigt", "av misstag",
-	"organisationsnummer", "org.nr", NULL
-};
-
-static unsigned
-disclaimer_hits(const char *s)
-{
-	unsigned n = 0;
-
-	for (const char *const *v = disclaimer_words; *v; v++)
-		if (strstr(s, *v) != NULL)
-			n++;
-	return n;
 }
 
 /* Paragraph [a, b) (no blank lines) is a legal notice. */
@@ -612,45 +346,12 @@ is_disclaimer(const struct ctx *c, size_t a, size_t b)
 		mbuf_addc(&t, ' ');
 	}
 	for (size_t i = a; i < b; i++)
-		if (is_signoff(&c->L[i]))
+		if (lex_is_signoff(&c->L[i]))
 			return mbuf_fini(&t), false;
 	char *s = mbuf_finish(&t, &len);
-	hits = disclaimer_hits(s);
+	hits = lex_disclaimer_hits(s);
 	free(s);
 	return len >= 40 && (hits >= 2 || (hits == 1 && len >= 150));
-}
-
-/* Phone: seven or more digits among "+0-9 ()./-" with a leading label
- * or "+" allowed. */
-static const char *
-find_phone(const char *s, size_t n, size_t *len_r)
-{
-	const char *end = s + n;
-
-	for (const char *p = s; p < end; p++) {
-		const char *q = p;
-		unsigned digits = 0;
-		bool next_digit = p + 1 < end && isdigit((unsigned char)p[1]);
-
-		if (!(isdigit((unsigned char)*p) ||
-		    ((*p == '+' || *p == '(') && next_digit)))
-			continue;
-		if (p > s && (isalnum((unsigned char)p[-1])))
-			continue;
-		while (q < end && (isdigit((unsigned char)*q) ||
-		    strchr("+ ()./-", *q) != NULL) && *q != '\0') {
-			digits += isdigit((unsigned char)*q) != 0;
-			q++;
-		}
-		while (q > p && !isdigit((unsigned char)q[-1]))
-			q--;
-		if (digits >= 7 && digits <= 15) {
-			*len_r = (size_t)(q - p);
-			return p;
-		}
-		p = q > p ? q - 1 : p;
-	}
-	return NULL;
 }
 
 static bool
@@ -658,9 +359,9 @@ has_contact(const struct line *l)
 {
 	size_t n;
 
-	return find_phone(l->norm, strlen(l->norm), &n) != NULL || strchr(l->norm, '@') ||
-	    strstr(l->norm, "www.") || strstr(l->norm, "http") ||
-	    strstr(l->norm, ".com");
+	return lex_find_phone(l->norm, strlen(l->norm), &n) != NULL ||
+	    strchr(l->norm, '@') || strstr(l->norm, "www.") ||
+	    strstr(l->norm, "http") || strstr(l->norm, ".com");
 }
 
 /* The paragraph starting at a (to b) is "Name / title / contact". */
@@ -670,7 +371,7 @@ contact_block(const struct ctx *c, size_t a, size_t b)
 	size_t lines = 0;
 	bool contact = false;
 
-	if (!looks_like_name(c->L[a].p, c->L[a].n, 4))
+	if (!lex_looks_like_name(c->L[a].p, c->L[a].n, 4))
 		return false;
 	for (size_t i = a; i < b; i++) {
 		if (c->L[i].blank)
@@ -740,11 +441,11 @@ find_signoff(const struct ctx *c, size_t a, size_t end, size_t max_after)
 
 		if (l->blank || l->kind != SCRUB_BODY)
 			continue;
-		if (is_signoff(l))
+		if (lex_is_signoff(l))
 			return i - 1;
 		if (l->n > SIG_MAX_LEN || ++lines > max_after ||
-		    starts(l->norm, "p.s") || starts(l->norm, "ps:") ||
-		    ends(l->norm, "?"))
+		    lex_starts(l->norm, "p.s") || lex_starts(l->norm, "ps:") ||
+		    lex_ends(l->norm, "?"))
 			break;
 	}
 	return (size_t)-1;
@@ -753,8 +454,8 @@ find_signoff(const struct ctx *c, size_t a, size_t end, size_t max_after)
 static bool
 is_ps(const char *s)
 {
-	return starts(s, "p.s") || starts(s, "ps:") || starts(s, "ps ") ||
-	    starts(s, "pps");
+	return lex_starts(s, "p.s") || lex_starts(s, "ps:") ||
+	    lex_starts(s, "ps ") || lex_starts(s, "pps");
 }
 
 /* One-word replies that are content, not a name signing off. */
@@ -783,7 +484,7 @@ bare_name(const struct line *l)
 	for (size_t i = 0; i < n; i++)
 		if (strchr(".,!?:;", p[i]))
 			return false;
-	return n <= 25 && looks_like_name(p, n, 2);
+	return n <= 25 && lex_looks_like_name(p, n, 2);
 }
 
 /* Marks a signature from line s (inclusive) to end; the first signature
@@ -853,7 +554,7 @@ pass_signatures(struct ctx *c)
 
 	for (size_t i = 0; i < c->n; i++)
 		if (c->L[i].kind == SCRUB_BODY && !c->L[i].blank &&
-		    is_mobile(c->L[i].norm))
+		    lex_is_mobile(c->L[i].norm))
 			c->L[i].kind = SCRUB_SIGNATURE;
 	for (size_t i = 0; i < c->n; i++)
 		if (c->L[i].kind == SCRUB_QUOTED) {
@@ -872,233 +573,6 @@ pass_signatures(struct ctx *c)
 		seg_a--;
 	if (seg_a > first_q && seg_a < seg_b)
 		segment_tail(c, seg_a, seg_b);
-}
-
-/* ---- signature fields ---- */
-
-static const char *const title_words[] = {
-	"manager", "director", "engineer", "ceo", "cto", "cfo", "coo",
-	"founder", "president", "vp", "vice president", "head of", "lead",
-	"executive", "consultant", "specialist", "officer", "partner",
-	"sales", "account", "analyst", "architect", "developer",
-	"representative", "coordinator", "assistant", "owner", "advisor",
-	"geschäftsführer", "leiter", "leiterin", "vertrieb", "berater",
-	"beraterin", "directeur", "directrice", "responsable", "chef de",
-	"ingénieur", "gerente", "jefe", "directora", "ingeniero",
-	"direttore", "responsabile", "commerciale", "verkoop", "adviseur",
-	"diretor", "diretora", "gestor", "säljare", "chef", "ansvarig",
-	"säljchef", "projektledare", "kundansvarig", "accountmanager",
-	"associate", "attorney", "counsel", "avocat", "abogado", "avvocato",
-	"advocaat", "advogado", "advokat", NULL
-};
-static const char *const company_words[] = {
-	" inc", " ltd", " llc", " gmbh", " ag", " sa", " sas", " sarl",
-	" s.l.", " s.a.", " s.p.a.", " srl", " b.v.", " bv", " lda",
-	" ab", " corp", " co.", " plc", " kg", " nv", " oy", " as",
-	" group", " s.r.l.", " ltda", NULL
-};
-
-static bool
-has_word_suffix(const char *s, const char *const *v)
-{
-	for (; *v; v++) {
-		const char *p = strstr(s, *v);
-		size_t k = strlen(*v);
-
-		while (p != NULL) {
-			char e = p[k];
-
-			if (e == '\0' || e == ' ' || e == ',' || e == '.' ||
-			    e == '|')
-				return true;
-			p = strstr(p + 1, *v);
-		}
-	}
-	return false;
-}
-
-static char *
-trimmed_dup(const char *p, size_t n)
-{
-	while (n > 0 && (*p == ' ' || *p == '>' || *p == '*')) {
-		p++;
-		n--;
-	}
-	while (n > 0 && strchr(" ,|*", p[n - 1]))
-		n--;
-	return xstrndup(p, n);
-}
-
-static void
-split_title(struct scrub_sig_fields *f, const char *p, size_t n)
-{
-	static const char *const seps[] = { " | ", " at ", ", ", " - ",
-	    " – ", " bei ", " chez ", " en ", " presso ", " bij ", " på ",
-	    " · ", NULL };
-
-	for (const char *const *s = seps; *s; s++) {
-		const char *m = memmem(p, n, *s, strlen(*s));
-
-		if (m != NULL) {
-			f->title = trimmed_dup(p, (size_t)(m - p));
-			if (f->company == NULL)
-				f->company = trimmed_dup(m + strlen(*s),
-				    n - (size_t)(m - p) - strlen(*s));
-			return;
-		}
-	}
-	f->title = trimmed_dup(p, n);
-}
-
-/* One "|"-separated piece of a signature line. */
-struct item {
-	const char *p;
-	size_t n;
-	char norm[128];
-};
-
-static bool
-textual(const struct item *it)
-{
-	bool letter = false;
-
-	if (it->n > 60 || strstr(it->norm, "http") || strstr(it->norm, "www."))
-		return false;
-	for (size_t i = 0; i < it->n; i++) {
-		if (isdigit((unsigned char)it->p[i]) || it->p[i] == '@')
-			return false;
-		letter = letter || isalpha((unsigned char)it->p[i]) ||
-		    (unsigned char)it->p[i] >= 0xc3;
-	}
-	return letter;
-}
-
-/*
- * Splits the signature's lines at " | " and " · " (one-line signatures:
- * "Jane Doe | VP Sales | Acme"), skipping the sign-off, "--" and mobile
- * lines.  Returns the number of items.
- */
-static size_t
-sig_items(const struct ctx *c, struct item *v, size_t max)
-{
-	size_t n = 0;
-
-	for (size_t i = c->sig_from; i < c->sig_to && i < c->n; i++) {
-		const struct line *l = &c->L[i];
-		const char *p = l->p, *end = l->p + l->n;
-
-		if (l->blank || l->kind != SCRUB_SIGNATURE ||
-		    is_mobile(l->norm) || is_signoff(l) ||
-		    strcmp(l->norm, "--") == 0)
-			continue;
-		while (p < end && n < max) {
-			const char *bar = memmem(p, (size_t)(end - p), " | ", 3);
-			const char *dot = memmem(p, (size_t)(end - p),
-			    " \xc2\xb7 ", 4);
-			const char *e = bar ? bar : end;
-			size_t skip = 3;
-
-			if (dot != NULL && dot < e) {
-				e = dot;
-				skip = 4;
-			}
-			while (p < e && (*p == ' ' || *p == '>' || *p == '*'))
-				p++;
-			size_t k = (size_t)(e - p);
-			while (k > 0 && strchr(" ,*", p[k - 1]))
-				k--;
-			if (k > 0) {
-				v[n].p = p;
-				v[n].n = k;
-				size_t m = k < sizeof(v[n].norm) - 1 ? k :
-				    sizeof(v[n].norm) - 1;
-				for (size_t j = 0; j < m; j++)
-					v[n].norm[j] = (char)tolower(
-					    (unsigned char)p[j]);
-				v[n].norm[m] = '\0';
-				n++;
-			}
-			p = e < end ? e + skip : end;
-		}
-	}
-	return n;
-}
-
-/*
- * Name, title, company, phone, email from the signature block.  The usual
- * layout is name, then title, then company, one per line or separated by
- * "|"; labels ("Tel.:", "M:") may precede the phone.  A first name after
- * the sign-off ("Jane") gives way to a full name below it ("Jane Doe").
- */
-static void
-sig_fields(struct ctx *c)
-{
-	struct scrub_sig_fields *f = &c->r->sig;
-	struct item v[32];
-	size_t n = sig_items(c, v, 32), name_at = (size_t)-1;
-	size_t title_at = (size_t)-1;
-
-	for (size_t i = 0; i < n; i++) {
-		const struct item *it = &v[i];
-		const char *ph, *at;
-		size_t pl;
-
-		if (f->phone == NULL && (ph = find_phone(it->p, it->n, &pl))) {
-			f->phone = xstrndup(ph, pl);
-			continue;
-		}
-		if ((at = memchr(it->p, '@', it->n)) != NULL) {
-			const char *s0 = at, *e = at, *end = it->p + it->n;
-
-			while (s0 > it->p && !strchr(" <:(", s0[-1]))
-				s0--;
-			while (e < end && !strchr(" >),", *e))
-				e++;
-			if (f->email == NULL && at > s0 && e > at + 1)
-				f->email = xstrndup(s0, (size_t)(e - s0));
-			continue;
-		}
-		bool company = has_word_suffix(it->norm, company_words);
-		if (!company && looks_like_name(it->p, it->n, 4)) {
-			size_t cl = f->name ? strlen(f->name) : 0;
-
-			if (f->name == NULL) {
-				f->name = xstrndup(it->p, it->n);
-				name_at = i;
-				continue;
-			}
-			if (it->n > cl && strncmp(it->p, f->name, cl) == 0 &&
-			    it->p[cl] == ' ') {
-				free(f->name);
-				f->name = xstrndup(it->p, it->n);
-				name_at = i;
-				continue;
-			}
-		}
-		/* "Inköpschef, Nordkust AB" right under the name */
-		if (company && f->title == NULL && i == name_at + 1 &&
-		    textual(it) && (memmem(it->p, it->n, ", ", 2) ||
-		    memmem(it->p, it->n, " at ", 4))) {
-			split_title(f, it->p, it->n);
-			title_at = i;
-			continue;
-		}
-		if (company && f->company == NULL && textual(it)) {
-			f->company = xstrndup(it->p, it->n);
-			continue;
-		}
-		if (f->name == NULL || !textual(it))
-			continue;
-		if (f->title == NULL && (i == name_at + 1 ||
-		    any_contains(it->norm, title_words))) {
-			split_title(f, it->p, it->n);
-			title_at = i;
-			continue;
-		}
-		if (f->company == NULL && title_at != (size_t)-1 &&
-		    i == title_at + 1)
-			f->company = xstrndup(it->p, it->n);
-	}
 }
 
 /* ---- assembly ---- */
@@ -1206,7 +680,7 @@ scrub_text_hint(const char *text, size_t len,
 	apply_hint(&c, quote_line);
 	pass_quotes(&c);
 	pass_signatures(&c);
-	sig_fields(&c);
+	scrub_sig_fields(&c);
 	for (size_t k = c.n; k < all; k++)
 		if (c.cut || c.L[k].depth > 0)
 			c.L[k].kind = SCRUB_QUOTED;
