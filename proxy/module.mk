@@ -1,6 +1,7 @@
 # proxy/: crm-proxy, the IMAP proxy daemon.
 # The parsers link alone (no libevent/OpenSSL) into unit tests and fuzzers.
 PROXY_PURE_SRCS := $(wildcard proxy/imap_parse.c proxy/sasl.c proxy/proxy_proto.c \
+	proxy/http_parse.c \
 	proxy/imap_caps.c)
 PROXY_PURE_OBJS := $(PROXY_PURE_SRCS:%.c=$(B)/%.o)
 PURE_OBJS += $(PROXY_PURE_OBJS)
