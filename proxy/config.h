@@ -25,6 +25,11 @@ enum tls_mode {
 	TLS_MODE_IMPLICIT,
 };
 
+enum listen_protocol {
+	LISTEN_IMAP,
+	LISTEN_CALDAV,
+};
+
 struct netmask {
 	struct sockaddr_storage addr;
 	unsigned bits;
@@ -43,6 +48,7 @@ struct listen_conf {
 	struct netmask trusted[CONFIG_MAX_TRUSTED];
 	unsigned ntrusted;
 	void *ssl_ctx;		/* SSL_CTX *, loaded by config_load_tls() */
+	enum listen_protocol protocol;
 };
 
 struct upstream_conf {
@@ -62,6 +68,7 @@ enum route_kind {
 	ROUTE_USER,
 	ROUTE_DOMAIN,
 	ROUTE_DEFAULT,
+	ROUTE_HOST,		/* [route caldav] only: by the Host field */
 };
 
 struct route_conf {
@@ -70,6 +77,7 @@ struct route_conf {
 	char *upstream_name;
 	struct upstream_conf *upstream;
 	int line;
+	bool caldav;		/* from [route caldav] */
 };
 
 struct limits_conf {
@@ -85,6 +93,19 @@ struct limits_conf {
 	unsigned auth_failures_max;
 };
 
+/* [caldav]: the CalDAV listeners' settings and their capture tap. */
+struct caldav_conf {
+	char *tenant;		/* Kafka key and header; "default" */
+	char *spool_dir;	/* capture spool; NULL: no capture */
+	uint64_t spool_max;	/* refuse records past this spool size */
+	uint64_t segment_size;
+	uint64_t object_max;	/* largest calendar object the tap keeps */
+	unsigned seen_entries;	/* shared de-duplication table slots */
+	unsigned idle_timeout;	/* seconds without traffic either way */
+	uint64_t head_max;	/* request/response head */
+	int line;
+};
+
 struct proxy_conf {
 	char *path;
 	unsigned workers;
@@ -98,6 +119,7 @@ struct proxy_conf {
 	unsigned nupstreams;
 	struct route_conf *routes;
 	unsigned nroutes;
+	struct caldav_conf caldav;
 };
 
 /*
@@ -117,6 +139,12 @@ void config_free(struct proxy_conf **confp);
  * the domain's route, then the default.  NULL if nothing matches. */
 const struct upstream_conf *config_route(const struct proxy_conf *conf,
     const char *user);
+
+/* CalDAV: the upstream for an authenticated user (NULL when the client
+ * sent none, e.g. a Bearer token) and/or the request's Host (without
+ * port; may be NULL): [route caldav] user, domain, host, default. */
+const struct upstream_conf *config_route_caldav(const struct proxy_conf *conf,
+    const char *user, const char *host);
 
 bool config_trusted_proxy(const struct listen_conf *lc,
     const struct sockaddr *sa);

@@ -28,6 +28,7 @@
 #include "lib/conf.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
+#include "proxy/caldav_tap.h"
 #include "proxy/config.h"
 #include "proxy/limits.h"
 #include "proxy/worker.h"
@@ -384,6 +385,9 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (limits_init() != 0)
 		fatal("cannot map the shared limits region");
+	/* Sized once: a reload keeps the table (and what it remembers). */
+	if (caldav_tap_seen_init(parent.conf->caldav.seen_entries) != 0)
+		fatal("cannot map the shared CalDAV seen table");
 	if (bind_all(parent.conf, NULL, NULL, parent.fds) != 0)
 		return 1;
 	if ((parent.base = event_base_new()) == NULL)

@@ -10,7 +10,15 @@ PROXY_SRCS := $(filter-out $(PROXY_PURE_SRCS),$(wildcard proxy/*.c))
 PROXY_OBJS := $(PROXY_SRCS:%.c=$(B)/%.o)
 PROXY_LIBS := $(shell $(PKG_CONFIG) --libs libevent_openssl libevent openssl)
 
-$(B)/crm-proxy: $(PROXY_OBJS) $(PROXY_PURE_OBJS) $(LIB_A)
+# CalDAV: the tap reads multistatus answers with libxml2 (zlib for
+# gzip'ed ones) and iCalendar with libical (capture/ical_meta.c), and
+# writes the capture spool.
+PROXY_CALDAV_OBJS := $(B)/capture/spool.o $(B)/capture/crc32c.o \
+	$(B)/capture/event.o $(B)/capture/ical_meta.o
+PROXY_LIBS += $(shell $(PKG_CONFIG) --libs libxml-2.0 zlib libical libcrypto)
+$(B)/proxy/caldav_tap.o: PKG_CFLAGS += $(shell $(PKG_CONFIG) --cflags libxml-2.0)
+
+$(B)/crm-proxy: $(PROXY_OBJS) $(PROXY_PURE_OBJS) $(PROXY_CALDAV_OBJS) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PROXY_LIBS)
 
 BINS += $(B)/crm-proxy

@@ -29,6 +29,7 @@
 #include "lib/tls.h"
 #include "lib/xmalloc.h"
 #include "proxy/imap_caps.h"
+#include "proxy/upconn.h"
 #include "proxy/worker.h"
 
 #define UPSTREAM_LINE_MAX 65536
@@ -99,22 +100,7 @@ upstream_send(struct session *s, const char *fmt, ...)
 static struct bufferevent *
 upstream_tls_bev(struct session *s, struct bufferevent *under)
 {
-	const char *name = s->up->server_name ? s->up->server_name :
-	    s->up->host;
-	SSL *ssl = tls_client_ssl_new(s->up->ssl_ctx, name, s->up->verify);
-	struct bufferevent *bev;
-
-	if (ssl == NULL)
-		return NULL;
-	if (under != NULL)
-		bev = bufferevent_openssl_filter_new(s->w->base, under, ssl,
-		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	else
-		bev = bufferevent_openssl_socket_new(s->w->base, -1, ssl,
-		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		SSL_free(ssl);
-	return bev;
+	return upconn_tls_bev(s->w->base, s->up, under);
 }
 
 void
@@ -164,20 +150,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		unsigned long e;
-		int dns = bufferevent_socket_get_dns_error(s->ubev);
-
-		if (dns != 0) {
-			snprintf(why, sizeof(why), "DNS: %s",
-			    evutil_gai_strerror(dns));
-		} else if ((e = bufferevent_get_openssl_error(s->ubev)) !=
-		    0) {
-			snprintf(why, sizeof(why), "TLS: ");
-			ERR_error_string_n(e, why + 5, sizeof(why) - 5);
-		} else {
-			snprintf(why, sizeof(why), "%s",
-			    errno != 0 ? strerror(errno) : "connection error");
-		}
+		upconn_error_string(s->ubev, errno, why, sizeof(why));
 		upstream_unavailable(s, why);
 		return;
 	}

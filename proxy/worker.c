@@ -22,6 +22,8 @@
 #include <event2/listener.h>
 
 #include "lib/log.h"
+#include "proxy/caldav.h"
+#include "proxy/caldav_tap.h"
 #include "proxy/limits.h"
 #include "proxy/session.h"
 
@@ -65,7 +67,10 @@ worker_accept(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	session_accept(&worker, lc, fd, sa, (socklen_t)salen);
+	if (lc->protocol == LISTEN_CALDAV)
+		caldav_accept(&worker, lc, fd, sa, (socklen_t)salen);
+	else
+		session_accept(&worker, lc, fd, sa, (socklen_t)salen);
 }
 
 static void
@@ -119,6 +124,7 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 		next = TAILQ_NEXT(s, entry);
 		session_shutdown(s);
 	}
+	caldav_shutdown_all(w);
 	if (w->nsessions == 0) {
 		event_base_loopexit(w->base, NULL);
 	} else {
@@ -140,6 +146,7 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	w->conf = conf;
 	w->slot = slot;
 	TAILQ_INIT(&w->sessions);
+	TAILQ_INIT(&w->caldav_sessions);
 	limits_set_slot(slot);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
@@ -150,6 +157,8 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	if ((w->dns = evdns_base_new(w->base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
 		w->dns = evdns_base_new(w->base, 0);
+	/* The spool may be writable only by the user we start as. */
+	caldav_tap_worker_init(conf, slot);
 	worker_drop_privileges(conf);
 	/* A worker outliving its parent would hold the ports forever.  Set
 	 * after the credential change, which clears it. */
@@ -176,6 +185,8 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	/* Free everything so leak checkers see a clean exit. */
 	while (!TAILQ_EMPTY(&w->sessions))
 		session_destroy(TAILQ_FIRST(&w->sessions));
+	caldav_destroy_all(w);
+	caldav_tap_worker_fini();
 	worker_stop_listening(w);
 	for (unsigned i = 0; i < 3; i++)
 		event_free(sigs[i]);
