@@ -602,7 +602,7 @@ cd_pump_client(struct caldav_session *s)
 	struct evbuffer *in = bufferevent_get_input(s->cbev);
 
 	s->last_activity = time(NULL);
-	while (!s->closing && !s->client_done && !s->held) {
+	while (!s->closing && !s->held && (!s->client_done || s->cur != NULL)) {
 		struct evbuffer_ptr pos;
 		struct evbuffer_iovec v;
 		const char *err = NULL;
@@ -617,18 +617,24 @@ cd_pump_client(struct caldav_session *s)
 			cd_pause(s, CD_CLIENT);
 			return;
 		}
-		if (evbuffer_get_length(in) <= s->scanned[CD_CLIENT])
-			return;
-		if (evbuffer_ptr_set(in, &pos, s->scanned[CD_CLIENT],
+		if (evbuffer_get_length(in) <= s->scanned[CD_CLIENT]) {
+			/* A message that ended with the input still owes
+			 * its DONE: ask once more with nothing new. */
+			v.iov_base = (void *)"";
+			v.iov_len = 0;
+		} else if (evbuffer_ptr_set(in, &pos, s->scanned[CD_CLIENT],
 		    EVBUFFER_PTR_SET) != 0 ||
-		    evbuffer_peek(in, -1, &pos, &v, 1) < 1)
+		    evbuffer_peek(in, -1, &pos, &v, 1) < 1) {
 			return;
+		}
 		switch (http_parse(&s->rq, v.iov_base, v.iov_len, &used,
 		    &err)) {
 		case HTTP_PARSE_AGAIN:
 			s->scanned[CD_CLIENT] += used;
 			if (s->cur != NULL)
 				cd_forward(s, CD_CLIENT);
+			if (v.iov_len == 0)
+				return;
 			break;
 		case HTTP_PARSE_HEAD:
 			s->scanned[CD_CLIENT] += used;
@@ -758,9 +764,9 @@ cd_pump_server(struct caldav_session *s)
 			cd_pause(s, CD_SERVER);
 			return;
 		}
-		if (evbuffer_get_length(in) <= s->scanned[CD_SERVER])
-			return;
 		if (s->resp_blind) {
+			if (evbuffer_get_length(in) == 0)
+				return;
 			s->scanned[CD_SERVER] = evbuffer_get_length(in);
 			cd_forward(s, CD_SERVER);
 			continue;
@@ -768,19 +774,27 @@ cd_pump_server(struct caldav_session *s)
 		if (http_parser_idle(&s->rs)) {
 			struct cd_req *q = cd_front(s);
 
+			if (evbuffer_get_length(in) == 0)
+				return;
 			http_parser_set_head_request(&s->rs, q != NULL &&
 			    q->head);
 		}
-		if (evbuffer_ptr_set(in, &pos, s->scanned[CD_SERVER],
+		if (evbuffer_get_length(in) <= s->scanned[CD_SERVER]) {
+			v.iov_base = (void *)"";	/* a DONE owed */
+			v.iov_len = 0;
+		} else if (evbuffer_ptr_set(in, &pos, s->scanned[CD_SERVER],
 		    EVBUFFER_PTR_SET) != 0 ||
-		    evbuffer_peek(in, -1, &pos, &v, 1) < 1)
+		    evbuffer_peek(in, -1, &pos, &v, 1) < 1) {
 			return;
+		}
 		switch (http_parse(&s->rs, v.iov_base, v.iov_len, &used,
 		    &err)) {
 		case HTTP_PARSE_AGAIN:
 			s->scanned[CD_SERVER] += used;
 			if (s->resp_in_body)
 				cd_forward(s, CD_SERVER);
+			if (v.iov_len == 0)
+				return;
 			break;
 		case HTTP_PARSE_HEAD:
 			s->scanned[CD_SERVER] += used;
