@@ -54,6 +54,8 @@ static const char *const known_names[KNOWN_COUNT] = {
 };
 
 #define HTTP_VERSION_PREFIX "HTTP/1."
+/* gcc reads comments for -Wimplicit-fallthrough, clang only this */
+#define FALLTHROUGH __attribute__((fallthrough))
 #define CHUNK_DIGITS_MAX 15	/* < 2^60: no overflow in the sum */
 
 static bool
@@ -434,7 +436,7 @@ http_parse(struct http_parser *p, const uint8_t *data, size_t len,
 				*consumed_r = (size_t)(q - data);
 				return HTTP_PARSE_DONE;
 			}
-			/* FALLTHROUGH */
+			FALLTHROUGH;
 		case ST_CHUNK_DATA:
 		case ST_BODY_EOF:
 			if (q == end)
