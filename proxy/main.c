@@ -63,7 +63,7 @@ usage(FILE *f)
 	    "usage: crm-proxy [-c FILE] [-F] [-d] [--check] [--help] "
 	    "[--version]\n"
 	    "\n"
-	    "Transparent IMAP proxy for CRM capture.\n"
+	    "Transparent IMAP and CalDAV proxy for CRM capture.\n"
 	    "\n"
 	    "  -c, --config FILE  configuration (default %s)\n"
 	    "  -F, --foreground   stay in the foreground (the default; for "
