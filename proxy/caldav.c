@@ -908,8 +908,9 @@ cd_server_event(struct bufferevent *bev, short what, void *arg)
 	if (s->resp_started)
 		cd_close(s, "server connection error");
 	else
-		cd_reply(s, s->up_connected ? 502 : 504, s->up_connected ?
-		    "Bad Gateway" : "Gateway Timeout",
+		cd_reply(s, (what & BEV_EVENT_TIMEOUT) ? 504 : 502,
+		    (what & BEV_EVENT_TIMEOUT) ? "Gateway Timeout" :
+		    "Bad Gateway",
 		    "Calendar server unavailable, try again later.");
 }
 

@@ -23,6 +23,7 @@ scenario_init caldav_sync 7
 . "$TLIB/certs.sh"
 . "$TLIB/radicale.sh"
 . "$TLIB/kafka.sh"
+. "$TLIB/caldav.sh"
 need_cmd curl vdirsyncer kcat java mvn
 [ -x "$B/crm-proxy" ] && [ -x "$B/crm-capture" ] ||
 	fail "build first: make $B/crm-proxy $B/crm-capture"
@@ -33,45 +34,10 @@ certs_make "$T/certs" || fail "certificates"
 CA="$T/certs/ca.pem"
 export CA
 radicale_start "$T/certs/dovecot.pem" "$T/certs/dovecot.key"
-# Kafka takes PORT and PORT+1 (controller)
-alloc_port KPORT
-alloc_port KPORT2
-[ "$KPORT2" = $((KPORT + 1)) ] || fail "no two adjacent ports for Kafka"
-kafka_start "$T/kafka" "$KPORT"
-kafka_create_topic crm.calendar.v1
-mkdir -p "$T/spool"
-[ "$(id -u)" = 0 ] && chown nobody "$T/spool"
-cat >"$T/capture.conf" <<EOF
-[spool]
-dir = $T/spool
-poll_interval_ms = 20
-ack_interval_ms = 100
-[kafka]
-brokers = $KAFKA_BOOTSTRAP
-shutdown_timeout = 10s
-[metrics]
-file = $T/capture.prom
-interval_ms = 200
-[log]
-level = info
-EOF
-"$B/crm-capture" -c "$T/capture.conf" >>"$T/capture.log" 2>&1 &
-track_pid $! crm-capture
+caldav_capture_start
 
 step "crm-proxy with a CalDAV listener"
-alloc_port CALPORT
-PROXY_LOG="$T/crm-proxy.log"
-{
-	printf '[proxy]\nworkers = 2\nlog_level = debug\n'
-	[ "$(id -u)" = 0 ] && printf 'user = nobody\n'
-	cat <<EOF
-[listen cal]
-address = 127.0.0.1:$CALPORT
-protocol = caldav
-tls = implicit
-cert = $T/certs/proxy.pem
-key = $T/certs/proxy.key
-
+cat >"$T/upstreams.conf" <<EOF
 [upstream radicale]
 address = 127.0.0.1:$RADICALE_PORT
 tls = implicit
@@ -81,18 +47,8 @@ server_name = localhost
 
 [route caldav]
 default = radicale
-
-[caldav]
-tenant = acme
-spool_dir = $T/spool
 EOF
-} >"$T/crm-proxy.conf"
-"$B/crm-proxy" --check -c "$T/crm-proxy.conf" || fail "--check rejected the config"
-"$B/crm-proxy" -c "$T/crm-proxy.conf" -F >>"$PROXY_LOG" 2>&1 &
-PROXY_PID=$!
-track_pid "$PROXY_PID" crm-proxy
-wait_port "$CALPORT" 10 "$PROXY_PID" || { tail "$PROXY_LOG"; fail "proxy not listening"; }
-P="https://localhost:$CALPORT"
+caldav_proxy_start "$T/upstreams.conf"
 C=(curl -sS --max-time 10 --cacert "$CA" -u alice:alicepw)
 
 code() { "${C[@]}" -o /dev/null -w '%{http_code}' "$@"; }
@@ -207,16 +163,7 @@ sys.exit(0 if server == local == want else 1)
 PYEOF
 
 step "Kafka: exactly one record per change"
-want=7
-for i in $(seq 1 120); do
-	n="$(timeout 20 kcat -b "$KAFKA_BOOTSTRAP" -C -t crm.calendar.v1 \
-		-o beginning -e -q -f '%o\n' 2>/dev/null | wc -l)"
-	[ "$n" -ge "$want" ] && break
-	sleep 0.5
-done
-sleep 2	# anything extra would show up now
-timeout 20 kcat -b "$KAFKA_BOOTSTRAP" -C -t crm.calendar.v1 -o beginning \
-	-e -q -J >"$T/kafka.json" 2>/dev/null
+caldav_kafka_records 7
 "$PY" - "$T/kafka.json" "$T/m1.ics" "$T/m1b.ics" "$T/m2.ics" <<'PYEOF' || fail "Kafka records"
 import json, re, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -267,9 +214,6 @@ print('  %d records, each change once, headers parsed' % len(recs))
 PYEOF
 
 step "proxy health"
-kill -0 "$PROXY_PID" 2>/dev/null || fail "crm-proxy died"
+caldav_proxy_check_log
 grep -c 'already published' "$PROXY_LOG" | sed 's/^/  duplicates suppressed: /'
-if grep -nE 'AddressSanitizer|runtime error:|Segmentation|assertion' "$PROXY_LOG"; then
-	fail "crash or sanitizer report in the proxy log"
-fi
 pass "curl + vdirsyncer through the proxy; 7 changes, 7 Kafka records"

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# caldav_http.sh - HTTP/1.1 mechanics of the CalDAV listener.
+#
+# Radicale closes every connection after one answer, so a real HTTP/1.1
+# server that keeps connections open stands in front of it: nginx
+# (reverse proxy, keep-alive, chunked request bodies), over HTTPS with its
+# own certificate that crm-proxy verifies.  Clients: curl and a raw TLS
+# socket (tests/integration/caldav_wire.py) for what curl will not send.
+#
+#   keep-alive   curl fetches 6 URLs: one TCP connection, 6 requests
+#                (curl's num_connects, the proxy's close line);
+#   pipelining   PROPFIND, HEAD, chunked PUT, GET, REPORT written in one
+#                go; five answers come back in order, bodies intact, HEAD
+#                without one;
+#   chunked      a text/calendar PUT sent chunked is captured de-chunked,
+#                byte for byte (Kafka value);
+#   smuggling    Content-Length + Transfer-Encoding, two Content-Lengths,
+#                obs-fold: the proxy answers 400 itself and nginx's access
+#                log never sees the request or what it hid;
+#   routing      [route caldav]: alice by user name, a Bearer request by
+#                its Host, others to a default that is down (502).
+. "$(dirname "$0")/../lib/common.sh"
+scenario_init caldav_http 8
+. "$TLIB/certs.sh"
+. "$TLIB/radicale.sh"
+. "$TLIB/kafka.sh"
+. "$TLIB/caldav.sh"
+need_cmd curl nginx kcat java mvn
+[ -x "$B/crm-proxy" ] && [ -x "$B/crm-capture" ] ||
+	fail "build first: make $B/crm-proxy $B/crm-capture"
+kafka_fetch || { [ $? = 77 ] && skip "maven cannot fetch Kafka"; fail "fetching Kafka jars"; }
+
+step "Radicale behind nginx (HTTPS, keep-alive), Kafka, crm-capture"
+certs_make "$T/certs" || fail "certificates"
+CA="$T/certs/ca.pem"
+export CA
+radicale_start
+alloc_port NGINX_PORT
+alloc_port DEAD_PORT	# nobody listens here
+mkdir -p "$T/nginx"
+NGUSER=""
+[ "$(id -u)" = 0 ] && NGUSER="user nobody nogroup;"
+cat >"$T/nginx/nginx.conf" <<EOF
+$NGUSER
+worker_processes 1;
+daemon off;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events { worker_connections 64; }
+http {
+	access_log $T/nginx/access.log;
+	client_body_temp_path $T/nginx/body;
+	proxy_temp_path $T/nginx/proxy;
+	fastcgi_temp_path $T/nginx/fastcgi;
+	uwsgi_temp_path $T/nginx/uwsgi;
+	scgi_temp_path $T/nginx/scgi;
+	keepalive_requests 1000;
+	server {
+		listen 127.0.0.1:$NGINX_PORT ssl;
+		ssl_certificate $T/certs/dovecot.pem;
+		ssl_certificate_key $T/certs/dovecot.key;
+		client_max_body_size 10m;
+		location / {
+			proxy_pass http://127.0.0.1:$RADICALE_PORT;
+			proxy_set_header Host \$host;
+		}
+	}
+}
+EOF
+chmod 644 "$T/certs/dovecot.key"	# nginx's worker reads it as nobody
+nginx -c "$T/nginx/nginx.conf" -p "$T/nginx" >"$T/nginx/stderr" 2>&1 &
+track_pid $! nginx
+wait_port "$NGINX_PORT" 10 || { cat "$T/nginx/stderr" "$T/nginx/error.log"; fail "nginx"; }
+caldav_capture_start
+
+step "crm-proxy: alice by user, host cal.test by Host, the rest to a dead end"
+cat >"$T/upstreams.conf" <<EOF
+[upstream front]
+address = 127.0.0.1:$NGINX_PORT
+tls = implicit
+ca_file = $CA
+verify = yes
+server_name = localhost
+
+[upstream dead]
+address = 127.0.0.1:$DEAD_PORT
+tls = none
+
+[route caldav]
+user alice = front
+host cal.test = front
+default = dead
+EOF
+PROXY_WORKERS=1 caldav_proxy_start "$T/upstreams.conf"
+C=(curl -sS --max-time 10 --cacert "$CA")
+A=(-u alice:alicepw)
+
+got="$("${C[@]}" "${A[@]}" -o /dev/null -w '%{http_code}' -X MKCALENDAR "$P/alice/work/")"
+[ "$got" = 201 ] || fail "MKCALENDAR: $got"
+
+step "keep-alive: six requests, one connection"
+urls=()
+for i in 1 2 3 4 5 6; do urls+=("$P/alice/work/"); done
+n="$("${C[@]}" "${A[@]}" -X PROPFIND -H 'Depth: 0' \
+	-w '%{http_code}:%{num_connects}\n' -o /dev/null -o /dev/null \
+	-o /dev/null -o /dev/null -o /dev/null -o /dev/null "${urls[@]}")"
+note "$(echo $n)"
+[ "$(echo "$n" | grep -c '^207:')" = 6 ] || fail "not six 207s: $n"
+[ "$(echo "$n" | awk -F: '{ s += $2 } END { print s }')" = 1 ] ||
+	fail "curl needed more than one connection: $n"
+sleep 0.3
+grep -q 'caldav closed: .*requests=6 ' "$PROXY_LOG" ||
+	fail "the proxy did not serve six requests on one connection"
+
+step "pipelining, HEAD, chunked PUT; then smuggling attempts"
+"$PY" "$ROOT/tests/integration/caldav_wire.py" localhost "$CALPORT" "$CA" \
+	"$T/chunked.ics" || fail "wire checks"
+sleep 0.5
+if grep -E 'smuggled|POST ' "$T/nginx/access.log"; then
+	fail "a request the proxy refused reached the server"
+fi
+grep -c '"GET /alice/work/pipe1.ics' "$T/nginx/access.log" >/dev/null ||
+	fail "pipelined GET missing upstream"
+
+step "routing by Host for a Bearer token, default for unknown users"
+got="$("${C[@]}" -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer not-a-real-token' \
+	-H 'Host: cal.test' -X PROPFIND "$P/alice/")"
+# Radicale does not take Bearer tokens: 401 from the server, passed on
+[ "$got" = 401 ] || fail "Bearer via Host cal.test: $got, expected the server's 401"
+grep -q 'PROPFIND /alice/ user=- via front' "$PROXY_LOG" || fail "Host route not taken"
+got="$("${C[@]}" -o /dev/null -w '%{http_code}' -u bob:bobpw -X PROPFIND "$P/bob/")"
+[ "$got" = 502 ] || fail "bob -> default (down): $got, expected 502"
+note "Bearer + Host cal.test -> front (401 from the server); bob -> dead end (502)"
+
+step "Kafka: the chunked PUT, captured once, de-chunked"
+caldav_kafka_records 2
+"$PY" - "$T/kafka.json" "$T/chunked.ics" <<'PYEOF' || fail "Kafka records"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+want = open(sys.argv[2], newline='').read()
+def hdrs(r):
+    h = r.get('headers') or []
+    return dict(zip(h[0::2], h[1::2]))
+puts = [(hdrs(r), r['payload']) for r in recs
+        if hdrs(r).get('http-method') == 'PUT']
+for h, _ in puts:
+    print('  %s %s %s' % (h['http-method'], h['ical-uid'], h['href']))
+assert len(puts) == 2, len(recs)	# pipe1 (chunked) and pipe2 (length)
+chunked = [b for h, b in puts if h['href'] == '/alice/work/pipe1.ics']
+assert chunked == [want], 'chunked body not captured verbatim'
+assert len(recs) == 2, 'GET/REPORT/PROPFIND must add nothing'
+PYEOF
+caldav_proxy_check_log
+pass "keep-alive, pipelining, HEAD, chunked, smuggling refused, routing"
