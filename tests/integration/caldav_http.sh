@@ -18,7 +18,9 @@
 #                obs-fold: the proxy answers 400 itself and nginx's access
 #                log never sees the request or what it hid;
 #   routing      [route caldav]: alice by user name, a Bearer request by
-#                its Host, others to a default that is down (502).
+#                its Host, others to a default that is down (502);
+#   object_max   a 3 MB event (curl sends Expect: 100-continue) is relayed
+#                whole both ways, counted too big, never captured.
 . "$(dirname "$0")/../lib/common.sh"
 scenario_init caldav_http 8
 . "$TLIB/certs.sh"
@@ -122,6 +124,24 @@ fi
 grep -c '"GET /alice/work/pipe1.ics' "$T/nginx/access.log" >/dev/null ||
 	fail "pipelined GET missing upstream"
 
+step "an object over object_max: relayed whole (Expect: 100-continue), not captured"
+"$PY" - "$T/big.ics" <<'PYEOF'
+import sys
+desc = 'DESCRIPTION:' + 'meeting notes ' * 230000	# ~3 MB, one line
+open(sys.argv[1], 'w', newline='').write(
+    'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n'
+    'UID:big@crm.test\r\nDTSTAMP:20260101T090000Z\r\n'
+    'DTSTART:20260125T100000Z\r\n' + desc + '\r\nEND:VEVENT\r\n'
+    'END:VCALENDAR\r\n')
+PYEOF
+got="$("${C[@]}" "${A[@]}" -o /dev/null -w '%{http_code}' -X PUT \
+	-H 'Content-Type: text/calendar' --data-binary @"$T/big.ics" \
+	"$P/alice/work/big.ics")"
+[ "$got" = 201 ] || fail "3 MB PUT: $got"
+"${C[@]}" "${A[@]}" "$P/alice/work/big.ics" -o "$T/big.back"
+[ "$(stat -c %s "$T/big.back")" -gt 3000000 ] || fail "3 MB event did not come back whole"
+note "3 MB PUT 201, GET back $(stat -c %s "$T/big.back") bytes"
+
 step "routing by Host for a Bearer token, default for unknown users"
 got="$("${C[@]}" -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer not-a-real-token' \
 	-H 'Host: cal.test' -X PROPFIND "$P/alice/")"
@@ -151,4 +171,8 @@ assert chunked == [want], 'chunked body not captured verbatim'
 assert len(recs) == 2, 'GET/REPORT/PROPFIND must add nothing'
 PYEOF
 caldav_proxy_check_log
+# the worker's counters reach the log when it exits
+stop_pid "$PROXY_PID" 10 || fail "crm-proxy did not stop on SIGTERM"
+grep -E 'caldav tap: published=[0-9]+ .*too_big=1 ' "$PROXY_LOG" ||
+	fail "the 3 MB object was not counted as too big"
 pass "keep-alive, pipelining, HEAD, chunked, smuggling refused, routing"
