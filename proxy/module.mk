@@ -38,3 +38,12 @@ demo: all
 	B=$(B) packaging/demo.sh start
 demo-stop:
 	packaging/demo.sh stop
+
+# The CalDAV tap's multistatus reader, fuzzed with everything behind it.
+CALDAV_TAP_TEST_OBJS := $(B)/proxy/caldav_tap.o $(B)/capture/event.o \
+	$(B)/capture/ical_meta.o
+CALDAV_TAP_TEST_LIBS := $(shell $(PKG_CONFIG) --libs libxml-2.0 zlib libical libcrypto)
+$(B)/tests/fuzz/fuzz_caldav_report $(B)/tests/fuzz/replay_caldav_report: \
+    $(CALDAV_TAP_TEST_OBJS)
+$(B)/tests/fuzz/fuzz_caldav_report $(B)/tests/fuzz/replay_caldav_report: \
+    TEST_LIBS += $(CALDAV_TAP_TEST_LIBS)
