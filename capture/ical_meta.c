@@ -63,6 +63,9 @@ fingerprint(icalcomponent *c, int depth)
 	const char *name = icalcomponent_kind_to_string(
 	    icalcomponent_isa(c));
 
+	/* libical has no name for kinds it does not know (X- components) */
+	if (name == NULL)
+		name = "?";
 	h = fnv(h, name, strlen(name));
 	if (depth >= ICAL_META_DEPTH_MAX)
 		return h;
@@ -72,7 +75,8 @@ fingerprint(icalcomponent *c, int depth)
 		/* libical's own error notes are not content */
 		if (icalproperty_isa(p) == ICAL_XLICERROR_PROPERTY)
 			continue;
-		props[np++] = icalproperty_as_ical_string_r(p);
+		if ((props[np] = icalproperty_as_ical_string_r(p)) != NULL)
+			np++;
 	}
 	qsort(props, np, sizeof(props[0]), cmp_str);
 	for (size_t i = 0; i < np; i++) {

@@ -102,6 +102,8 @@ struct caldav_session {
 	struct cd_req q[CALDAV_PIPELINE_MAX];
 	unsigned qhead, qlen;
 	struct cd_req *cur;	/* the request whose body is streaming */
+	size_t tap_held;	/* PUT body bytes kept for the tap, all
+				 * pipelined requests: <= object_max */
 	struct caldav_report *report;
 	uint64_t bytes[2];
 	unsigned requests;
@@ -134,8 +136,9 @@ cd_front(struct caldav_session *s)
 }
 
 static void
-cd_req_clear(struct cd_req *q)
+cd_req_clear(struct caldav_session *s, struct cd_req *q)
 {
+	s->tap_held -= q->body_len;
 	free(q->user);
 	free(q->href);
 	free(q->body);
@@ -162,7 +165,7 @@ cd_free_cb(evutil_socket_t fd, short what, void *arg)
 	if (s->timer != NULL)
 		event_free(s->timer);
 	for (unsigned i = 0; i < CALDAV_PIPELINE_MAX; i++)
-		cd_req_clear(&s->q[i]);
+		cd_req_clear(s, &s->q[i]);
 	if (s->ip_counted)
 		limits_release(LIMITS_IP, s->ip_hash);
 	free(s->last_user);
@@ -541,9 +544,12 @@ cd_tee(struct caldav_session *s, const uint8_t *p, size_t n)
 
 	if (q == NULL || q->kind != CD_PUT || q->too_big)
 		return;
-	if (q->body_len + n > s->cc->object_max) {
+	/* The bound is per session, not per request: pipelined PUTs
+	 * waiting for their answers share one object_max. */
+	if (s->tap_held + n > s->cc->object_max) {
 		q->too_big = true;
 		caldav_tap_count_too_big();
+		s->tap_held -= q->body_len;
 		x_free(&q->body);
 		q->body_len = q->body_cap = 0;
 		return;
@@ -558,6 +564,7 @@ cd_tee(struct caldav_session *s, const uint8_t *p, size_t n)
 	}
 	memcpy(q->body + q->body_len, p, n);
 	q->body_len += n;
+	s->tap_held += n;
 }
 
 static void
@@ -566,6 +573,9 @@ cd_publish_put(struct caldav_session *s, struct cd_req *q)
 	if (q->kind == CD_PUT && q->req_done && q->resp_ok && !q->too_big) {
 		caldav_tap_put(s->id, q->user, q->href, q->body, q->body_len);
 		q->kind = CD_OTHER;
+		s->tap_held -= q->body_len;
+		x_free(&q->body);
+		q->body_len = q->body_cap = 0;
 	}
 }
 
@@ -719,7 +729,7 @@ cd_response_done(struct caldav_session *s)
 	if (q != NULL) {
 		if (s->cur == q)
 			s->cur = NULL;	/* answered before it ended */
-		cd_req_clear(q);
+		cd_req_clear(s, q);
 		s->qhead = (s->qhead + 1) % CALDAV_PIPELINE_MAX;
 		s->qlen--;
 	}
@@ -820,7 +830,7 @@ cd_pump_server(struct caldav_session *s)
 			caldav_report_free(&s->report);
 			s->resp_blind = true;
 			for (unsigned i = 0; i < CALDAV_PIPELINE_MAX; i++)
-				cd_req_clear(&s->q[i]);
+				cd_req_clear(s, &s->q[i]);
 			s->qlen = 0;
 			s->cur = NULL;
 			break;

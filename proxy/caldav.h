@@ -22,8 +22,8 @@ struct worker;
 /* A client connected on a protocol = caldav listener. */
 void caldav_accept(struct worker *w, const struct listen_conf *lc, int fd,
     const struct sockaddr *sa, socklen_t salen);
-/* Worker shutdown: close every CalDAV session (after its current
- * response has been passed on, where one is in flight, within 5 s). */
+/* Worker shutdown: close every CalDAV session; what is already queued
+ * for a client gets up to 5 s to leave. */
 void caldav_shutdown_all(struct worker *w);
 /* Worker exit: free what is left, now. */
 void caldav_destroy_all(struct worker *w);

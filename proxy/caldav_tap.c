@@ -575,6 +575,24 @@ report_error(void *arg, const xmlError *err)
 	}
 }
 
+/* A multistatus answer has no business with a DTD: refusing it keeps
+ * entity declarations (and their expansion) out altogether. */
+static void
+report_dtd(void *arg, const xmlChar *name, const xmlChar *ext_id,
+    const xmlChar *sys_id)
+{
+	struct caldav_report *r = arg;
+
+	(void)name, (void)ext_id, (void)sys_id;
+	if (!r->failed) {
+		r->failed = true;
+		tap.st.blind++;
+		log_info("session=%s caldav tap: multistatus with a DTD "
+		    "ignored", r->sid);
+	}
+	xmlStopParser(r->ctx);
+}
+
 struct caldav_report *
 caldav_report_new(const char *sid, const char *user, bool compressed)
 {
@@ -593,6 +611,7 @@ caldav_report_new(const char *sid, const char *user, bool compressed)
 	sax.characters = report_text;
 	sax.cdataBlock = report_text;
 	sax.serror = (xmlStructuredErrorFunc)report_error;
+	sax.internalSubset = report_dtd;
 	r->ctx = xmlCreatePushParserCtxt(&sax, r, NULL, 0, NULL);
 	if (r->ctx == NULL) {
 		caldav_report_free(&r);
@@ -670,6 +689,10 @@ caldav_report_free(struct caldav_report **rp)
 	if (r->ctx != NULL) {
 		if (!r->failed)
 			xmlParseChunk(r->ctx, NULL, 0, 1);
+		/* the parser's own document (a DTD may have made one) is
+		 * the caller's to free */
+		if (r->ctx->myDoc != NULL)
+			xmlFreeDoc(r->ctx->myDoc);
 		xmlFreeParserCtxt(r->ctx);
 	}
 	if (r->inflating)
