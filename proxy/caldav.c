@@ -45,6 +45,7 @@
 #include "proxy/caldav_tap.h"
 #include "proxy/http_parse.h"
 #include "proxy/limits.h"
+#include "proxy/proxy_proto.h"
 #include "proxy/sasl.h"
 #include "proxy/upconn.h"
 #include "proxy/worker.h"
@@ -94,6 +95,7 @@ struct caldav_session {
 	bool resp_in_body, resp_final, resp_close, resp_started;
 	bool up_connected;
 	struct event *timer;
+	struct event *header_ev;	/* PROXY header wait */
 	time_t last_activity;
 	char peer_ip[64];
 	uint32_t ip_hash;
@@ -164,6 +166,8 @@ cd_free_cb(evutil_socket_t fd, short what, void *arg)
 		close(s->fd);
 	if (s->timer != NULL)
 		event_free(s->timer);
+	if (s->header_ev != NULL)
+		event_free(s->header_ev);
 	for (unsigned i = 0; i < CALDAV_PIPELINE_MAX; i++)
 		cd_req_clear(s, &s->q[i]);
 	if (s->ip_counted)
@@ -181,6 +185,8 @@ cd_free_later(struct caldav_session *s)
 
 	if (s->timer != NULL)
 		event_del(s->timer);
+	if (s->header_ev != NULL)
+		event_del(s->header_ev);
 	if (s->cbev != NULL)
 		bufferevent_disable(s->cbev, EV_READ | EV_WRITE);
 	if (s->ubev != NULL)
@@ -983,22 +989,9 @@ cd_timer(evutil_socket_t fd, short what, void *arg)
 		cd_close(s, "idle timeout");
 }
 
-void
-caldav_accept(struct worker *w, const struct listen_conf *lc, int fd,
-    const struct sockaddr *sa, socklen_t salen)
+static void
+cd_peer_string(struct caldav_session *s, const struct sockaddr *sa)
 {
-	struct caldav_session *s = xcalloc(1, sizeof(*s));
-	const struct limits_conf *lim = &w->conf->limits;
-	struct timeval tv = { 5, 0 };
-	int one = 1;
-
-	(void)salen;
-	s->w = w;
-	s->lc = lc;
-	s->cc = &w->conf->caldav;
-	s->fd = fd;
-	snprintf(s->id, sizeof(s->id), "%ld.%llu", (long)getpid(),
-	    (unsigned long long)++w->next_id);
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
 		    s->peer_ip, sizeof(s->peer_ip));
@@ -1008,15 +1001,17 @@ caldav_accept(struct worker *w, const struct listen_conf *lc, int fd,
 		    sizeof(s->peer_ip));
 	else
 		snprintf(s->peer_ip, sizeof(s->peer_ip), "local");
-	TAILQ_INSERT_TAIL(&w->caldav_sessions, s, entry);
-	w->nsessions++;
-	s->last_activity = time(NULL);
-	http_parser_init(&s->rq, HTTP_DIR_REQUEST, &(struct http_limits){
-	    .line_max = 16384, .head_max = (uint32_t)s->cc->head_max });
-	http_parser_init(&s->rs, HTTP_DIR_RESPONSE, &(struct http_limits){
-	    .line_max = 16384, .head_max = (uint32_t)s->cc->head_max });
-	s->timer = event_new(w->base, -1, EV_PERSIST, cd_timer, s);
-	event_add(s->timer, &tv);
+}
+
+/* The client is known (socket or PROXY header): limits, TLS, buffers. */
+static void
+cd_start(struct caldav_session *s)
+{
+	struct worker *w = s->w;
+	const struct listen_conf *lc = s->lc;
+	const struct limits_conf *lim = &w->conf->limits;
+	int fd = s->fd, one = 1;
+
 	s->ip_hash = limits_hash(s->peer_ip);
 	if (!limits_acquire(LIMITS_IP, s->ip_hash, lim->connections_per_ip)) {
 		cd_log(log_warnx, s, "too many connections from %s",
@@ -1025,7 +1020,6 @@ caldav_accept(struct worker *w, const struct listen_conf *lc, int fd,
 		return;
 	}
 	s->ip_counted = true;
-	evutil_make_socket_nonblocking(fd);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (lc->tls == TLS_MODE_IMPLICIT) {
 		SSL *ssl = SSL_new(lc->ssl_ctx);
@@ -1057,6 +1051,78 @@ caldav_accept(struct worker *w, const struct listen_conf *lc, int fd,
 	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
 	cd_log(log_debug, s, "connect from %s on %s (tls=%s)", s->peer_ip,
 	    lc->name, tls_mode_name(lc->tls));
+}
+
+static void
+cd_proxy_header(evutil_socket_t fd, short what, void *arg)
+{
+	struct caldav_session *s = arg;
+	struct proxy_proto_info info;
+	const char *errstr = NULL;
+
+	(void)what;
+	switch (proxy_proto_read(fd, &info, &errstr)) {
+	case PROXY_PROTO_AGAIN:
+		return;
+	case PROXY_PROTO_ERROR:
+		cd_log(log_warnx, s, "bad PROXY header from %s: %s",
+		    s->peer_ip, errstr);
+		cd_close(s, "bad PROXY header");
+		return;
+	case PROXY_PROTO_OK:
+		break;
+	}
+	if (info.src.ss_family == AF_INET || info.src.ss_family == AF_INET6) {
+		char lb[64];
+
+		snprintf(lb, sizeof(lb), "%s", s->peer_ip);
+		cd_peer_string(s, (const struct sockaddr *)&info.src);
+		cd_log(log_debug, s, "PROXY v%d: client %s via %s",
+		    info.version, s->peer_ip, lb);
+	}
+	event_free(s->header_ev);
+	s->header_ev = NULL;
+	cd_start(s);
+}
+
+void
+caldav_accept(struct worker *w, const struct listen_conf *lc, int fd,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	struct caldav_session *s = xcalloc(1, sizeof(*s));
+	struct timeval tv = { 5, 0 };
+
+	(void)salen;
+	s->w = w;
+	s->lc = lc;
+	s->cc = &w->conf->caldav;
+	s->fd = fd;
+	snprintf(s->id, sizeof(s->id), "%ld.%llu", (long)getpid(),
+	    (unsigned long long)++w->next_id);
+	cd_peer_string(s, sa);
+	TAILQ_INSERT_TAIL(&w->caldav_sessions, s, entry);
+	w->nsessions++;
+	s->last_activity = time(NULL);
+	http_parser_init(&s->rq, HTTP_DIR_REQUEST, &(struct http_limits){
+	    .line_max = 16384, .head_max = (uint32_t)s->cc->head_max });
+	http_parser_init(&s->rs, HTTP_DIR_RESPONSE, &(struct http_limits){
+	    .line_max = 16384, .head_max = (uint32_t)s->cc->head_max });
+	s->timer = event_new(w->base, -1, EV_PERSIST, cd_timer, s);
+	event_add(s->timer, &tv);
+	evutil_make_socket_nonblocking(fd);
+	if (lc->proxy_protocol) {
+		if (!config_trusted_proxy(lc, sa)) {
+			cd_log(log_warnx, s, "PROXY header expected from an "
+			    "untrusted address %s; closing", s->peer_ip);
+			cd_close(s, "untrusted load balancer");
+			return;
+		}
+		s->header_ev = event_new(w->base, fd, EV_READ | EV_PERSIST,
+		    cd_proxy_header, s);
+		event_add(s->header_ev, NULL);
+		return;
+	}
+	cd_start(s);
 }
 
 void

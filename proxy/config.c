@@ -734,12 +734,6 @@ config_caldav_validate(struct proxy_conf *conf, char *err)
 			    lc->name);
 			return -1;
 		}
-		if (lc->proxy_protocol) {
-			snprintf(err, CONF_ERR_MAX, "%s:%d: [listen %s] "
-			    "proxy_protocol is not supported with protocol "
-			    "= caldav", conf->path, lc->line, lc->name);
-			return -1;
-		}
 	}
 	for (unsigned i = 0; i < conf->nroutes; i++) {
 		if (conf->routes[i].caldav)

@@ -19,6 +19,8 @@
 #                log never sees the request or what it hid;
 #   routing      [route caldav]: alice by user name, a Bearer request by
 #                its Host, others to a default that is down (502);
+#   PROXY        a listener behind a load balancer takes the client
+#                address from a trusted PROXY header, refuses others;
 #   object_max   a 3 MB event (curl sends Expect: 100-continue) is relayed
 #                whole both ways, counted too big, never captured.
 . "$(dirname "$0")/../lib/common.sh"
@@ -39,6 +41,7 @@ export CA
 radicale_start
 alloc_port NGINX_PORT
 alloc_port DEAD_PORT	# nobody listens here
+alloc_port LB_PORT	# a listener behind a (pretend) load balancer
 mkdir -p "$T/nginx"
 NGUSER=""
 [ "$(id -u)" = 0 ] && NGUSER="user nobody nogroup;"
@@ -92,6 +95,15 @@ tls = none
 user alice = front
 host cal.test = front
 default = dead
+
+[listen cal-lb]
+address = 127.0.0.1:$LB_PORT
+protocol = caldav
+tls = implicit
+cert = $T/certs/proxy.pem
+key = $T/certs/proxy.key
+proxy_protocol = yes
+trusted_proxies = 127.0.0.1
 EOF
 PROXY_WORKERS=1 caldav_proxy_start "$T/upstreams.conf"
 C=(curl -sS --max-time 10 --cacert "$CA")
@@ -151,6 +163,39 @@ grep -q 'PROPFIND /alice/ user=- via front' "$PROXY_LOG" || fail "Host route not
 got="$("${C[@]}" -o /dev/null -w '%{http_code}' -u bob:bobpw -X PROPFIND "$P/bob/")"
 [ "$got" = 502 ] || fail "bob -> default (down): $got, expected 502"
 note "Bearer + Host cal.test -> front (401 from the server); bob -> dead end (502)"
+
+step "PROXY protocol: the client address from a trusted balancer, others refused"
+"$PY" - "$LB_PORT" "$CA" <<'PYEOF' || fail "PROXY protocol listener"
+import base64, socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+raw = socket.create_connection(('127.0.0.1', port), timeout=10)
+raw.sendall(b'PROXY TCP4 192.0.2.7 127.0.0.1 40000 443\r\n')
+s = ctx.wrap_socket(raw, server_hostname='localhost')
+auth = base64.b64encode(b'alice:alicepw').decode()
+s.sendall(('PROPFIND /alice/work/ HTTP/1.1\r\nHost: localhost\r\n'
+           'Authorization: Basic %s\r\nDepth: 0\r\nContent-Length: 0\r\n'
+           '\r\n' % auth).encode())
+resp = s.recv(64)
+assert resp.startswith(b'HTTP/1.1 207'), resp
+s.close()
+# 127.0.0.2 is not a trusted balancer: closed before anything is read
+raw = socket.socket()
+raw.settimeout(10)
+raw.bind(('127.0.0.2', 0))
+raw.connect(('127.0.0.1', port))
+raw.sendall(b'PROXY TCP4 192.0.2.8 127.0.0.1 40000 443\r\n')
+try:
+    assert raw.recv(64) == b''
+except ConnectionResetError:
+    pass
+print('  via balancer: 207; untrusted sender: closed')
+PYEOF
+sleep 0.3
+grep -q 'PROXY v1: client 192.0.2.7 via 127.0.0.1' "$PROXY_LOG" ||
+	fail "the client address from the PROXY header is not the session's"
+grep -q 'untrusted address 127.0.0.2' "$PROXY_LOG" ||
+	fail "an untrusted PROXY sender was not refused"
 
 step "Kafka: the chunked PUT, captured once, de-chunked"
 caldav_kafka_records 2
