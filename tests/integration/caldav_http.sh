@@ -21,6 +21,8 @@
 #                its Host, others to a default that is down (502);
 #   PROXY        a listener behind a load balancer takes the client
 #                address from a trusted PROXY header, refuses others;
+#   memory       a client that stops reading a 24 MB answer costs the
+#                worker at most 4 x buffer_high + 2 MB (VmRSS);
 #   object_max   a 3 MB event (curl sends Expect: 100-continue) is relayed
 #                whole both ways, counted too big, never captured.
 . "$(dirname "$0")/../lib/common.sh"
@@ -64,7 +66,10 @@ http {
 		listen 127.0.0.1:$NGINX_PORT ssl;
 		ssl_certificate $T/certs/dovecot.pem;
 		ssl_certificate_key $T/certs/dovecot.key;
-		client_max_body_size 10m;
+		client_max_body_size 64m;
+		location /static/ {
+			alias $T/nginx/static/;
+		}
 		location / {
 			proxy_pass http://127.0.0.1:$RADICALE_PORT;
 			proxy_set_header Host \$host;
@@ -153,6 +158,64 @@ got="$("${C[@]}" "${A[@]}" -o /dev/null -w '%{http_code}' -X PUT \
 "${C[@]}" "${A[@]}" "$P/alice/work/big.ics" -o "$T/big.back"
 [ "$(stat -c %s "$T/big.back")" -gt 3000000 ] || fail "3 MB event did not come back whole"
 note "3 MB PUT 201, GET back $(stat -c %s "$T/big.back") bytes"
+
+step "bounded memory: a client stalls in the middle of a 24 MB answer"
+# nginx serves it from a file: Radicale needs minutes for an event this big
+mkdir -p "$T/nginx/static"
+"$PY" - "$T/nginx/static/huge.ics" <<'PYEOF'
+import sys
+desc = 'DESCRIPTION:' + 'minutes of the quarterly review ' * 780000
+open(sys.argv[1], 'w', newline='').write(
+    'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n'
+    'UID:huge@crm.test\r\nDTSTAMP:20260101T090000Z\r\n'
+    'DTSTART:20260126T100000Z\r\n' + desc + '\r\nEND:VEVENT\r\n'
+    'END:VCALENDAR\r\n')
+PYEOF
+chmod -R a+rX "$T/nginx/static"
+worker="$(pgrep -P "$PROXY_PID" | head -1)"
+rss0="$(awk '/^VmRSS:/ { print $2 }' "/proc/$worker/status")"
+"$PY" - "$CALPORT" "$CA" "$worker" "$(stat -c %s "$T/nginx/static/huge.ics")" <<'PYEOF' >"$T/stall.out" || { cat "$T/stall.out"; fail "stalled download"; }
+import base64, socket, ssl, sys, time
+port, ca, worker, size = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+def rss():
+    for l in open('/proc/%s/status' % worker):
+        if l.startswith('VmRSS:'):
+            return int(l.split()[1])
+ctx = ssl.create_default_context(cafile=ca)
+raw = socket.create_connection(('127.0.0.1', port), timeout=60)
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s = ctx.wrap_socket(raw, server_hostname='localhost')
+auth = base64.b64encode(b'alice:alicepw').decode()
+s.sendall(('GET /static/huge.ics HTTP/1.1\r\nHost: localhost\r\n'
+           'Authorization: Basic %s\r\nAccept-Encoding: identity\r\n\r\n'
+           % auth).encode())
+got = s.recv(65536)
+peak = 0
+for _ in range(30):		# 3 s stalled: the server keeps sending
+    time.sleep(0.1)
+    peak = max(peak, rss())
+while b'\r\n\r\n' not in got:
+    got += s.recv(65536)
+head, body = got.split(b'\r\n\r\n', 1)
+length = int([l.split(b':')[1] for l in head.split(b'\r\n')
+              if l.lower().startswith(b'content-length:')][0])
+parts = [body]
+n = len(body)
+while n < length:
+    b = s.recv(1 << 20)
+    if not b:
+        break
+    parts.append(b)
+    n += len(b)
+body = b''.join(parts)
+print('peak_rss_kb=%d body=%d' % (peak, len(body)))
+assert len(body) >= size - 100, (len(body), size)
+PYEOF
+peak="$(sed -n 's/^peak_rss_kb=\([0-9]*\) .*/\1/p' "$T/stall.out")"
+note "worker RSS before ${rss0} kB, peak while the client stalled ${peak} kB; $(cat "$T/stall.out")"
+# buffer_high is 256k per direction: 4 x that + 2 MB of slack, as for IMAP
+[ $((peak - rss0)) -le 3072 ] ||
+	fail "worker grew by $((peak - rss0)) kB while a client stalled"
 
 step "routing by Host for a Bearer token, default for unknown users"
 got="$("${C[@]}" -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer not-a-real-token' \
