@@ -112,20 +112,22 @@ trusted_proxies = 127.0.0.1
 EOF
 PROXY_WORKERS=1 caldav_proxy_start "$T/upstreams.conf"
 
-# --check names file:line for the CalDAV keys too
+# --check names file:line for the CalDAV keys too (and exits nonzero)
 bad="$T/bad.conf"
+check_bad() { # PATTERN WHAT
+	if "$B/crm-proxy" --check -c "$bad" >"$T/check.out" 2>&1; then
+		fail "--check accepted: $2"
+	fi
+	grep -q "$1" "$T/check.out" || { cat "$T/check.out"; fail "--check: $2"; }
+}
 printf '[listen c]\naddress = 127.0.0.1:1\nprotocol = caldav\ntls = starttls\ncert = x\nkey = y\n[upstream u]\naddress = 127.0.0.1:2\n[route caldav]\ndefault = u\n' >"$bad"
-"$B/crm-proxy" --check -c "$bad" 2>&1 | grep -q "$bad:1: \[listen c\] protocol = caldav needs tls = implicit" ||
-	fail "--check: caldav listener with starttls not reported at file:line"
+check_bad "$bad:1: \[listen c\] protocol = caldav needs tls = implicit" "caldav listener with starttls not reported at file:line"
 printf '[caldav]\ntenant = a/b\n' >"$bad"
-"$B/crm-proxy" --check -c "$bad" 2>&1 | grep -q "$bad:2: tenant" ||
-	fail "--check: bad tenant not reported at file:line"
+check_bad "$bad:2: tenant" "bad tenant not reported at file:line"
 printf '[listen c]\naddress = 127.0.0.1:1\nprotocol = smtp\n' >"$bad"
-"$B/crm-proxy" --check -c "$bad" 2>&1 | grep -q "$bad:3: protocol" ||
-	fail "--check: unknown protocol not reported at file:line"
+check_bad "$bad:3: protocol" "unknown protocol not reported at file:line"
 printf '[listen c]\naddress = 127.0.0.1:1\nprotocol = caldav\ntls = none\n[upstream u]\naddress = 127.0.0.1:2\n[route]\ndefault = u\n' >"$bad"
-"$B/crm-proxy" --check -c "$bad" 2>&1 | grep -q "no \[route caldav\]" ||
-	fail "--check: CalDAV listener without [route caldav] accepted"
+check_bad "no \[route caldav\]" "CalDAV listener without [route caldav] accepted"
 C=(curl -sS --max-time 10 --cacert "$CA")
 A=(-u alice:alicepw)
 
