@@ -67,6 +67,7 @@ enum cd_kind {
 struct cd_req {
 	enum cd_kind kind;
 	bool head;		/* HEAD: the answer has no body */
+	bool connect;		/* CONNECT: a 2xx opens a tunnel */
 	bool req_done;		/* the request's last byte went up */
 	bool resp_ok;		/* final answer 2xx */
 	bool too_big;
@@ -92,6 +93,7 @@ struct caldav_session {
 	bool held;		/* a request waits for an upstream switch */
 	bool client_done;	/* no more requests are read */
 	bool resp_blind;	/* the server's stream is not understood */
+	bool tunnel;		/* after 101 / CONNECT 2xx: bytes only */
 	bool resp_in_body, resp_final, resp_close, resp_started;
 	bool up_connected;
 	struct event *timer;
@@ -522,6 +524,7 @@ cd_request_head(struct caldav_session *s)
 #define IS(m) (h->method_len == strlen(m) && memcmp(method, m, h->method_len) \
 	== 0)
 	q->head = IS("HEAD");
+	q->connect = IS("CONNECT");
 	if (caldav_tap_enabled() && q->user != NULL) {
 		if (IS("PUT") && (f = http_head_field(h, buf,
 		    "content-type")) != NULL && cd_value_has(buf, f,
@@ -618,6 +621,12 @@ cd_pump_client(struct caldav_session *s)
 	struct evbuffer *in = bufferevent_get_input(s->cbev);
 
 	s->last_activity = time(NULL);
+	if (s->tunnel) {
+		/* Another protocol now (RFC 9110 7.8): bytes, unparsed. */
+		s->scanned[CD_CLIENT] = evbuffer_get_length(in);
+		cd_forward(s, CD_CLIENT);
+		return;
+	}
 	while (!s->closing && !s->held && (!s->client_done || s->cur != NULL)) {
 		struct evbuffer_ptr pos;
 		struct evbuffer_iovec v;
@@ -690,6 +699,22 @@ cd_response_head(struct caldav_session *s)
 	s->resp_in_body = h->body != HTTP_BODY_NONE;
 	s->resp_final = h->status >= 200;
 	s->resp_close = !h->keep_alive;
+	if (h->status == 101 || (q != NULL && q->connect && h->status >= 200 &&
+	    h->status < 300)) {
+		cd_log(log_info, s, "connection switched to a tunnel (%u); "
+		    "relaying bytes only", h->status);
+		s->tunnel = true;
+		s->resp_close = false;
+		s->resp_in_body = false;
+		caldav_report_free(&s->report);
+		for (unsigned i = 0; i < CALDAV_PIPELINE_MAX; i++)
+			cd_req_clear(s, &s->q[i]);
+		s->qlen = 0;
+		s->cur = NULL;
+		s->client_done = false;
+		cd_resume(s, CD_CLIENT);
+		return;
+	}
 	if (!s->resp_final || q == NULL)
 		return;
 	q->resp_ok = h->status >= 200 && h->status < 300;
@@ -780,7 +805,7 @@ cd_pump_server(struct caldav_session *s)
 			cd_pause(s, CD_SERVER);
 			return;
 		}
-		if (s->resp_blind) {
+		if (s->resp_blind || s->tunnel) {
 			if (evbuffer_get_length(in) == 0)
 				return;
 			s->scanned[CD_SERVER] = evbuffer_get_length(in);
@@ -816,6 +841,8 @@ cd_pump_server(struct caldav_session *s)
 			s->scanned[CD_SERVER] += used;
 			cd_response_head(s);
 			cd_forward(s, CD_SERVER);
+			if (s->tunnel)
+				cd_pump_client(s);
 			break;
 		case HTTP_PARSE_BODY:
 			if (s->report != NULL)

@@ -9,6 +9,8 @@
  * (http_parse.h) only to find message boundaries: keep-alive, pipelining
  * and chunked bodies work, bodies stream, and memory per session is
  * bounded by the backpressure watermarks plus one head per direction.
+ * After 101 Switching Protocols (or a 2xx to CONNECT) the connection is a
+ * byte tunnel: nothing is parsed or captured any more.
  */
 #ifndef CRM_PROXY_CALDAV_H
 #define CRM_PROXY_CALDAV_H

@@ -23,6 +23,8 @@
 #                address from a trusted PROXY header, refuses others;
 #   memory       a client that stops reading a 24 MB answer costs the
 #                worker at most 4 x buffer_high + 2 MB (VmRSS);
+#   upgrade      after 101 Switching Protocols (a scripted upstream: no
+#                CalDAV server upgrades) bytes pass both ways unparsed;
 #   object_max   a 3 MB event (curl sends Expect: 100-continue) is relayed
 #                whole both ways, counted too big, never captured.
 . "$(dirname "$0")/../lib/common.sh"
@@ -44,6 +46,7 @@ radicale_start
 alloc_port NGINX_PORT
 alloc_port DEAD_PORT	# nobody listens here
 alloc_port LB_PORT	# a listener behind a (pretend) load balancer
+alloc_port ECHO_PORT	# scripted upstream that upgrades (see below)
 mkdir -p "$T/nginx"
 NGUSER=""
 [ "$(id -u)" = 0 ] && NGUSER="user nobody nogroup;"
@@ -96,9 +99,14 @@ server_name = localhost
 address = 127.0.0.1:$DEAD_PORT
 tls = none
 
+[upstream echo]
+address = 127.0.0.1:$ECHO_PORT
+tls = none
+
 [route caldav]
 user alice = front
 host cal.test = front
+host upgrade.test = echo
 default = dead
 
 [listen cal-lb]
@@ -276,6 +284,32 @@ grep -q 'PROXY v1: client 192.0.2.7 via 127.0.0.1' "$PROXY_LOG" ||
 	fail "the client address from the PROXY header is not the session's"
 grep -q 'untrusted address 127.0.0.2' "$PROXY_LOG" ||
 	fail "an untrusted PROXY sender was not refused"
+
+step "101 Switching Protocols: the connection becomes a byte tunnel"
+# scripted: no real CalDAV server upgrades (tests/integration/caldav_upgrade_srv.py)
+"$PY" "$ROOT/tests/integration/caldav_upgrade_srv.py" "$ECHO_PORT" &
+track_pid $! upgrade-server
+wait_port "$ECHO_PORT" 5 || fail "upgrade server"
+"$PY" - "$CALPORT" "$CA" <<'PYEOF' || fail "tunnel after 101"
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port), timeout=10),
+                    server_hostname='localhost')
+s.sendall(b'GET /chat HTTP/1.1\r\nHost: upgrade.test\r\n'
+          b'Connection: Upgrade\r\nUpgrade: echo\r\n\r\n')
+got = b''
+while b'\r\n\r\n' not in got:
+    got += s.recv(4096)
+assert got.startswith(b'HTTP/1.1 101'), got
+for msg in (b'hello tunnel\n', b'\x00\x01 GET / HTTP/9.9 not http at all\r\n\r\n'):
+    s.sendall(msg)
+    back = b''
+    while len(back) < len(msg):
+        back += s.recv(4096)
+    assert back == msg.upper(), (back, msg)
+print('  101, then bytes both ways untouched (not parsed as HTTP)')
+PYEOF
 
 step "Kafka: the chunked PUT, captured once, de-chunked"
 caldav_kafka_records 2
