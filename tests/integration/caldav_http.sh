@@ -238,9 +238,15 @@ assert len(body) >= size - 100, (len(body), size)
 PYEOF
 peak="$(sed -n 's/^peak_rss_kb=\([0-9]*\) .*/\1/p' "$T/stall.out")"
 note "worker RSS before ${rss0} kB, peak while the client stalled ${peak} kB; $(cat "$T/stall.out")"
-# buffer_high is 256k per direction: 4 x that + 2 MB of slack, as for IMAP
-[ $((peak - rss0)) -le 3072 ] ||
-	fail "worker grew by $((peak - rss0)) kB while a client stalled"
+# buffer_high is 256k per direction: 4 x that + 2 MB of slack, as for IMAP.
+# Not under AddressSanitizer: its quarantine keeps every freed buffer of
+# the bytes relayed before the stall, so RSS no longer shows live memory.
+if grep -qa __asan_init "$B/crm-proxy"; then
+	note "sanitizer build: RSS bound not checked (quarantine)"
+else
+	[ $((peak - rss0)) -le 3072 ] ||
+		fail "worker grew by $((peak - rss0)) kB while a client stalled"
+fi
 
 step "routing by Host for a Bearer token, default for unknown users"
 got="$("${C[@]}" -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer not-a-real-token' \
