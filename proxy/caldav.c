@@ -325,15 +325,25 @@ cd_upstream_open(struct caldav_session *s, const struct upstream_conf *up)
 	const struct limits_conf *lim = &s->w->conf->limits;
 	const char *why = NULL;
 
+	struct upconn_target t = {
+		.host = up->host,
+		.port = up->port,
+		.tls = up->tls == TLS_MODE_IMPLICIT,
+		.ssl_ctx = up->ssl_ctx,
+		.server_name = up->server_name,
+		.verify = up->verify,
+	};
+	struct timeval tv = { (time_t)lim->connect_timeout, 0 };
+
 	cd_upstream_drop(s);
-	s->ubev = upconn_open(s->w->base, s->w->dns, up, lim->connect_timeout,
-	    &why);
+	s->ubev = upconn_connect(s->w->base, s->w->dns, &t, &why);
 	if (s->ubev == NULL) {
 		cd_log(log_warnx, s, "upstream %s (%s) unavailable: %s",
 		    up->name, up->address, why);
 		return -1;
 	}
 	s->up = up;
+	bufferevent_set_timeouts(s->ubev, &tv, &tv);
 	bufferevent_setcb(s->ubev, cd_server_read, cd_server_write,
 	    cd_server_event, s);
 	bufferevent_set_max_single_read(s->ubev, CALDAV_IO_CHUNK);
@@ -904,6 +914,7 @@ cd_server_event(struct bufferevent *bev, short what, void *arg)
 
 		s->up_connected = true;
 		bufferevent_set_timeouts(s->ubev, &tv, &tv);
+		upconn_nodelay(s->ubev);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -941,7 +952,7 @@ cd_server_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT)
 		snprintf(why, sizeof(why), "timed out");
 	else
-		upconn_error_string(s->ubev, errno, why, sizeof(why));
+		upconn_error(s->ubev, what, why, sizeof(why));
 	cd_log(log_warnx, s, "upstream %s (%s): %s", s->up ? s->up->name : "-",
 	    s->up ? s->up->address : "-", why);
 	if (s->qlen == 0 && !(what & BEV_EVENT_ERROR) && s->up_connected) {

@@ -39,6 +39,7 @@ static const char caldav_ns[] = "urn:ietf:params:xml:ns:caldav";
 static struct {
 	struct spool_writer *w;
 	const struct caldav_conf *cc;
+	const struct capture_conf *cap;	/* [capture]: tenant, spool */
 	struct caldav_tap_stats st;
 } tap;
 
@@ -164,7 +165,7 @@ object_key(const char *user, const char *href)
 	uint64_t k;
 
 	digest_str(d, "crm-caldav-seen/1");
-	digest_str(d, tap.cc->tenant);
+	digest_str(d, tap.cap->tenant);
 	digest_str(d, user);
 	digest_str(d, href);
 	event_digest_final(d, out);
@@ -238,7 +239,7 @@ tap_commit(const char *sid, const char *user, const char *href,
 {
 	struct event_meta meta = {
 		.schema = EVENT_SCHEMA_CALENDAR,
-		.tenant = tap.cc->tenant,
+		.tenant = tap.cap->tenant,
 		.user = user,
 		.direction = dir,
 		.source = EVENT_SRC_CALDAV,
@@ -251,7 +252,7 @@ tap_commit(const char *sid, const char *user, const char *href,
 	int klen;
 	enum spool_status st;
 
-	if ((klen = event_key(tap.cc->tenant, user, key, sizeof(key))) < 0 ||
+	if ((klen = event_key(tap.cap->tenant, user, key, sizeof(key))) < 0 ||
 	    event_headers_fill(&eh, &meta) != 0) {
 		tap.st.refused++;
 		log_info("session=%s caldav tap: no key for user \"%s\"", sid,
@@ -332,7 +333,7 @@ tap_object(const char *sid, const char *user, const char *raw_href,
 	snprintf(fp, sizeof(fp), "%016llx", (unsigned long long)m.fingerprint);
 	{
 		char seq[16];
-		const char *parts[] = { tap.cc->tenant, "ical", user, href,
+		const char *parts[] = { tap.cap->tenant, "ical", user, href,
 		    m.uid, seq, fp };
 
 		snprintf(seq, sizeof(seq), "%d", m.sequence);
@@ -373,7 +374,7 @@ caldav_tap_delete(const char *sid, const char *user, const char *raw_href)
 		snprintf(ver, sizeof(ver), "t%llu",
 		    (unsigned long long)event_now_ms());
 	{
-		const char *parts[] = { tap.cc->tenant, "ical-delete", user,
+		const char *parts[] = { tap.cap->tenant, "ical-delete", user,
 		    href, ver };
 
 		idkey(parts, 5, id);
@@ -406,18 +407,21 @@ caldav_tap_worker_init(const struct proxy_conf *conf, unsigned slot)
 	char id[16];
 
 	tap.cc = &conf->caldav;
-	if (conf->caldav.spool_dir == NULL)
+	tap.cap = &conf->capture;
+	if (conf->capture.spool_dir == NULL)
 		return;
+	/* A writer of its own: the mail taps stream their records, which
+	 * stay open while a message passes; ours are written whole. */
 	lim = (struct spool_limits){
-		.segment_size = conf->caldav.segment_size,
-		.spool_max = conf->caldav.spool_max,
+		.segment_size = 64ULL << 20,
+		.spool_max = conf->capture.spool_max,
 		.payload_max = conf->caldav.object_max,
 	};
 	snprintf(id, sizeof(id), "cal%u", slot);
-	tap.w = spool_writer_open(conf->caldav.spool_dir, id, &lim, &errstr);
+	tap.w = spool_writer_open(conf->capture.spool_dir, id, &lim, &errstr);
 	if (tap.w == NULL) {
 		log_warn("caldav tap: spool %s (writer %s): %s; calendars "
-		    "are relayed without capture", conf->caldav.spool_dir, id,
+		    "are relayed without capture", conf->capture.spool_dir, id,
 		    errstr);
 		return;
 	}

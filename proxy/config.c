@@ -174,10 +174,12 @@ config_section(struct config_ctx *c, const char *section, const char *name,
 		c->upstream->verify = true;
 	} else if (strcmp(section, "proxy") != 0 &&
 	    strcmp(section, "limits") != 0 && strcmp(section, "route") != 0 &&
+	    strcmp(section, "capture") != 0 &&
 	    strcmp(section, "caldav") != 0) {
 		snprintf(err, CONF_ERR_MAX,
 		    "unknown section [%s] (proxy, limits, listen NAME, "
-		    "upstream NAME, route, route caldav, caldav)", section);
+		    "upstream NAME, route, route caldav, capture, caldav)",
+		    section);
 		return -1;
 	}
 	return 0;
@@ -270,17 +272,11 @@ config_listen_key(struct listen_conf *lc, const char *k, const char *v,
 		return conf_parse_bool(v, &lc->proxy_protocol, err);
 	if (strcmp(k, "trusted_proxies") == 0)
 		return config_trusted(lc, v, err);
-	if (strcmp(k, "protocol") == 0) {
-		if (strcasecmp(v, "imap") == 0)
-			lc->protocol = LISTEN_IMAP;
-		else if (strcasecmp(v, "caldav") == 0)
-			lc->protocol = LISTEN_CALDAV;
-		else {
-			snprintf(err, CONF_ERR_MAX,
-			    "protocol = \"%s\": use imap or caldav", v);
-			return -1;
-		}
-		return 0;
+	{
+		int r = config_smtp_listen_key(lc, k, v, err);
+
+		if (r != 1)
+			return r;
 	}
 	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [listen %s]", k,
 	    lc->name);
@@ -313,6 +309,12 @@ config_upstream_key(struct upstream_conf *u, const char *k, const char *v,
 	}
 	if (strcmp(k, "forward_client_ip") == 0)
 		return conf_parse_bool(v, &u->forward_client_ip, err);
+	{
+		int r = config_smtp_upstream_key(u, k, v, err);
+
+		if (r != 1)
+			return r;
+	}
 	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [upstream %s]", k,
 	    u->name);
 	return -1;
@@ -408,6 +410,8 @@ config_handler(void *ctx, const char *section, const char *name,
 		return config_listen_key(c->listen, key, value, err);
 	if (strcmp(section, "upstream") == 0)
 		return config_upstream_key(c->upstream, key, value, err);
+	if (strcmp(section, "capture") == 0)
+		return config_capture_key(&c->conf->capture, key, value, err);
 	if (strcmp(section, "caldav") == 0)
 		return config_caldav_key(&c->conf->caldav, key, value, err);
 	return config_route_key(c->conf, key, value, line, c->route_caldav,
@@ -463,7 +467,7 @@ config_validate(struct proxy_conf *conf, char *err)
 	for (unsigned i = 0; i < conf->nupstreams; i++) {
 		struct upstream_conf *u = &conf->upstreams[i];
 
-		if (u->address == NULL) {
+		if (u->address == NULL && u->smtp_address == NULL) {
 			snprintf(err, CONF_ERR_MAX,
 			    "%s:%d: [upstream %s] has no address", path,
 			    u->line, u->name);
@@ -493,7 +497,7 @@ config_validate(struct proxy_conf *conf, char *err)
 		    (unsigned long long)l->buffer_high);
 		return -1;
 	}
-	return 0;
+	return config_smtp_validate(conf, err);
 }
 
 struct proxy_conf *
@@ -518,8 +522,6 @@ config_load(const char *path, char *err)
 		.auth_failures_max = 3,
 	};
 	conf->caldav = (struct caldav_conf){
-		.spool_max = 1ULL << 30,
-		.segment_size = 64ULL << 20,
 		.object_max = 1 << 20,
 		.seen_entries = 65536,
 		.idle_timeout = 300,
@@ -554,7 +556,10 @@ config_load_tls(struct proxy_conf *conf, char *err)
 	for (unsigned i = 0; i < conf->nupstreams; i++) {
 		struct upstream_conf *u = &conf->upstreams[i];
 
-		if (u->tls == TLS_MODE_NONE)
+		/* One client context serves both protocols: it holds only
+		 * the trust anchors; names are checked per connection. */
+		if (u->tls == TLS_MODE_NONE && (u->smtp_address == NULL ||
+		    u->smtp_tls == TLS_MODE_NONE))
 			continue;
 		u->ssl_ctx = tls_client_ctx_new(u->ca_file, u->verify, msg,
 		    sizeof(msg));
@@ -597,8 +602,7 @@ config_free(struct proxy_conf **confp)
 		free(conf->routes[i].upstream_name);
 	}
 	free(conf->routes);
-	free(conf->caldav.tenant);
-	free(conf->caldav.spool_dir);
+	config_smtp_free(conf);
 	free(conf->user);
 	free(conf->path);
 	x_free(confp);
@@ -671,12 +675,137 @@ config_trusted_proxy(const struct listen_conf *lc, const struct sockaddr *sa)
 	return false;
 }
 
-/* ---- CalDAV: [caldav], [route caldav], protocol = caldav ------------ */
+/* ---- SMTP submission and capture ------------------------------------
+ *
+ *   [listen NAME]    protocol = imap | smtp
+ *                    smtp_capabilities = PIPELINING, SIZE 35882577, ...
+ *   [upstream NAME]  smtp_address = smtp.example.com:465
+ *                    smtp_tls = implicit | starttls | none  (implicit)
+ *                    smtp_server_name = NAME   (SNI + certificate name)
+ *   [capture]        spool_dir = /var/spool/crm-proxy
+ *                    tenant = acme                          (default)
+ *                    spool_max = 1g, payload_max = 64m
+ *
+ * An SMTP user is routed by the same [route] table as IMAP and goes to the
+ * chosen upstream's smtp_address: one provider, one section.
+ */
+
+/* What the proxy itself manages may not be listed: STARTTLS and AUTH
+ * follow the listener's TLS state, CHUNKING/BINARYMIME are never relayed. */
+static const char *const config_smtp_caps_managed[] = { "STARTTLS", "AUTH",
+	"CHUNKING", "BINARYMIME", NULL };
 
 static int
-config_caldav_key(struct caldav_conf *cc, const char *k, const char *v,
+config_smtp_caps(struct listen_conf *lc, const char *v, char *err)
+{
+	char buf[CONF_LINE_MAX], *tok, *save = NULL, *out;
+	size_t len = 0;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	out = xmalloc(strlen(v) + 1);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		size_t n, kw;
+
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		n = strlen(tok);
+		while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+			tok[--n] = '\0';
+		if (n == 0)
+			continue;
+		kw = strcspn(tok, " =");
+		for (unsigned i = 0; config_smtp_caps_managed[i] != NULL; i++) {
+			if (strlen(config_smtp_caps_managed[i]) == kw &&
+			    strncasecmp(tok, config_smtp_caps_managed[i], kw) ==
+			    0) {
+				snprintf(err, CONF_ERR_MAX, "smtp_capabilities: "
+				    "%s is managed by the proxy", tok);
+				free(out);
+				return -1;
+			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			if ((unsigned char)tok[i] < 0x20 ||
+			    (unsigned char)tok[i] > 0x7e) {
+				snprintf(err, CONF_ERR_MAX, "smtp_capabilities: "
+				    "\"%s\" is not printable ASCII", tok);
+				free(out);
+				return -1;
+			}
+		}
+		if (len > 0)
+			out[len++] = '\n';
+		memcpy(out + len, tok, n);
+		len += n;
+	}
+	out[len] = '\0';
+	free(lc->smtp_capabilities);
+	lc->smtp_capabilities = out;
+	return 0;
+}
+
+int
+config_smtp_listen_key(struct listen_conf *lc, const char *k, const char *v,
     char *err)
 {
+	if (strcmp(k, "smtp_capabilities") == 0)
+		return config_smtp_caps(lc, v, err);
+	if (strcmp(k, "protocol") != 0)
+		return 1;
+	if (strcasecmp(v, "imap") == 0) {
+		lc->protocol = LISTEN_IMAP;
+	} else if (strcasecmp(v, "smtp") == 0) {
+		lc->protocol = LISTEN_SMTP;
+	} else if (strcasecmp(v, "caldav") == 0) {
+		lc->protocol = LISTEN_CALDAV;
+	} else {
+		snprintf(err, CONF_ERR_MAX,
+		    "protocol = \"%s\": use imap, smtp or caldav", v);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_smtp_upstream_key(struct upstream_conf *u, const char *k,
+    const char *v, char *err)
+{
+	if (strcmp(k, "smtp_address") == 0) {
+		free(u->smtp_address);
+		u->smtp_address = xstrdup(v);
+		return conf_split_hostport(v, u->smtp_host,
+		    sizeof(u->smtp_host), u->smtp_port, sizeof(u->smtp_port),
+		    err);
+	}
+	if (strcmp(k, "smtp_tls") == 0) {
+		/* Remembered: the default (implicit) applies only when
+		 * smtp_tls is absent. */
+		if (config_tls_mode(v, &u->smtp_tls, err) != 0) {
+			snprintf(err, CONF_ERR_MAX, "smtp_tls = \"%s\": use "
+			    "implicit, starttls or none", v);
+			return -1;
+		}
+		u->smtp_tls_set = true;
+		return 0;
+	}
+	if (strcmp(k, "smtp_server_name") == 0) {
+		free(u->smtp_server_name);
+		u->smtp_server_name = *v != '\0' ? xstrdup(v) : NULL;
+		return 0;
+	}
+	return 1;
+}
+
+int
+config_capture_key(struct capture_conf *c, const char *k, const char *v,
+    char *err)
+{
+	if (strcmp(k, "spool_dir") == 0) {
+		free(c->spool_dir);
+		c->spool_dir = *v != '\0' ? xstrdup(v) : NULL;
+		return 0;
+	}
 	if (strcmp(k, "tenant") == 0) {
 		if (*v == '\0' || strchr(v, '/') != NULL) {
 			snprintf(err, CONF_ERR_MAX,
@@ -684,21 +813,58 @@ config_caldav_key(struct caldav_conf *cc, const char *k, const char *v,
 			    v);
 			return -1;
 		}
-		free(cc->tenant);
-		cc->tenant = xstrdup(v);
-		return 0;
-	}
-	if (strcmp(k, "spool_dir") == 0) {
-		free(cc->spool_dir);
-		cc->spool_dir = *v != '\0' ? xstrdup(v) : NULL;
+		free(c->tenant);
+		c->tenant = xstrdup(v);
 		return 0;
 	}
 	if (strcmp(k, "spool_max") == 0)
-		return conf_parse_size(v, 1 << 20, 1ULL << 50, &cc->spool_max,
+		return conf_parse_size(v, 0, (uint64_t)1 << 50, &c->spool_max,
 		    err);
-	if (strcmp(k, "segment_size") == 0)
-		return conf_parse_size(v, 64 * 1024, 1ULL << 32,
-		    &cc->segment_size, err);
+	if (strcmp(k, "payload_max") == 0)
+		return conf_parse_size(v, 1024, 64ULL << 20, &c->payload_max,
+		    err);
+	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [capture]", k);
+	return -1;
+}
+
+int
+config_smtp_validate(struct proxy_conf *conf, char *err)
+{
+	struct capture_conf *c = &conf->capture;
+
+	for (unsigned i = 0; i < conf->nupstreams; i++) {
+		struct upstream_conf *u = &conf->upstreams[i];
+
+		if (u->smtp_address != NULL && !u->smtp_tls_set)
+			u->smtp_tls = TLS_MODE_IMPLICIT;
+	}
+	if (c->tenant == NULL)
+		c->tenant = xstrdup("default");
+	if (c->payload_max == 0)
+		c->payload_max = 64ULL << 20;
+	(void)err;
+	return 0;
+}
+
+void
+config_smtp_free(struct proxy_conf *conf)
+{
+	for (unsigned i = 0; i < conf->nlisteners; i++)
+		free(conf->listeners[i].smtp_capabilities);
+	for (unsigned i = 0; i < conf->nupstreams; i++) {
+		free(conf->upstreams[i].smtp_address);
+		free(conf->upstreams[i].smtp_server_name);
+	}
+	free(conf->capture.spool_dir);
+	free(conf->capture.tenant);
+}
+
+/* ---- CalDAV: [caldav], [route caldav], protocol = caldav ------------ */
+
+static int
+config_caldav_key(struct caldav_conf *cc, const char *k, const char *v,
+    char *err)
+{
 	if (strcmp(k, "object_max") == 0)
 		return conf_parse_size(v, 1024, 16 << 20, &cc->object_max, err);
 	if (strcmp(k, "seen_entries") == 0)
@@ -707,21 +873,22 @@ config_caldav_key(struct caldav_conf *cc, const char *k, const char *v,
 		return conf_parse_duration(v, 5, 86400, &cc->idle_timeout, err);
 	if (strcmp(k, "head_max") == 0)
 		return conf_parse_size(v, 4096, 1 << 20, &cc->head_max, err);
-	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [caldav]", k);
+	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [caldav] "
+	    "(tenant and spool_dir are [capture]'s)", k);
 	return -1;
 }
 
 static int
 config_caldav_validate(struct proxy_conf *conf, char *err)
 {
-	bool imap = false, caldav = false, imap_route = false,
+	bool mail = false, caldav = false, mail_route = false,
 	    caldav_route = false;
 
 	for (unsigned i = 0; i < conf->nlisteners; i++) {
 		struct listen_conf *lc = &conf->listeners[i];
 
-		if (lc->protocol == LISTEN_IMAP) {
-			imap = true;
+		if (lc->protocol != LISTEN_CALDAV) {
+			mail = true;	/* IMAP and SMTP share [route] */
 			continue;
 		}
 		caldav = true;
@@ -739,9 +906,9 @@ config_caldav_validate(struct proxy_conf *conf, char *err)
 		if (conf->routes[i].caldav)
 			caldav_route = true;
 		else
-			imap_route = true;
+			mail_route = true;
 	}
-	if (imap && !imap_route) {
+	if ((mail || !caldav) && !mail_route) {
 		snprintf(err, CONF_ERR_MAX,
 		    "%s: no [route]: add \"default = UPSTREAM\"", conf->path);
 		return -1;
@@ -751,8 +918,6 @@ config_caldav_validate(struct proxy_conf *conf, char *err)
 		    "[route caldav]: add \"default = UPSTREAM\"", conf->path);
 		return -1;
 	}
-	if (conf->caldav.spool_dir != NULL && conf->caldav.tenant == NULL)
-		conf->caldav.tenant = xstrdup("default");
 	return 0;
 }
 

@@ -25,18 +25,20 @@ enum tls_mode {
 	TLS_MODE_IMPLICIT,
 };
 
-enum listen_protocol {
-	LISTEN_IMAP,
-	LISTEN_CALDAV,
-};
-
 struct netmask {
 	struct sockaddr_storage addr;
 	unsigned bits;
 };
 
+enum listen_protocol {
+	LISTEN_IMAP,
+	LISTEN_SMTP,		/* submission (587 STARTTLS / 465 implicit) */
+	LISTEN_CALDAV,		/* HTTPS; caldav.c */
+};
+
 struct listen_conf {
 	char *name;
+	enum listen_protocol protocol;
 	int line;
 	char *address;
 	struct sockaddr_storage ss;
@@ -48,7 +50,9 @@ struct listen_conf {
 	struct netmask trusted[CONFIG_MAX_TRUSTED];
 	unsigned ntrusted;
 	void *ssl_ctx;		/* SSL_CTX *, loaded by config_load_tls() */
-	enum listen_protocol protocol;
+	/* SMTP: the extensions offered before AUTH, "KW[ args]" items
+	 * separated by "\n"; NULL: the built-in set (config.c). */
+	char *smtp_capabilities;
 };
 
 struct upstream_conf {
@@ -62,6 +66,12 @@ struct upstream_conf {
 	char *server_name;	/* SNI + name check; defaults to host */
 	bool forward_client_ip;
 	void *ssl_ctx;		/* SSL_CTX *, client side */
+	/* SMTP submission at the same provider (config.c, SMTP block). */
+	char *smtp_address;	/* NULL: no submission for this upstream */
+	char smtp_host[256], smtp_port[8];
+	enum tls_mode smtp_tls;
+	bool smtp_tls_set;
+	char *smtp_server_name;	/* defaults to smtp_host */
 };
 
 enum route_kind {
@@ -93,21 +103,26 @@ struct limits_conf {
 	unsigned auth_failures_max;
 };
 
-/* [caldav]: the CalDAV listeners' settings and their capture tap. */
+/* [capture]: where the tap spools events (SMTP tap; see docs/events.md). */
+struct capture_conf {
+	char *spool_dir;	/* NULL: no capture */
+	char *tenant;
+	uint64_t spool_max;
+	uint64_t payload_max;
+};
+
+/* [caldav]: the CalDAV listeners' own settings; their tap spools into
+ * [capture]'s directory with its own writer per worker. */
 struct caldav_conf {
-	char *tenant;		/* Kafka key and header; "default" */
-	char *spool_dir;	/* capture spool; NULL: no capture */
-	uint64_t spool_max;	/* refuse records past this spool size */
-	uint64_t segment_size;
 	uint64_t object_max;	/* largest calendar object the tap keeps */
 	unsigned seen_entries;	/* shared de-duplication table slots */
 	unsigned idle_timeout;	/* seconds without traffic either way */
 	uint64_t head_max;	/* request/response head */
-	int line;
 };
 
 struct proxy_conf {
 	char *path;
+	struct capture_conf capture;
 	unsigned workers;
 	char *user;
 	enum log_level log_level;
@@ -150,5 +165,16 @@ bool config_trusted_proxy(const struct listen_conf *lc,
     const struct sockaddr *sa);
 
 const char *tls_mode_name(enum tls_mode mode);
+
+/* SMTP / capture keys (the separate block at the end of config.c).  Return
+ * 1 when the key is not theirs, else 0 or -1 with err. */
+int config_smtp_listen_key(struct listen_conf *lc, const char *k,
+    const char *v, char *err);
+int config_smtp_upstream_key(struct upstream_conf *u, const char *k,
+    const char *v, char *err);
+int config_capture_key(struct capture_conf *c, const char *k, const char *v,
+    char *err);
+int config_smtp_validate(struct proxy_conf *conf, char *err);
+void config_smtp_free(struct proxy_conf *conf);
 
 #endif

@@ -1,7 +1,7 @@
 # proxy/: crm-proxy, the IMAP proxy daemon.
 # The parsers link alone (no libevent/OpenSSL) into unit tests and fuzzers.
 PROXY_PURE_SRCS := $(wildcard proxy/imap_parse.c proxy/sasl.c proxy/proxy_proto.c \
-	proxy/http_parse.c \
+	proxy/smtp_parse.c proxy/http_parse.c \
 	proxy/imap_caps.c)
 PROXY_PURE_OBJS := $(PROXY_PURE_SRCS:%.c=$(B)/%.o)
 PURE_OBJS += $(PROXY_PURE_OBJS)
@@ -11,14 +11,13 @@ PROXY_OBJS := $(PROXY_SRCS:%.c=$(B)/%.o)
 PROXY_LIBS := $(shell $(PKG_CONFIG) --libs libevent_openssl libevent openssl)
 
 # CalDAV: the tap reads multistatus answers with libxml2 (zlib for
-# gzip'ed ones) and iCalendar with libical (capture/ical_meta.c), and
-# writes the capture spool.
-PROXY_CALDAV_OBJS := $(B)/capture/spool.o $(B)/capture/crc32c.o \
-	$(B)/capture/event.o $(B)/capture/ical_meta.o
+# gzip'ed ones) and iCalendar with libical (capture/ical_meta.c).
 PROXY_LIBS += $(shell $(PKG_CONFIG) --libs libxml-2.0 zlib libical libcrypto)
 $(B)/proxy/caldav_tap.o: PKG_CFLAGS += $(shell $(PKG_CONFIG) --cflags libxml-2.0)
 
-$(B)/crm-proxy: $(PROXY_OBJS) $(PROXY_PURE_OBJS) $(PROXY_CALDAV_OBJS) $(LIB_A)
+# The tap writes through the capture spool (capture/module.mk).
+$(B)/crm-proxy: $(PROXY_OBJS) $(PROXY_PURE_OBJS) $(CAPTURE_PURE_OBJS) \
+    $(CAPTURE_EVENT_OBJS) $(B)/capture/ical_meta.o $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PROXY_LIBS)
 
 BINS += $(B)/crm-proxy

@@ -1,6 +1,9 @@
 /* upconn.c - see upconn.h. */
 #include "proxy/upconn.h"
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +13,18 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "lib/tls.h"
 
 struct bufferevent *
-upconn_tls_bev(struct event_base *base, const struct upstream_conf *u,
+upconn_tls_bev(struct event_base *base, const struct upconn_target *t,
     struct bufferevent *under)
 {
-	const char *name = u->server_name ? u->server_name : u->host;
-	SSL *ssl = tls_client_ssl_new(u->ssl_ctx, name, u->verify);
+	const char *name = t->server_name != NULL ? t->server_name : t->host;
+	SSL *ssl = tls_client_ssl_new(t->ssl_ctx, name, t->verify);
 	struct bufferevent *bev;
 
 	if (ssl == NULL)
@@ -37,23 +41,21 @@ upconn_tls_bev(struct event_base *base, const struct upstream_conf *u,
 }
 
 struct bufferevent *
-upconn_open(struct event_base *base, struct evdns_base *dns,
-    const struct upstream_conf *u, unsigned timeout_s, const char **why_r)
+upconn_connect(struct event_base *base, struct evdns_base *dns,
+    const struct upconn_target *t, const char **why_r)
 {
-	struct timeval tv = { (time_t)timeout_s, 0 };
 	struct bufferevent *bev;
 
-	if (u->tls == TLS_MODE_IMPLICIT)
-		bev = upconn_tls_bev(base, u, NULL);
+	if (t->tls)
+		bev = upconn_tls_bev(base, t, NULL);
 	else
 		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		*why_r = "cannot create connection";
 		return NULL;
 	}
-	bufferevent_set_timeouts(bev, &tv, &tv);
-	if (bufferevent_socket_connect_hostname(bev, dns, AF_UNSPEC, u->host,
-	    (int)strtol(u->port, NULL, 10)) != 0) {
+	if (bufferevent_socket_connect_hostname(bev, dns, AF_UNSPEC, t->host,
+	    (int)strtol(t->port, NULL, 10)) != 0) {
 		bufferevent_free(bev);
 		*why_r = "connect failed";
 		return NULL;
@@ -62,21 +64,39 @@ upconn_open(struct event_base *base, struct evdns_base *dns,
 }
 
 void
-upconn_error_string(struct bufferevent *bev, int saved_errno, char *buf,
-    size_t size)
+upconn_error(struct bufferevent *bev, short what, char *why, size_t size)
 {
 	unsigned long e;
-	int dns = bufferevent_socket_get_dns_error(bev);
+	int dns;
 
-	if (dns != 0) {
-		snprintf(buf, size, "DNS: %s", evutil_gai_strerror(dns));
-	} else if ((e = bufferevent_get_openssl_error(bev)) != 0) {
-		char msg[256];
-
-		ERR_error_string_n(e, msg, sizeof(msg));
-		snprintf(buf, size, "TLS: %s", msg);
-	} else {
-		snprintf(buf, size, "%s", saved_errno != 0 ?
-		    strerror(saved_errno) : "connection error");
+	if (what & BEV_EVENT_TIMEOUT) {
+		snprintf(why, size, "timed out");
+		return;
 	}
+	if (!(what & BEV_EVENT_ERROR)) {
+		snprintf(why, size, "connection closed");
+		return;
+	}
+	dns = bufferevent_socket_get_dns_error(bev);
+	if (dns != 0) {
+		snprintf(why, size, "DNS: %s", evutil_gai_strerror(dns));
+	} else if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		snprintf(why, size, "TLS: ");
+		if (size > 5)
+			ERR_error_string_n(e, why + 5, size - 5);
+	} else {
+		snprintf(why, size, "%s",
+		    errno != 0 ? strerror(errno) : "connection error");
+	}
+}
+
+void
+upconn_nodelay(struct bufferevent *bev)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	int one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 }

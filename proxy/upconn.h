@@ -1,40 +1,48 @@
 /*
- * upconn.h - connections to a provider ([upstream NAME]): one place that
- * makes the socket or TLS bufferevent, verifies the provider's certificate
- * (lib/tls.c: chain, name or IP, SNI) and words connection errors.  Used
- * by the IMAP login (upstream.c) and by CalDAV sessions (caldav.c).
+ * upconn.h - the connection to a provider, shared by the IMAP and SMTP
+ * logins: a bufferevent that connects by name (implicit TLS or plain), the
+ * TLS layer added for STARTTLS, and a readable reason for a failure.
+ * Certificate verification is lib/tls.c's, on unless configured off.
  */
 #ifndef CRM_PROXY_UPCONN_H
 #define CRM_PROXY_UPCONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
-
-#include "proxy/config.h"
 
 struct bufferevent;
 struct event_base;
 struct evdns_base;
 
+struct upconn_target {
+	const char *host, *port;
+	bool tls;		/* implicit TLS from the first byte */
+	void *ssl_ctx;		/* SSL_CTX * (client side) */
+	const char *server_name;	/* SNI + name checked; NULL: host */
+	bool verify;
+};
+
 /*
- * A client-side TLS bufferevent for u: over `under` (STARTTLS; the new
- * one owns it) or, when under is NULL, over a socket not yet connected.
- * Verification follows u (server_name or host, verify).  NULL on failure.
+ * A TLS client bufferevent for t: over `under` (STARTTLS; takes it over,
+ * freeing it with itself) or over a new socket (under NULL).  NULL on
+ * failure (nothing is taken over then).
  */
 struct bufferevent *upconn_tls_bev(struct event_base *base,
-    const struct upstream_conf *u, struct bufferevent *under);
+    const struct upconn_target *t, struct bufferevent *under);
 
-/*
- * A bufferevent connecting to u (TLS from the first byte when u->tls is
- * implicit, plain otherwise), with timeout_s for connect and handshake.
- * Bytes may be written to it at once; they leave once connected.  NULL
- * with a static reason in *why_r.  Callbacks are the caller's to set.
- */
-struct bufferevent *upconn_open(struct event_base *base,
-    struct evdns_base *dns, const struct upstream_conf *u,
-    unsigned timeout_s, const char **why_r);
+/* Starts connecting to t: a new bufferevent (TLS when t->tls), or NULL
+ * with *why_r set.  Callbacks and timeouts are the caller's to set before
+ * the event loop runs again. */
+struct bufferevent *upconn_connect(struct event_base *base,
+    struct evdns_base *dns, const struct upconn_target *t,
+    const char **why_r);
 
-/* Words a BEV_EVENT_ERROR on bev: DNS, TLS (OpenSSL's reason) or errno. */
-void upconn_error_string(struct bufferevent *bev, int saved_errno, char *buf,
+/* Once connected: no Nagle delay on the provider leg (small command and
+ * reply lines each way; Nagle plus delayed ACKs would add ~40 ms). */
+void upconn_nodelay(struct bufferevent *bev);
+
+/* Why bev failed, for a log line: DNS, TLS (OpenSSL's reason) or errno. */
+void upconn_error(struct bufferevent *bev, short what, char *why,
     size_t size);
 
 #endif

@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -21,6 +22,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "capture/spool.h"
 #include "lib/log.h"
 #include "proxy/caldav.h"
 #include "proxy/caldav_tap.h"
@@ -135,6 +137,32 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/*
+ * The writer id is the slot: a restarted worker takes its slot's id back
+ * (docs/spool.md).  Failing to open costs capture, never mail: logged, and
+ * the worker serves without a tap.
+ */
+static void
+worker_open_spool(struct worker *w)
+{
+	const struct capture_conf *c = &w->conf->capture;
+	struct spool_limits lim = {
+		.segment_size = 64ULL << 20,
+		.spool_max = c->spool_max,
+		.payload_max = c->payload_max,
+	};
+	const char *errstr = "";
+	char id[SPOOL_WRITER_ID_MAX + 1];
+
+	if (c->spool_dir == NULL)
+		return;
+	snprintf(id, sizeof(id), "w%u", w->slot);
+	w->spool = spool_writer_open(c->spool_dir, id, &lim, &errstr);
+	if (w->spool == NULL)
+		log_warn("capture off: spool %s (writer %s): %s", c->spool_dir,
+		    id, errstr);
+}
+
 void
 worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 {
@@ -157,8 +185,11 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	if ((w->dns = evdns_base_new(w->base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
 		w->dns = evdns_base_new(w->base, 0);
-	/* The spool may be writable only by the user we start as. */
-	caldav_tap_worker_init(conf, slot);
+	/* Before the drop: the counter file and lock may belong to the
+	 * spool's owner (docs/spool.md); later segments are created by
+	 * the unprivileged user, so the directory must be writable by it. */
+	worker_open_spool(w);
+	caldav_tap_worker_init(conf, slot);	/* its own writer, cal<slot> */
 	worker_drop_privileges(conf);
 	/* A worker outliving its parent would hold the ports forever.  Set
 	 * after the credential change, which clears it. */
@@ -188,6 +219,7 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	caldav_destroy_all(w);
 	caldav_tap_worker_fini();
 	worker_stop_listening(w);
+	spool_writer_close(&w->spool);
 	for (unsigned i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	evdns_base_free(w->dns, 0);

@@ -17,6 +17,7 @@ struct evdns_base;
 struct evconnlistener;
 struct session;
 struct caldav_session;
+struct spool_writer;
 
 struct worker {
 	struct event_base *base;
@@ -29,6 +30,9 @@ struct worker {
 	uint64_t next_id;
 	unsigned slot;
 	bool draining;
+	/* The capture spool ([capture] spool_dir), NULL without one.  One
+	 * writer per worker; taps write through it and never wait. */
+	struct spool_writer *spool;
 };
 
 /* Runs a worker on the inherited listening sockets fds[i] (one per

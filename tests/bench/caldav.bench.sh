@@ -83,7 +83,7 @@ proxy_conf() { # FILE PORT TLS UPSTREAM_PORT UPSTREAM_TLS SPOOL
 			"$W/certs/proxy.pem" "$W/certs/proxy.key"
 		printf '[upstream rad]\naddress = 127.0.0.1:%s\ntls = %s\n' "$4" "$5"
 		[ "$5" = implicit ] && printf 'ca_file = %s\nserver_name = localhost\n' "$CA"
-		printf '[route caldav]\ndefault = rad\n[caldav]\ntenant = bench\n'
+		printf '[route caldav]\ndefault = rad\n[capture]\ntenant = bench\n'
 		if [ -n "$6" ]; then printf 'spool_dir = %s\n' "$6"; fi
 	} >"$1"
 }

@@ -56,11 +56,12 @@ init_once(void)
 		abort();
 	log_init("fuzz_caldav_report", false);
 	log_set_level(LOG_LEVEL_ERROR);
-	conf.caldav = (struct caldav_conf){
+	conf.capture = (struct capture_conf){
 		.tenant = (char *)"fuzz",
 		.spool_dir = dir,
 		.spool_max = 8 << 20,
-		.segment_size = 1 << 20,
+	};
+	conf.caldav = (struct caldav_conf){
 		.object_max = 64 << 10,
 		.seen_entries = 1024,
 	};

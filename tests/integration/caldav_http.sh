@@ -130,9 +130,9 @@ check_bad() { # PATTERN WHAT
 }
 printf '[listen c]\naddress = 127.0.0.1:1\nprotocol = caldav\ntls = starttls\ncert = x\nkey = y\n[upstream u]\naddress = 127.0.0.1:2\n[route caldav]\ndefault = u\n' >"$bad"
 check_bad "$bad:1: \[listen c\] protocol = caldav needs tls = implicit" "caldav listener with starttls not reported at file:line"
-printf '[caldav]\ntenant = a/b\n' >"$bad"
+printf '[capture]\ntenant = a/b\n' >"$bad"
 check_bad "$bad:2: tenant" "bad tenant not reported at file:line"
-printf '[listen c]\naddress = 127.0.0.1:1\nprotocol = smtp\n' >"$bad"
+printf '[listen c]\naddress = 127.0.0.1:1\nprotocol = gopher\n' >"$bad"
 check_bad "$bad:3: protocol" "unknown protocol not reported at file:line"
 printf '[listen c]\naddress = 127.0.0.1:1\nprotocol = caldav\ntls = none\n[upstream u]\naddress = 127.0.0.1:2\n[route]\ndefault = u\n' >"$bad"
 check_bad "no \[route caldav\]" "CalDAV listener without [route caldav] accepted"

@@ -19,7 +19,7 @@
 # value, key acme/alice, and headers parsed from it (UID, SEQUENCE,
 # organizer, attendees, DTSTART); REPORTs and the repeated PUT add none.
 . "$(dirname "$0")/../lib/common.sh"
-scenario_init caldav_sync 7
+scenario_init caldav_sync 9
 . "$TLIB/certs.sh"
 . "$TLIB/radicale.sh"
 . "$TLIB/kafka.sh"

@@ -57,7 +57,7 @@ tls = implicit
 cert = $T/certs/proxy.pem
 key = $T/certs/proxy.key
 
-[caldav]
+[capture]
 tenant = acme
 spool_dir = $T/spool
 
