@@ -47,3 +47,11 @@ install-capture: $(B)/crm-capture
 	install -m 755 $(B)/crm-capture $(DESTDIR)$(PREFIX)/sbin/crm-capture
 	install -m 644 capture/crm-capture.conf.example \
 	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy/
+
+# ical_meta.o: the iCalendar glue (libical), linked by crm-proxy's CalDAV
+# tap and by whatever reads iMIP invitations from mail.
+ICAL_LIBS := $(shell $(PKG_CONFIG) --libs libical)
+$(B)/tests/unit/test_ical_meta $(B)/tests/fuzz/replay_ical_meta \
+    $(B)/tests/fuzz/fuzz_ical_meta: $(B)/capture/ical_meta.o
+$(B)/tests/unit/test_ical_meta $(B)/tests/fuzz/replay_ical_meta \
+    $(B)/tests/fuzz/fuzz_ical_meta: TEST_LIBS += $(ICAL_LIBS)

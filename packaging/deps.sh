@@ -15,7 +15,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 BUILD=(build-essential pkg-config make
        libetpan-dev libical-dev libssl-dev libevent-dev librdkafka-dev
-       libcurl4-gnutls-dev libjansson-dev libpq-dev
+       libcurl4-gnutls-dev libjansson-dev libpq-dev libxml2-dev zlib1g-dev
        libopenblas-dev libutf8proc-dev libgumbo-dev libpsl-dev
        openssl ca-certificates)
 DEMO=(dovecot-core dovecot-imapd dovecot-lmtpd dovecot-submissiond)

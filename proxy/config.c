@@ -20,7 +20,13 @@ struct config_ctx {
 	struct upstream_conf *upstream;
 	/* line of the open section, for errors found at its end */
 	int section_line;
+	bool route_caldav;	/* inside [route caldav] */
 };
+
+/* CalDAV block (end of file). */
+static int config_caldav_key(struct caldav_conf *cc, const char *k,
+    const char *v, char *err);
+static int config_caldav_validate(struct proxy_conf *conf, char *err);
 
 static const char *const tls_mode_names[] = {
 	[TLS_MODE_NONE] = "none",
@@ -114,7 +120,11 @@ config_section(struct config_ctx *c, const char *section, const char *name,
 	c->listen = NULL;
 	c->upstream = NULL;
 	c->section_line = line;
-	if (strcmp(section, "listen") == 0 ||
+	c->route_caldav = strcmp(section, "route") == 0 &&
+	    strcmp(name, "caldav") == 0;
+	if (c->route_caldav) {
+		/* [route caldav]: the CalDAV listeners' own routes */
+	} else if (strcmp(section, "listen") == 0 ||
 	    strcmp(section, "upstream") == 0) {
 		if (*name == '\0') {
 			snprintf(err, CONF_ERR_MAX,
@@ -164,10 +174,12 @@ config_section(struct config_ctx *c, const char *section, const char *name,
 		c->upstream->verify = true;
 	} else if (strcmp(section, "proxy") != 0 &&
 	    strcmp(section, "limits") != 0 && strcmp(section, "route") != 0 &&
-	    strcmp(section, "capture") != 0) {
+	    strcmp(section, "capture") != 0 &&
+	    strcmp(section, "caldav") != 0) {
 		snprintf(err, CONF_ERR_MAX,
 		    "unknown section [%s] (proxy, limits, listen NAME, "
-		    "upstream NAME, route, capture)", section);
+		    "upstream NAME, route, route caldav, capture, caldav)",
+		    section);
 		return -1;
 	}
 	return 0;
@@ -320,7 +332,7 @@ config_lower(const char *s)
 
 static int
 config_route_key(struct proxy_conf *conf, const char *k, const char *v,
-    int line, char *err)
+    int line, bool caldav, char *err)
 {
 	struct route_conf *r;
 	enum route_kind kind;
@@ -334,6 +346,9 @@ config_route_key(struct proxy_conf *conf, const char *k, const char *v,
 	} else if (strncmp(k, "domain ", 7) == 0) {
 		kind = ROUTE_DOMAIN;
 		match = k + 7;
+	} else if (caldav && strncmp(k, "host ", 5) == 0) {
+		kind = ROUTE_HOST;
+		match = k + 5;
 	} else {
 		snprintf(err, CONF_ERR_MAX,
 		    "route key \"%s\": use \"default\", \"user ADDRESS\" or "
@@ -354,6 +369,7 @@ config_route_key(struct proxy_conf *conf, const char *k, const char *v,
 	}
 	for (unsigned i = 0; i < conf->nroutes; i++) {
 		if (conf->routes[i].kind == kind &&
+		    conf->routes[i].caldav == caldav &&
 		    strcasecmp(conf->routes[i].match, match) == 0) {
 			snprintf(err, CONF_ERR_MAX,
 			    "route \"%s\" already defined at line %d", k,
@@ -369,6 +385,7 @@ config_route_key(struct proxy_conf *conf, const char *k, const char *v,
 	r->match = config_lower(match);
 	r->upstream_name = xstrdup(v);
 	r->line = line;
+	r->caldav = caldav;
 	return 0;
 }
 
@@ -395,7 +412,10 @@ config_handler(void *ctx, const char *section, const char *name,
 		return config_upstream_key(c->upstream, key, value, err);
 	if (strcmp(section, "capture") == 0)
 		return config_capture_key(&c->conf->capture, key, value, err);
-	return config_route_key(c->conf, key, value, line, err);
+	if (strcmp(section, "caldav") == 0)
+		return config_caldav_key(&c->conf->caldav, key, value, err);
+	return config_route_key(c->conf, key, value, line, c->route_caldav,
+	    err);
 }
 
 static int
@@ -468,11 +488,8 @@ config_validate(struct proxy_conf *conf, char *err)
 			return -1;
 		}
 	}
-	if (conf->nroutes == 0) {
-		snprintf(err, CONF_ERR_MAX,
-		    "%s: no [route]: add \"default = UPSTREAM\"", path);
+	if (config_caldav_validate(conf, err) != 0)
 		return -1;
-	}
 	if (l->buffer_low >= l->buffer_high) {
 		snprintf(err, CONF_ERR_MAX,
 		    "%s: [limits] buffer_low (%llu) must be below buffer_high "
@@ -503,6 +520,12 @@ config_load(const char *path, char *err)
 		.buffer_high = 256 * 1024,
 		.buffer_low = 64 * 1024,
 		.auth_failures_max = 3,
+	};
+	conf->caldav = (struct caldav_conf){
+		.object_max = 1 << 20,
+		.seen_entries = 65536,
+		.idle_timeout = 300,
+		.head_max = 64 * 1024,
 	};
 	if (conf_parse_file(path, config_handler, &c, err) != 0 ||
 	    config_validate(conf, err) != 0) {
@@ -594,6 +617,8 @@ config_route(const struct proxy_conf *conf, const char *user)
 	for (unsigned i = 0; i < conf->nroutes; i++) {
 		const struct route_conf *r = &conf->routes[i];
 
+		if (r->caldav)
+			continue;
 		switch (r->kind) {
 		case ROUTE_USER:
 			if (strcasecmp(r->match, user) == 0)
@@ -605,6 +630,8 @@ config_route(const struct proxy_conf *conf, const char *user)
 			break;
 		case ROUTE_DEFAULT:
 			dflt = r;
+			break;
+		case ROUTE_HOST:
 			break;
 		}
 	}
@@ -730,9 +757,11 @@ config_smtp_listen_key(struct listen_conf *lc, const char *k, const char *v,
 		lc->protocol = LISTEN_IMAP;
 	} else if (strcasecmp(v, "smtp") == 0) {
 		lc->protocol = LISTEN_SMTP;
+	} else if (strcasecmp(v, "caldav") == 0) {
+		lc->protocol = LISTEN_CALDAV;
 	} else {
 		snprintf(err, CONF_ERR_MAX,
-		    "protocol = \"%s\": use imap or smtp", v);
+		    "protocol = \"%s\": use imap, smtp or caldav", v);
 		return -1;
 	}
 	return 0;
@@ -828,4 +857,103 @@ config_smtp_free(struct proxy_conf *conf)
 	}
 	free(conf->capture.spool_dir);
 	free(conf->capture.tenant);
+}
+
+/* ---- CalDAV: [caldav], [route caldav], protocol = caldav ------------ */
+
+static int
+config_caldav_key(struct caldav_conf *cc, const char *k, const char *v,
+    char *err)
+{
+	if (strcmp(k, "object_max") == 0)
+		return conf_parse_size(v, 1024, 16 << 20, &cc->object_max, err);
+	if (strcmp(k, "seen_entries") == 0)
+		return conf_parse_uint(v, 0, 1 << 22, &cc->seen_entries, err);
+	if (strcmp(k, "idle_timeout") == 0)
+		return conf_parse_duration(v, 5, 86400, &cc->idle_timeout, err);
+	if (strcmp(k, "head_max") == 0)
+		return conf_parse_size(v, 4096, 1 << 20, &cc->head_max, err);
+	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [caldav] "
+	    "(tenant and spool_dir are [capture]'s)", k);
+	return -1;
+}
+
+static int
+config_caldav_validate(struct proxy_conf *conf, char *err)
+{
+	bool mail = false, caldav = false, mail_route = false,
+	    caldav_route = false;
+
+	for (unsigned i = 0; i < conf->nlisteners; i++) {
+		struct listen_conf *lc = &conf->listeners[i];
+
+		if (lc->protocol != LISTEN_CALDAV) {
+			mail = true;	/* IMAP and SMTP share [route] */
+			continue;
+		}
+		caldav = true;
+		if (lc->tls == TLS_MODE_STARTTLS) {
+			/* HTTP has no STARTTLS: a listener left at the IMAP
+			 * default must say what it means. */
+			snprintf(err, CONF_ERR_MAX, "%s:%d: [listen %s] "
+			    "protocol = caldav needs tls = implicit (or none "
+			    "for loopback tests)", conf->path, lc->line,
+			    lc->name);
+			return -1;
+		}
+	}
+	for (unsigned i = 0; i < conf->nroutes; i++) {
+		if (conf->routes[i].caldav)
+			caldav_route = true;
+		else
+			mail_route = true;
+	}
+	if ((mail || !caldav) && !mail_route) {
+		snprintf(err, CONF_ERR_MAX,
+		    "%s: no [route]: add \"default = UPSTREAM\"", conf->path);
+		return -1;
+	}
+	if (caldav && !caldav_route) {
+		snprintf(err, CONF_ERR_MAX, "%s: CalDAV listeners but no "
+		    "[route caldav]: add \"default = UPSTREAM\"", conf->path);
+		return -1;
+	}
+	return 0;
+}
+
+const struct upstream_conf *
+config_route_caldav(const struct proxy_conf *conf, const char *user,
+    const char *host)
+{
+	const struct route_conf *dflt = NULL, *dom = NULL, *byhost = NULL;
+	const char *at = user != NULL ? strrchr(user, '@') : NULL;
+
+	for (unsigned i = 0; i < conf->nroutes; i++) {
+		const struct route_conf *r = &conf->routes[i];
+
+		if (!r->caldav)
+			continue;
+		switch (r->kind) {
+		case ROUTE_USER:
+			if (user != NULL && strcasecmp(r->match, user) == 0)
+				return r->upstream;
+			break;
+		case ROUTE_DOMAIN:
+			if (at != NULL && strcasecmp(r->match, at + 1) == 0)
+				dom = r;
+			break;
+		case ROUTE_HOST:
+			if (host != NULL && strcasecmp(r->match, host) == 0)
+				byhost = r;
+			break;
+		case ROUTE_DEFAULT:
+			dflt = r;
+			break;
+		}
+	}
+	if (dom != NULL)
+		return dom->upstream;
+	if (byhost != NULL)
+		return byhost->upstream;
+	return dflt != NULL ? dflt->upstream : NULL;
 }

@@ -33,6 +33,7 @@ struct netmask {
 enum listen_protocol {
 	LISTEN_IMAP,
 	LISTEN_SMTP,		/* submission (587 STARTTLS / 465 implicit) */
+	LISTEN_CALDAV,		/* HTTPS; caldav.c */
 };
 
 struct listen_conf {
@@ -77,6 +78,7 @@ enum route_kind {
 	ROUTE_USER,
 	ROUTE_DOMAIN,
 	ROUTE_DEFAULT,
+	ROUTE_HOST,		/* [route caldav] only: by the Host field */
 };
 
 struct route_conf {
@@ -85,6 +87,7 @@ struct route_conf {
 	char *upstream_name;
 	struct upstream_conf *upstream;
 	int line;
+	bool caldav;		/* from [route caldav] */
 };
 
 struct limits_conf {
@@ -108,6 +111,15 @@ struct capture_conf {
 	uint64_t payload_max;
 };
 
+/* [caldav]: the CalDAV listeners' own settings; their tap spools into
+ * [capture]'s directory with its own writer per worker. */
+struct caldav_conf {
+	uint64_t object_max;	/* largest calendar object the tap keeps */
+	unsigned seen_entries;	/* shared de-duplication table slots */
+	unsigned idle_timeout;	/* seconds without traffic either way */
+	uint64_t head_max;	/* request/response head */
+};
+
 struct proxy_conf {
 	char *path;
 	struct capture_conf capture;
@@ -122,6 +134,7 @@ struct proxy_conf {
 	unsigned nupstreams;
 	struct route_conf *routes;
 	unsigned nroutes;
+	struct caldav_conf caldav;
 };
 
 /*
@@ -141,6 +154,12 @@ void config_free(struct proxy_conf **confp);
  * the domain's route, then the default.  NULL if nothing matches. */
 const struct upstream_conf *config_route(const struct proxy_conf *conf,
     const char *user);
+
+/* CalDAV: the upstream for an authenticated user (NULL when the client
+ * sent none, e.g. a Bearer token) and/or the request's Host (without
+ * port; may be NULL): [route caldav] user, domain, host, default. */
+const struct upstream_conf *config_route_caldav(const struct proxy_conf *conf,
+    const char *user, const char *host);
 
 bool config_trusted_proxy(const struct listen_conf *lc,
     const struct sockaddr *sa);

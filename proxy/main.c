@@ -28,6 +28,7 @@
 #include "lib/conf.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
+#include "proxy/caldav_tap.h"
 #include "proxy/config.h"
 #include "proxy/limits.h"
 #include "proxy/worker.h"
@@ -62,7 +63,7 @@ usage(FILE *f)
 	    "usage: crm-proxy [-c FILE] [-F] [-d] [--check] [--help] "
 	    "[--version]\n"
 	    "\n"
-	    "Transparent IMAP proxy for CRM capture.\n"
+	    "Transparent IMAP and CalDAV proxy for CRM capture.\n"
 	    "\n"
 	    "  -c, --config FILE  configuration (default %s)\n"
 	    "  -F, --foreground   stay in the foreground (the default; for "
@@ -384,6 +385,9 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (limits_init() != 0)
 		fatal("cannot map the shared limits region");
+	/* Sized once: a reload keeps the table (and what it remembers). */
+	if (caldav_tap_seen_init(parent.conf->caldav.seen_entries) != 0)
+		fatal("cannot map the shared CalDAV seen table");
 	if (bind_all(parent.conf, NULL, NULL, parent.fds) != 0)
 		return 1;
 	if ((parent.base = event_base_new()) == NULL)

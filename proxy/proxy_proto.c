@@ -7,10 +7,12 @@
  * either speaks it correctly or the connection is not worth guessing about.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "proxy/proxy_proto.h"
 
@@ -261,4 +263,37 @@ proxy_proto_parse(const unsigned char *data, size_t len,
 		*consumed_r = 0;
 	}
 	return r;
+}
+
+enum proxy_proto_result
+proxy_proto_read(int fd, struct proxy_proto_info *info_r,
+    const char **errstr_r)
+{
+	unsigned char buf[PROXY_PROTO_READ_MAX];
+	size_t consumed = 0;
+	ssize_t n;
+
+	n = recv(fd, buf, sizeof(buf), MSG_PEEK);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return PROXY_PROTO_AGAIN;
+		return proxy_proto_error(n == 0 ?
+		    "disconnected before PROXY header" : "read error",
+		    errstr_r);
+	}
+	switch (proxy_proto_parse(buf, (size_t)n, info_r, &consumed,
+	    errstr_r)) {
+	case PROXY_PROTO_AGAIN:
+		if ((size_t)n == sizeof(buf))
+			return proxy_proto_error("PROXY header too long",
+			    errstr_r);
+		return PROXY_PROTO_AGAIN;
+	case PROXY_PROTO_ERROR:
+		return PROXY_PROTO_ERROR;
+	case PROXY_PROTO_OK:
+		break;
+	}
+	if (recv(fd, buf, consumed, 0) != (ssize_t)consumed)
+		return proxy_proto_error("read error", errstr_r);
+	return PROXY_PROTO_OK;
 }

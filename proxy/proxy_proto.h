@@ -33,4 +33,16 @@ enum proxy_proto_result proxy_proto_parse(const unsigned char *data,
     size_t len, struct proxy_proto_info *info_r, size_t *consumed_r,
     const char **errstr_r);
 
+#define PROXY_PROTO_READ_MAX 232	/* v2 with addresses and some TLVs */
+
+/*
+ * Reads a header straight from the non-blocking socket fd: peeks
+ * (MSG_PEEK) and then consumes exactly the header, so not one byte past
+ * it (a TLS ClientHello, say) is taken from the layer that reads next.
+ * Call when fd is readable.  AGAIN: not all of it is there yet; ERROR:
+ * a bad or over-long header, EOF or a read error (*errstr_r says which).
+ */
+enum proxy_proto_result proxy_proto_read(int fd,
+    struct proxy_proto_info *info_r, const char **errstr_r);
+
 #endif

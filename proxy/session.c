@@ -35,8 +35,6 @@
 #include "proxy/smtp_session.h"
 #include "proxy/worker.h"
 
-#define PROXY_HEADER_MAX 232	/* v2 with addresses and some TLVs */
-
 static const char *const session_state_names[] = {
 	[SESSION_PROXY_HEADER] = "PROXY_HEADER",
 	[SESSION_PREAUTH] = "PREAUTH",
@@ -307,26 +305,12 @@ static void
 session_proxy_header(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	unsigned char buf[PROXY_HEADER_MAX];
 	struct proxy_proto_info info;
 	const char *errstr = NULL;
-	size_t consumed = 0;
-	ssize_t n;
 
 	(void)what;
-	n = recv(fd, buf, sizeof(buf), MSG_PEEK);
-	if (n <= 0) {
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		session_close(s, n == 0 ? "disconnected before PROXY header"
-		    : "read error");
-		return;
-	}
-	switch (proxy_proto_parse(buf, (size_t)n, &info, &consumed, &errstr)) {
+	switch (proxy_proto_read(fd, &info, &errstr)) {
 	case PROXY_PROTO_AGAIN:
-		if ((size_t)n == sizeof(buf)) {
-			session_close(s, "PROXY header too long");
-		}
 		return;
 	case PROXY_PROTO_ERROR:
 		session_log(log_warnx, s, "bad PROXY header from %s: %s",
@@ -335,10 +319,6 @@ session_proxy_header(evutil_socket_t fd, short what, void *arg)
 		return;
 	case PROXY_PROTO_OK:
 		break;
-	}
-	if (recv(fd, buf, consumed, 0) != (ssize_t)consumed) {
-		session_close(s, "read error");
-		return;
 	}
 	if (info.src.ss_family == AF_INET || info.src.ss_family == AF_INET6) {
 		char lb[64];

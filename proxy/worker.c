@@ -24,6 +24,8 @@
 
 #include "capture/spool.h"
 #include "lib/log.h"
+#include "proxy/caldav.h"
+#include "proxy/caldav_tap.h"
 #include "proxy/limits.h"
 #include "proxy/session.h"
 
@@ -67,7 +69,10 @@ worker_accept(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	session_accept(&worker, lc, fd, sa, (socklen_t)salen);
+	if (lc->protocol == LISTEN_CALDAV)
+		caldav_accept(&worker, lc, fd, sa, (socklen_t)salen);
+	else
+		session_accept(&worker, lc, fd, sa, (socklen_t)salen);
 }
 
 static void
@@ -121,6 +126,7 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 		next = TAILQ_NEXT(s, entry);
 		session_shutdown(s);
 	}
+	caldav_shutdown_all(w);
 	if (w->nsessions == 0) {
 		event_base_loopexit(w->base, NULL);
 	} else {
@@ -168,6 +174,7 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	w->conf = conf;
 	w->slot = slot;
 	TAILQ_INIT(&w->sessions);
+	TAILQ_INIT(&w->caldav_sessions);
 	limits_set_slot(slot);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
@@ -182,6 +189,7 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	 * spool's owner (docs/spool.md); later segments are created by
 	 * the unprivileged user, so the directory must be writable by it. */
 	worker_open_spool(w);
+	caldav_tap_worker_init(conf, slot);	/* its own writer, cal<slot> */
 	worker_drop_privileges(conf);
 	/* A worker outliving its parent would hold the ports forever.  Set
 	 * after the credential change, which clears it. */
@@ -208,6 +216,8 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	/* Free everything so leak checkers see a clean exit. */
 	while (!TAILQ_EMPTY(&w->sessions))
 		session_destroy(TAILQ_FIRST(&w->sessions));
+	caldav_destroy_all(w);
+	caldav_tap_worker_fini();
 	worker_stop_listening(w);
 	spool_writer_close(&w->spool);
 	for (unsigned i = 0; i < 3; i++)

@@ -16,6 +16,7 @@ struct event_base;
 struct evdns_base;
 struct evconnlistener;
 struct session;
+struct caldav_session;
 struct spool_writer;
 
 struct worker {
@@ -24,6 +25,7 @@ struct worker {
 	const struct proxy_conf *conf;
 	struct evconnlistener *listeners[CONFIG_MAX_LISTENERS];
 	TAILQ_HEAD(, session) sessions;
+	TAILQ_HEAD(, caldav_session) caldav_sessions;	/* caldav.c */
 	unsigned nsessions;
 	uint64_t next_id;
 	unsigned slot;
