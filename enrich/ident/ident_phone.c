@@ -113,6 +113,11 @@ ident_phone_e164(const char *in, size_t len, const char *default_cc,
 		*errstr_r = "country code cannot start with 0";
 		return -1;
 	}
+	/* North American Numbering Plan: "1" + exactly 10 digits */
+	if (d[0] == '1' && n != 11) {
+		*errstr_r = "+1 numbers have 10 digits after the 1";
+		return -1;
+	}
 	if (n < 8 || n > 15) {
 		*errstr_r = "not 8 to 15 digits";
 		return -1;
