@@ -189,22 +189,42 @@ cal_resolve(const struct cal_impl *impl, icalcomponent *comp,
 
 /* ---- pre-scan ----------------------------------------------------------- */
 
-static bool
-line_is(const char *l, size_t n, const char *what)
+/* Counts one logical line whose first bytes (unfolded) are in hd. */
+static int
+prescan_line(const char *hd, size_t hn, size_t *comps, size_t *depth,
+    bool *first, const struct cal_limits *lim, const char **errstr_r)
 {
-	size_t w = strlen(what);
-
-	while (n > 0 && (l[n - 1] == '\r' || l[n - 1] == ' ' ||
-	    l[n - 1] == '\t'))
-		n--;
-	return n == w && strncasecmp(l, what, w) == 0;
+	if (hn == 0)
+		return 0;
+	if (hn >= 6 && strncasecmp(hd, "BEGIN:", 6) == 0) {
+		*first = false;
+		if (++*comps > lim->max_components) {
+			*errstr_r = "too many components";
+			return -1;
+		}
+		if (++*depth > CAL_DEPTH_MAX) {
+			*errstr_r = "components nested too deep";
+			return -1;
+		}
+	} else if (*first) {
+		*errstr_r = "does not start with BEGIN:VCALENDAR";
+		return -1;
+	} else if (hn >= 4 && strncasecmp(hd, "END:", 4) == 0 && *depth > 0)
+		(*depth)--;
+	return 0;
 }
 
+/*
+ * Counts components and nesting before libical builds a tree.  Lines are
+ * unfolded (RFC 5545 3.1) for the first bytes we look at, so a folded
+ * "BEG\r\n IN:VEVENT" is counted like libical will read it.
+ */
 static int
 prescan(const char *t, size_t len, const struct cal_limits *lim,
     const char **errstr_r)
 {
-	size_t comps = 0, depth = 0;
+	char hd[8];
+	size_t comps = 0, depth = 0, hn = 0;
 	bool first = true;
 
 	if (memchr(t, '\0', len) != NULL) {
@@ -216,30 +236,24 @@ prescan(const char *t, size_t len, const struct cal_limits *lim,
 		size_t n = e != NULL ? (size_t)(e - l) : len - i;
 
 		i += n + (e != NULL);
-		if (first) {
-			if (line_is(l, n, ""))
-				continue;
-			if (!line_is(l, n, "BEGIN:VCALENDAR") &&
-			    !line_is(l, n, "BEGIN:VEVENT")) {
-				*errstr_r = "does not start with BEGIN:VCALENDAR";
+		if (n > 0 && l[n - 1] == '\r')
+			n--;
+		if (n > 0 && (l[0] == ' ' || l[0] == '\t')) {
+			l++;	/* continuation of the logical line */
+			n--;
+		} else {
+			if (prescan_line(hd, hn, &comps, &depth, &first, lim,
+			    errstr_r) != 0)
 				return -1;
-			}
-			first = false;
+			hn = 0;
 		}
-		if (n >= 6 && strncasecmp(l, "BEGIN:", 6) == 0) {
-			if (++comps > lim->max_components) {
-				*errstr_r = "too many components";
-				return -1;
-			}
-			if (++depth > CAL_DEPTH_MAX) {
-				*errstr_r = "components nested too deep";
-				return -1;
-			}
-		} else if (n >= 4 && strncasecmp(l, "END:", 4) == 0) {
-			if (depth > 0)
-				depth--;
+		while (n > 0 && hn < sizeof(hd)) {
+			hd[hn++] = *l++;
+			n--;
 		}
 	}
+	if (prescan_line(hd, hn, &comps, &depth, &first, lim, errstr_r) != 0)
+		return -1;
 	if (first) {
 		*errstr_r = "empty iCalendar text";
 		return -1;
