@@ -314,8 +314,10 @@ expand_master(const struct cal_object *obj, const struct cal_impl *impl,
 		if (o->has_recurrence_id && strcmp(o->uid, ev->uid) == 0)
 			i64v_push(&rid, o->recurrence_id.utc);
 	}
-	qsort(ex.v, ex.n, sizeof(*ex.v), cmp_i64);
-	qsort(rid.v, rid.n, sizeof(*rid.v), cmp_i64);
+	if (ex.n > 0)
+		qsort(ex.v, ex.n, sizeof(*ex.v), cmp_i64);
+	if (rid.n > 0)
+		qsort(rid.v, rid.n, sizeof(*rid.v), cmp_i64);
 
 	candidate(&x, ev->start.utc, ev->end.utc);	/* DTSTART itself */
 	for (icalproperty *p = icalcomponent_get_first_property(c,
@@ -328,7 +330,9 @@ expand_master(const struct cal_object *obj, const struct cal_impl *impl,
 	order = xreallocarray(NULL, x.starts.n + 1, sizeof(*order));
 	for (size_t i = 0; i < x.starts.n; i++)
 		order[i] = i;
-	qsort_r(order, x.starts.n, sizeof(*order), cmp_order, x.starts.v);
+	if (x.starts.n > 0)
+		qsort_r(order, x.starts.n, sizeof(*order), cmp_order,
+		    x.starts.v);
 	for (size_t k = 0; k < x.starts.n; k++) {
 		size_t i = order[k];
 		int64_t s = x.starts.v[i];
