@@ -189,14 +189,25 @@ cal_resolve(const struct cal_impl *impl, icalcomponent *comp,
 
 /* ---- pre-scan ----------------------------------------------------------- */
 
-/* Counts one logical line whose first bytes (unfolded) are in hd. */
+static bool
+is_name(const char *hd, size_t hn, const char *name)
+{
+	size_t n = strlen(name);
+
+	return hn > n && strncasecmp(hd, name, n) == 0 &&
+	    (hd[n] == ':' || hd[n] == ';');
+}
+
+/* Counts one logical line whose first bytes (unfolded) are in hd.  An END
+ * without its BEGIN is refused here: libical would print a warning on
+ * stderr for it, and a library must not write to stderr. */
 static int
 prescan_line(const char *hd, size_t hn, size_t *comps, size_t *depth,
     bool *first, const struct cal_limits *lim, const char **errstr_r)
 {
 	if (hn == 0)
 		return 0;
-	if (hn >= 6 && strncasecmp(hd, "BEGIN:", 6) == 0) {
+	if (is_name(hd, hn, "BEGIN")) {
 		*first = false;
 		if (++*comps > lim->max_components) {
 			*errstr_r = "too many components";
@@ -209,8 +220,13 @@ prescan_line(const char *hd, size_t hn, size_t *comps, size_t *depth,
 	} else if (*first) {
 		*errstr_r = "does not start with BEGIN:VCALENDAR";
 		return -1;
-	} else if (hn >= 4 && strncasecmp(hd, "END:", 4) == 0 && *depth > 0)
+	} else if (is_name(hd, hn, "END")) {
+		if (*depth == 0) {
+			*errstr_r = "END without BEGIN";
+			return -1;
+		}
 		(*depth)--;
+	}
 	return 0;
 }
 

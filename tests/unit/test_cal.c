@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -828,6 +829,10 @@ static const struct bad_case bad_cases[] = {
 	{ "vcard", "BEGIN:VCARD\r\nFN:x\r\nEND:VCARD\r\n", 0, "VCALENDAR" },
 	{ "deep", "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nBEGIN:VALARM\r\n"
 	  "BEGIN:X\r\nBEGIN:X\r\nBEGIN:X\r\nBEGIN:X\r\n", 0, "deep" },
+	{ "END first", "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\nEND:VEVENT\r\n", 0,
+	  "END without BEGIN" },
+	{ "END with parameter", "BEGIN:VCALENDAR\r\nEND;X=1:VCALENDAR\r\n"
+	  "END:VCALENDAR\r\n", 0, "END without BEGIN" },
 	{ "folded deep", "BEGIN:VCALENDAR\r\nBEG\r\n IN:X\r\nBEGIN:X\r\n"
 	  "B\r\n EGIN:X\r\nBEGIN:X\r\nBEGIN:X\r\nBEGIN:X\r\n", 0, "deep" },
 };
@@ -848,6 +853,63 @@ test_malformed(void **state)
 			fail_msg("%s: reason '%s', want '%s'", c->name,
 			    err ? err : "(null)", c->reason);
 	}
+}
+
+/* libical writes some parse warnings to stderr; libcal must keep it from
+ * ever getting input that triggers them (a library never logs). */
+static void
+test_quiet(void **state)
+{
+	static const char *const odd[] = {
+		VC("END:VEVENT\r\n"),
+		VC("BEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260101T100000Z\r\n"
+		   "X-UNKNOWN;FOO=BAR:baz\r\nBOGUS LINE\r\nNOTAPROP\r\n"
+		   "ATTENDEE;PARTSTAT=WHATEVER;NOPE=1:mailto:a@b\r\n"
+		   "DTEND;TZID=:20260101T110000\r\nRRULE:FREQ=NEVER\r\n"
+		   "END:VEVENT\r\n"),
+		"BEGIN:VCALENDAR\r\nBEGIN:\r\nEND:\r\nEND:VCALENDAR\r\n",
+		"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nEND:VCALENDAR\r\n"
+		"END:VEVENT\r\n",
+		"BEGIN:VEVENT\r\nUID:y\r\nDTSTART:20260101\r\nEND:VEVENT\r\n"
+		"END:VCALENDAR\r\n",
+	};
+	FILE *tmp = tmpfile();
+	int saved;
+	long size;
+
+	(void)state;
+	assert_non_null(tmp);
+	fflush(stderr);
+	saved = dup(2);
+	assert_true(saved >= 0);
+	assert_true(dup2(fileno(tmp), 2) == 2);
+	for (size_t i = 0; i < sizeof(odd) / sizeof(*odd); i++) {
+		const char *err;
+		struct cal_object *obj = cal_parse(odd[i], strlen(odd[i]),
+		    NULL, &err);
+		struct cal_instance *in;
+		size_t n;
+
+		if (obj != NULL && cal_expand(obj, 0, INT64_C(1) << 40, &in,
+		    &n, NULL, &err) == 0)
+			free(in);
+		cal_object_free(&obj);
+	}
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(*bad_cases); i++) {
+		const char *err;
+		size_t len = bad_cases[i].len ? bad_cases[i].len :
+		    strlen(bad_cases[i].text);
+		struct cal_object *obj = cal_parse(bad_cases[i].text, len,
+		    NULL, &err);
+
+		cal_object_free(&obj);
+	}
+	fflush(stderr);
+	assert_true(dup2(saved, 2) == 2);
+	close(saved);
+	size = ftell(tmp) >= 0 ? (fseek(tmp, 0, SEEK_END), ftell(tmp)) : -1;
+	fclose(tmp);
+	assert_int_equal(size, 0);
 }
 
 static void
@@ -950,6 +1012,7 @@ main(void)
 		cmocka_unit_test(test_expand_caps),
 		cmocka_unit_test(test_limits_on_fields),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_quiet),
 		cmocka_unit_test(test_size_limits),
 		cmocka_unit_test(test_hostile_vtimezone),
 		cmocka_unit_test(test_concatenated),
