@@ -712,8 +712,12 @@ cal_parse(const char *text, size_t len, const struct cal_limits *lim,
 		    "no usable VEVENT (missing UID or DTSTART)" : "no VEVENT";
 		goto fail;
 	}
+	/* libical parks temporary strings in a per-thread ring of up to
+	 * 2500 buffers; release them so a parse retains nothing but obj. */
+	icalmemory_free_ring();
 	return obj;
 fail:
+	icalmemory_free_ring();
 	cal_object_free(&obj);
 	return NULL;
 }

@@ -418,5 +418,6 @@ cal_expand(const struct cal_object *obj, int64_t from, int64_t to,
 	}
 	if (truncated_r != NULL)
 		*truncated_r = heap.truncated;
+	icalmemory_free_ring();	/* see cal_parse() */
 	return 0;
 }
