@@ -305,8 +305,17 @@ drop_bad_timezones(icalcomponent *vcal)
 				struct icalrecurrencetype r =
 				    icalproperty_get_rrule(p);
 
+				/* what time zone rules use: a month and a
+				 * (nth) weekday or a day range; anything else
+				 * can make libical's search run for years */
 				if (r.freq != ICAL_YEARLY_RECURRENCE ||
-				    r.interval != 1)
+				    r.interval != 1 || r.rscale != NULL ||
+				    r.by_set_pos[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+				    r.by_year_day[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+				    r.by_week_no[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+				    r.by_hour[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+				    r.by_minute[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+				    r.by_second[0] != ICAL_RECURRENCE_ARRAY_MAX)
 					bad = true;
 			}
 			for (p = icalcomponent_get_first_property(

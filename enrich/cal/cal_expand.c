@@ -15,6 +15,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libical/ical.h>
 
@@ -190,6 +191,126 @@ candidate(struct expand_ctx *x, int64_t s, int64_t e)
 	i64v_push(&x->ends, e);
 }
 
+/* ---- rule admission -----------------------------------------------------
+ *
+ * libical searches inside a single icalrecur_iterator_next() (and inside
+ * icalrecur_iterator_new() for BYSETPOS) until it finds a match or
+ * reaches its last year, so a rule that can never match, such as
+ * "FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=31" or "FREQ=MONTHLY;BYDAY=MO;
+ * BYSETPOS=-7", costs seconds to hours per call.  Three defences:
+ * sub-daily frequencies and non-Gregorian RSCALEs are not expanded (no
+ * calendar client creates them for meetings); BYSETPOS must be within a
+ * lower bound of the set size every period is guaranteed to have; and
+ * UNTIL is clamped to the window end so a fruitless search stops there.
+ */
+#define ARR_END ICAL_RECURRENCE_ARRAY_MAX
+
+static size_t
+arr_len(const short *a, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && a[n] != ARR_END)
+		n++;
+	return n;
+}
+
+/* Lower bound of the number of instances every period of the rule has
+ * (0 when a period may be empty or the combination is not understood). */
+static long
+set_size_floor(const struct icalrecurrencetype *r)
+{
+	size_t nday = arr_len(r->by_day, ICAL_BY_DAY_SIZE);
+	size_t nmd = arr_len(r->by_month_day, ICAL_BY_MONTHDAY_SIZE);
+	size_t nyd = arr_len(r->by_year_day, ICAL_BY_YEARDAY_SIZE);
+	size_t nwk = arr_len(r->by_week_no, ICAL_BY_WEEKNO_SIZE);
+	size_t nmo = arr_len(r->by_month, ICAL_BY_MONTH_SIZE);
+	long t = 1, d = 0, plain = 0, ord = 0, md = 0;
+
+	t *= (long)(arr_len(r->by_hour, ICAL_BY_HOUR_SIZE) ?
+	    arr_len(r->by_hour, ICAL_BY_HOUR_SIZE) : 1);
+	t *= (long)(arr_len(r->by_minute, ICAL_BY_MINUTE_SIZE) ?
+	    arr_len(r->by_minute, ICAL_BY_MINUTE_SIZE) : 1);
+	t *= (long)(arr_len(r->by_second, ICAL_BY_SECOND_SIZE) ?
+	    arr_len(r->by_second, ICAL_BY_SECOND_SIZE) : 1);
+	for (size_t i = 0; i < nday; i++) {
+		int pos = icalrecurrencetype_day_position(r->by_day[i]);
+
+		if (pos == 0)
+			plain++;
+		else if (pos >= -4 && pos <= 4)
+			ord++;
+	}
+	for (size_t i = 0; i < nmd; i++)
+		if (r->by_month_day[i] >= -28 && r->by_month_day[i] <= 28 &&
+		    r->by_month_day[i] != 0)
+			md++;
+	if (nwk > 0 || nyd > 0)
+		return 0;
+	switch (r->freq) {
+	case ICAL_DAILY_RECURRENCE:
+		d = (nday == 0 && nmd == 0) ? 1 : 0;
+		break;
+	case ICAL_WEEKLY_RECURRENCE:
+		d = nday == 0 ? 1 : (ord == 0 ? plain : 0);
+		if (nmo > 0 || nmd > 0)
+			d = 0;
+		break;
+	case ICAL_MONTHLY_RECURRENCE:
+		if (nday > 0 && nmd > 0)
+			d = 0;
+		else if (nmd > 0)
+			d = md;
+		else if (nday > 0)
+			d = 4 * plain + ord;
+		else
+			d = 1;
+		break;
+	case ICAL_YEARLY_RECURRENCE:
+		if (nday > 0 && nmd > 0)
+			d = 0;
+		else if (nmd > 0)
+			d = md * (long)(nmo ? nmo : 12);
+		else if (nday > 0)
+			d = nmo ? (4 * plain + ord) * (long)nmo : 52 * plain;
+		else
+			d = nmo ? (long)nmo : 1;
+		break;
+	default:
+		d = 0;
+		break;
+	}
+	return d * t;
+}
+
+static bool
+rule_ok(const struct icalrecurrencetype *r)
+{
+	size_t nsp = arr_len(r->by_set_pos, ICAL_BY_SETPOS_SIZE);
+
+	if (r->freq != ICAL_DAILY_RECURRENCE &&
+	    r->freq != ICAL_WEEKLY_RECURRENCE &&
+	    r->freq != ICAL_MONTHLY_RECURRENCE &&
+	    r->freq != ICAL_YEARLY_RECURRENCE)
+		return false;
+	if (r->interval < 1 || r->interval > 1000)
+		return false;
+	if (r->rscale != NULL && strcasecmp(r->rscale, "GREGORIAN") != 0)
+		return false;
+	if (nsp > 0) {
+		long floor = set_size_floor(r);
+
+		for (size_t i = 0; i < nsp; i++) {
+			long p = r->by_set_pos[i] < 0 ? -(long)r->by_set_pos[i] :
+			    r->by_set_pos[i];
+
+			if (p == 0 || p > floor)
+				return false;
+		}
+	}
+	return true;
+}
+
 static void
 expand_rrule(struct expand_ctx *x, icalcomponent *c, icalproperty *dtp,
     struct icaltimetype dtstart, icaltimezone *zone, icalproperty *rp)
@@ -202,6 +323,22 @@ expand_rrule(struct expand_ctx *x, icalcomponent *c, icalproperty *dtp,
 
 	if (rule.freq == ICAL_NO_RECURRENCE)
 		return;
+	if (!rule_ok(&rule)) {
+		x->heap->truncated = true;	/* not expanded: see above */
+		return;
+	}
+	{
+		/* clamp UNTIL to the window end (+2 days for zone offsets) */
+		struct icaltimetype lim = icaltime_from_timet_with_zone(
+		    (time_t)(x->to + 2 * 86400), 0,
+		    icaltimezone_get_utc_timezone());
+
+		if (dtstart.is_date)
+			lim.is_date = 1;
+		if (icaltime_is_null_time(rule.until) ||
+		    icaltime_compare(rule.until, lim) > 0)
+			rule.until = lim;
+	}
 	if ((it = icalrecur_iterator_new(rule, dtstart)) == NULL) {
 		icalerror_clear_errno();
 		return;

@@ -715,10 +715,14 @@ test_recurrence_consistency(void **state)
 static void
 test_expand_caps(void **state)
 {
-	static const char secondly[] =
+	static const char daily[] =
 	    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:s\r\n"
-	    "DTSTART:20260101T000000Z\r\nRRULE:FREQ=SECONDLY\r\n"
+	    "DTSTART:20200101T090000Z\r\nRRULE:FREQ=DAILY\r\n"
 	    "END:VEVENT\r\nEND:VCALENDAR\r\n";
+	static const char counted[] =
+	    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:r\r\n"
+	    "DTSTART:20260101T000000Z\r\nRRULE:FREQ=DAILY;COUNT=100000"
+	    "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
 	struct cal_limits lim;
 	struct cal_object *obj;
 	struct cal_instance *in;
@@ -727,35 +731,80 @@ test_expand_caps(void **state)
 	const char *err;
 
 	(void)state;
+	/* the instance cap keeps the earliest max_instances */
 	cal_limits_default(&lim);
-	obj = cal_parse(secondly, sizeof(secondly) - 1, &lim, &err);
+	obj = cal_parse(daily, sizeof(daily) - 1, &lim, &err);
 	assert_non_null(obj);
-	assert_int_equal(cal_expand(obj, utc(2026, 1, 1, 0, 0),
-	    utc(2027, 1, 1, 0, 0), &in, &n, &trunc, &err), 0);
+	assert_int_equal(cal_expand(obj, utc(2020, 1, 1, 0, 0),
+	    utc(2030, 1, 1, 0, 0), &in, &n, &trunc, &err), 0);
 	assert_int_equal(n, lim.max_instances);
 	assert_true(trunc);
-	assert_true(in[0].start == utc(2026, 1, 1, 0, 0));
-	assert_true(in[n - 1].start == utc(2026, 1, 1, 0, 0) +
-	    (int64_t)n - 1);
+	assert_true(in[0].start == utc(2020, 1, 1, 9, 0));
+	assert_true(in[n - 1].start == utc(2020, 1, 1, 9, 0) +
+	    ((int64_t)n - 1) * 86400);
 	free(in);
-	/* empty window refused */
 	assert_int_equal(cal_expand(obj, 10, 10, &in, &n, &trunc, &err), -1);
 	cal_object_free(&obj);
 
-	/* the iteration cap: a rule that matches nothing for a long time */
+	/* the iteration cap: COUNT forces a walk from DTSTART */
 	lim.max_iterations = 1000;
-	{
-		static const char rare[] =
-		    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:r\r\n"
-		    "DTSTART:20260101T000000Z\r\nRRULE:FREQ=MINUTELY;COUNT=100000"
-		    "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+	obj = cal_parse(counted, sizeof(counted) - 1, &lim, &err);
+	assert_non_null(obj);
+	assert_int_equal(cal_expand(obj, utc(2030, 3, 1, 0, 0),
+	    utc(2030, 3, 2, 0, 0), &in, &n, &trunc, &err), 0);
+	assert_int_equal(n, 0);
+	assert_true(trunc);
+	free(in);
+	cal_object_free(&obj);
+}
 
-		obj = cal_parse(rare, sizeof(rare) - 1, &lim, &err);
+/* Rules libical would search for years are not expanded: only DTSTART
+ * is an instance, the result says truncated, and it is fast. */
+static void
+test_rule_admission(void **state)
+{
+	static const struct {
+		const char *rule;
+		bool expanded;
+	} cases[] = {
+		{ "FREQ=SECONDLY", false },
+		{ "FREQ=MINUTELY;INTERVAL=15", false },
+		{ "FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=31", false },
+		{ "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-31", false },
+		{ "FREQ=MONTHLY;BYDAY=MO;BYSETPOS=-7", false },
+		{ "FREQ=WEEKLY;BYDAY=MO;BYSETPOS=2", false },
+		{ "RSCALE=HEBREW;FREQ=YEARLY", false },
+		{ "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1", true },
+		{ "FREQ=MONTHLY;BYDAY=SA,SU;BYSETPOS=1,-1", true },
+		{ "FREQ=WEEKLY;BYDAY=MO,WE;BYSETPOS=2", true },
+		{ "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", true },	/* never */
+		{ "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", true },		/* never */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		char text[512];
+		struct cal_object *obj;
+		struct cal_instance *in;
+		size_t n;
+		bool trunc;
+		const char *err;
+		clock_t c0 = clock();
+		int len = snprintf(text, sizeof(text),
+		    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\n"
+		    "UID:a%zu\r\nDTSTART:20260105T090000Z\r\nRRULE:%s\r\n"
+		    "END:VEVENT\r\nEND:VCALENDAR\r\n", i, cases[i].rule);
+
+		obj = cal_parse(text, (size_t)len, NULL, &err);
 		assert_non_null(obj);
-		assert_int_equal(cal_expand(obj, utc(2026, 3, 1, 0, 0),
-		    utc(2026, 3, 2, 0, 0), &in, &n, &trunc, &err), 0);
-		assert_int_equal(n, 0);
-		assert_true(trunc);
+		assert_int_equal(cal_expand(obj, utc(2026, 1, 1, 0, 0),
+		    utc(2027, 1, 1, 0, 0), &in, &n, &trunc, &err), 0);
+		if (cases[i].expanded == trunc)
+			fail_msg("%s: truncated %d", cases[i].rule, trunc);
+		if (!cases[i].expanded)
+			assert_int_equal(n, 1);	/* DTSTART */
+		if ((double)(clock() - c0) / CLOCKS_PER_SEC > 0.5)
+			fail_msg("%s: too slow", cases[i].rule);
 		free(in);
 		cal_object_free(&obj);
 	}
@@ -1010,6 +1059,7 @@ main(void)
 		cmocka_unit_test(test_floating_and_zones),
 		cmocka_unit_test(test_recurrence_consistency),
 		cmocka_unit_test(test_expand_caps),
+		cmocka_unit_test(test_rule_admission),
 		cmocka_unit_test(test_limits_on_fields),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_quiet),
