@@ -116,11 +116,14 @@ static const char *const prefixes[] = {
 	"re", "fwd", "fw",
 	/* German, Dutch, Scandinavian, Finnish, French, Spanish, Italian */
 	"aw", "wg", "antw", "antwort", "doorst", "sv", "vs", "vb", "vl",
-	"tr", "rv", "enc", "rif", "r", "ref", "réf", "res",
-	/* Polish, Czech, Turkish, Hungarian, Latvian, Croatian */
-	"odp", "pd", "ynt", "ilt", "válasz", "továbbítás", "atb", "odg",
+	"tr", "rv", "enc", "rif", "r", "ref", "réf", "Réf", "RÉF", "res",
+	/* Polish, Czech, Turkish, Hungarian, Latvian, Croatian; strncasecmp
+	 * folds ASCII only, so non-ASCII initials are listed as written */
+	"odp", "pd", "ynt", "ilt", "İLT", "İlt", "válasz", "Válasz", "VÁLASZ",
+	"továbbítás", "Továbbítás", "TOVÁBBÍTÁS", "atb", "odg",
 	/* Greek (upper case, as clients write it), Hebrew, Russian */
-	"ΑΠ", "ΣΧΕΤ", "ΠΡΘ", "השב", "הועבר", "ответ", "пересл",
+	"ΑΠ", "ΣΧΕΤ", "ΠΡΘ", "השב", "הועבר", "ответ", "Ответ", "ОТВЕТ",
+	"пересл", "Пересл", "ПЕРЕСЛ",
 	/* Chinese (simplified, traditional), Japanese, Korean */
 	"答复", "回复", "转发", "回覆", "轉寄", "轉發", "返信", "転送",
 	"회신", "전달",

@@ -783,6 +783,10 @@ static const struct subj_case subj_cases[] = {
 	{ "ENC: Proposta", "Proposta", NULL },			/* Portuguese */
 	{ "Odp: Oferta", "Oferta", NULL },			/* Polish */
 	{ "YNT: Teklif", "Teklif", NULL },			/* Turkish */
+	{ "İLT: Teklif", "Teklif", NULL },
+	{ "Válasz: Ajánlat", "Ajánlat", NULL },			/* Hungarian */
+	{ "Ответ: Предложение", "Предложение", NULL },		/* Russian */
+	{ "RÉF : Devis", "Devis", NULL },
 	{ "ΑΠ: Προσφορά", "Προσφορά", NULL },			/* Greek */
 	{ "答复: 报价单", "报价单", NULL },
 	{ "回复：报价单", "报价单", NULL },			/* full-width colon */
