@@ -87,6 +87,21 @@ static const struct {
 	{ "New Zealand Standard Time", "Pacific/Auckland" },
 };
 
+/* libical opens /usr/share/zoneinfo/<name> for a name it does not know, so
+ * only names shaped like zoneinfo names reach it. */
+static icaltimezone *
+builtin_zone(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > CAL_TZID_MAX || name[0] == '/' || name[0] == '.' ||
+	    strstr(name, "..") != NULL ||
+	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789/_+-") != n)
+		return NULL;
+	return icaltimezone_get_builtin_timezone(name);
+}
+
 static icaltimezone *
 zone_by_name(const char *tzid)
 {
@@ -94,20 +109,18 @@ zone_by_name(const char *tzid)
 	const char *p;
 	int slashes = 0;
 
-	if (strlen(tzid) > CAL_TZID_MAX || strstr(tzid, "..") != NULL)
+	if (strlen(tzid) > CAL_TZID_MAX)
 		return NULL;
-	if ((z = icaltimezone_get_builtin_timezone(tzid)) != NULL)
+	if ((z = builtin_zone(tzid)) != NULL)
 		return z;
 	for (size_t i = 0; i < sizeof(win_zones) / sizeof(*win_zones); i++)
 		if (strcasecmp(win_zones[i].win, tzid) == 0)
-			return icaltimezone_get_builtin_timezone(
-			    win_zones[i].iana);
+			return builtin_zone(win_zones[i].iana);
 	/* "/mozilla.org/20050126_1/Europe/Berlin", "/citadel.org/.../Europe/
 	 * Berlin": try each suffix after a '/' */
 	for (p = strchr(tzid, '/'); p != NULL && slashes < 8;
 	    p = strchr(p + 1, '/'), slashes++)
-		if (p[1] != '\0' &&
-		    (z = icaltimezone_get_builtin_timezone(p + 1)) != NULL)
+		if (p[1] != '\0' && (z = builtin_zone(p + 1)) != NULL)
 			return z;
 	return NULL;
 }
@@ -175,16 +188,26 @@ cal_resolve(const struct cal_impl *impl, icalcomponent *comp,
 		out->floating = true;
 	if (z == NULL)
 		z = impl->floating;
-	if (z == NULL || z == icaltimezone_get_utc_timezone()) {
-		out->utc = local_as_utc(t);
-		return;
-	}
-	t.zone = NULL;
-	t.is_date = 0;
-	icaltimezone_convert_time(&t, z, icaltimezone_get_utc_timezone());
-	out->utc = local_as_utc(t);
+	if (z == icaltimezone_get_utc_timezone())
+		z = NULL;
+	out->utc = cal_local_to_utc(t, z);
 	if (zone_r != NULL)
 		*zone_r = z;
+}
+
+int64_t
+cal_local_to_utc(struct icaltimetype t, icaltimezone *z)
+{
+	if (t.is_date) {
+		t.hour = t.minute = t.second = 0;
+		return local_as_utc(t);
+	}
+	if (icaltime_is_utc(t) || z == NULL ||
+	    z == icaltimezone_get_utc_timezone())
+		return local_as_utc(t);
+	t.zone = NULL;
+	icaltimezone_convert_time(&t, z, icaltimezone_get_utc_timezone());
+	return local_as_utc(t);
 }
 
 /* ---- pre-scan ----------------------------------------------------------- */

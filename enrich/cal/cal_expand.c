@@ -312,8 +312,8 @@ rule_ok(const struct icalrecurrencetype *r)
 }
 
 static void
-expand_rrule(struct expand_ctx *x, icalcomponent *c, icalproperty *dtp,
-    struct icaltimetype dtstart, icaltimezone *zone, icalproperty *rp)
+expand_rrule(struct expand_ctx *x, struct icaltimetype dtstart,
+    icaltimezone *zone, icalproperty *rp)
 {
 	const struct cal_event *ev = &x->obj->events[x->ev];
 	struct icalrecurrencetype rule = icalproperty_get_rrule(rp);
@@ -365,7 +365,7 @@ expand_rrule(struct expand_ctx *x, icalcomponent *c, icalproperty *dtp,
 			x->heap->truncated = true;
 			break;
 		}
-		cal_resolve(x->impl, c, dtp, t, &ct, NULL);
+		ct.utc = cal_local_to_utc(t, zone);
 		if (ct.utc >= x->to)
 			break;
 		if (overlaps(ct.utc, ct.utc + x->dur, x->from, x->to)) {
@@ -460,7 +460,7 @@ expand_master(const struct cal_object *obj, const struct cal_impl *impl,
 	for (icalproperty *p = icalcomponent_get_first_property(c,
 	    ICAL_RRULE_PROPERTY); p != NULL;
 	    p = icalcomponent_get_next_property(c, ICAL_RRULE_PROPERTY))
-		expand_rrule(&x, c, dtp, dtstart, zone, p);
+		expand_rrule(&x, dtstart, zone, p);
 	expand_rdates(&x, c);
 
 	/* sort candidates by start (indices, ends follow), drop duplicates */

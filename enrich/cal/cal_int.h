@@ -25,4 +25,8 @@ void cal_resolve(const struct cal_impl *impl, icalcomponent *comp,
     icalproperty *prop, struct icaltimetype t, struct cal_time *out,
     icaltimezone **zone_r);
 
+/* UTC seconds of local time t in zone z (NULL: t is UTC or floating read
+ * as UTC; DATE values: 00:00 UTC of the date). */
+int64_t cal_local_to_utc(struct icaltimetype t, icaltimezone *z);
+
 #endif
