@@ -13,7 +13,8 @@
  * Thread safety: a cal_object is immutable after cal_parse(); cal_expand()
  * may run concurrently on it.  libical keeps a process-wide cache of the
  * zoneinfo time zones it has loaded (guarded by its own lock in Debian's
- * build).
+ * build).  cal_parse() turns libical's errors-are-fatal flag off, a
+ * process-wide setting nothing else in the daemons relies on.
  */
 #ifndef CRM_CAL_H
 #define CRM_CAL_H

@@ -252,6 +252,19 @@ size_t ident_subject_base(const char *in, size_t len, bool fold, char *out,
 
 /* ---- contact fields ----------------------------------------------------- */
 
+#define IDENT_TITLE_MAX 120
+
+/*
+ * Cleans a job title taken from a signature line: controls and invalid
+ * UTF-8 dropped, white space collapsed, separators around it ("|", "-",
+ * "–", "—", "•", "·", ",", "/") trimmed.  A line that is really an
+ * address, a URL or a phone number (an '@', "http", "www.", or seven or
+ * more digits) gives "".  out (outsz >= 1) is always NUL-terminated; at
+ * most IDENT_TITLE_MAX bytes, cut on a character boundary.  Returns the
+ * length written.
+ */
+size_t ident_title_clean(const char *in, size_t len, char *out, size_t outsz);
+
 #define IDENT_PHONE_MAX 16	/* '+' and at most 15 digits (E.164) */
 
 /*

@@ -235,6 +235,83 @@ ident_name_clean(const char *in, size_t len, const char *addr, char *out,
 	return n;
 }
 
+/* ---- titles ------------------------------------------------------------- */
+
+/* Length of a separator at the start (or, with back, the end) of s[0..n). */
+static size_t
+title_sep(const char *s, size_t n, bool back)
+{
+	static const char *const seps[] = {
+		" ", "|", "-", ",", "/", ";", ":", "*", "~",
+		"\xe2\x80\x93", "\xe2\x80\x94", "\xe2\x80\xa2", "\xc2\xb7",
+	};
+
+	for (size_t i = 0; i < sizeof(seps) / sizeof(*seps); i++) {
+		size_t l = strlen(seps[i]);
+
+		if (l <= n && memcmp(back ? s + n - l : s, seps[i], l) == 0)
+			return l;
+	}
+	return 0;
+}
+
+size_t
+ident_title_clean(const char *in, size_t len, char *out, size_t outsz)
+{
+	char w[NAME_IN_MAX + 1];
+	size_t n = 0, a = 0, l, digits = 0, limit;
+	bool space = false;
+
+	if (outsz == 0)
+		return 0;
+	out[0] = '\0';
+	if (len > NAME_IN_MAX)
+		len = NAME_IN_MAX;
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c < 0x20 || c == 0x7f || c == ' ') {
+			space = true;
+			i++;
+			continue;
+		}
+		if ((l = ident_utf8_len((const unsigned char *)in + i,
+		    len - i)) == 0) {
+			i++;
+			continue;
+		}
+		if (space && n > 0)
+			w[n++] = ' ';
+		space = false;
+		if (c >= '0' && c <= '9')
+			digits++;
+		memcpy(w + n, in + i, l);
+		n += l;
+		i += l;
+	}
+	w[n] = '\0';
+	if (digits >= 7 || memchr(w, '@', n) != NULL ||
+	    strcasestr(w, "http") != NULL || strcasestr(w, "www.") != NULL)
+		return 0;
+	while (a < n && (l = title_sep(w + a, n - a, false)) > 0)
+		a += l;
+	while (n > a && (l = title_sep(w + a, n - a, true)) > 0)
+		n -= l;
+	n -= a;
+	memmove(w, w + a, n);
+	limit = outsz - 1 < IDENT_TITLE_MAX ? outsz - 1 : IDENT_TITLE_MAX;
+	if (n > limit) {
+		n = limit;
+		while (n > 0 && ((unsigned char)w[n] & 0xc0) == 0x80)
+			n--;
+		while (n > 0 && w[n - 1] == ' ')
+			n--;
+	}
+	memcpy(out, w, n);
+	out[n] = '\0';
+	return n;
+}
+
 /* ---- address lists ---------------------------------------------------- */
 
 struct seg {
@@ -367,7 +444,7 @@ ident_mailbox_list_parse(const char *in, size_t len,
     const char **errstr_r)
 {
 	size_t stored = 0, skipped = 0, start = 0, depth = 0;
-	bool q = false, angle = false;
+	bool q = false, angle = false, lit = false;
 
 	if (len > IDENT_HEADER_MAX) {
 		*errstr_r = "header value too long";
@@ -399,8 +476,18 @@ ident_mailbox_list_parse(const char *in, size_t len,
 			if (i < len)
 				continue;
 			split = true;
+		} else if (lit) {
+			/* "[IPv6:...]" domain literal: its colons are not a
+			 * group name */
+			if (c == ']')
+				lit = false;
+			if (i < len)
+				continue;
+			split = true;
 		} else if (c == '"')
 			q = true;
+		else if (c == '[')
+			lit = true;
 		else if (c == '(')
 			depth = 1;
 		else if (c == '<')
@@ -438,6 +525,7 @@ ident_mailbox_list_parse(const char *in, size_t len,
 		q = false;
 		depth = 0;
 		angle = false;
+		lit = false;
 	}
 	if (skipped_r != NULL)
 		*skipped_r = skipped;

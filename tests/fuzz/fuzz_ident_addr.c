@@ -81,6 +81,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ident_phone_e164(in, size, "44", phone, sizeof(phone), &err) == 0)
 		FUZZ_CHECK(phone[0] == '+' && strlen(phone) <= 16 &&
 		    strlen(phone) >= 9);
+	n = ident_title_clean(in, size, subj, sizeof(subj));
+	FUZZ_CHECK(n == strlen(subj) && n <= IDENT_TITLE_MAX);
 	(void)ident_auto_localpart(in, size);
 	{
 		struct ident_header h = { in, size / 2, in + size / 2,

@@ -335,6 +335,8 @@ static const struct list_case list_cases[] = {
 	  "e@example.com", 4, 1,
 	  { { "", "a@example.com" }, { "", "b@example.com" },
 	    { "", "c@example.com" }, { "", "d@example.com" } } },
+	{ "root@[IPv6:2001:db8::1], b@example.com", 2, 0,
+	  { { "", "root@[ipv6:2001:db8::1]" }, { "", "b@example.com" } } },
 	{ "", 0, 0, { { NULL, NULL } } },
 	{ ",,,", 0, 0, { { NULL, NULL } } },
 	/* an unterminated quote still yields the address it hides */
@@ -920,6 +922,48 @@ test_phone_table(void **state)
 	}
 }
 
+static void
+test_title_table(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "Senior Account Executive", "Senior Account Executive" },
+		{ "  Senior   Account Executive |  ", "Senior Account Executive" },
+		{ "| VP, Sales |", "VP, Sales" },
+		{ "\xe2\x80\x94 Head of Procurement \xe2\x80\x94",
+		  "Head of Procurement" },
+		{ "\xe2\x80\xa2 Einkaufsleiterin \xc2\xb7", "Einkaufsleiterin" },
+		{ "Directeur\tCommercial\r\n", "Directeur Commercial" },
+		{ "- CTO -", "CTO" },
+		{ "jane@acme.example", "" },
+		{ "Mobile: +1 415 555 0100", "" },
+		{ "www.acme.example", "" },
+		{ "https://acme.example/team", "" },
+		{ "", "" },
+		{ "|||", "" },
+		{ "Head of EMEA 2026", "Head of EMEA 2026" },
+	};
+	char out[IDENT_TITLE_MAX + 1], small[7];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		size_t n = strlen(cases[i].in);
+		char *in = exact(cases[i].in, n);
+		size_t got = ident_title_clean(in, n, out, sizeof(out));
+
+		if (strcmp(out, cases[i].want) != 0)
+			fail_msg("'%s': got '%s' want '%s'", cases[i].in, out,
+			    cases[i].want);
+		assert_int_equal(got, strlen(out));
+		free(in);
+	}
+	/* 6 bytes would end inside the 'ä': cut before it */
+	assert_int_equal(ident_title_clean("Geschäftsführer", 17, small,
+	    sizeof(small)), 5);
+	assert_string_equal(small, "Gesch");
+}
+
 int
 main(void)
 {
@@ -944,6 +988,7 @@ main(void)
 		cmocka_unit_test(test_subject_table),
 		cmocka_unit_test(test_subject_bounds),
 		cmocka_unit_test(test_phone_table),
+		cmocka_unit_test(test_title_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
