@@ -146,6 +146,18 @@ local_as_utc(struct icaltimetype t)
 	    (int64_t)t.hour * 3600 + (int64_t)t.minute * 60 + t.second;
 }
 
+/* UTC offset (seconds east) of zone z at the instant u. */
+static int64_t
+utc_offset_at(icaltimezone *z, int64_t u)
+{
+	struct icaltimetype tt;
+	int is_dst = 0;
+
+	tt = icaltime_from_timet_with_zone((time_t)u, 0,
+	    icaltimezone_get_utc_timezone());
+	return icaltimezone_get_utc_offset_of_utc_time(z, &tt, &is_dst);
+}
+
 void
 cal_resolve(const struct cal_impl *impl, icalcomponent *comp,
     icalproperty *prop, struct icaltimetype t, struct cal_time *out,
@@ -205,9 +217,28 @@ cal_local_to_utc(struct icaltimetype t, icaltimezone *z)
 	if (icaltime_is_utc(t) || z == NULL ||
 	    z == icaltimezone_get_utc_timezone())
 		return local_as_utc(t);
-	t.zone = NULL;
-	icaltimezone_convert_time(&t, z, icaltimezone_get_utc_timezone());
-	return local_as_utc(t);
+	{
+		/*
+		 * RFC 5545 3.3.5: a local time that occurs twice (the
+		 * autumn fall-back) means the first occurrence; one that
+		 * falls in the spring gap is read with the offset before
+		 * the gap.  libical picks the second and the offset after,
+		 * so the choice is made here from the offsets one day on
+		 * either side (zones do not change twice within two days).
+		 */
+		int64_t l = local_as_utc(t);
+		int64_t oa = utc_offset_at(z, l - 86400);
+		int64_t ob = utc_offset_at(z, l + 86400);
+		int64_t ua = l - oa, ub = l - ob;
+		bool va = ua + utc_offset_at(z, ua) == l;
+		bool vb = ub + utc_offset_at(z, ub) == l;
+
+		if (va && vb)
+			return ua < ub ? ua : ub;
+		if (vb)
+			return ub;
+		return ua;	/* valid, or in the gap: offset before it */
+	}
 }
 
 /* ---- pre-scan ----------------------------------------------------------- */

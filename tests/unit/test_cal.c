@@ -642,6 +642,61 @@ test_floating_and_zones(void **state)
 	}
 }
 
+/* Local times at DST transitions, RFC 5545 3.3.5: a repeated local time
+ * is its first occurrence, a skipped one uses the offset before the gap.
+ * Checked with the zoneinfo zone and with an Outlook-style VTIMEZONE. */
+static void
+test_dst_edges(void **state)
+{
+	static const char vtz[] =
+	    "BEGIN:VTIMEZONE\r\nTZID:Eastern Standard Time\r\n"
+	    "BEGIN:STANDARD\r\nDTSTART:16010101T020000\r\n"
+	    "TZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\n"
+	    "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=1SU;BYMONTH=11\r\n"
+	    "END:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:16010101T020000\r\n"
+	    "TZOFFSETFROM:-0500\r\nTZOFFSETTO:-0400\r\n"
+	    "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=2SU;BYMONTH=3\r\n"
+	    "END:DAYLIGHT\r\nEND:VTIMEZONE\r\n";
+	static const struct {
+		const char *local;
+		int64_t want;
+	} cases[] = {
+		{ "20260308T013000", 1772951400 },	/* 01:30 EST = 06:30Z */
+		{ "20260308T023000", 1772955000 },	/* gap: 02:30 EST */
+		{ "20260308T030000", 1772953200 },	/* 03:00 EDT = 07:00Z */
+		{ "20261101T003000", 1793507400 },	/* 00:30 EDT = 04:30Z */
+		{ "20261101T013000", 1793511000 },	/* twice: EDT, 05:30Z */
+		{ "20261101T023000", 1793518200 },	/* 02:30 EST = 07:30Z */
+	};
+
+	(void)state;
+	assert_true(cases[0].want == utc(2026, 3, 8, 6, 30));
+	assert_true(cases[1].want == utc(2026, 3, 8, 7, 30));
+	assert_true(cases[4].want == utc(2026, 11, 1, 5, 30));
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+			char text[2048];
+			struct cal_object *obj;
+			const char *err;
+			int len = snprintf(text, sizeof(text),
+			    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n%s"
+			    "BEGIN:VEVENT\r\nUID:d\r\nDTSTART;TZID=%s:%s\r\n"
+			    "END:VEVENT\r\nEND:VCALENDAR\r\n", k ? vtz : "",
+			    k ? "Eastern Standard Time" : "America/New_York",
+			    cases[i].local);
+
+			obj = cal_parse(text, (size_t)len, NULL, &err);
+			assert_non_null(obj);
+			if (obj->events[0].start.utc != cases[i].want)
+				fail_msg("%s %s: %lld want %lld", k ? "vtz" :
+				    "zoneinfo", cases[i].local,
+				    (long long)obj->events[0].start.utc,
+				    (long long)cases[i].want);
+			cal_object_free(&obj);
+		}
+	}
+}
+
 /* Recurrence far from DTSTART must give the same instances as a walk from
  * DTSTART (the iterator is moved close to the window). */
 static void
@@ -1057,6 +1112,7 @@ main(void)
 		cmocka_unit_test(test_cancel_and_reply),
 		cmocka_unit_test(test_caldav_daily),
 		cmocka_unit_test(test_floating_and_zones),
+		cmocka_unit_test(test_dst_edges),
 		cmocka_unit_test(test_recurrence_consistency),
 		cmocka_unit_test(test_expand_caps),
 		cmocka_unit_test(test_rule_admission),
