@@ -450,6 +450,33 @@ test_outlook_after_dst(void **state)
 	free(t);
 }
 
+/* Outlook names a zone it has no Windows name for "Customized Time Zone":
+ * then only the embedded VTIMEZONE can place the time. */
+static void
+test_outlook_custom_zone(void **state)
+{
+	char *t = strdup(outlook_request), *p;
+	struct cal_object *obj;
+	const char *err;
+
+	(void)state;
+	assert_non_null(t);
+	while ((p = strstr(t, "W. Europe Standard Time")) != NULL)
+		memcpy(p, "Customized Time Zone   ", 23);
+	obj = cal_parse(t, strlen(t), NULL, &err);
+	assert_non_null(obj);
+	assert_false(obj->events[0].start.tz_unresolved);
+	assert_true(obj->events[0].start.utc == utc(2026, 3, 25, 9, 0));
+	cal_object_free(&obj);
+	while ((p = strstr(t, "20260325T")) != NULL)
+		memcpy(p, "20260330T", 9);
+	obj = cal_parse(t, strlen(t), NULL, &err);
+	assert_non_null(obj);
+	assert_true(obj->events[0].start.utc == utc(2026, 3, 30, 8, 0));
+	cal_object_free(&obj);
+	free(t);
+}
+
 static void
 test_apple_london(void **state)
 {
@@ -649,7 +676,7 @@ static void
 test_dst_edges(void **state)
 {
 	static const char vtz[] =
-	    "BEGIN:VTIMEZONE\r\nTZID:Eastern Standard Time\r\n"
+	    "BEGIN:VTIMEZONE\r\nTZID:Customized Time Zone\r\n"
 	    "BEGIN:STANDARD\r\nDTSTART:16010101T020000\r\n"
 	    "TZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\n"
 	    "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=1SU;BYMONTH=11\r\n"
@@ -682,7 +709,7 @@ test_dst_edges(void **state)
 			    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n%s"
 			    "BEGIN:VEVENT\r\nUID:d\r\nDTSTART;TZID=%s:%s\r\n"
 			    "END:VEVENT\r\nEND:VCALENDAR\r\n", k ? vtz : "",
-			    k ? "Eastern Standard Time" : "America/New_York",
+			    k ? "Customized Time Zone" : "America/New_York",
 			    cases[i].local);
 
 			obj = cal_parse(text, (size_t)len, NULL, &err);
@@ -1107,6 +1134,7 @@ main(void)
 		cmocka_unit_test(test_google_weekly_dst),
 		cmocka_unit_test(test_outlook_windows_zone),
 		cmocka_unit_test(test_outlook_after_dst),
+		cmocka_unit_test(test_outlook_custom_zone),
 		cmocka_unit_test(test_apple_london),
 		cmocka_unit_test(test_all_day),
 		cmocka_unit_test(test_cancel_and_reply),
