@@ -25,6 +25,8 @@
 #define CAL_ADDR_MAX		512
 #define CAL_TZ_RDATES_MAX	500
 #define CAL_RRULE_TEXT_MAX	1024
+#define CAL_VTIMEZONES_MAX	32	/* per VCALENDAR; more are dropped */
+#define CAL_TZ_YEAR_MIN		1900
 
 void
 cal_limits_default(struct cal_limits *lim)
@@ -336,12 +338,40 @@ prescan(const char *t, size_t len, const struct cal_limits *lim,
 	return 0;
 }
 
+/*
+ * libical expands a VTIMEZONE's yearly rules from the observance's DTSTART
+ * (1601 in Outlook's, year 1 in a hostile one) on first use.  For a
+ * yearly rule the years before CAL_TZ_YEAR_MIN change nothing after it,
+ * so such DTSTARTs are moved up to that year.
+ */
+static void
+clamp_observances(icalcomponent *tz)
+{
+	for (icalcomponent *o = icalcomponent_get_first_component(tz,
+	    ICAL_ANY_COMPONENT); o != NULL;
+	    o = icalcomponent_get_next_component(tz, ICAL_ANY_COMPONENT)) {
+		icalproperty *p = icalcomponent_get_first_property(o,
+		    ICAL_DTSTART_PROPERTY);
+		struct icaltimetype t;
+
+		if (p == NULL || icalcomponent_get_first_property(o,
+		    ICAL_RRULE_PROPERTY) == NULL)
+			continue;
+		t = icalproperty_get_dtstart(p);
+		if (t.year < CAL_TZ_YEAR_MIN) {
+			t.year = CAL_TZ_YEAR_MIN;
+			icalproperty_set_dtstart(p, t);
+		}
+	}
+}
+
 /* VTIMEZONEs whose observances recur more often than yearly, or list
  * hundreds of RDATEs, are dropped; events using them become unresolved. */
 static void
 drop_bad_timezones(icalcomponent *vcal)
 {
 	icalcomponent *tz, *next;
+	size_t kept = 0;
 
 	for (tz = icalcomponent_get_first_component(vcal,
 	    ICAL_VTIMEZONE_COMPONENT); tz != NULL; tz = next) {
@@ -392,6 +422,10 @@ drop_bad_timezones(icalcomponent *vcal)
 		if (icalcomponent_get_first_property(tz, ICAL_TZID_PROPERTY) ==
 		    NULL)
 			bad = true;
+		if (!bad && ++kept > CAL_VTIMEZONES_MAX)
+			bad = true;
+		if (!bad)
+			clamp_observances(tz);
 		if (bad) {
 			icalcomponent_remove_component(vcal, tz);
 			icalcomponent_free(tz);
