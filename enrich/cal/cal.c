@@ -25,6 +25,7 @@
 #define CAL_ADDR_MAX		512
 #define CAL_TZ_RDATES_MAX	500
 #define CAL_RRULE_TEXT_MAX	1024
+#define ARR_END			ICAL_RECURRENCE_ARRAY_MAX
 #define CAL_VTIMEZONES_MAX	32	/* per VCALENDAR; more are dropped */
 #define CAL_TZ_YEAR_MIN		1900
 
@@ -399,12 +400,12 @@ drop_bad_timezones(icalcomponent *vcal)
 				 * can make libical's search run for years */
 				if (r.freq != ICAL_YEARLY_RECURRENCE ||
 				    r.interval != 1 || r.rscale != NULL ||
-				    r.by_set_pos[0] != ICAL_RECURRENCE_ARRAY_MAX ||
-				    r.by_year_day[0] != ICAL_RECURRENCE_ARRAY_MAX ||
-				    r.by_week_no[0] != ICAL_RECURRENCE_ARRAY_MAX ||
-				    r.by_hour[0] != ICAL_RECURRENCE_ARRAY_MAX ||
-				    r.by_minute[0] != ICAL_RECURRENCE_ARRAY_MAX ||
-				    r.by_second[0] != ICAL_RECURRENCE_ARRAY_MAX)
+				    r.by_set_pos[0] != ARR_END ||
+				    r.by_year_day[0] != ARR_END ||
+				    r.by_week_no[0] != ARR_END ||
+				    r.by_hour[0] != ARR_END ||
+				    r.by_minute[0] != ARR_END ||
+				    r.by_second[0] != ARR_END)
 					bad = true;
 			}
 			for (p = icalcomponent_get_first_property(
@@ -635,7 +636,7 @@ event_fill(struct cal_object *obj, struct cal_impl *impl, icalcomponent *c,
 		} else if (ev->start.all_day)
 			ev->end.utc = ev->start.utc + 86400;
 		if (ev->end.utc < ev->start.utc)
-			ev->end.utc = ev->start.utc;	/* DTEND before DTSTART */
+			ev->end.utc = ev->start.utc; /* DTEND < DTSTART */
 	}
 
 	if ((p = icalcomponent_get_first_property(c,

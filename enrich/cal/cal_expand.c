@@ -301,8 +301,10 @@ rule_ok(const struct icalrecurrencetype *r)
 		long floor = set_size_floor(r);
 
 		for (size_t i = 0; i < nsp; i++) {
-			long p = r->by_set_pos[i] < 0 ? -(long)r->by_set_pos[i] :
-			    r->by_set_pos[i];
+			long p = r->by_set_pos[i];
+
+			if (p < 0)
+				p = -p;
 
 			if (p == 0 || p > floor)
 				return false;

@@ -184,7 +184,7 @@ bool ident_domain_is_internal(const char *domain,
 #define IDENT_AUTO_SUBMITTED	0x002	/* Auto-Submitted: other than "no" */
 #define IDENT_AUTO_PRECEDENCE	0x004	/* Precedence: bulk / list / junk */
 #define IDENT_AUTO_LIST		0x008	/* List-Id or List-Unsubscribe */
-#define IDENT_AUTO_SUPPRESS	0x010	/* X-Auto-Response-Suppress: All/OOF.. */
+#define IDENT_AUTO_SUPPRESS	0x010	/* X-Auto-Response-Suppress: All... */
 #define IDENT_AUTO_NULL_SENDER	0x020	/* Return-Path: <> */
 #define IDENT_AUTO_AUTOREPLY	0x040	/* X-Autoreply / X-Autorespond */
 

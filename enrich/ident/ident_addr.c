@@ -188,9 +188,9 @@ ident_domain_norm_ex(const char *in, size_t len, char *out, size_t outsz,
 		char *a = NULL;
 		int rc;
 
-		/* IDNA2008 with the UTS 46 mapping (case, width, the ideographic
-		 * full stop), non-transitional: what browsers and mail
-		 * providers resolve today. */
+		/* IDNA2008 with the UTS 46 mapping (case, width, the
+		 * ideographic full stop), non-transitional: what browsers
+		 * and mail providers resolve today. */
 		rc = idn2_to_ascii_8z(buf, &a,
 		    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
 		if (rc != IDN2_OK || a == NULL) {

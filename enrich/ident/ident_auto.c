@@ -32,7 +32,7 @@ static const char *const auto_tokens[] = {
 	"autoresponder", "unsubscribe",
 };
 
-/* Token sequences that spell the same with separators: no-reply, do_not_reply. */
+/* Words that may be spelled with separators: no-reply, do_not_reply. */
 static const char *const auto_joined[] = {
 	"noreply", "donotreply", "dontreply", "mailerdaemon", "autoreply",
 };
