@@ -16,8 +16,13 @@ export DEBIAN_FRONTEND=noninteractive
 BUILD=(build-essential pkg-config make
        libetpan-dev libical-dev libssl-dev libevent-dev librdkafka-dev
        libcurl4-gnutls-dev libjansson-dev libpq-dev libxml2-dev zlib1g-dev
-       libopenblas-dev libutf8proc-dev libgumbo-dev libpsl-dev
-       openssl ca-certificates)
+       libopenblas-dev libutf8proc-dev libgumbo-dev libpsl-dev libidn2-dev
+       publicsuffix openssl ca-certificates)
+# The Public Suffix List decides which account a sender's domain lands on,
+# so enrich/ident loads Debian's file explicitly (never libpsl's built-in
+# snapshot).  Results are tested with this version; another one is used
+# but reported, since a PSL update can move domains between accounts.
+PSL_VERSION=20230209.2326-1
 DEMO=(dovecot-core dovecot-imapd dovecot-lmtpd dovecot-submissiond)
 TEST=(libcmocka-dev clang-14 libclang-rt-14-dev valgrind
       postgresql-15 kcat isync neomutt tmux curl swaks
@@ -45,8 +50,15 @@ for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
     || missing+=("$p")
 done
+psl_check() {
+  local v
+  v=$(dpkg-query -W -f='${Version}' publicsuffix 2>/dev/null || true)
+  [ "$v" = "$PSL_VERSION" ] ||
+    echo "deps.sh: note: publicsuffix is '${v:-absent}', tested with $PSL_VERSION" >&2
+}
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps.sh: all ${#want[@]} packages present"
+  psl_check
   exit 0
 fi
 echo "deps.sh: installing ${#missing[@]} packages: ${missing[*]}"
@@ -58,4 +70,5 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 apt-get update -q >/dev/null
 apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+psl_check
 echo "deps.sh: done"
