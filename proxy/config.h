@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "lib/log.h"
+#include "proxy/tap_policy.h"
 
 #define CONFIG_MAX_LISTENERS 32
 #define CONFIG_MAX_UPSTREAMS 256
@@ -70,6 +71,7 @@ struct route_conf {
 	char *upstream_name;
 	struct upstream_conf *upstream;
 	int line;
+	char *tenant;		/* capture: "UPSTREAM tenant=NAME"; NULL */
 };
 
 struct limits_conf {
@@ -85,6 +87,29 @@ struct limits_conf {
 	unsigned auth_failures_max;
 };
 
+/* ---- capture tap ([capture], [tenant NAME]) ---- */
+#define CONFIG_MAX_TENANTS 256
+
+struct tenant_conf {
+	char *name;
+	int line;
+	struct tap_policy policy;
+};
+
+struct capture_conf {
+	bool enabled;
+	char *spool_dir;
+	uint64_t spool_max;
+	uint64_t segment_size;
+	uint64_t payload_max;
+	uint64_t header_max;
+	unsigned writers_max;	/* spool writers per worker */
+	char *default_tenant;
+	char *metrics_file;	/* Prometheus text, rewritten; NULL: off */
+	unsigned metrics_interval;
+};
+/* ---- end capture ---- */
+
 struct proxy_conf {
 	char *path;
 	unsigned workers;
@@ -98,6 +123,9 @@ struct proxy_conf {
 	unsigned nupstreams;
 	struct route_conf *routes;
 	unsigned nroutes;
+	struct capture_conf capture;
+	struct tenant_conf *tenants;
+	unsigned ntenants;
 };
 
 /*
@@ -122,5 +150,12 @@ bool config_trusted_proxy(const struct listen_conf *lc,
     const struct sockaddr *sa);
 
 const char *tls_mode_name(enum tls_mode mode);
+
+/* Capture: the tenant of user (its route's tenant=, else
+ * [capture] default_tenant), and that tenant's [tenant NAME] section (NULL
+ * when it has none: no policy, everything captured). */
+const char *config_tenant(const struct proxy_conf *conf, const char *user);
+const struct tenant_conf *config_tenant_conf(const struct proxy_conf *conf,
+    const char *tenant);
 
 #endif

@@ -33,6 +33,7 @@ struct bufferevent;
 struct evbuffer;
 struct event;
 struct worker;
+struct imap_tap;
 
 enum session_state {
 	SESSION_PROXY_HEADER,
@@ -129,6 +130,12 @@ struct session {
 	uint64_t bytes[2];
 
 	char *close_reason;
+
+	/* Capture tap (tap_session.c); NULL when capture is off. */
+	char *login_user;		/* kept for event keys, not a secret */
+	struct imap_tap *tap;
+	const char *tap_tenant;		/* points into the configuration */
+	bool tap_loss_logged;
 };
 
 enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };

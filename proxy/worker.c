@@ -24,6 +24,7 @@
 #include "lib/log.h"
 #include "proxy/limits.h"
 #include "proxy/session.h"
+#include "proxy/tap_session.h"
 
 static void
 worker_drop_privileges(const struct proxy_conf *conf)
@@ -151,6 +152,7 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
 		w->dns = evdns_base_new(w->base, 0);
 	worker_drop_privileges(conf);
+	tap_worker_init(w);
 	/* A worker outliving its parent would hold the ports forever.  Set
 	 * after the credential change, which clears it. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
@@ -177,6 +179,7 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	while (!TAILQ_EMPTY(&w->sessions))
 		session_destroy(TAILQ_FIRST(&w->sessions));
 	worker_stop_listening(w);
+	tap_worker_fini(w);
 	for (unsigned i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	evdns_base_free(w->dns, 0);

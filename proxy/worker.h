@@ -16,6 +16,7 @@ struct event_base;
 struct evdns_base;
 struct evconnlistener;
 struct session;
+struct tap_spool;
 
 struct worker {
 	struct event_base *base;
@@ -27,6 +28,7 @@ struct worker {
 	uint64_t next_id;
 	unsigned slot;
 	bool draining;
+	struct tap_spool *tap_spool;	/* capture on: this worker's writers */
 };
 
 /* Runs a worker on the inherited listening sockets fds[i] (one per
