@@ -812,6 +812,8 @@ tap_literal(struct imap_tap *t, enum imap_dir dir,
 	t->lit_msg[DI(dir)] = NULL;
 	if (dir == IMAP_DIR_SERVER) {
 		const char *sec = imap_parser_literal_section(p);
+		const char *sel = t->has_selected ? t->selected : NULL;
+		size_t sel_len = sel != NULL ? strlen(sel) : 0;
 
 		if (l->kind == IMAP_LINE_UNTAGGED &&
 		    strcmp(l->name, "FETCH") == 0 && *sec != '\0') {
@@ -820,20 +822,13 @@ tap_literal(struct imap_tap *t, enum imap_dir dir,
 					t->fetch_whole = true;
 					m = &t->fetch_mail;
 					tap_msg_start(t, m,
-					    EVENT_SRC_IMAP_FETCH, t->selected,
-					    t->has_selected ?
-					    strlen(t->selected) : 0, size,
-					    false);
-					if (!t->has_selected)
-						m->has_mailbox = false;
+					    EVENT_SRC_IMAP_FETCH, sel,
+					    sel_len, size, false);
 				}
 			} else if (!t->fetch_seen.used) {
 				m = &t->fetch_seen;
 				tap_msg_start(t, m, EVENT_SRC_IMAP_FETCH,
-				    t->selected, t->has_selected ?
-				    strlen(t->selected) : 0, size, true);
-				if (!t->has_selected)
-					m->has_mailbox = false;
+				    sel, sel_len, size, true);
 				m->header_section = tap_section_headers(sec);
 			}
 		}
