@@ -1047,10 +1047,8 @@ imap_tap_feed(struct imap_tap *t, enum imap_dir dir,
 
 	if (t->blind)
 		return;
-	if (r == IMAP_PARSE_ERROR || r == IMAP_PARSE_BLIND) {
-		tap_go_blind(t, dir == IMAP_DIR_CLIENT ?
-		    "client stream not understood" :
-		    "server stream not understood");
+	if (r == IMAP_PARSE_BLIND) {
+		tap_go_blind(t, "parser blind");
 		return;
 	}
 	/* our count of literal bytes must be the parser's */
@@ -1071,6 +1069,14 @@ imap_tap_feed(struct imap_tap *t, enum imap_dir dir,
 	lit = lit_before < len ? (size_t)lit_before : len;
 	if (lit > 0)
 		tap_literal_data(t, dir, data, lit);
+	if (r == IMAP_PARSE_ERROR) {
+		/* The literal data before the error was literal data however
+		 * the input was split; what follows it is not understood. */
+		tap_go_blind(t, dir == IMAP_DIR_CLIENT ?
+		    "client stream not understood" :
+		    "server stream not understood");
+		return;
+	}
 	tap_keep(t, dir, data + lit, len - lit);
 	if (r == IMAP_PARSE_LITERAL) {
 		tap_literal(t, dir, p);
