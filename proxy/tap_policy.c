@@ -143,8 +143,9 @@ tap_policy_folder_ok(const struct tap_policy *p, const char *mailbox)
 static bool
 tap_is_addr_char(unsigned char c)
 {
-	return isalnum(c) || (c >= 0x80) || strchr("!#$%&'*+-/=?^_`{|}~.",
-	    c) != NULL;
+	/* c != 0: strchr() finds the terminator */
+	return isalnum(c) || (c >= 0x80) || (c != 0 &&
+	    strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL);
 }
 
 static bool
@@ -283,7 +284,8 @@ tap_policy_decide(const struct tap_policy *p, const char *mailbox,
 		    NULL);
 	n = tap_policy_addresses(hdr, len, addrs, TAP_POLICY_ADDRS_MAX);
 	for (size_t i = 0; i < n; i++) {
-		const char *domain = strrchr(addrs[i], '@') + 1;
+		const char *at = strrchr(addrs[i], '@');
+		const char *domain = at != NULL ? at + 1 : "";
 		const char *m;
 
 		for (size_t j = 0; j < p->block_addresses.n; j++)
