@@ -5,7 +5,8 @@
       one command each (UID FETCH n BODY.PEEK[]); after each complete
       response appends "uid time sha256 size" to OUT (flushed, so a kill
       of the proxy leaves every completed fetch logged).  --loop: start at
-      a random UID and go round until the connection dies.  Exits 0 when
+      a random UID and go round until the connection dies.  --pace MS:
+      sleep that long after each fetch.  Exits 0 when
       the connection is cut (the point of the kill test) or all are done.
   tap_load.py watch BOOTSTRAP TOPIC OUT
       runs kcat from the end of TOPIC and appends "time uid key" for each
@@ -21,7 +22,7 @@ import sys
 import time
 
 
-def fetch(host, port, ca, user, pw, first, last, out, loop, seed):
+def fetch(host, port, ca, user, pw, first, last, out, loop, seed, pace):
     rnd = random.Random(seed)
     uids = list(range(first, last + 1))
     if loop:
@@ -47,6 +48,8 @@ def fetch(host, port, ca, user, pw, first, last, out, loop, seed):
                                              hashlib.sha256(v).hexdigest(),
                                              len(v)))
                 f.flush()
+                if pace:
+                    time.sleep(pace)
             if not loop:
                 break
         c.logout()
@@ -74,8 +77,9 @@ def main(a):
     if a[1] == "fetch":
         loop = "--loop" in a
         seed = int(a[a.index("--seed") + 1]) if "--seed" in a else 1
+        pace = float(a[a.index("--pace") + 1]) / 1000 if "--pace" in a else 0
         return fetch(a[2], int(a[3]), a[4], a[5], a[6], int(a[7]),
-                     int(a[8]), a[9], loop, seed)
+                     int(a[8]), a[9], loop, seed, pace)
     if a[1] == "watch":
         return watch(a[2], a[3], a[4])
     raise SystemExit(__doc__)
