@@ -286,11 +286,17 @@ tap_msg_decide(struct imap_tap *t, struct tap_msg *m)
 		.observed_at_ms = m->observed_ms,
 	};
 	enum spool_status st = SPOOL_OK;
-	size_t hlen = m->hdr_end != 0 ? m->hdr_end : m->hdr_len;
+	size_t hlen = m->hdr_end != 0 ? m->hdr_end : m->hdr_len, idlen;
+	const char *id;
 
 	m->decided = true;
 	if (m->seen_only)
 		return;
+	/* A whole header section with a Message-ID keys the record: the
+	 * content hash (a SHA-256 pass over every byte) is not needed. */
+	if (m->hdr_end != 0 && event_message_id(m->hdr, m->hdr_end, &id,
+	    &idlen))
+		event_digest_free(&m->dg);
 	tap_policy_decide(t->conf.policy, meta.mailbox, m->hdr, hlen,
 	    &m->dec);
 	if (m->dec.verdict == TAP_VERDICT_DROP) {
@@ -411,11 +417,14 @@ tap_msg_commit(struct imap_tap *t, struct tap_msg *m, uint32_t uid,
 		tap_msg_abort(t, m, true);
 		return;
 	}
-	if (event_message_id(m->hdr, tap_msg_header_len(m), &id, &idlen))
+	if (event_message_id(m->hdr, tap_msg_header_len(m), &id, &idlen)) {
 		event_idkey_from_message_id(t->tenant, id, idlen, idkey);
-	else {
+	} else if (m->dg != NULL) {
 		event_digest_final(m->dg, digest);
 		event_idkey_from_content(t->tenant, digest, idkey);
+	} else {
+		tap_msg_abort(t, m, true);	/* cannot happen: never guess */
+		return;
 	}
 #define HDR(nm, v) do { \
 	h[n].name = (nm); \
