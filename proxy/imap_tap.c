@@ -37,8 +37,8 @@ struct tap_msg {
 	bool has_mailbox;
 	uint64_t observed_ms;
 	struct tap_decision dec;
-	unsigned char *hdr;	/* header buffer, header_max bytes */
-	size_t hdr_len, hdr_end;
+	unsigned char *hdr;	/* header buffer, grows to header_max */
+	size_t hdr_len, hdr_end, hdr_cap;
 	void *rec;
 	struct event_digest *dg;
 	uint64_t size, expect;
@@ -81,7 +81,7 @@ struct imap_tap {
 
 	struct tap_msg fetch_mail, fetch_seen;
 	bool fetch_whole;	/* this FETCH response carried a message */
-	struct tap_msg appends[IMAP_TAP_APPENDS_MAX];
+	struct tap_msg *appends[IMAP_TAP_APPENDS_MAX];	/* on first use */
 
 	struct tap_pending pending[IMAP_TAP_PENDING_MAX];
 	unsigned npending;
@@ -89,7 +89,7 @@ struct imap_tap {
 	bool has_selected;
 	uint32_t uidvalidity, pending_uidvalidity;
 
-	struct tap_special special[IMAP_TAP_SPECIAL_MAX];
+	struct tap_special *special[IMAP_TAP_SPECIAL_MAX];
 	unsigned nspecial;
 };
 
@@ -187,8 +187,8 @@ imap_tap_direction(const struct imap_tap *t, const char *mailbox)
 	if (mailbox == NULL)
 		return EVENT_DIR_OTHER;
 	for (unsigned i = 0; i < t->nspecial; i++)
-		if (strcmp(t->special[i].name, mailbox) == 0)
-			return t->special[i].dir;
+		if (strcmp(t->special[i]->name, mailbox) == 0)
+			return t->special[i]->dir;
 	leaf = tap_leaf(mailbox);
 	for (unsigned i = 0; sent[i] != NULL; i++)
 		if (strcasecmp(leaf, sent[i]) == 0)
@@ -208,10 +208,7 @@ static void
 tap_msg_start(struct imap_tap *t, struct tap_msg *m, enum event_source src,
     const char *mailbox, size_t mailbox_len, uint64_t size, bool seen_only)
 {
-	unsigned char *hdr = m->hdr;
-
 	memset(m, 0, sizeof(*m));
-	m->hdr = hdr != NULL ? hdr : xmalloc(t->header_max);
 	m->used = true;
 	m->seen_only = seen_only;
 	m->source = src;
@@ -228,21 +225,13 @@ tap_msg_start(struct imap_tap *t, struct tap_msg *m, enum event_source src,
 		m->dg = event_digest_new();
 }
 
+/* Frees what the message held (an idle session keeps no buffers). */
 static void
 tap_msg_reset(struct tap_msg *m)
 {
-	unsigned char *hdr = m->hdr;
-
 	event_digest_free(&m->dg);
+	free(m->hdr);
 	memset(m, 0, sizeof(*m));
-	m->hdr = hdr;
-}
-
-static void
-tap_msg_release(struct tap_msg *m)
-{
-	event_digest_free(&m->dg);
-	x_free(&m->hdr);
 }
 
 static void
@@ -330,7 +319,18 @@ tap_msg_data(struct imap_tap *t, struct tap_msg *m, const unsigned char *d,
 		if (take > n)
 			take = n;
 		from = m->hdr_len > 3 ? m->hdr_len - 3 : 0;
-		memcpy(m->hdr + m->hdr_len, d, take);
+		if (m->hdr_len + take > m->hdr_cap) {
+			size_t cap = m->hdr_cap != 0 ? m->hdr_cap : 4096;
+
+			while (cap < m->hdr_len + take)
+				cap *= 2;
+			if (cap > t->header_max)
+				cap = t->header_max;
+			m->hdr = xreallocarray(m->hdr, cap, 1);
+			m->hdr_cap = cap;
+		}
+		if (take > 0)
+			memcpy(m->hdr + m->hdr_len, d, take);
 		m->hdr_len += take;
 		d += take;
 		n -= take;
@@ -552,7 +552,8 @@ tap_go_blind(struct imap_tap *t, const char *why)
 	tap_msg_abort(t, &t->fetch_mail, false);
 	tap_msg_abort(t, &t->fetch_seen, false);
 	for (unsigned i = 0; i < IMAP_TAP_APPENDS_MAX; i++)
-		tap_msg_abort(t, &t->appends[i], false);
+		if (t->appends[i] != NULL)
+			tap_msg_abort(t, t->appends[i], false);
 	t->blind = true;
 	tap_notify(t, NULL, IMAP_TAP_EV_BLIND, 0, why, NULL, SPOOL_OK);
 }
@@ -578,12 +579,17 @@ imap_tap_free(struct imap_tap **tp)
 		return;
 	tap_msg_abort(t, &t->fetch_mail, false);
 	tap_msg_abort(t, &t->fetch_seen, false);
-	tap_msg_release(&t->fetch_mail);
-	tap_msg_release(&t->fetch_seen);
+	tap_msg_reset(&t->fetch_mail);
+	tap_msg_reset(&t->fetch_seen);
 	for (unsigned i = 0; i < IMAP_TAP_APPENDS_MAX; i++) {
-		tap_msg_abort(t, &t->appends[i], false);
-		tap_msg_release(&t->appends[i]);
+		if (t->appends[i] == NULL)
+			continue;
+		tap_msg_abort(t, t->appends[i], false);
+		tap_msg_reset(t->appends[i]);
+		x_free(&t->appends[i]);
 	}
+	for (unsigned i = 0; i < t->nspecial; i++)
+		free(t->special[i]);
 	free(t->tenant);
 	free(t->user);
 	x_free(tp);
@@ -721,15 +727,16 @@ tap_list_line(struct imap_tap *t)
 		return;
 	name[n] = '\0';
 	for (unsigned i = 0; i < t->nspecial; i++) {
-		if (strcmp(t->special[i].name, name) == 0) {
-			t->special[i].dir = dir;
+		if (strcmp(t->special[i]->name, name) == 0) {
+			t->special[i]->dir = dir;
 			return;
 		}
 	}
 	if (t->nspecial == IMAP_TAP_SPECIAL_MAX)
 		return;
-	memcpy(t->special[t->nspecial].name, name, n + 1);
-	t->special[t->nspecial++].dir = dir;
+	t->special[t->nspecial] = xmalloc(sizeof(*t->special[0]));
+	memcpy(t->special[t->nspecial]->name, name, n + 1);
+	t->special[t->nspecial++]->dir = dir;
 }
 
 /* ---- events from the parsers ---- */
@@ -847,8 +854,11 @@ tap_literal(struct imap_tap *t, enum imap_dir dir,
 	    !tap_append_mailbox_literal(t, l) && l->has_arg1 &&
 	    !l->arg1_truncated) {
 		for (unsigned i = 0; i < IMAP_TAP_APPENDS_MAX; i++) {
-			if (!t->appends[i].used) {
-				m = &t->appends[i];
+			if (t->appends[i] == NULL)
+				t->appends[i] = xcalloc(1,
+				    sizeof(*t->appends[i]));
+			if (!t->appends[i]->used) {
+				m = t->appends[i];
 				break;
 			}
 		}
@@ -943,9 +953,9 @@ tap_tagged(struct imap_tap *t, const struct imap_line *l)
 		set = NULL;
 	}
 	for (unsigned i = 0; i < IMAP_TAP_APPENDS_MAX; i++) {
-		struct tap_msg *m = &t->appends[i];
+		struct tap_msg *m = t->appends[i];
 
-		if (!m->used || strcmp(m->tag, l->tag) != 0)
+		if (m == NULL || !m->used || strcmp(m->tag, l->tag) != 0)
 			continue;
 		if (ok) {
 			uint32_t uid = set != NULL ?

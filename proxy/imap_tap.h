@@ -46,7 +46,7 @@
 #define IMAP_TAP_SPECIAL_MAX 32		/* LIST SPECIAL-USE names kept */
 #define IMAP_TAP_LINE_MAX 4096		/* line bytes kept, literals excluded */
 #define IMAP_TAP_MAILBOX_MAX 512
-#define IMAP_TAP_PENDING_MAX 16		/* SELECT/EXAMINE/CLOSE in flight */
+#define IMAP_TAP_PENDING_MAX 8 		/* SELECT/EXAMINE/CLOSE in flight */
 
 /* Where records go.  begin returns a handle for that record (NULL with
  * *st_r != SPOOL_OK when refused); the other calls take it back.  A sink may
