@@ -234,6 +234,15 @@ tap_msg_reset(struct tap_msg *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* event_message_id() over the buffered header bytes (none yet: false). */
+static bool
+tap_message_id(const struct tap_msg *m, size_t len, const char **id_r,
+    size_t *len_r)
+{
+	return m->hdr != NULL && len > 0 && event_message_id(m->hdr, len,
+	    id_r, len_r);
+}
+
 static void
 tap_msg_refused(struct imap_tap *t, struct tap_msg *m, enum spool_status st)
 {
@@ -283,7 +292,7 @@ tap_msg_decide(struct imap_tap *t, struct tap_msg *m)
 		return;
 	/* A whole header section with a Message-ID keys the record: the
 	 * content hash (a SHA-256 pass over every byte) is not needed. */
-	if (m->hdr_end != 0 && event_message_id(m->hdr, m->hdr_end, &id,
+	if (m->hdr_end != 0 && tap_message_id(m, m->hdr_end, &id,
 	    &idlen))
 		event_digest_free(&m->dg);
 	tap_policy_decide(t->conf.policy, meta.mailbox, m->hdr, hlen,
@@ -417,7 +426,7 @@ tap_msg_commit(struct imap_tap *t, struct tap_msg *m, uint32_t uid,
 		tap_msg_abort(t, m, true);
 		return;
 	}
-	if (event_message_id(m->hdr, tap_msg_header_len(m), &id, &idlen)) {
+	if (tap_message_id(m, tap_msg_header_len(m), &id, &idlen)) {
 		event_idkey_from_message_id(t->tenant, id, idlen, idkey);
 	} else if (m->dg != NULL) {
 		event_digest_final(m->dg, digest);
@@ -511,7 +520,7 @@ tap_seen(struct imap_tap *t, struct tap_msg *m, const struct imap_line *l)
 			    m->dec.reason, m->dec.detail, SPOOL_OK);
 			return;
 		}
-		if (!event_message_id(m->hdr, hl, &id, &idlen))
+		if (!tap_message_id(m, hl, &id, &idlen))
 			id = NULL;
 	} else if (!tap_policy_folder_ok(t->conf.policy, meta.mailbox)) {
 		tap_notify(t, m, IMAP_TAP_EV_BLOCKED, meta.uid,

@@ -223,9 +223,12 @@ size_t
 tap_policy_addresses(const void *hdr, size_t len,
     char (*out)[TAP_POLICY_ITEM_MAX + 1], size_t max)
 {
-	const char *p = hdr, *end = p + len;
+	const char *p = hdr, *end;
 	size_t k = 0;
 
+	if (len == 0)
+		return 0;	/* hdr may be NULL then */
+	end = p + len;
 	while (p < end && k < max) {
 		const char *eol, *colon, *vend;
 
