@@ -26,7 +26,7 @@ ROUNDS="${BENCH_TAP_ROUNDS:-3}"
 [ -x "$IB" ] || fail "$IB is missing (make imapbench)"
 [ -x "$B/crm-proxy" ] || fail "$B/crm-proxy is missing"
 
-scenario_init tap_bench 12
+scenario_init tap_bench 19
 dovecot_start
 "$PY" "$TLIB/mailgen.py" maildir --count 500 "$T/corpus" >/dev/null ||
 	fail "mailgen"
