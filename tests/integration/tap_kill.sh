@@ -33,6 +33,7 @@ tap_kafka_start
 tap_capture_start
 tap_proxy_capture acme
 target_start
+disown "$PROXY_PID" 2>/dev/null	# no job-status noise when it is killed
 LOAD="$HERE/tap_load.py"
 
 step "$ROUNDS rounds: fetch through the proxy, kill -9 at a random point"
@@ -40,6 +41,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	if [ "$round" -gt 1 ]; then
 		"$B/crm-proxy" -c "$PROXY_CONF" -F >>"$PROXY_LOG" 2>&1 &
 		PROXY_PID=$!
+		disown "$PROXY_PID"	# no job-status noise when it is killed
 		track_pid "$PROXY_PID" crm-proxy
 		wait_port "$TARGET_IMAP" 10 "$PROXY_PID" ||
 			fail "round $round: the proxy did not restart"

@@ -4,6 +4,8 @@
 # Two tenants: "acme" (alice) with address and domain blocklists (exact
 # and wildcard), free-mail and internal-only skipping and folder opt-in
 # (INBOX, Sent); "hdr" (bob, the default route) in header-only mode.
+# The upstream leg is plaintext and bob uses a plaintext listener, so the
+# relay's raw I/O path is tapped too.
 # Dovecot holds one message per rule, each body carrying a marker.  Real
 # imaplib clients fetch everything through the proxy while crm-capture is
 # NOT running; the spool files are then read with an independent parser
@@ -55,17 +57,24 @@ folders = INBOX Sent
 
 [tenant hdr]
 header_only = yes"
-export PROXY_ROUTE_EXTRA
+# The relay's plaintext I/O path too: Dovecot's plaintext port upstream,
+# and bob through a plaintext listener (alice keeps STARTTLS).
+PROXY_UPSTREAM_TLS=none
+PROXY_PLAIN=1
+export PROXY_ROUTE_EXTRA PROXY_UPSTREAM_TLS PROXY_PLAIN
 tap_proxy_capture hdr
 target_start
 
 step "fetch everything through the proxy (crm-capture not running)"
-"$PY" - "$TARGET_HOST" "$TARGET_IMAP" "$TARGET_CA" <<'PYEOF' || fail "imaplib fetch"
+"$PY" - "$TARGET_HOST" "$TARGET_IMAP" "$TARGET_CA" "$TARGET_PLAIN" <<'PYEOF' || fail "imaplib fetch"
 import imaplib, ssl, sys
-host, port, ca = sys.argv[1:4]
+host, port, ca, plain = sys.argv[1:5]
 for user, boxes in (("alice", ("INBOX", "Personal")), ("bob", ("INBOX",))):
-    c = imaplib.IMAP4(host, int(port))
-    c.starttls(ssl_context=ssl.create_default_context(cafile=ca))
+    if user == "alice":
+        c = imaplib.IMAP4(host, int(port))
+        c.starttls(ssl_context=ssl.create_default_context(cafile=ca))
+    else:
+        c = imaplib.IMAP4(host, int(plain))
     c.login(user, user + "pw")
     for box in boxes:
         c.select(box, readonly=True)
