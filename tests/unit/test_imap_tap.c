@@ -108,6 +108,27 @@ static const struct tap_case cases[] = {
 	  "user=alice@acme.example direction=in source=imap-append "
 	  "mailbox=INBOX uid=21 uidvalidity=7 flags=\\Flagged "
 	  "idempotency-key=*|" MSG2 "|\nCAPTURED;CAPTURED;\n" },
+	{ "binary[] literal8, LIST with a NIL delimiter names Drafts", {
+		"Ca0 LIST \"\" *\r\n",
+		"S* LIST (\\Drafts) NIL Entw\r\na0 OK\r\n",
+		"Ca1 EXAMINE Entw\r\n",
+		"S* OK [UIDVALIDITY 5] x\r\na1 OK [READ-ONLY] done\r\n",
+		"Ca2 UID FETCH 9 BINARY.PEEK[]\r\n",
+		"S* 1 FETCH (UID 9 BINARY[] ~{" MSG2_LEN "}\r\n" MSG2 ")\r\n"
+		"a2 OK done\r\n",
+	  }, "crm.mail.v1 C schema=crm.mail/1 tenant=acme "
+	  "user=alice@acme.example direction=draft source=imap-fetch "
+	  "mailbox=Entw uid=9 uidvalidity=5 idempotency-key=*|" MSG2
+	  "|\nCAPTURED;\n" },
+	{ "CLOSE forgets the mailbox", {
+		SELECT_INBOX,
+		"Ca2 CLOSE\r\n",
+		"Sa2 OK closed\r\n",
+		"Ca3 FETCH 1 BODY[]\r\n",
+		"S* 1 FETCH (BODY[] {" MSG2_LEN "}\r\n" MSG2 ")\r\na3 OK\r\n",
+	  }, "crm.mail.v1 C schema=crm.mail/1 tenant=acme "
+	  "user=alice@acme.example direction=other source=imap-fetch "
+	  "idempotency-key=*|" MSG2 "|\nCAPTURED;\n" },
 	{ "blocked domain: nothing is written", {
 		SELECT_INBOX,
 		"Ca2 UID FETCH 4 BODY.PEEK[]\r\n",
