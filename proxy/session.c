@@ -78,7 +78,7 @@ session_printf(struct session *s, const char *fmt, ...)
 	if (s->cbev == NULL || s->state == SESSION_CLOSING)
 		return;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(relay_client_output(s), fmt, ap);
+	evbuffer_add_vprintf(bufferevent_get_output(s->cbev), fmt, ap);
 	va_end(ap);
 }
 
@@ -151,7 +151,6 @@ session_free_later(struct session *s)
 		event_del(s->header_ev);
 	if (s->timer != NULL)
 		event_del(s->timer);
-	relay_detach(s);
 	if (s->cbev != NULL)
 		bufferevent_disable(s->cbev, EV_READ | EV_WRITE);
 	if (s->ubev != NULL)
@@ -177,7 +176,6 @@ session_close(struct session *s, const char *reason)
 	    reason, s->user_counted && s->close_reason != NULL ?
 	    s->close_reason : "-", (unsigned long long)s->bytes[SIDE_CLIENT],
 	    (unsigned long long)s->bytes[SIDE_UPSTREAM]);
-	relay_detach(s);
 	session_set_state(s, SESSION_CLOSING);
 	if (s->ubev != NULL)
 		bufferevent_disable(s->ubev, EV_READ | EV_WRITE);

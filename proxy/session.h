@@ -62,24 +62,6 @@ enum tracked_cmd {
 	TRACKED_CLOSE,
 };
 
-/*
- * One side of the relay.  in/out are that side's input and the output
- * towards it.  A TLS side keeps its bufferevent (in/out are the
- * bufferevent's).  A plaintext side is "raw": the relay borrows the socket
- * from its bufferevent (which stays allocated but disabled) and moves bytes
- * with its own edge-triggered event, reading until a short read and
- * writing as soon as bytes arrive, which halves the system calls per
- * chunk; relay_detach() hands the socket and unsent bytes back.
- */
-struct relay_io {
-	struct evbuffer *in, *out;
-	struct event *ev;		/* raw: EV_READ|EV_WRITE|EV_ET */
-	int fd;				/* raw: the socket */
-	bool raw;
-	bool readable;			/* raw: input may be waiting */
-	bool write_blocked;		/* raw: the socket buffer was full */
-};
-
 struct tracked {
 	char tag[IMAP_TAG_MAX + 1];
 	enum tracked_cmd cmd;
@@ -146,8 +128,6 @@ struct session {
 	char *selected;			/* selected mailbox, raw */
 	uint32_t uidvalidity, pending_uidvalidity;
 	uint64_t bytes[2];
-	struct relay_io io[2];
-	struct event *relay_kick;	/* deferred resume of a paused side */
 
 	char *close_reason;
 
@@ -190,11 +170,6 @@ void upstream_free(struct session *s);
 /* relay.c */
 void relay_start(struct session *s);
 void relay_free(struct session *s);
-/* Gives raw sides' sockets and unsent bytes back to their bufferevents;
- * called when the session starts closing.  Idempotent. */
-void relay_detach(struct session *s);
-/* Where text for the client goes now (relay-aware). */
-struct evbuffer *relay_client_output(struct session *s);
 /* True when the server->client stream is between two responses. */
 bool relay_at_boundary(const struct session *s);
 
