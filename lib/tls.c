@@ -37,9 +37,13 @@ tls_ctx_common(SSL_CTX *ctx)
 		return -1;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+	/* No SSL_MODE_ENABLE_PARTIAL_WRITE: libevent's OpenSSL bufferevent
+	 * hands SSL_write one iovec after another and moves on to the next
+	 * after a short write, so a partial write of one chain followed by
+	 * the next would send bytes out of order.  Without it SSL_write
+	 * either takes the whole iovec or asks to be retried with it. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-	    SSL_MODE_ENABLE_PARTIAL_WRITE);
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	return 0;
 }
 

@@ -108,7 +108,7 @@ config_trusted(struct listen_conf *lc, const char *v, char *err)
 
 static int config_capture_section(struct config_ctx *c, const char *section,
     const char *name, int line, char *err);
-static int config_capture_key(struct config_ctx *c, const char *section,
+static int config_tap_key(struct config_ctx *c, const char *section,
     const char *k, const char *v, char *err);
 static int config_route_tenant(struct route_conf *r, char *upstream,
     char *err);
@@ -177,10 +177,11 @@ config_section(struct config_ctx *c, const char *section, const char *name,
 		c->upstream->tls = TLS_MODE_IMPLICIT;
 		c->upstream->verify = true;
 	} else if (strcmp(section, "proxy") != 0 &&
-	    strcmp(section, "limits") != 0 && strcmp(section, "route") != 0) {
+	    strcmp(section, "limits") != 0 && strcmp(section, "route") != 0 &&
+	    strcmp(section, "capture") != 0) {
 		snprintf(err, CONF_ERR_MAX,
 		    "unknown section [%s] (proxy, limits, listen NAME, "
-		    "upstream NAME, route)", section);
+		    "upstream NAME, route, capture)", section);
 		return -1;
 	}
 	return 0;
@@ -273,6 +274,12 @@ config_listen_key(struct listen_conf *lc, const char *k, const char *v,
 		return conf_parse_bool(v, &lc->proxy_protocol, err);
 	if (strcmp(k, "trusted_proxies") == 0)
 		return config_trusted(lc, v, err);
+	{
+		int r = config_smtp_listen_key(lc, k, v, err);
+
+		if (r != 1)
+			return r;
+	}
 	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [listen %s]", k,
 	    lc->name);
 	return -1;
@@ -304,6 +311,12 @@ config_upstream_key(struct upstream_conf *u, const char *k, const char *v,
 	}
 	if (strcmp(k, "forward_client_ip") == 0)
 		return conf_parse_bool(v, &u->forward_client_ip, err);
+	{
+		int r = config_smtp_upstream_key(u, k, v, err);
+
+		if (r != 1)
+			return r;
+	}
 	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [upstream %s]", k,
 	    u->name);
 	return -1;
@@ -395,7 +408,7 @@ config_handler(void *ctx, const char *section, const char *name,
 	if (strcmp(section, "upstream") == 0)
 		return config_upstream_key(c->upstream, key, value, err);
 	if (strcmp(section, "capture") == 0 || strcmp(section, "tenant") == 0)
-		return config_capture_key(c, section, key, value, err);
+		return config_tap_key(c, section, key, value, err);
 	return config_route_key(c->conf, key, value, line, err);
 }
 
@@ -448,7 +461,7 @@ config_validate(struct proxy_conf *conf, char *err)
 	for (unsigned i = 0; i < conf->nupstreams; i++) {
 		struct upstream_conf *u = &conf->upstreams[i];
 
-		if (u->address == NULL) {
+		if (u->address == NULL && u->smtp_address == NULL) {
 			snprintf(err, CONF_ERR_MAX,
 			    "%s:%d: [upstream %s] has no address", path,
 			    u->line, u->name);
@@ -474,8 +487,6 @@ config_validate(struct proxy_conf *conf, char *err)
 		    "%s: no [route]: add \"default = UPSTREAM\"", path);
 		return -1;
 	}
-	if (config_capture_validate(conf, err) != 0)
-		return -1;
 	if (l->buffer_low >= l->buffer_high) {
 		snprintf(err, CONF_ERR_MAX,
 		    "%s: [limits] buffer_low (%llu) must be below buffer_high "
@@ -483,7 +494,9 @@ config_validate(struct proxy_conf *conf, char *err)
 		    (unsigned long long)l->buffer_high);
 		return -1;
 	}
-	return 0;
+	if (config_capture_validate(conf, err) != 0)
+		return -1;
+	return config_smtp_validate(conf, err);
 }
 
 struct proxy_conf *
@@ -537,7 +550,10 @@ config_load_tls(struct proxy_conf *conf, char *err)
 	for (unsigned i = 0; i < conf->nupstreams; i++) {
 		struct upstream_conf *u = &conf->upstreams[i];
 
-		if (u->tls == TLS_MODE_NONE)
+		/* One client context serves both protocols: it holds only
+		 * the trust anchors; names are checked per connection. */
+		if (u->tls == TLS_MODE_NONE && (u->smtp_address == NULL ||
+		    u->smtp_tls == TLS_MODE_NONE))
 			continue;
 		u->ssl_ctx = tls_client_ctx_new(u->ca_file, u->verify, msg,
 		    sizeof(msg));
@@ -580,8 +596,9 @@ config_free(struct proxy_conf **confp)
 		free(conf->routes[i].upstream_name);
 		free(conf->routes[i].tenant);
 	}
-	config_capture_free(conf);
 	free(conf->routes);
+	config_capture_free(conf);
+	config_smtp_free(conf);
 	free(conf->user);
 	free(conf->path);
 	x_free(confp);
@@ -650,10 +667,194 @@ config_trusted_proxy(const struct listen_conf *lc, const struct sockaddr *sa)
 	return false;
 }
 
-/* ---- capture tap: [capture], [tenant NAME], route "tenant=" ----
+/* ---- SMTP submission and capture ------------------------------------
+ *
+ *   [listen NAME]    protocol = imap | smtp
+ *                    smtp_capabilities = PIPELINING, SIZE 35882577, ...
+ *   [upstream NAME]  smtp_address = smtp.example.com:465
+ *                    smtp_tls = implicit | starttls | none  (implicit)
+ *                    smtp_server_name = NAME   (SNI + certificate name)
+ *   [capture]        spool_dir = /var/spool/crm-proxy
+ *                    tenant = acme                          (default)
+ *                    spool_max = 1g, payload_max = 64m
+ *
+ * An SMTP user is routed by the same [route] table as IMAP and goes to the
+ * chosen upstream's smtp_address: one provider, one section.
+ */
+
+/* What the proxy itself manages may not be listed: STARTTLS and AUTH
+ * follow the listener's TLS state, CHUNKING/BINARYMIME are never relayed. */
+static const char *const config_smtp_caps_managed[] = { "STARTTLS", "AUTH",
+	"CHUNKING", "BINARYMIME", NULL };
+
+static int
+config_smtp_caps(struct listen_conf *lc, const char *v, char *err)
+{
+	char buf[CONF_LINE_MAX], *tok, *save = NULL, *out;
+	size_t len = 0;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	out = xmalloc(strlen(v) + 1);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		size_t n, kw;
+
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		n = strlen(tok);
+		while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+			tok[--n] = '\0';
+		if (n == 0)
+			continue;
+		kw = strcspn(tok, " =");
+		for (unsigned i = 0; config_smtp_caps_managed[i] != NULL; i++) {
+			if (strlen(config_smtp_caps_managed[i]) == kw &&
+			    strncasecmp(tok, config_smtp_caps_managed[i], kw) ==
+			    0) {
+				snprintf(err, CONF_ERR_MAX, "smtp_capabilities: "
+				    "%s is managed by the proxy", tok);
+				free(out);
+				return -1;
+			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			if ((unsigned char)tok[i] < 0x20 ||
+			    (unsigned char)tok[i] > 0x7e) {
+				snprintf(err, CONF_ERR_MAX, "smtp_capabilities: "
+				    "\"%s\" is not printable ASCII", tok);
+				free(out);
+				return -1;
+			}
+		}
+		if (len > 0)
+			out[len++] = '\n';
+		memcpy(out + len, tok, n);
+		len += n;
+	}
+	out[len] = '\0';
+	free(lc->smtp_capabilities);
+	lc->smtp_capabilities = out;
+	return 0;
+}
+
+int
+config_smtp_listen_key(struct listen_conf *lc, const char *k, const char *v,
+    char *err)
+{
+	if (strcmp(k, "smtp_capabilities") == 0)
+		return config_smtp_caps(lc, v, err);
+	if (strcmp(k, "protocol") != 0)
+		return 1;
+	if (strcasecmp(v, "imap") == 0) {
+		lc->protocol = LISTEN_IMAP;
+	} else if (strcasecmp(v, "smtp") == 0) {
+		lc->protocol = LISTEN_SMTP;
+	} else {
+		snprintf(err, CONF_ERR_MAX,
+		    "protocol = \"%s\": use imap or smtp", v);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_smtp_upstream_key(struct upstream_conf *u, const char *k,
+    const char *v, char *err)
+{
+	if (strcmp(k, "smtp_address") == 0) {
+		free(u->smtp_address);
+		u->smtp_address = xstrdup(v);
+		return conf_split_hostport(v, u->smtp_host,
+		    sizeof(u->smtp_host), u->smtp_port, sizeof(u->smtp_port),
+		    err);
+	}
+	if (strcmp(k, "smtp_tls") == 0) {
+		/* Remembered: the default (implicit) applies only when
+		 * smtp_tls is absent. */
+		if (config_tls_mode(v, &u->smtp_tls, err) != 0) {
+			snprintf(err, CONF_ERR_MAX, "smtp_tls = \"%s\": use "
+			    "implicit, starttls or none", v);
+			return -1;
+		}
+		u->smtp_tls_set = true;
+		return 0;
+	}
+	if (strcmp(k, "smtp_server_name") == 0) {
+		free(u->smtp_server_name);
+		u->smtp_server_name = *v != '\0' ? xstrdup(v) : NULL;
+		return 0;
+	}
+	return 1;
+}
+
+int
+config_capture_key(struct capture_conf *c, const char *k, const char *v,
+    char *err)
+{
+	if (strcmp(k, "spool_dir") == 0) {
+		free(c->spool_dir);
+		c->spool_dir = *v != '\0' ? xstrdup(v) : NULL;
+		return 0;
+	}
+	if (strcmp(k, "tenant") == 0) {
+		if (*v == '\0' || strchr(v, '/') != NULL) {
+			snprintf(err, CONF_ERR_MAX,
+			    "tenant = \"%s\": must be non-empty, without '/'",
+			    v);
+			return -1;
+		}
+		free(c->tenant);
+		c->tenant = xstrdup(v);
+		return 0;
+	}
+	if (strcmp(k, "spool_max") == 0)
+		return conf_parse_size(v, 0, (uint64_t)1 << 50, &c->spool_max,
+		    err);
+	if (strcmp(k, "payload_max") == 0)
+		return conf_parse_size(v, 1024, 64ULL << 20, &c->payload_max,
+		    err);
+	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [capture]", k);
+	return -1;
+}
+
+int
+config_smtp_validate(struct proxy_conf *conf, char *err)
+{
+	struct capture_conf *c = &conf->capture;
+
+	for (unsigned i = 0; i < conf->nupstreams; i++) {
+		struct upstream_conf *u = &conf->upstreams[i];
+
+		if (u->smtp_address != NULL && !u->smtp_tls_set)
+			u->smtp_tls = TLS_MODE_IMPLICIT;
+	}
+	if (c->tenant == NULL)
+		c->tenant = xstrdup("default");
+	if (c->payload_max == 0)
+		c->payload_max = 64ULL << 20;
+	(void)err;
+	return 0;
+}
+
+void
+config_smtp_free(struct proxy_conf *conf)
+{
+	for (unsigned i = 0; i < conf->nlisteners; i++)
+		free(conf->listeners[i].smtp_capabilities);
+	for (unsigned i = 0; i < conf->nupstreams; i++) {
+		free(conf->upstreams[i].smtp_address);
+		free(conf->upstreams[i].smtp_server_name);
+	}
+	free(conf->capture.spool_dir);
+	free(conf->capture.tenant);
+}
+
+/* ---- IMAP capture tap: [capture], [tenant NAME], route "tenant=" ----
  *
  * Kept in one block so the listeners' and routes' code above stays as it
- * was.  [capture] says whether and where workers spool tapped messages;
+ * was.  [capture] (shared with the SMTP tap, whose keys are handled by
+ * config_capture_key() above) says whether and where workers spool tapped
+ * messages;
  * [tenant NAME] holds one tenant's edge policy (tap_policy.h); a route's
  * value may end in "tenant=NAME" to put its users in that tenant.
  */
@@ -674,18 +875,13 @@ config_tenant_name_ok(const char *name)
 static void
 config_capture_defaults(struct proxy_conf *conf)
 {
-	conf->capture = (struct capture_conf){
-		.enabled = false,
-		.spool_dir = xstrdup("/var/spool/crm-proxy"),
-		.spool_max = 1ULL << 30,
-		.segment_size = 64ULL << 20,
-		.payload_max = 64ULL << 20,
-		.header_max = 64 * 1024,
-		.writers_max = 16,
-		.default_tenant = xstrdup("default"),
-		.metrics_file = NULL,
-		.metrics_interval = 10,
-	};
+	/* spool_dir, tenant, spool_max, payload_max: config_capture_key()
+	 * and config_smtp_validate() */
+	conf->capture.enabled = true;
+	conf->capture.segment_size = 64ULL << 20;
+	conf->capture.header_max = 64 * 1024;
+	conf->capture.writers_max = 16;
+	conf->capture.metrics_interval = 10;
 }
 
 static int
@@ -743,8 +939,10 @@ config_list(struct tap_list *l, const char *k, const char *v, char *err)
 	return 0;
 }
 
+/* [capture] keys of the IMAP tap, then the shared ones
+ * (config_capture_key(), above); [tenant NAME] keys. */
 static int
-config_capture_key(struct config_ctx *c, const char *section, const char *k,
+config_tap_key(struct config_ctx *c, const char *section, const char *k,
     const char *v, char *err)
 {
 	struct capture_conf *cc = &c->conf->capture;
@@ -753,38 +951,28 @@ config_capture_key(struct config_ctx *c, const char *section, const char *k,
 	if (strcmp(section, "capture") == 0) {
 		if (strcmp(k, "enabled") == 0)
 			return conf_parse_bool(v, &cc->enabled, err);
-		if (strcmp(k, "spool_dir") == 0) {
-			if (*v != '/') {
-				snprintf(err, CONF_ERR_MAX,
-				    "spool_dir must be an absolute path");
-				return -1;
-			}
-			free(cc->spool_dir);
-			cc->spool_dir = xstrdup(v);
-			return 0;
+		if (strcmp(k, "spool_dir") == 0 && *v != '\0' && *v != '/') {
+			snprintf(err, CONF_ERR_MAX,
+			    "spool_dir must be an absolute path");
+			return -1;
 		}
-		if (strcmp(k, "spool_max") == 0)
-			return conf_parse_size(v, 0, 1ULL << 50,
-			    &cc->spool_max, err);
 		if (strcmp(k, "segment_size") == 0)
 			return conf_parse_size(v, 64 * 1024, 1ULL << 32,
 			    &cc->segment_size, err);
-		if (strcmp(k, "payload_max") == 0)
-			return conf_parse_size(v, 1024, 64ULL << 20,
-			    &cc->payload_max, err);
 		if (strcmp(k, "header_max") == 0)
 			return conf_parse_size(v, 1024, 1 << 20,
 			    &cc->header_max, err);
 		if (strcmp(k, "writers") == 0)
 			return conf_parse_uint(v, 1, 64, &cc->writers_max, err);
-		if (strcmp(k, "default_tenant") == 0) {
+		if (strcmp(k, "tenant") == 0 || strcmp(k, "default_tenant") ==
+		    0) {
 			if (!config_tenant_name_ok(v)) {
-				snprintf(err, CONF_ERR_MAX, "default_tenant "
-				    "\"%s\": 1-64 of A-Z a-z 0-9 . _ -", v);
+				snprintf(err, CONF_ERR_MAX, "%s = \"%s\": 1-64 "
+				    "of A-Z a-z 0-9 . _ -", k, v);
 				return -1;
 			}
-			free(cc->default_tenant);
-			cc->default_tenant = xstrdup(v);
+			free(cc->tenant);
+			cc->tenant = xstrdup(v);
 			return 0;
 		}
 		if (strcmp(k, "metrics_file") == 0) {
@@ -795,9 +983,7 @@ config_capture_key(struct config_ctx *c, const char *section, const char *k,
 		if (strcmp(k, "metrics_interval") == 0)
 			return conf_parse_duration(v, 1, 3600,
 			    &cc->metrics_interval, err);
-		snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [capture]",
-		    k);
-		return -1;
+		return config_capture_key(cc, k, v, err);
 	}
 	p = &c->tenant->policy;
 	if (strcmp(k, "domains") == 0)
@@ -874,8 +1060,7 @@ config_capture_free(struct proxy_conf *conf)
 		tap_policy_fini(&conf->tenants[i].policy);
 	}
 	free(conf->tenants);
-	free(conf->capture.spool_dir);
-	free(conf->capture.default_tenant);
+	/* spool_dir and tenant: config_smtp_free() */
 	free(conf->capture.metrics_file);
 }
 
@@ -893,7 +1078,7 @@ config_tenant(const struct proxy_conf *conf, const char *user)
 		case ROUTE_USER:
 			if (strcasecmp(r->match, user) == 0)
 				return r->tenant != NULL ? r->tenant :
-				    conf->capture.default_tenant;
+				    conf->capture.tenant;
 			break;
 		case ROUTE_DOMAIN:
 			if (at != NULL && strcasecmp(r->match, at + 1) == 0)
@@ -907,7 +1092,7 @@ config_tenant(const struct proxy_conf *conf, const char *user)
 	if (dom == NULL)
 		dom = dflt;
 	return dom != NULL && dom->tenant != NULL ? dom->tenant :
-	    conf->capture.default_tenant;
+	    conf->capture.tenant;
 }
 
 const struct tenant_conf *

@@ -31,8 +31,14 @@ struct netmask {
 	unsigned bits;
 };
 
+enum listen_protocol {
+	LISTEN_IMAP,
+	LISTEN_SMTP,		/* submission (587 STARTTLS / 465 implicit) */
+};
+
 struct listen_conf {
 	char *name;
+	enum listen_protocol protocol;
 	int line;
 	char *address;
 	struct sockaddr_storage ss;
@@ -44,6 +50,9 @@ struct listen_conf {
 	struct netmask trusted[CONFIG_MAX_TRUSTED];
 	unsigned ntrusted;
 	void *ssl_ctx;		/* SSL_CTX *, loaded by config_load_tls() */
+	/* SMTP: the extensions offered before AUTH, "KW[ args]" items
+	 * separated by "\n"; NULL: the built-in set (config.c). */
+	char *smtp_capabilities;
 };
 
 struct upstream_conf {
@@ -57,6 +66,12 @@ struct upstream_conf {
 	char *server_name;	/* SNI + name check; defaults to host */
 	bool forward_client_ip;
 	void *ssl_ctx;		/* SSL_CTX *, client side */
+	/* SMTP submission at the same provider (config.c, SMTP block). */
+	char *smtp_address;	/* NULL: no submission for this upstream */
+	char smtp_host[256], smtp_port[8];
+	enum tls_mode smtp_tls;
+	bool smtp_tls_set;
+	char *smtp_server_name;	/* defaults to smtp_host */
 };
 
 enum route_kind {
@@ -87,7 +102,7 @@ struct limits_conf {
 	unsigned auth_failures_max;
 };
 
-/* ---- capture tap ([capture], [tenant NAME]) ---- */
+/* ---- capture ([capture], [tenant NAME]; docs/capture.md) ---- */
 #define CONFIG_MAX_TENANTS 256
 
 struct tenant_conf {
@@ -97,14 +112,14 @@ struct tenant_conf {
 };
 
 struct capture_conf {
-	bool enabled;
-	char *spool_dir;
-	uint64_t spool_max;
+	bool enabled;		/* "enabled = no" turns every tap off */
+	char *spool_dir;	/* NULL: no capture */
+	char *tenant;		/* default tenant (routes may name their own) */
+	uint64_t spool_max;	/* 0: no limit */
 	uint64_t segment_size;
 	uint64_t payload_max;
-	uint64_t header_max;
-	unsigned writers_max;	/* spool writers per worker */
-	char *default_tenant;
+	uint64_t header_max;	/* IMAP tap: header bytes for the policy */
+	unsigned writers_max;	/* IMAP tap: spool writers per worker */
 	char *metrics_file;	/* Prometheus text, rewritten; NULL: off */
 	unsigned metrics_interval;
 };
@@ -112,6 +127,7 @@ struct capture_conf {
 
 struct proxy_conf {
 	char *path;
+	struct capture_conf capture;
 	unsigned workers;
 	char *user;
 	enum log_level log_level;
@@ -123,7 +139,6 @@ struct proxy_conf {
 	unsigned nupstreams;
 	struct route_conf *routes;
 	unsigned nroutes;
-	struct capture_conf capture;
 	struct tenant_conf *tenants;
 	unsigned ntenants;
 };
@@ -157,5 +172,15 @@ const char *tls_mode_name(enum tls_mode mode);
 const char *config_tenant(const struct proxy_conf *conf, const char *user);
 const struct tenant_conf *config_tenant_conf(const struct proxy_conf *conf,
     const char *tenant);
+/* SMTP / capture keys (the separate block at the end of config.c).  Return
+ * 1 when the key is not theirs, else 0 or -1 with err. */
+int config_smtp_listen_key(struct listen_conf *lc, const char *k,
+    const char *v, char *err);
+int config_smtp_upstream_key(struct upstream_conf *u, const char *k,
+    const char *v, char *err);
+int config_capture_key(struct capture_conf *c, const char *k, const char *v,
+    char *err);
+int config_smtp_validate(struct proxy_conf *conf, char *err);
+void config_smtp_free(struct proxy_conf *conf);
 
 #endif

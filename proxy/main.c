@@ -74,7 +74,7 @@ capture_prepare(const struct proxy_conf *conf)
 	struct passwd *pw = NULL;
 	char path[4096];
 
-	if (!cc->enabled)
+	if (!cc->enabled || cc->spool_dir == NULL)
 		return;
 	if (mkdir(cc->spool_dir, 0750) != 0 && errno != EEXIST)
 		log_warn("capture: mkdir %s", cc->spool_dir);

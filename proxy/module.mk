@@ -1,6 +1,7 @@
 # proxy/: crm-proxy, the IMAP proxy daemon.
 # The parsers link alone (no libevent/OpenSSL) into unit tests and fuzzers.
 PROXY_PURE_SRCS := $(wildcard proxy/imap_parse.c proxy/sasl.c proxy/proxy_proto.c \
+	proxy/smtp_parse.c \
 	proxy/imap_caps.c proxy/tap_policy.c)
 PROXY_PURE_OBJS := $(PROXY_PURE_SRCS:%.c=$(B)/%.o)
 PURE_OBJS += $(PROXY_PURE_OBJS)
@@ -9,9 +10,10 @@ PROXY_SRCS := $(filter-out $(PROXY_PURE_SRCS),$(wildcard proxy/*.c))
 PROXY_OBJS := $(PROXY_SRCS:%.c=$(B)/%.o)
 PROXY_LIBS := $(shell $(PKG_CONFIG) --libs libevent_openssl libevent openssl)
 
-# The capture tap: imap_tap.o and tap_spool.o are pure C too, but need the
-# spool and event.o (libcrypto's SHA-256), so they are listed apart from
-# PURE_OBJS for whoever links them: crm-proxy, test_imap_tap, fuzz_imap_tap.
+# The tap writes through the capture spool (capture/module.mk).  The IMAP
+# tap's imap_tap.o and tap_spool.o are pure C too, but need the spool and
+# event.o (libcrypto's SHA-256), so they are listed apart from PURE_OBJS for
+# whoever links them: crm-proxy, test_imap_tap, fuzz_imap_tap.
 PROXY_TAP_SRCS := proxy/imap_tap.c proxy/tap_spool.c
 PROXY_TAP_OBJS := $(PROXY_TAP_SRCS:%.c=$(B)/%.o) $(CAPTURE_EVENT_OBJS) \
 	$(CAPTURE_PURE_OBJS)

@@ -32,6 +32,7 @@
 #include "lib/xmalloc.h"
 #include "proxy/limits.h"
 #include "proxy/proxy_proto.h"
+#include "proxy/smtp_session.h"
 #include "proxy/worker.h"
 
 #define PROXY_HEADER_MAX 232	/* v2 with addresses and some TLVs */
@@ -78,7 +79,7 @@ session_printf(struct session *s, const char *fmt, ...)
 	if (s->cbev == NULL || s->state == SESSION_CLOSING)
 		return;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(bufferevent_get_output(s->cbev), fmt, ap);
+	evbuffer_add_vprintf(relay_client_output(s), fmt, ap);
 	va_end(ap);
 }
 
@@ -113,6 +114,7 @@ session_free_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	smtp_session_free(s);
 	relay_free(s);
 	upstream_free(s);
 	if (s->header_ev != NULL)
@@ -151,6 +153,7 @@ session_free_later(struct session *s)
 		event_del(s->header_ev);
 	if (s->timer != NULL)
 		event_del(s->timer);
+	relay_detach(s);
 	if (s->cbev != NULL)
 		bufferevent_disable(s->cbev, EV_READ | EV_WRITE);
 	if (s->ubev != NULL)
@@ -176,24 +179,36 @@ session_close(struct session *s, const char *reason)
 	    reason, s->user_counted && s->close_reason != NULL ?
 	    s->close_reason : "-", (unsigned long long)s->bytes[SIDE_CLIENT],
 	    (unsigned long long)s->bytes[SIDE_UPSTREAM]);
+	relay_detach(s);
 	session_set_state(s, SESSION_CLOSING);
 	if (s->ubev != NULL)
 		bufferevent_disable(s->ubev, EV_READ | EV_WRITE);
-	if (s->cbev != NULL &&
-	    evbuffer_get_length(bufferevent_get_output(s->cbev)) > 0) {
-		/* Let the last words (BYE, a tagged reply) reach the client,
-		 * but never wait on it for long. */
-		struct timeval tv = { 5, 0 };
+	if (s->cbev != NULL) {
+		/* After STARTTLS the client's bufferevent is a TLS filter: what
+		 * it was given is already encrypted into the socket
+		 * bufferevent underneath, so that one is what must drain. */
+		struct bufferevent *out = bufferevent_get_underlying(s->cbev);
 
-		bufferevent_disable(s->cbev, EV_READ);
-		bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
-		bufferevent_setcb(s->cbev, NULL, session_flushed,
-		    session_client_event, s);
-		bufferevent_set_timeouts(s->cbev, NULL, &tv);
-		bufferevent_enable(s->cbev, EV_WRITE);
-		if (s->timer != NULL)
-			event_del(s->timer);
-		return;
+		if (out == NULL ||
+		    evbuffer_get_length(bufferevent_get_output(s->cbev)) > 0)
+			out = s->cbev;
+		if (evbuffer_get_length(bufferevent_get_output(out)) > 0) {
+			/* Let the last words (BYE, a tagged reply) reach the
+			 * client, but never wait on it for long. */
+			struct timeval tv = { 5, 0 };
+
+			bufferevent_disable(s->cbev, EV_READ);
+			if (out != s->cbev)
+				bufferevent_disable(out, EV_READ);
+			bufferevent_setwatermark(out, EV_WRITE, 0, 0);
+			bufferevent_setcb(out, NULL, session_flushed,
+			    session_client_event, s);
+			bufferevent_set_timeouts(out, NULL, &tv);
+			bufferevent_enable(out, EV_WRITE);
+			if (s->timer != NULL)
+				event_del(s->timer);
+			return;
+		}
 	}
 	session_free_later(s);
 }
@@ -372,10 +387,11 @@ session_start(struct session *s)
 		/* Plain text even on a TLS port: nothing better is possible
 		 * without doing the handshake work we are refusing. */
 		if (s->lc->tls != TLS_MODE_IMPLICIT) {
-			static const char bye[] =
+			const char *bye = s->lc->protocol == LISTEN_SMTP ?
+			    SMTP_TOO_MANY :
 			    "* BYE Too many connections from your address.\r\n";
 
-			if (send(s->fd, bye, sizeof(bye) - 1, MSG_NOSIGNAL) <
+			if (send(s->fd, bye, strlen(bye), MSG_NOSIGNAL) <
 			    0) {
 				/* nothing more to do */
 			}
@@ -403,6 +419,10 @@ session_start(struct session *s)
 		return;
 	}
 	s->fd = -1;		/* owned by the bufferevent now */
+	if (s->lc->protocol == LISTEN_SMTP) {
+		smtp_session_start(s);
+		return;
+	}
 	imap_parser_init(&s->cp, IMAP_DIR_CLIENT, (size_t)lim->line_max);
 	session_set_client_callbacks(s);
 	session_log(log_debug, s, "connect from %s:%u on %s (tls=%s)",
@@ -413,9 +433,6 @@ session_start(struct session *s)
 static void
 session_starttls(struct session *s)
 {
-	struct bufferevent *tls;
-	SSL *ssl;
-
 	/* RFC 3501 6.2.1 / CVE-2011-0411: whatever the client pipelined
 	 * after STARTTLS arrived in plaintext and must not be executed. */
 	evbuffer_drain(bufferevent_get_input(s->cbev),
@@ -423,20 +440,30 @@ session_starttls(struct session *s)
 	imap_parser_reset(&s->cp);
 	s->skip_to_eol = false;
 	s->cmd_len = 0;
+	if (session_client_tls(s) == 0)
+		session_set_client_callbacks(s);
+}
+
+int
+session_client_tls(struct session *s)
+{
+	struct bufferevent *tls;
+	SSL *ssl;
+
 	if ((ssl = SSL_new(s->lc->ssl_ctx)) == NULL) {
 		session_close(s, "TLS setup failed");
-		return;
+		return -1;
 	}
 	tls = bufferevent_openssl_filter_new(s->w->base, s->cbev, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (tls == NULL) {
 		SSL_free(ssl);
 		session_close(s, "TLS setup failed");
-		return;
+		return -1;
 	}
 	s->cbev = tls;
 	s->tls_active = true;
-	session_set_client_callbacks(s);
+	return 0;
 }
 
 static void
@@ -449,6 +476,10 @@ session_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (s->state == SESSION_CLOSING)
 		return;
+	if (s->smtp != NULL) {
+		smtp_session_timer(s, now);
+		return;
+	}
 	if (s->state == SESSION_RELAY) {
 		if (now - s->last_activity >=
 		    (time_t)s->w->conf->limits.idle_timeout) {
@@ -926,6 +957,10 @@ session_shutdown(struct session *s)
 {
 	if (s->state == SESSION_CLOSING)
 		return;
+	if (s->smtp != NULL) {
+		smtp_session_shutdown(s);
+		return;
+	}
 	if (s->state != SESSION_RELAY || relay_at_boundary(s))
 		session_printf(s, "* BYE Server shutting down.\r\n");
 	session_close(s, "shutdown");

@@ -34,6 +34,7 @@ struct evbuffer;
 struct event;
 struct worker;
 struct imap_tap;
+struct smtp_session;
 
 enum session_state {
 	SESSION_PROXY_HEADER,
@@ -60,6 +61,25 @@ enum tracked_cmd {
 	TRACKED_SELECT,
 	TRACKED_EXAMINE,
 	TRACKED_CLOSE,
+};
+
+/*
+ * One side of the relay.  in/out are that side's input and the output
+ * towards it.  A TLS side keeps its bufferevent (in/out are the
+ * bufferevent's).  A plaintext side is "raw": the relay borrows the socket
+ * from its bufferevent (which stays allocated but disabled) and moves bytes
+ * with its own edge-triggered event, reading until a short read and
+ * writing as soon as bytes arrive, which halves the system calls per
+ * chunk; relay_detach() hands the socket and unsent bytes back.
+ */
+struct relay_io {
+	struct evbuffer *in, *out;
+	struct event *ev;		/* raw: READ|WRITE|CLOSED, edge-trig. */
+	int fd;				/* raw: the socket */
+	bool raw;
+	bool readable;			/* raw: input may be waiting */
+	bool rdhup;			/* raw: the peer's FIN has arrived */
+	bool write_blocked;		/* raw: the socket buffer was full */
 };
 
 struct tracked {
@@ -128,6 +148,8 @@ struct session {
 	char *selected;			/* selected mailbox, raw */
 	uint32_t uidvalidity, pending_uidvalidity;
 	uint64_t bytes[2];
+	struct relay_io io[2];
+	struct event *relay_kick;	/* deferred resume of a paused side */
 
 	char *close_reason;
 
@@ -136,6 +158,7 @@ struct session {
 	struct imap_tap *tap;
 	const char *tap_tenant;		/* points into the configuration */
 	bool tap_loss_logged;
+	struct smtp_session *smtp;	/* SMTP listener: smtp_session.c */
 };
 
 enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
@@ -156,6 +179,9 @@ void session_login_failed(struct session *s, bool counts_as_failure);
 /* Wipes and frees the held credentials. */
 void session_forget_credentials(struct session *s);
 void session_preauth_input(struct session *s);
+/* TLS server side over the current client bufferevent (STARTTLS); the
+ * caller sets callbacks again.  Returns 0, or -1 (session closing). */
+int session_client_tls(struct session *s);
 /* Frees s now; only from outside s's own callbacks (worker exit). */
 void session_destroy(struct session *s);
 /* Worker shutdown: a last BYE where it is safe, then close. */
@@ -170,6 +196,11 @@ void upstream_free(struct session *s);
 /* relay.c */
 void relay_start(struct session *s);
 void relay_free(struct session *s);
+/* Gives raw sides' sockets and unsent bytes back to their bufferevents;
+ * called when the session starts closing.  Idempotent. */
+void relay_detach(struct session *s);
+/* Where text for the client goes now (relay-aware). */
+struct evbuffer *relay_client_output(struct session *s);
 /* True when the server->client stream is between two responses. */
 bool relay_at_boundary(const struct session *s);
 

@@ -33,7 +33,7 @@ tap_worker_init(struct worker *w)
 	};
 	const char *err = NULL;
 
-	if (!cc->enabled)
+	if (!cc->enabled || cc->spool_dir == NULL)
 		return;
 	w->tap_spool = tap_spool_new(cc->spool_dir, w->slot, &lim,
 	    cc->writers_max, &err);

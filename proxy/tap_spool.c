@@ -24,10 +24,9 @@ tap_spool_open(struct tap_spool *p, const char **errstr_r)
 	char id[SPOOL_WRITER_ID_MAX + 1];
 	struct spool_writer *w;
 
-	if (p->n == 0)
-		snprintf(id, sizeof(id), "w%u", p->slot);
-	else
-		snprintf(id, sizeof(id), "w%u-%u", p->slot, p->n);
+	/* "w<slot>" itself is the worker's own writer (worker.c, the SMTP
+	 * tap); the IMAP tap's pool is "w<slot>-i<k>". */
+	snprintf(id, sizeof(id), "w%u-i%u", p->slot, p->n);
 	w = spool_writer_open(p->dir, id, &p->limits, errstr_r);
 	if (w != NULL)
 		p->w[p->n++] = w;

@@ -6,8 +6,8 @@
  * many sessions and a session may stream a FETCHed message while an APPEND
  * waits for its answer.  So each open record takes a writer of its own
  * from the pool, and gives it back at commit or abort.  Writer ids are
- * "w<slot>" for the first writer of worker slot <slot> and
- * "w<slot>-<k>" for the others, so a restarted worker takes up its own ids
+ * "w<slot>-i<k>" (k = 0, 1, ...; "w<slot>" itself is the worker's own
+ * writer, used by the SMTP tap), so a restarted worker takes up its own ids
  * again (docs/spool.md: one live process per id, enforced by a lock).
  * Writers are opened on first need and stay open until the pool is freed.
  * Pure code over spool.h: no event loop, never logs.

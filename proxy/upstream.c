@@ -29,6 +29,7 @@
 #include "lib/tls.h"
 #include "lib/xmalloc.h"
 #include "proxy/imap_caps.h"
+#include "proxy/upconn.h"
 #include "proxy/worker.h"
 
 #define UPSTREAM_LINE_MAX 65536
@@ -77,7 +78,7 @@ static void
 upstream_unavailable(struct session *s, const char *why)
 {
 	session_log(log_warnx, s, "upstream %s (%s) unavailable: %s",
-	    s->up->name, s->up->address, why);
+	    s->up->name, s->up->address ? s->up->address : "-", why);
 	session_printf(s, "%s NO [UNAVAILABLE] Mail server unavailable, try "
 	    "again later.\r\n", s->tag);
 	session_login_failed(s, false);
@@ -96,39 +97,43 @@ upstream_send(struct session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void
+upstream_target(const struct session *s, struct upconn_target *t)
+{
+	*t = (struct upconn_target){
+		.host = s->up->host,
+		.port = s->up->port,
+		.tls = s->up->tls == TLS_MODE_IMPLICIT,
+		.ssl_ctx = s->up->ssl_ctx,
+		.server_name = s->up->server_name,
+		.verify = s->up->verify,
+	};
+}
+
 static struct bufferevent *
 upstream_tls_bev(struct session *s, struct bufferevent *under)
 {
-	const char *name = s->up->server_name ? s->up->server_name :
-	    s->up->host;
-	SSL *ssl = tls_client_ssl_new(s->up->ssl_ctx, name, s->up->verify);
-	struct bufferevent *bev;
+	struct upconn_target t;
 
-	if (ssl == NULL)
-		return NULL;
-	if (under != NULL)
-		bev = bufferevent_openssl_filter_new(s->w->base, under, ssl,
-		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	else
-		bev = bufferevent_openssl_socket_new(s->w->base, -1, ssl,
-		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		SSL_free(ssl);
-	return bev;
+	upstream_target(s, &t);
+	return upconn_tls_bev(s->w->base, &t, under);
 }
 
 void
 upstream_start(struct session *s)
 {
 	struct timeval tv = { (time_t)s->w->conf->limits.connect_timeout, 0 };
+	struct upconn_target t;
+	const char *why = NULL;
 
-	if (s->up->tls == TLS_MODE_IMPLICIT)
-		s->ubev = upstream_tls_bev(s, NULL);
-	else
-		s->ubev = bufferevent_socket_new(s->w->base, -1,
-		    BEV_OPT_CLOSE_ON_FREE);
+	if (s->up->address == NULL) {
+		upstream_unavailable(s, "no IMAP address (SMTP only)");
+		return;
+	}
+	upstream_target(s, &t);
+	s->ubev = upconn_connect(s->w->base, s->w->dns, &t, &why);
 	if (s->ubev == NULL) {
-		upstream_unavailable(s, "cannot create connection");
+		upstream_unavailable(s, why);
 		return;
 	}
 	s->up_caps_known = s->up_sasl_ir = s->up_literal_plus = false;
@@ -138,11 +143,6 @@ upstream_start(struct session *s)
 	upstream_set_state(s, UPSTREAM_CONNECTING);
 	session_log(log_debug, s, "connecting to %s (%s, tls=%s)",
 	    s->up->name, s->up->address, tls_mode_name(s->up->tls));
-	if (bufferevent_socket_connect_hostname(s->ubev, s->w->dns, AF_UNSPEC,
-	    s->up->host, (int)strtol(s->up->port, NULL, 10)) != 0) {
-		upstream_unavailable(s, "connect failed");
-		return;
-	}
 	bufferevent_enable(s->ubev, EV_READ | EV_WRITE);
 }
 
@@ -155,29 +155,16 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		/* Also reported when a STARTTLS handshake completes. */
-		if (s->ustate == UPSTREAM_CONNECTING)
+		if (s->ustate == UPSTREAM_CONNECTING) {
+			/* Commands are small writes that must not wait for the
+			 * ACK of the previous one (Nagle). */
+			upconn_nodelay(s->ubev);
 			upstream_set_state(s, UPSTREAM_GREETING);
-		return;
-	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		upstream_unavailable(s, "timed out");
-		return;
-	}
-	if (what & BEV_EVENT_ERROR) {
-		unsigned long e;
-		int dns = bufferevent_socket_get_dns_error(s->ubev);
-
-		if (dns != 0) {
-			snprintf(why, sizeof(why), "DNS: %s",
-			    evutil_gai_strerror(dns));
-		} else if ((e = bufferevent_get_openssl_error(s->ubev)) !=
-		    0) {
-			snprintf(why, sizeof(why), "TLS: ");
-			ERR_error_string_n(e, why + 5, sizeof(why) - 5);
-		} else {
-			snprintf(why, sizeof(why), "%s",
-			    errno != 0 ? strerror(errno) : "connection error");
 		}
+		return;
+	}
+	if (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_ERROR)) {
+		upconn_error(s->ubev, what, why, sizeof(why));
 		upstream_unavailable(s, why);
 		return;
 	}

@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -21,6 +22,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "capture/spool.h"
 #include "lib/log.h"
 #include "proxy/limits.h"
 #include "proxy/session.h"
@@ -130,6 +132,32 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/*
+ * The writer id is the slot: a restarted worker takes its slot's id back
+ * (docs/spool.md).  Failing to open costs capture, never mail: logged, and
+ * the worker serves without a tap.
+ */
+static void
+worker_open_spool(struct worker *w)
+{
+	const struct capture_conf *c = &w->conf->capture;
+	struct spool_limits lim = {
+		.segment_size = 64ULL << 20,
+		.spool_max = c->spool_max,
+		.payload_max = c->payload_max,
+	};
+	const char *errstr = "";
+	char id[SPOOL_WRITER_ID_MAX + 1];
+
+	if (c->spool_dir == NULL || !c->enabled)
+		return;
+	snprintf(id, sizeof(id), "w%u", w->slot);
+	w->spool = spool_writer_open(c->spool_dir, id, &lim, &errstr);
+	if (w->spool == NULL)
+		log_warn("capture off: spool %s (writer %s): %s", c->spool_dir,
+		    id, errstr);
+}
+
 void
 worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 {
@@ -151,6 +179,10 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	if ((w->dns = evdns_base_new(w->base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
 		w->dns = evdns_base_new(w->base, 0);
+	/* Before the drop: the counter file and lock may belong to the
+	 * spool's owner (docs/spool.md); later segments are created by
+	 * the unprivileged user, so the directory must be writable by it. */
+	worker_open_spool(w);
 	worker_drop_privileges(conf);
 	tap_worker_init(w);
 	/* A worker outliving its parent would hold the ports forever.  Set
@@ -179,6 +211,7 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	while (!TAILQ_EMPTY(&w->sessions))
 		session_destroy(TAILQ_FIRST(&w->sessions));
 	worker_stop_listening(w);
+	spool_writer_close(&w->spool);
 	tap_worker_fini(w);
 	for (unsigned i = 0; i < 3; i++)
 		event_free(sigs[i]);

@@ -16,6 +16,7 @@ struct event_base;
 struct evdns_base;
 struct evconnlistener;
 struct session;
+struct spool_writer;
 struct tap_spool;
 
 struct worker {
@@ -28,6 +29,9 @@ struct worker {
 	uint64_t next_id;
 	unsigned slot;
 	bool draining;
+	/* The capture spool ([capture] spool_dir), NULL without one.  One
+	 * writer per worker; taps write through it and never wait. */
+	struct spool_writer *spool;
 	struct tap_spool *tap_spool;	/* capture on: this worker's writers */
 };
 

@@ -38,7 +38,7 @@ unit: $(UNIT_TESTS) $(FUZZ_REPLAY)
 
 # Same suite, ASan+UBSan, separate build dir so objects never mix.
 check-asan:
-	$(MAKE) B=build-asan OPT="-O1 -g" \
+	CRM_SANITIZED=1 $(MAKE) B=build-asan OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    test
 

@@ -1,13 +1,14 @@
 /*
  * crm-embed.c - command-line front end of the embedding engine.
  *
- *   crm-embed [--model DIR] [--tokens|--chunks] [-0] [TEXT...]
+ *   crm-embed [--model DIR | --config FILE] [--tokens|--chunks] [-0] [TEXT...]
  *
  * Texts come from the arguments or, without any, from stdin one per line
  * (-0: NUL-separated, so texts may hold newlines).  Output is JSON Lines,
  * one line per text: an array of token ids with --tokens (what the model
  * sees, [CLS] and [SEP] included), else the embedding vector.  --chunks
- * prints the chunk plan of each text instead.
+ * prints the chunk plan of each text instead.  --config FILE reads an
+ * [embed] section (embedder.h), which may name a remote endpoint.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #include "enrich/embed/embed.h"
+#include "enrich/embed/embedder.h"
+#include "lib/conf.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
@@ -28,6 +31,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: crm-embed [--model DIR] [--tokens | --chunks] [-0] "
 	    "[TEXT...]\n"
+	    "  --config FILE embed with the [embed] section of FILE (local or\n"
+	    "                remote endpoint; see docs/embedding.md)\n"
 	    "  --model DIR   model directory (default $CRM_MODEL_DIR, else\n"
 	    "                $XDG_CACHE_HOME/crm/models/all-minilm-l6-v2;\n"
 	    "                fill it with enrich/embed/fetch-model.sh)\n"
@@ -77,6 +82,16 @@ texts_add(struct texts *t, char *s, size_t len)
 }
 
 static void
+texts_free(struct texts *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->s[i]);
+	free(t->s);
+	free(t->len);
+	memset(t, 0, sizeof(*t));
+}
+
+static void
 read_stdin(struct texts *t, int delim)
 {
 	char *line = NULL;
@@ -93,6 +108,62 @@ read_stdin(struct texts *t, int delim)
 	if (ferror(stdin))
 		fatal("reading stdin");
 	free(line);
+}
+
+static int
+conf_cb(void *ctx, const char *section, const char *name, const char *key,
+    const char *value, int line, char *err)
+{
+	(void)name;
+	(void)line;
+	if (strcmp(section, "embed") != 0 || *key == '\0')
+		return 0;
+	return embedder_config_set(ctx, key, value, err, CONF_ERR_MAX);
+}
+
+static void
+print_vectors(const float *out, size_t n, size_t dim)
+{
+	for (size_t k = 0; k < n; k++) {
+		putchar('[');
+		for (size_t d = 0; d < dim; d++)
+			printf("%s%.8g", d ? "," : "",
+			    (double)out[k * dim + d]);
+		puts("]");
+	}
+}
+
+/* Embeds through embedder.h, the path the daemons take. */
+static int
+embed_with_config(const char *path, const struct texts *t)
+{
+	struct embedder_config cfg;
+	struct embedder *e;
+	char err[CONF_ERR_MAX];
+	float *out;
+	size_t dim;
+
+	embedder_config_init(&cfg);
+	if (conf_parse_file(path, conf_cb, &cfg, err) != 0)
+		fatalx("%s", err);
+	if (embedder_open(&cfg, &e, err, sizeof(err)) != 0)
+		fatalx("%s: %s", path, err);
+	embedder_config_fini(&cfg);
+	dim = embedder_dim(e);
+	out = xreallocarray(NULL, BATCH_TEXTS * dim, sizeof(*out));
+	for (size_t i = 0; i < t->n; i += BATCH_TEXTS) {
+		size_t n = t->n - i < BATCH_TEXTS ? t->n - i : BATCH_TEXTS;
+
+		if (embedder_texts(e, (const char *const *)t->s + i,
+		    t->len + i, n, out, err, sizeof(err)) != 0)
+			fatalx("texts %zu..%zu: %s", i + 1, i + n, err);
+		print_vectors(out, n, dim);
+	}
+	free(out);
+	embedder_close(&e);
+	if (fflush(stdout) != 0)
+		fatal("writing stdout");
+	return 0;
 }
 
 static void
@@ -176,6 +247,7 @@ main(int argc, char **argv)
 	enum { OPT_WINDOW = 256, OPT_OVERLAP, OPT_THREADS };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, 'm' },
+		{ "config", required_argument, NULL, 'C' },
 		{ "tokens", no_argument, NULL, 't' },
 		{ "chunks", no_argument, NULL, 'c' },
 		{ "window", required_argument, NULL, OPT_WINDOW },
@@ -187,7 +259,7 @@ main(int argc, char **argv)
 	struct texts t = { 0 };
 	struct embed_model *m;
 	const char *errstr;
-	char *dir = NULL, *end;
+	char *dir = NULL, *config = NULL, *end;
 	int ch, mode = 'e', delim = '\n';
 	unsigned long window = 0, overlap = 32, threads = 0;
 
@@ -201,6 +273,10 @@ main(int argc, char **argv)
 		case 'm':
 			free(dir);
 			dir = xstrdup(optarg);
+			break;
+		case 'C':
+			free(config);
+			config = xstrdup(optarg);
 			break;
 		case 't':
 		case 'c':
@@ -223,12 +299,24 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (dir == NULL)
-		dir = default_model_dir();
 	for (int i = optind; i < argc; i++)
 		texts_add(&t, xstrdup(argv[i]), strlen(argv[i]));
 	if (optind == argc)
 		read_stdin(&t, delim);
+	if (config != NULL) {
+		int rc;
+
+		if (mode != 'e')
+			fatalx("--config embeds only; --tokens and "
+			    "--chunks need --model");
+		rc = embed_with_config(config, &t);
+		texts_free(&t);
+		free(config);
+		free(dir);
+		return rc;
+	}
+	if (dir == NULL)
+		dir = default_model_dir();
 	if ((m = embed_model_load(dir, &errstr)) == NULL)
 		fatalx("%s: %s", dir, errstr);
 	if (threads == 0) {
@@ -250,10 +338,8 @@ main(int argc, char **argv)
 	if (fflush(stdout) != 0)
 		fatal("writing stdout");
 	embed_model_free(&m);
-	for (size_t i = 0; i < t.n; i++)
-		free(t.s[i]);
-	free(t.s);
-	free(t.len);
+	texts_free(&t);
 	free(dir);
+	free(config);
 	return 0;
 }

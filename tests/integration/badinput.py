@@ -13,7 +13,9 @@ process has no buffer_high to hold memory to.
 Environment: TARGET_MODE (proxy|direct), TARGET_HOST, TARGET_IMAP
 (STARTTLS port), TARGET_IMAPS, TARGET_CA, PROXY_PID, BUFFER_HIGH (bytes),
 BIG_FILE (the 20 MB message in bob's INBOX, as stored: LF line ends),
-optional BADINPUT_ONLY (run only the cases whose name contains it).
+optional BADINPUT_ONLY (run only the cases whose name contains it),
+optional TARGET_PLAIN (a plaintext listener: the stall case runs there too,
+so the relay's plaintext path is held to the same bound).
 Prints one line per case; exit 1 on the first failed expectation.
 """
 import hashlib
@@ -35,6 +37,12 @@ TLS = int(E["TARGET_IMAPS"])
 CA = E["TARGET_CA"]
 PROXY_PID = int(E.get("PROXY_PID") or 0)
 BUFFER_HIGH = int(E.get("BUFFER_HIGH") or 262144)
+PLAIN_LISTENER = int(E.get("TARGET_PLAIN") or 0)
+# Under AddressSanitizer (make check-asan) freed memory sits in the
+# allocator's quarantine and every block carries redzones, so RSS says
+# little about what the proxy holds: the bound is reported there and
+# enforced in the normal build.
+SANITIZED = E.get("CRM_SANITIZED") == "1"
 
 results = []
 
@@ -334,8 +342,7 @@ def total_rss():
     return sum(rss_kb(p) for p in workers())
 
 
-@case("client stops reading mid-FETCH")
-def _():
+def stall_mid_fetch(port, tls):
     with open(E["BIG_FILE"], "rb") as f:
         want = f.read().replace(b"\n", b"\r\n")
     base = total_rss()
@@ -343,9 +350,10 @@ def _():
     # a small receive window so the kernel does not absorb the message
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     raw.settimeout(10)
-    raw.connect(("127.0.0.1", TLS))
-    c = Conn(tls_context(CA).wrap_socket(raw, server_hostname=HOST), HOST,
-             CA, timeout=10)
+    raw.connect(("127.0.0.1", port))
+    if tls:
+        raw = tls_context(CA).wrap_socket(raw, server_hostname=HOST)
+    c = Conn(raw, HOST, CA, timeout=10)
     c.greeting = c.line()
     c.login("bob", "bobpw")
     c.cmd(b"s", b"SELECT INBOX")
@@ -388,7 +396,10 @@ def _():
     detail = ("%.1f MB intact after a 4 s stall; another login took %.0f ms"
               % (len(want) / 1048576, other_ms))
     check(other_ms < 3000, "another session waited %.0f ms" % other_ms)
-    if PROXY:
+    if PROXY and SANITIZED:
+        detail += ("; worker RSS +%d kB (bound not enforced under "
+                   "sanitizers)" % growth)
+    elif PROXY:
         bound = 4 * BUFFER_HIGH // 1024 + 2048
         check(growth <= bound,
               "[proxy] worker RSS grew %d kB during the stall (bound %d kB "
@@ -396,6 +407,20 @@ def _():
         detail += "; worker RSS %d -> %d kB (+%d, bound %d)" % (
             base, peak, growth, bound)
     return detail
+
+
+
+
+@case("client stops reading mid-FETCH")
+def _():
+    return stall_mid_fetch(TLS, True)
+
+
+if PLAIN_LISTENER:
+    @case("client stops reading mid-FETCH, plaintext", proxy_only=True)
+    def _():
+        """no plaintext listener in direct mode"""
+        return stall_mid_fetch(PLAIN_LISTENER, False)
 
 
 @case("normal login afterwards")

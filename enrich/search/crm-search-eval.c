@@ -1,0 +1,329 @@
+/*
+ * crm-search-eval.c - retrieval quality on a labelled set.
+ *
+ *   crm-search-eval [-c FILE] --tenant T [--k 10] [--json OUT] [--misses]
+ *                   QUERIES.jsonl
+ *
+ * Each line: {"id", "text", "account_id": N|null, "since": ISO|null,
+ * "until": ISO|null, "relevant": [message keys]}.  Every query runs
+ * through search_query() in several configurations (dense, full text
+ * with each text-search configuration and word rule, hybrid); for each
+ * the mean recall@k (found relevant / min(relevant, k)) and the mean
+ * reciprocal rank of the first relevant result within k are printed.
+ * An optional "kind" field groups queries (the labelled set has
+ * "paraphrase" and "lookup"); each kind is also reported on its own.
+ * The messages must already be indexed (crm-search-ingest).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "enrich/search/search.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+
+#define DEFAULT_CONFIG "/etc/crm/crm-search.conf"
+
+#define KINDS_MAX 8
+
+struct score {
+	double recall, mrr;
+	size_t n, perfect;
+};
+
+struct run {
+	const char *name;
+	enum search_mode mode;
+	enum search_fts_config cfg;
+	enum search_fts_match match;
+	unsigned rrf_k;
+	double recall, mrr, ms;
+	size_t perfect;
+	struct score kind[KINDS_MAX];
+};
+
+static const char *kinds[KINDS_MAX];
+static size_t nkinds;
+
+static size_t
+kind_index(const char *k)
+{
+	if (k == NULL)
+		k = "all";
+	for (size_t i = 0; i < nkinds; i++)
+		if (strcmp(kinds[i], k) == 0)
+			return i;
+	if (nkinds == KINDS_MAX)
+		fatalx("more than %d query kinds", KINDS_MAX);
+	kinds[nkinds] = k;
+	return nkinds++;
+}
+
+#define RUN(n, m, c, w, k) { .name = (n), .mode = (m), .cfg = (c), \
+	.match = (w), .rrf_k = (k) }
+static struct run runs[] = {
+	RUN("dense", SEARCH_DENSE, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 0),
+	RUN("fts-english-any", SEARCH_FTS, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
+	    0),
+	RUN("fts-english-all", SEARCH_FTS, SEARCH_FTS_ENGLISH, SEARCH_FTS_ALL,
+	    0),
+	RUN("fts-simple-any", SEARCH_FTS, SEARCH_FTS_SIMPLE, SEARCH_FTS_ANY,
+	    0),
+	RUN("hybrid-simple", SEARCH_HYBRID, SEARCH_FTS_SIMPLE, SEARCH_FTS_ANY,
+	    60),
+	RUN("hybrid-k20", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
+	    20),
+	/* what crm-search does by default; keep it last (--misses) */
+	RUN("hybrid", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 60),
+};
+#define NRUNS (sizeof(runs) / sizeof(runs[0]))
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: crm-search-eval [-c FILE] --tenant T [--k N] [--json OUT]\n"
+	    "                       [--misses] QUERIES.jsonl\n");
+}
+
+static bool
+time_field(json_t *q, const char *k, bool until, int64_t *t_r)
+{
+	json_t *v = json_object_get(q, k);
+
+	if (!json_is_string(v))
+		return false;
+	if (search_parse_time(json_string_value(v), 0, until, t_r) != 0)
+		fatalx("%s: bad time %s", k, json_string_value(v));
+	return true;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "tenant", required_argument, NULL, 't' },
+		{ "k", required_argument, NULL, 'k' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "misses", no_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = getenv("CRM_SEARCH_CONFIG"), *tenant = NULL;
+	const char *json_out = NULL;
+	struct search_config cfg;
+	struct search_ctx *ctx;
+	char err[SEARCH_ERR_MAX];
+	json_error_t jerr;
+	json_t *queries = json_array(), *summary;
+	size_t k = 10, nq;
+	bool misses = false;
+	FILE *in;
+	char *line = NULL;
+	size_t cap = 0;
+	int ch;
+
+	log_init("crm-search-eval", false);
+	while ((ch = getopt_long(argc, argv, "c:t:k:j:mh", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config = optarg;
+			break;
+		case 't':
+			tenant = optarg;
+			break;
+		case 'k':
+			k = strtoul(optarg, NULL, 10);
+			if (k == 0 || k > SEARCH_K_MAX)
+				fatalx("--k: 1..%d", SEARCH_K_MAX);
+			break;
+		case 'j':
+			json_out = optarg;
+			break;
+		case 'm':
+			misses = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (tenant == NULL || argc - optind != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if ((in = fopen(argv[optind], "re")) == NULL)
+		fatal("%s", argv[optind]);
+	while (getline(&line, &cap, in) >= 0) {
+		json_t *q;
+
+		if (strspn(line, " \t\r\n") == strlen(line))
+			continue;
+		if ((q = json_loads(line, 0, &jerr)) == NULL)
+			fatalx("%s: %s", argv[optind], jerr.text);
+		json_array_append_new(queries, q);
+	}
+	free(line);
+	fclose(in);
+	nq = json_array_size(queries);
+	if (nq == 0)
+		fatalx("no queries");
+	search_config_init(&cfg);
+	if (search_config_load(&cfg, config != NULL ? config : DEFAULT_CONFIG,
+	    err, sizeof(err)) != 0)
+		fatalx("%s", err);
+	if (search_open(&cfg, &ctx, err, sizeof(err)) != 0)
+		fatalx("%s", err);
+	search_config_fini(&cfg);
+
+	for (size_t ri = 0; ri < NRUNS; ri++) {
+		struct run *run = &runs[ri];
+		size_t qi;
+		json_t *q;
+
+		json_array_foreach(queries, qi, q) {
+			json_t *rel = json_object_get(q, "relevant"), *acct;
+			const char *text = json_string_value(
+			    json_object_get(q, "text"));
+			struct search_opts o;
+			struct search_result r;
+			size_t nrel = json_array_size(rel), found = 0;
+			size_t first = 0;
+			double t0;
+
+			if (text == NULL || nrel == 0)
+				fatalx("query %zu: needs text and relevant",
+				    qi + 1);
+			search_opts_init(&o);
+			o.mode = run->mode;
+			o.fts_config = run->cfg;
+			o.fts_match = run->match;
+			o.rrf_k = run->rrf_k;
+			o.k = k;
+			acct = json_object_get(q, "account_id");
+			if (json_is_integer(acct))
+				o.account_id = json_integer_value(acct);
+			o.has_since = time_field(q, "since", false, &o.since);
+			o.has_until = time_field(q, "until", true, &o.until);
+			t0 = now_ms();
+			if (search_query(ctx, tenant, text, &o, &r, err,
+			    sizeof(err)) != 0)
+				fatalx("%s: %s", run->name, err);
+			run->ms += now_ms() - t0;
+			for (size_t i = 0; i < r.count; i++) {
+				size_t j;
+				json_t *id;
+				bool hit = false;
+
+				json_array_foreach(rel, j, id)
+					hit |= strcmp(json_string_value(id),
+					    r.hits[i].message_key) == 0;
+				if (hit) {
+					found++;
+					if (first == 0)
+						first = i + 1;
+				}
+			}
+			{
+				double rc = (double)found /
+				    (double)(nrel < k ? nrel : k);
+				double rr = first ? 1.0 / (double)first : 0.0;
+				bool all = found == (nrel < k ? nrel : k);
+				struct score *ks = &run->kind[kind_index(
+				    json_string_value(json_object_get(q,
+				    "kind")))];
+
+				run->recall += rc;
+				run->mrr += rr;
+				run->perfect += all;
+				ks->recall += rc;
+				ks->mrr += rr;
+				ks->perfect += all;
+				ks->n++;
+			}
+			if (misses && ri == NRUNS - 1 && found <
+			    (nrel < k ? nrel : k)) {
+				size_t j;
+				json_t *id;
+
+				printf("miss %s \"%s\": %zu/%zu;",
+				    json_string_value(json_object_get(q, "id")),
+				    text, found, nrel);
+				json_array_foreach(rel, j, id) {
+					bool got = false;
+
+					for (size_t i = 0; i < r.count; i++)
+						got |= strcmp(json_string_value(
+						    id), r.hits[i].message_key)
+						    == 0;
+					if (!got)
+						printf(" %s", json_string_value(
+						    id));
+				}
+				printf("\n");
+			}
+			search_result_fini(&r);
+		}
+		run->recall /= (double)nq;
+		run->mrr /= (double)nq;
+		run->ms /= (double)nq;
+	}
+	printf("%zu queries, k = %zu\n", nq, k);
+	printf("%-17s %9s %7s %9s %9s", "retriever", "recall@k", "MRR",
+	    "all found", "ms/query");
+	for (size_t ki = 0; ki < nkinds; ki++)
+		printf("  %s (%zu): recall MRR", kinds[ki], runs[0].kind[ki].n);
+	printf("\n");
+	summary = json_object();
+	for (size_t ri = 0; ri < NRUNS; ri++) {
+		json_t *o, *bk = json_object();
+
+		printf("%-17s %9.3f %7.3f %5zu/%-3zu %9.1f", runs[ri].name,
+		    runs[ri].recall, runs[ri].mrr, runs[ri].perfect, nq,
+		    runs[ri].ms);
+		for (size_t ki = 0; ki < nkinds; ki++) {
+			struct score *ks = &runs[ri].kind[ki];
+			double n = ks->n ? (double)ks->n : 1.0;
+
+			printf("  %*s %5.3f %5.3f", (int)strlen(kinds[ki]) + 2,
+			    "", ks->recall / n, ks->mrr / n);
+			json_object_set_new(bk, kinds[ki], json_pack(
+			    "{s:f, s:f, s:I}", "recall", ks->recall / n,
+			    "mrr", ks->mrr / n, "queries", (json_int_t)ks->n));
+		}
+		printf("\n");
+		o = json_pack("{s:f, s:f, s:I, s:f}", "recall",
+		    runs[ri].recall, "mrr", runs[ri].mrr, "all_found",
+		    (json_int_t)runs[ri].perfect, "ms_per_query", runs[ri].ms);
+		json_object_set_new(o, "by_kind", bk);
+		json_object_set_new(summary, runs[ri].name, o);
+	}
+	json_object_set_new(summary, "queries", json_integer((json_int_t)nq));
+	json_object_set_new(summary, "k", json_integer((json_int_t)k));
+	if (json_out != NULL && json_dump_file(summary, json_out,
+	    JSON_INDENT(2)) != 0)
+		fatalx("cannot write %s", json_out);
+	json_decref(summary);
+	json_decref(queries);
+	search_close(&ctx);
+	return 0;
+}

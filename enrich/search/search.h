@@ -1,0 +1,210 @@
+/*
+ * search.h - hybrid search over message chunks (docs/search.md).
+ *
+ * Two retrievers, one ranking:
+ *   dense      the query embedded (embedder.h) and matched by cosine in the
+ *              vector store (vec.h), one collection / directory per tenant
+ *   full text  PostgreSQL websearch_to_tsquery over message_chunks.tsv,
+ *              ranked by ts_rank_cd, under row-level security
+ * Each returns its best `depth` chunks; chunks collapse to messages (a
+ * message ranks at its best chunk); the two message lists are fused by
+ * reciprocal rank fusion, score = sum over lists of 1 / (rrf_k + rank).
+ *
+ * Every SQL statement runs in a transaction that first sets crm.tenant_id,
+ * and the session role is expected to be a non-owner (crm_api for search,
+ * crm_enrich for ingestion), so the policy on message_chunks applies.
+ * Vector hits are kept only if their chunk is visible in SQL as well.
+ *
+ * Nothing here logs or exits; errors go to a caller buffer of
+ * SEARCH_ERR_MAX bytes.  A context is single-threaded.
+ */
+#ifndef CRM_SEARCH_H
+#define CRM_SEARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "enrich/embed/embedder.h"
+#include "enrich/vec/vec.h"
+
+#define SEARCH_ERR_MAX 512
+#define SEARCH_QUERY_MAX 2048	/* bytes of query text */
+#define SEARCH_K_MAX 200	/* results returned */
+#define SEARCH_DEPTH_MAX 1000	/* candidates per retriever */
+#define SEARCH_RRF_K_DEFAULT 60
+#define SEARCH_DEPTH_DEFAULT 50
+/* Chunking for ingestion: tokens per window and overlap (local model). */
+#define SEARCH_CHUNK_TOKENS 200
+#define SEARCH_CHUNK_OVERLAP 32
+/* Remote embedder (no tokenizer): bytes per window and overlap. */
+#define SEARCH_CHUNK_BYTES 1000
+#define SEARCH_CHUNK_BYTES_OVERLAP 200
+#define SEARCH_BODY_MAX (1u << 20)	/* bytes of body indexed per message */
+
+enum search_mode {
+	SEARCH_HYBRID,
+	SEARCH_DENSE,
+	SEARCH_FTS,
+};
+
+/* How query words combine in full-text search. */
+enum search_fts_match {
+	SEARCH_FTS_ANY,	/* any word may match (words joined by "or") */
+	SEARCH_FTS_ALL,	/* websearch_to_tsquery of the text as typed */
+};
+
+/* Text search configuration; the stored column uses ENGLISH. */
+enum search_fts_config {
+	SEARCH_FTS_ENGLISH,
+	SEARCH_FTS_SIMPLE,	/* computed per query: measurement only */
+};
+
+/* Everything a daemon or CLI reads from its config file. */
+struct search_config {
+	struct embedder_config embed;	/* [embed] */
+	struct vec_config vec;		/* [vector]; dim comes from embed */
+	char *conninfo;			/* [database]; NULL: libpq env */
+};
+
+void search_config_init(struct search_config *cfg);
+/*
+ * Reads [embed], [vector] (backend local|qdrant, data_dir, url, sync) and
+ * [database] (conninfo).  Returns 0, or -1 with "file:line: msg" in err.
+ */
+int search_config_load(struct search_config *cfg, const char *path,
+    char *err, size_t errlen);
+void search_config_fini(struct search_config *cfg);
+
+struct search_ctx;
+
+/*
+ * Opens the embedder, the vector store and the database connection.
+ * Returns 0 and *ctx_r, or -1 with a message in err.
+ */
+int search_open(const struct search_config *cfg, struct search_ctx **ctx_r,
+    char *err, size_t errlen);
+void search_close(struct search_ctx **ctx);
+
+struct search_opts {
+	enum search_mode mode;
+	size_t k;		/* results; 0: 10 */
+	size_t depth;		/* per retriever; 0: SEARCH_DEPTH_DEFAULT */
+	unsigned rrf_k;		/* 0: SEARCH_RRF_K_DEFAULT */
+	enum search_fts_match fts_match;
+	enum search_fts_config fts_config;
+	int64_t account_id;	/* < 0: any account */
+	bool has_since, has_until;
+	int64_t since, until;	/* Unix seconds, inclusive */
+};
+
+void search_opts_init(struct search_opts *o);
+
+struct search_hit {
+	char *message_key;
+	int32_t chunk_no;
+	int64_t account_id;	/* -1: none */
+	char *contact;		/* "" when none */
+	char direction[8];
+	int64_t sent_at;
+	char *subject;
+	char *body;		/* the chunk's text */
+	double score;		/* fused (hybrid) or the retriever's own */
+	unsigned dense_rank, fts_rank;	/* 1-based; 0: not found by it */
+};
+
+struct search_result {
+	size_t count;
+	struct search_hit *hits;	/* best first, one per message */
+};
+
+/*
+ * Runs QUERY for TENANT.  On 0, *r holds up to o->k messages, best first;
+ * release with search_result_fini() (also after -1).
+ */
+int search_query(struct search_ctx *ctx, const char *tenant,
+    const char *query, const struct search_opts *o, struct search_result *r,
+    char *err, size_t errlen);
+void search_result_fini(struct search_result *r);
+
+/* One message to index.  Strings are NUL-terminated UTF-8. */
+struct search_message {
+	const char *message_key;	/* the event's idempotency key */
+	int64_t account_id;		/* -1: none */
+	const char *contact;		/* NULL: none */
+	const char *direction;		/* "in", "out", "draft" */
+	int64_t sent_at;
+	const char *subject;		/* NULL: "" */
+	const char *body;
+};
+
+/*
+ * Chunks, embeds and stores N messages for TENANT: vectors are upserted
+ * into the store, then the chunk rows are written in one transaction
+ * (insert or update by primary key; chunks beyond the new count are
+ * removed).  Idempotent: ingesting a message again replaces it.
+ * *chunks_r, if not NULL, gets the number of chunks written.
+ */
+int search_ingest(struct search_ctx *ctx, const char *tenant,
+    const struct search_message *msgs, size_t n, size_t *chunks_r,
+    char *err, size_t errlen);
+
+/*
+ * The vector point id of a chunk: a UUID (version 8, RFC 9562) made of
+ * SHA-256 over the key, a NUL and the decimal chunk number.
+ */
+void search_chunk_id(const char *message_key, int32_t chunk_no,
+    struct vec_id *id_r);
+
+/* ---- pieces with no library dependencies (search_util.c) -------------- */
+
+/*
+ * Parses a time for --since / --until: "30d", "12h", "2w", "90m" (before
+ * NOW), "2026-10-01" (midnight UTC) or "2026-10-01T12:00:00Z".
+ * UNTIL_END makes a bare date mean its last second.  Returns 0 or -1.
+ */
+int search_parse_time(const char *s, int64_t now, bool until_end,
+    int64_t *t_r);
+
+/*
+ * Finds one time phrase in QUERY ("today", "yesterday", "this week",
+ * "last week", "this month", "last month", "this quarter", "last
+ * quarter", "this year", "last year", "last|past N days|weeks|months",
+ * case-insensitive, whole words) and turns it into a range relative to
+ * NOW (UTC): "last month" is the 30 days before NOW, "this month" starts
+ * on the 1st, "yesterday" is that whole day.  On a match returns 1, sets
+ * *since_r (and *has_until_r / *until_r, for "yesterday") and writes the
+ * query without the phrase to STRIPPED (room for strlen(query) + 1).
+ * Returns 0 when there is no phrase (STRIPPED = QUERY).
+ */
+int search_time_phrase(const char *query, int64_t now, char *stripped,
+    int64_t *since_r, bool *has_until_r, int64_t *until_r);
+
+/*
+ * Builds the "any word" form of a query for websearch_to_tsquery: words
+ * of letters and digits joined by " or ", at most SEARCH_QUERY_MAX bytes.
+ * Returns a malloc'd string ("" for no words).
+ */
+char *search_fts_any(const char *query);
+
+/* One ranked list in, fused list out: see search_rrf(). */
+struct search_ranked {
+	const char *key;	/* message key */
+	unsigned rank;		/* 1-based */
+};
+
+struct search_fused {
+	size_t a, b;		/* index into list A / B, or SIZE_MAX */
+	double score;
+};
+
+/*
+ * Reciprocal rank fusion of two lists of distinct keys.  Writes one entry
+ * per distinct key to OUT (room for na + nb), sorted by score, ties broken
+ * by the better single rank, then by list A.  Returns the count.
+ */
+size_t search_rrf(const struct search_ranked *a, size_t na,
+    const struct search_ranked *b, size_t nb, unsigned k,
+    struct search_fused *out);
+
+#endif

@@ -1,0 +1,389 @@
+/*
+ * search_util.c - the parts of search with no library dependencies: time
+ * arguments, the "any word" full-text query, and reciprocal rank fusion.
+ */
+#include "enrich/search/search.h"
+
+#include <ctype.h>
+#include <strings.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/xmalloc.h"
+
+static int
+parse_uint(const char **sp, unsigned width_min, unsigned width_max,
+    long *v_r)
+{
+	const char *s = *sp;
+	long v = 0;
+	unsigned n = 0;
+
+	while (isdigit((unsigned char)*s) && n < width_max) {
+		v = v * 10 + (*s++ - '0');
+		n++;
+	}
+	if (n < width_min)
+		return -1;
+	*sp = s;
+	*v_r = v;
+	return 0;
+}
+
+/* Days from 1970-01-01 to Y-M-D (proleptic Gregorian), no timezone. */
+static int64_t
+days_from_civil(long y, long m, long d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+int
+search_parse_time(const char *s, int64_t now, bool until_end, int64_t *t_r)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	const char *p = s;
+	long y, mo, d, h = 0, mi = 0, se = 0, n;
+	int64_t t;
+
+	if (s == NULL || *s == '\0' || strlen(s) > 32)
+		return -1;
+	/* relative: digits then one unit */
+	if (parse_uint(&p, 1, 6, &n) == 0 && p[0] != '\0' && p[1] == '\0' &&
+	    strchr("mhdw", p[0]) != NULL) {
+		int64_t unit = p[0] == 'm' ? 60 : p[0] == 'h' ? 3600 :
+		    p[0] == 'd' ? 86400 : 7 * 86400;
+
+		*t_r = now - (int64_t)n * unit;
+		return 0;
+	}
+	p = s;
+	if (parse_uint(&p, 4, 4, &y) != 0 || *p++ != '-' ||
+	    parse_uint(&p, 2, 2, &mo) != 0 || *p++ != '-' ||
+	    parse_uint(&p, 2, 2, &d) != 0)
+		return -1;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && !(y % 4 == 0 &&
+	    (y % 100 != 0 || y % 400 == 0))))
+		return -1;
+	if (*p == '\0') {
+		t = days_from_civil(y, mo, d) * 86400;
+		*t_r = until_end ? t + 86399 : t;
+		return 0;
+	}
+	if ((*p != 'T' && *p != ' ') || (p++, parse_uint(&p, 2, 2, &h)) != 0 ||
+	    *p++ != ':' || parse_uint(&p, 2, 2, &mi) != 0)
+		return -1;
+	if (*p == ':' && (p++, parse_uint(&p, 2, 2, &se)) != 0)
+		return -1;
+	if (*p == 'Z')
+		p++;
+	if (*p != '\0' || h > 23 || mi > 59 || se > 60)
+		return -1;
+	*t_r = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+	return 0;
+}
+
+static bool
+word_at(const char *q, size_t i, size_t len, size_t n)
+{
+	return (i == 0 || !isalnum((unsigned char)q[i - 1])) &&
+	    (i + n >= len || !isalnum((unsigned char)q[i + n]));
+}
+
+static const struct {
+	const char *phrase;
+	char start;	/* d, Y, w, m, q, y: a calendar start; 0: BACK */
+	int64_t back;	/* seconds before now */
+} fixed_phrases[] = {
+	{ "today", 'd', 0 },
+	{ "yesterday", 'Y', 0 },
+	{ "this week", 'w', 0 },
+	{ "last week", 0, 7 * 86400 },
+	{ "past week", 0, 7 * 86400 },
+	{ "this month", 'm', 0 },
+	{ "last month", 0, 30 * 86400 },
+	{ "past month", 0, 30 * 86400 },
+	{ "this quarter", 'q', 0 },
+	{ "last quarter", 0, 90 * 86400 },
+	{ "past quarter", 0, 90 * 86400 },
+	{ "this year", 'y', 0 },
+	{ "last year", 0, 365 * 86400 },
+	{ "past year", 0, 365 * 86400 },
+};
+
+static const struct {
+	const char *word;
+	int64_t seconds;
+} units[] = {
+	{ "days", 86400 }, { "day", 86400 },
+	{ "weeks", 7 * 86400 }, { "week", 7 * 86400 },
+	{ "months", 30 * 86400 }, { "month", 30 * 86400 },
+};
+
+/* Start of a fixed phrase's range. */
+static int64_t
+phrase_since(char start, int64_t back, int64_t now)
+{
+	int64_t day = now - ((now % 86400) + 86400) % 86400;
+	time_t tt = (time_t)now;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	switch (start) {
+	case 'd':
+		return day;
+	case 'Y':
+		return day - 86400;
+	case 'w':	/* weeks start on Monday */
+		return day - (int64_t)((tm.tm_wday + 6) % 7) * 86400;
+	case 'm':
+		return day - (int64_t)(tm.tm_mday - 1) * 86400;
+	case 'q':
+		return days_from_civil(tm.tm_year + 1900,
+		    tm.tm_mon / 3 * 3 + 1, 1) * 86400;
+	case 'y':
+		return days_from_civil(tm.tm_year + 1900, 1, 1) * 86400;
+	default:
+		return now - back;
+	}
+}
+
+/* "last|past N days|weeks|months" at Q + I: its length, or 0. */
+static size_t
+phrase_n_units(const char *q, size_t i, size_t len, int64_t now,
+    int64_t *since_r)
+{
+	const char *p = q + i + 5;
+	long v;
+
+	if ((strncasecmp(q + i, "last ", 5) != 0 &&
+	    strncasecmp(q + i, "past ", 5) != 0) || !word_at(q, i, len, 4) ||
+	    parse_uint(&p, 1, 4, &v) != 0 || *p++ != ' ' || v == 0)
+		return 0;
+	for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
+		size_t wl = strlen(units[k].word);
+
+		if (strncasecmp(p, units[k].word, wl) == 0 &&
+		    word_at(q, (size_t)(p - q), len, wl)) {
+			*since_r = now - (int64_t)v * units[k].seconds;
+			return (size_t)(p - (q + i)) + wl;
+		}
+	}
+	return 0;
+}
+
+/* QUERY without [START, END), blanks squeezed, into OUT. */
+static void
+cut_phrase(const char *query, size_t len, size_t start, size_t end,
+    char *out)
+{
+	static const char *const preps[] = { "in ", "from ", "over ",
+	    "during ", "since ", "within " };
+	size_t o = 0;
+
+	/* "in the past 3 days", "over the last week": the words that lead
+	 * into the phrase go with it */
+	if (start >= 4 && strncasecmp(query + start - 4, "the ", 4) == 0 &&
+	    word_at(query, start - 4, len, 3))
+		start -= 4;
+	for (size_t k = 0; k < sizeof(preps) / sizeof(preps[0]); k++) {
+		size_t pl = strlen(preps[k]);
+
+		if (start >= pl && strncasecmp(query + start - pl, preps[k],
+		    pl) == 0 && word_at(query, start - pl, len, pl - 1)) {
+			start -= pl;
+			break;
+		}
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (i >= start && i < end)
+			continue;
+		if (query[i] == ' ' && (o == 0 || out[o - 1] == ' '))
+			continue;
+		out[o++] = query[i];
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	out[o] = '\0';
+}
+
+int
+search_time_phrase(const char *query, int64_t now, char *stripped,
+    int64_t *since_r, bool *has_until_r, int64_t *until_r)
+{
+	size_t len = strlen(query);
+
+	for (size_t i = 0; i < len; i++) {
+		size_t n = 0;
+		int64_t since = 0;
+		bool until = false;
+
+		for (size_t f = 0; f < sizeof(fixed_phrases) /
+		    sizeof(fixed_phrases[0]) && n == 0; f++) {
+			size_t pl = strlen(fixed_phrases[f].phrase);
+
+			if (strncasecmp(query + i, fixed_phrases[f].phrase,
+			    pl) != 0 || !word_at(query, i, len, pl))
+				continue;
+			n = pl;
+			since = phrase_since(fixed_phrases[f].start,
+			    fixed_phrases[f].back, now);
+			until = fixed_phrases[f].start == 'Y';
+		}
+		if (n == 0)
+			n = phrase_n_units(query, i, len, now, &since);
+		if (n == 0)
+			continue;
+		cut_phrase(query, len, i, i + n, stripped);
+		*since_r = since;
+		*has_until_r = until;
+		if (until)
+			*until_r = since + 86399;	/* all of yesterday */
+		return 1;
+	}
+	memcpy(stripped, query, len + 1);
+	return 0;
+}
+
+/* Bytes in the UTF-8 sequence starting at P (1 for stray bytes). */
+static size_t
+seq_len(const unsigned char *p)
+{
+	size_t n = *p < 0xc0 ? 1 : *p < 0xe0 ? 2 : *p < 0xf0 ? 3 : 4;
+
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 1;
+	return n;
+}
+
+static bool
+word_byte(unsigned char c)
+{
+	return isalnum(c) || c >= 0x80;
+}
+
+char *
+search_fts_any(const char *query)
+{
+	const unsigned char *p = (const unsigned char *)query;
+	size_t o = 0;
+	char *out = xmalloc(SEARCH_QUERY_MAX + 1);
+	bool full = false;
+
+	while (*p != '\0' && !full) {
+		size_t start = o;
+
+		while (*p != '\0' && !word_byte(*p))
+			p++;
+		if (*p == '\0')
+			break;
+		if (o > 0) {
+			if (o + 4 > SEARCH_QUERY_MAX)
+				break;
+			memcpy(out + o, " or ", 4);
+			o += 4;
+		}
+		while (*p != '\0' && word_byte(*p)) {
+			size_t n = seq_len(p);
+
+			if (o + n > SEARCH_QUERY_MAX) {
+				full = true;
+				break;
+			}
+			memcpy(out + o, p, n);
+			o += n;
+			p += n;
+		}
+		if (full && o == start + (start > 0 ? 4 : 0))
+			o = start;	/* no room for any of the word */
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int
+fused_cmp(const void *x, const void *y)
+{
+	const struct search_fused *a = x, *b = y;
+
+	if (a->score != b->score)
+		return a->score < b->score ? 1 : -1;
+	return 0;
+}
+
+size_t
+search_rrf(const struct search_ranked *a, size_t na,
+    const struct search_ranked *b, size_t nb, unsigned k,
+    struct search_fused *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < na; i++) {
+		out[n].a = i;
+		out[n].b = SIZE_MAX;
+		out[n].score = 1.0 / (k + a[i].rank);
+		for (size_t j = 0; j < nb; j++)
+			if (strcmp(a[i].key, b[j].key) == 0) {
+				out[n].b = j;
+				out[n].score += 1.0 / (k + b[j].rank);
+				break;
+			}
+		n++;
+	}
+	for (size_t j = 0; j < nb; j++) {
+		bool seen = false;
+
+		for (size_t i = 0; i < na && !seen; i++)
+			seen = strcmp(a[i].key, b[j].key) == 0;
+		if (seen)
+			continue;
+		out[n].a = SIZE_MAX;
+		out[n].b = j;
+		out[n].score = 1.0 / (k + b[j].rank);
+		n++;
+	}
+	/*
+	 * Ties: equal scores mean equal rank patterns; qsort is not stable,
+	 * so order them explicitly by best single rank, then list A first.
+	 */
+	qsort(out, n, sizeof(*out), fused_cmp);
+	for (size_t i = 1; i < n; i++) {
+		size_t j = i;
+
+		while (j > 0 && out[j - 1].score == out[j].score) {
+			unsigned ra = out[j - 1].a != SIZE_MAX ?
+			    a[out[j - 1].a].rank : UINT32_MAX;
+			unsigned rb = out[j].a != SIZE_MAX ?
+			    a[out[j].a].rank : UINT32_MAX;
+			unsigned sa = out[j - 1].b != SIZE_MAX ?
+			    b[out[j - 1].b].rank : UINT32_MAX;
+			unsigned sb = out[j].b != SIZE_MAX ?
+			    b[out[j].b].rank : UINT32_MAX;
+			unsigned best_prev = ra < sa ? ra : sa;
+			unsigned best_cur = rb < sb ? rb : sb;
+
+			if (best_cur < best_prev ||
+			    (best_cur == best_prev && rb < ra)) {
+				struct search_fused t = out[j];
+
+				out[j] = out[j - 1];
+				out[j - 1] = t;
+				j--;
+			} else
+				break;
+		}
+	}
+	return n;
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# imap_plain.sh - the relay's plaintext path.  Every other scenario runs
+# TLS on both legs; here the upstream leg is plaintext (Dovecot's IMAP
+# port, tls = none) and a plaintext listener is added, so both relay I/O
+# paths are covered: plaintext on both sides, and TLS client with a
+# plaintext server.  Through each: a whole-mailbox FETCH byte-identical to
+# Dovecot's own answer (messages of a few bytes to 12 MB), pipelined
+# commands, COMPRESS refused, IDLE, LOGOUT's BYE delivered; then the
+# hostile-input cases of imap_badinput (badinput.py), whose stalled-client
+# case runs on both listeners and must stay within the memory bound.
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+. "$HERE/../lib/common.sh"
+. "$TLIB/dovecot.sh"
+. "$TLIB/proxy.sh"
+
+scenario_init imap_plain 12
+[ -x "$B/crm-proxy" ] || fail "$B/crm-proxy missing (make)"
+dovecot_start
+PROXY_UPSTREAM_TLS=none PROXY_PLAIN=1 PROXY_BUFFER_HIGH=256k target_start
+
+step "mail: 60 messages for alice (2 of 6-12 MB), 20 MB for bob"
+"$PY" "$TLIB/mailgen.py" maildir "$T/gen" --count 60 --big 2 --big-min 6 \
+	--big-max 12 --seed 7 >/dev/null || fail "mailgen"
+for f in "$T"/gen/cur/* "$T"/gen/new/*; do
+	[ -f "$f" ] || continue
+	dovecot_deliver alice <"$f" || fail "deliver $f"
+done
+"$PY" "$TLIB/mailgen.py" one "$T/big.eml" --size 20 >/dev/null || fail "mailgen"
+dovecot_deliver bob <"$T/big.eml" || fail "deliver big"
+
+step "relay checks: plaintext both legs, and TLS client to plaintext server"
+DIRECT_PORT="$DOVE_IMAP" "$PY" "$HERE/relay_plain.py" || fail "relay_plain.py"
+
+step "hostile input with a plaintext upstream"
+BUFFER_HIGH=$((256 * 1024)) BIG_FILE="$T/big.eml" \
+	"$PY" "$HERE/badinput.py" || fail "badinput.py"
+
+proxy_alive
+proxy_check_log
+pass "plaintext relay paths byte-identical and bounded"

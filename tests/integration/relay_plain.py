@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""The relay's plaintext paths, compared with Dovecot's own answers.
+
+    relay_plain.py   (environment from imap_plain.sh: TARGET_PLAIN,
+                      TARGET_IMAPS, TARGET_HOST, TARGET_CA, DIRECT_PORT)
+
+For each path (plaintext listener -> plaintext upstream; implicit-TLS
+listener -> plaintext upstream) the same session runs through the proxy
+and directly against Dovecot, and the responses must be identical:
+a whole-mailbox UID FETCH of BODY.PEEK[] (every byte, literals included),
+five commands pipelined in one packet, IDLE then DONE.  COMPRESS must be
+refused by the proxy with a tagged NO, and LOGOUT must deliver Dovecot's
+BYE and tagged OK before the close.  Exit 1 on the first difference.
+"""
+import hashlib
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.environ["TLIB"])
+from imapwire import Closed, Conn  # noqa: E402
+
+E = os.environ
+HOST = E["TARGET_HOST"]
+CA = E["TARGET_CA"]
+DIRECT = int(E["DIRECT_PORT"])
+PATHS = [("plaintext both legs", int(E["TARGET_PLAIN"]), "plain"),
+         ("TLS client, plaintext server", int(E["TARGET_IMAPS"]),
+          "implicit")]
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    raise SystemExit(1)
+
+
+def session(port, tls):
+    c = Conn.open(HOST, port, tls=tls, ca=CA, timeout=30)
+    r = c.login("alice", "alicepw")
+    if not r[-1].startswith(b"L1 OK"):
+        fail("login on %d: %r" % (port, r[-1]))
+    return c
+
+
+def fetch_all(c):
+    t0 = time.monotonic()
+    lines = c.cmd(b"f", b"UID FETCH 1:* (UID BODY.PEEK[])", timeout=120)
+    secs = time.monotonic() - t0
+    if not lines[-1].startswith(b"f OK"):
+        fail("FETCH: %r" % lines[-1][:200])
+    size = sum(len(x) for x in lines)
+    return lines[:-1], size, secs
+
+
+TIMING = re.compile(rb" \([0-9.]+ \+ [0-9.]+( \+ [0-9.]+)? secs\)")
+
+
+def pipelined(c):
+    """Dovecot may answer pipelined commands out of order: collect until
+    every tag is back; compare as a sorted list, timings removed."""
+    c.send(b"p1 NOOP\r\np2 STATUS INBOX (MESSAGES)\r\n"
+           b"p3 UID SEARCH ALL\r\np4 EXAMINE INBOX\r\np5 NOOP\r\n")
+    want = {b"p1", b"p2", b"p3", b"p4", b"p5"}
+    out = []
+    while want:
+        ln = c.line()
+        want.discard(ln.split(b" ", 1)[0])
+        out.append(TIMING.sub(b"", ln))
+    return sorted(out)
+
+
+def idle(c):
+    c.send(b"i IDLE\r\n")
+    first = c.line()
+    if not first.startswith(b"+"):
+        fail("IDLE: %r" % first)
+    c.send(b"DONE\r\n")
+    return c.until_tagged(b"i")[-1].split(b" ", 2)[:2]
+
+
+def main():
+    d = session(DIRECT, "plain")
+    d.cmd(b"s", b"SELECT INBOX")
+    want, want_size, dsecs = fetch_all(d)
+    want_pipe = pipelined(d)
+    d.cmd(b"z", b"LOGOUT")
+    d.close()
+    digest = hashlib.sha256(b"\n".join(want)).hexdigest()
+    print("  direct: %d FETCH responses, %.1f MB in %.2f s, sha256 %s"
+          % (len(want), want_size / 1e6, dsecs, digest[:16]))
+    for name, port, tls in PATHS:
+        c = session(port, tls)
+        c.cmd(b"s", b"SELECT INBOX")
+        got, size, secs = fetch_all(c)
+        if got != want:
+            for i, (a, b) in enumerate(zip(got, want)):
+                if a != b:
+                    fail("%s: FETCH response %d differs (%d vs %d bytes)"
+                         % (name, i, len(a), len(b)))
+            fail("%s: %d FETCH responses, want %d" % (name, len(got),
+                                                      len(want)))
+        if pipelined(c) != want_pipe:
+            fail("%s: pipelined answers differ from Dovecot's" % name)
+        r = c.cmd(b"c", b"COMPRESS DEFLATE")
+        if not r[-1].startswith(b"c NO"):
+            fail("%s: COMPRESS answered %r" % (name, r[-1]))
+        st = idle(c)
+        if st != [b"i", b"OK"]:
+            fail("%s: IDLE ended %r" % (name, st))
+        c.send(b"z LOGOUT\r\n")
+        bye = c.until_tagged(b"z")
+        if not (bye[0].startswith(b"* BYE") and bye[-1].startswith(b"z OK")):
+            fail("%s: LOGOUT answered %r" % (name, bye))
+        try:
+            extra = c.line(timeout=5)
+            fail("%s: data after LOGOUT: %r" % (name, extra[:80]))
+        except Closed:
+            pass
+        print("  %-30s identical: %d responses, %.1f MB in %.2f s; "
+              "pipelined, COMPRESS NO, IDLE, BYE ok"
+              % (name, len(got), size / 1e6, secs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
