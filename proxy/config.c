@@ -18,6 +18,7 @@ struct config_ctx {
 	struct proxy_conf *conf;
 	struct listen_conf *listen;
 	struct upstream_conf *upstream;
+	struct tenant_conf *tenant;	/* capture */
 	/* line of the open section, for errors found at its end */
 	int section_line;
 	bool route_caldav;	/* inside [route caldav] */
@@ -111,6 +112,16 @@ config_trusted(struct listen_conf *lc, const char *v, char *err)
 	return 0;
 }
 
+static int config_capture_section(struct config_ctx *c, const char *section,
+    const char *name, int line, char *err);
+static int config_tap_key(struct config_ctx *c, const char *section,
+    const char *k, const char *v, char *err);
+static int config_route_tenant(struct route_conf *r, char *upstream,
+    char *err);
+static int config_capture_validate(struct proxy_conf *conf, char *err);
+static void config_capture_defaults(struct proxy_conf *conf);
+static void config_capture_free(struct proxy_conf *conf);
+
 static int
 config_section(struct config_ctx *c, const char *section, const char *name,
     int line, char *err)
@@ -119,9 +130,12 @@ config_section(struct config_ctx *c, const char *section, const char *name,
 
 	c->listen = NULL;
 	c->upstream = NULL;
+	c->tenant = NULL;
 	c->section_line = line;
 	c->route_caldav = strcmp(section, "route") == 0 &&
 	    strcmp(name, "caldav") == 0;
+	if (strcmp(section, "capture") == 0 || strcmp(section, "tenant") == 0)
+		return config_capture_section(c, section, name, line, err);
 	if (c->route_caldav) {
 		/* [route caldav]: the CalDAV listeners' own routes */
 	} else if (strcmp(section, "listen") == 0 ||
@@ -386,7 +400,7 @@ config_route_key(struct proxy_conf *conf, const char *k, const char *v,
 	r->upstream_name = xstrdup(v);
 	r->line = line;
 	r->caldav = caldav;
-	return 0;
+	return config_route_tenant(r, r->upstream_name, err);
 }
 
 static int
@@ -410,8 +424,8 @@ config_handler(void *ctx, const char *section, const char *name,
 		return config_listen_key(c->listen, key, value, err);
 	if (strcmp(section, "upstream") == 0)
 		return config_upstream_key(c->upstream, key, value, err);
-	if (strcmp(section, "capture") == 0)
-		return config_capture_key(&c->conf->capture, key, value, err);
+	if (strcmp(section, "capture") == 0 || strcmp(section, "tenant") == 0)
+		return config_tap_key(c, section, key, value, err);
 	if (strcmp(section, "caldav") == 0)
 		return config_caldav_key(&c->conf->caldav, key, value, err);
 	return config_route_key(c->conf, key, value, line, c->route_caldav,
@@ -497,6 +511,8 @@ config_validate(struct proxy_conf *conf, char *err)
 		    (unsigned long long)l->buffer_high);
 		return -1;
 	}
+	if (config_capture_validate(conf, err) != 0)
+		return -1;
 	return config_smtp_validate(conf, err);
 }
 
@@ -527,6 +543,7 @@ config_load(const char *path, char *err)
 		.idle_timeout = 300,
 		.head_max = 64 * 1024,
 	};
+	config_capture_defaults(conf);
 	if (conf_parse_file(path, config_handler, &c, err) != 0 ||
 	    config_validate(conf, err) != 0) {
 		config_free(&conf);
@@ -600,8 +617,10 @@ config_free(struct proxy_conf **confp)
 	for (unsigned i = 0; i < conf->nroutes; i++) {
 		free(conf->routes[i].match);
 		free(conf->routes[i].upstream_name);
+		free(conf->routes[i].tenant);
 	}
 	free(conf->routes);
+	config_capture_free(conf);
 	config_smtp_free(conf);
 	free(conf->user);
 	free(conf->path);
@@ -956,4 +975,263 @@ config_route_caldav(const struct proxy_conf *conf, const char *user,
 	if (byhost != NULL)
 		return byhost->upstream;
 	return dflt != NULL ? dflt->upstream : NULL;
+}
+
+/* ---- IMAP capture tap: [capture], [tenant NAME], route "tenant=" ----
+ *
+ * Kept in one block so the listeners' and routes' code above stays as it
+ * was.  [capture] (shared with the SMTP tap, whose keys are handled by
+ * config_capture_key() above) says whether and where workers spool tapped
+ * messages;
+ * [tenant NAME] holds one tenant's edge policy (tap_policy.h); a route's
+ * value may end in "tenant=NAME" to put its users in that tenant.
+ */
+
+static bool
+config_tenant_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (const char *p = name; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr("._-", *p) == NULL)
+			return false;
+	return true;
+}
+
+static void
+config_capture_defaults(struct proxy_conf *conf)
+{
+	/* spool_dir, tenant, spool_max, payload_max: config_capture_key()
+	 * and config_smtp_validate() */
+	conf->capture.enabled = true;
+	conf->capture.segment_size = 64ULL << 20;
+	conf->capture.header_max = 64 * 1024;
+	conf->capture.writers_max = 16;
+	conf->capture.metrics_interval = 10;
+}
+
+static int
+config_capture_section(struct config_ctx *c, const char *section,
+    const char *name, int line, char *err)
+{
+	struct proxy_conf *conf = c->conf;
+	struct tenant_conf *t;
+
+	if (strcmp(section, "capture") == 0) {
+		if (*name != '\0') {
+			snprintf(err, CONF_ERR_MAX, "[capture] takes no name");
+			return -1;
+		}
+		return 0;
+	}
+	if (!config_tenant_name_ok(name)) {
+		snprintf(err, CONF_ERR_MAX, "[tenant %s]: a tenant name is "
+		    "1-64 of A-Z a-z 0-9 . _ -", name);
+		return -1;
+	}
+	for (unsigned i = 0; i < conf->ntenants; i++) {
+		if (strcmp(conf->tenants[i].name, name) == 0) {
+			snprintf(err, CONF_ERR_MAX,
+			    "[tenant %s] already defined at line %d", name,
+			    conf->tenants[i].line);
+			return -1;
+		}
+	}
+	if (conf->ntenants == CONFIG_MAX_TENANTS) {
+		snprintf(err, CONF_ERR_MAX, "more than %d tenants",
+		    CONFIG_MAX_TENANTS);
+		return -1;
+	}
+	conf->tenants = xreallocarray(conf->tenants, conf->ntenants + 1,
+	    sizeof(*conf->tenants));
+	t = &conf->tenants[conf->ntenants++];
+	memset(t, 0, sizeof(*t));
+	t->name = xstrdup(name);
+	t->line = line;
+	c->tenant = t;
+	return 0;
+}
+
+static int
+config_list(struct tap_list *l, const char *k, const char *v, char *err)
+{
+	const char *why = NULL;
+
+	tap_list_free(l);
+	if (tap_list_parse(l, v, &why) != 0) {
+		snprintf(err, CONF_ERR_MAX, "%s: %s", k, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* [capture] keys of the IMAP tap, then the shared ones
+ * (config_capture_key(), above); [tenant NAME] keys. */
+static int
+config_tap_key(struct config_ctx *c, const char *section, const char *k,
+    const char *v, char *err)
+{
+	struct capture_conf *cc = &c->conf->capture;
+	struct tap_policy *p;
+
+	if (strcmp(section, "capture") == 0) {
+		if (strcmp(k, "enabled") == 0)
+			return conf_parse_bool(v, &cc->enabled, err);
+		if (strcmp(k, "spool_dir") == 0 && *v != '\0' && *v != '/') {
+			snprintf(err, CONF_ERR_MAX,
+			    "spool_dir must be an absolute path");
+			return -1;
+		}
+		if (strcmp(k, "segment_size") == 0)
+			return conf_parse_size(v, 64 * 1024, 1ULL << 32,
+			    &cc->segment_size, err);
+		if (strcmp(k, "header_max") == 0)
+			return conf_parse_size(v, 1024, 1 << 20,
+			    &cc->header_max, err);
+		if (strcmp(k, "writers") == 0)
+			return conf_parse_uint(v, 1, 64, &cc->writers_max, err);
+		if (strcmp(k, "tenant") == 0 || strcmp(k, "default_tenant") ==
+		    0) {
+			if (!config_tenant_name_ok(v)) {
+				snprintf(err, CONF_ERR_MAX, "%s = \"%s\": 1-64 "
+				    "of A-Z a-z 0-9 . _ -", k, v);
+				return -1;
+			}
+			free(cc->tenant);
+			cc->tenant = xstrdup(v);
+			return 0;
+		}
+		if (strcmp(k, "metrics_file") == 0) {
+			free(cc->metrics_file);
+			cc->metrics_file = *v != '\0' ? xstrdup(v) : NULL;
+			return 0;
+		}
+		if (strcmp(k, "metrics_interval") == 0)
+			return conf_parse_duration(v, 1, 3600,
+			    &cc->metrics_interval, err);
+		return config_capture_key(cc, k, v, err);
+	}
+	p = &c->tenant->policy;
+	if (strcmp(k, "domains") == 0)
+		return config_list(&p->domains, k, v, err);
+	if (strcmp(k, "block_addresses") == 0)
+		return config_list(&p->block_addresses, k, v, err);
+	if (strcmp(k, "block_domains") == 0)
+		return config_list(&p->block_domains, k, v, err);
+	if (strcmp(k, "freemail_domains") == 0)
+		return config_list(&p->freemail, k, v, err);
+	if (strcmp(k, "folders") == 0)
+		return config_list(&p->folders, k, v, err);
+	if (strcmp(k, "skip_freemail") == 0)
+		return conf_parse_bool(v, &p->skip_freemail, err);
+	if (strcmp(k, "skip_internal") == 0)
+		return conf_parse_bool(v, &p->skip_internal, err);
+	if (strcmp(k, "header_only") == 0)
+		return conf_parse_bool(v, &p->header_only, err);
+	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [tenant %s]", k,
+	    c->tenant->name);
+	return -1;
+}
+
+/* "UPSTREAM [tenant=NAME]": cuts the tenant off the upstream name. */
+static int
+config_route_tenant(struct route_conf *r, char *upstream, char *err)
+{
+	char *sp = strpbrk(upstream, " \t"), *t;
+
+	if (sp == NULL)
+		return 0;
+	*sp++ = '\0';
+	while (*sp == ' ' || *sp == '\t')
+		sp++;
+	if (strncmp(sp, "tenant=", 7) != 0) {
+		snprintf(err, CONF_ERR_MAX, "route value \"%s %s\": use "
+		    "\"UPSTREAM\" or \"UPSTREAM tenant=NAME\"", upstream, sp);
+		return -1;
+	}
+	t = sp + 7;
+	t[strcspn(t, " \t")] = '\0';
+	if (!config_tenant_name_ok(t)) {
+		snprintf(err, CONF_ERR_MAX, "route tenant \"%s\": 1-64 of "
+		    "A-Z a-z 0-9 . _ -", t);
+		return -1;
+	}
+	r->tenant = xstrdup(t);
+	return 0;
+}
+
+static int
+config_capture_validate(struct proxy_conf *conf, char *err)
+{
+	for (unsigned i = 0; i < conf->nroutes; i++) {
+		const struct route_conf *r = &conf->routes[i];
+
+		if (r->tenant != NULL && conf->ntenants > 0 &&
+		    config_tenant_conf(conf, r->tenant) == NULL) {
+			snprintf(err, CONF_ERR_MAX,
+			    "%s:%d: route to tenant \"%s\" which has no "
+			    "[tenant %s] section", conf->path, r->line,
+			    r->tenant, r->tenant);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+config_capture_free(struct proxy_conf *conf)
+{
+	for (unsigned i = 0; i < conf->ntenants; i++) {
+		free(conf->tenants[i].name);
+		tap_policy_fini(&conf->tenants[i].policy);
+	}
+	free(conf->tenants);
+	/* spool_dir and tenant: config_smtp_free() */
+	free(conf->capture.metrics_file);
+}
+
+const char *
+config_tenant(const struct proxy_conf *conf, const char *user)
+{
+	const struct route_conf *dflt = NULL, *dom = NULL;
+	const char *at = strrchr(user, '@');
+
+	/* the same precedence as config_route(); [route caldav] is not mail */
+	for (unsigned i = 0; i < conf->nroutes; i++) {
+		const struct route_conf *r = &conf->routes[i];
+
+		if (r->caldav)
+			continue;
+		switch (r->kind) {
+		case ROUTE_USER:
+			if (strcasecmp(r->match, user) == 0)
+				return r->tenant != NULL ? r->tenant :
+				    conf->capture.tenant;
+			break;
+		case ROUTE_DOMAIN:
+			if (at != NULL && strcasecmp(r->match, at + 1) == 0)
+				dom = r;
+			break;
+		case ROUTE_DEFAULT:
+			dflt = r;
+			break;
+		case ROUTE_HOST:
+			break;
+		}
+	}
+	if (dom == NULL)
+		dom = dflt;
+	return dom != NULL && dom->tenant != NULL ? dom->tenant :
+	    conf->capture.tenant;
+}
+
+const struct tenant_conf *
+config_tenant_conf(const struct proxy_conf *conf, const char *tenant)
+{
+	for (unsigned i = 0; i < conf->ntenants; i++)
+		if (strcmp(conf->tenants[i].name, tenant) == 0)
+			return &conf->tenants[i];
+	return NULL;
 }

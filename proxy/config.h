@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "lib/log.h"
+#include "proxy/tap_policy.h"
 
 #define CONFIG_MAX_LISTENERS 32
 #define CONFIG_MAX_UPSTREAMS 256
@@ -88,6 +89,7 @@ struct route_conf {
 	struct upstream_conf *upstream;
 	int line;
 	bool caldav;		/* from [route caldav] */
+	char *tenant;		/* capture: "UPSTREAM tenant=NAME"; NULL */
 };
 
 struct limits_conf {
@@ -103,12 +105,13 @@ struct limits_conf {
 	unsigned auth_failures_max;
 };
 
-/* [capture]: where the tap spools events (SMTP tap; see docs/events.md). */
-struct capture_conf {
-	char *spool_dir;	/* NULL: no capture */
-	char *tenant;
-	uint64_t spool_max;
-	uint64_t payload_max;
+/* ---- capture ([capture], [tenant NAME]; docs/capture.md) ---- */
+#define CONFIG_MAX_TENANTS 256
+
+struct tenant_conf {
+	char *name;
+	int line;
+	struct tap_policy policy;
 };
 
 /* [caldav]: the CalDAV listeners' own settings; their tap spools into
@@ -119,6 +122,19 @@ struct caldav_conf {
 	unsigned idle_timeout;	/* seconds without traffic either way */
 	uint64_t head_max;	/* request/response head */
 };
+struct capture_conf {
+	bool enabled;		/* "enabled = no" turns every tap off */
+	char *spool_dir;	/* NULL: no capture */
+	char *tenant;		/* default tenant (routes may name their own) */
+	uint64_t spool_max;	/* 0: no limit */
+	uint64_t segment_size;
+	uint64_t payload_max;
+	uint64_t header_max;	/* IMAP tap: header bytes for the policy */
+	unsigned writers_max;	/* IMAP tap: spool writers per worker */
+	char *metrics_file;	/* Prometheus text, rewritten; NULL: off */
+	unsigned metrics_interval;
+};
+/* ---- end capture ---- */
 
 struct proxy_conf {
 	char *path;
@@ -135,6 +151,8 @@ struct proxy_conf {
 	struct route_conf *routes;
 	unsigned nroutes;
 	struct caldav_conf caldav;
+	struct tenant_conf *tenants;
+	unsigned ntenants;
 };
 
 /*
@@ -166,6 +184,12 @@ bool config_trusted_proxy(const struct listen_conf *lc,
 
 const char *tls_mode_name(enum tls_mode mode);
 
+/* Capture: the tenant of user (its route's tenant=, else
+ * [capture] default_tenant), and that tenant's [tenant NAME] section (NULL
+ * when it has none: no policy, everything captured). */
+const char *config_tenant(const struct proxy_conf *conf, const char *user);
+const struct tenant_conf *config_tenant_conf(const struct proxy_conf *conf,
+    const char *tenant);
 /* SMTP / capture keys (the separate block at the end of config.c).  Return
  * 1 when the key is not theirs, else 0 or -1 with err. */
 int config_smtp_listen_key(struct listen_conf *lc, const char *k,

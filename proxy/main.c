@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,8 +31,10 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "proxy/caldav_tap.h"
+#include "capture/spool.h"
 #include "proxy/config.h"
 #include "proxy/limits.h"
+#include "proxy/tap_metrics.h"
 #include "proxy/worker.h"
 
 #define DEFAULT_CONFIG "/etc/crm-proxy/crm-proxy.conf"
@@ -54,7 +58,76 @@ static struct {
 	struct event *sigs[NSIGNALS];
 	unsigned restarts_recent;
 	time_t restart_window;
+	struct event *metrics_ev;
+	struct spool_shm *shm;
 } parent;
+
+/*
+ * Capture: the spool directory belongs to the workers' user, so the
+ * writers they open after dropping privileges can create segments, and
+ * spool.shm exists before any of them maps it.  The parent reads only the
+ * shared counters, for the metrics file.
+ */
+static void
+capture_prepare(const struct proxy_conf *conf)
+{
+	const struct capture_conf *cc = &conf->capture;
+	struct passwd *pw = NULL;
+	char path[4096];
+
+	if (!cc->enabled || cc->spool_dir == NULL)
+		return;
+	if (mkdir(cc->spool_dir, 0750) != 0 && errno != EEXIST)
+		log_warn("capture: mkdir %s", cc->spool_dir);
+	if (geteuid() == 0 && conf->user != NULL &&
+	    (pw = getpwnam(conf->user)) != NULL &&
+	    chown(cc->spool_dir, pw->pw_uid, pw->pw_gid) != 0)
+		log_warn("capture: chown %s", cc->spool_dir);
+	if (parent.shm == NULL)
+		parent.shm = spool_shm_open(cc->spool_dir);
+	if (parent.shm == NULL) {
+		log_warn("capture: %s/spool.shm", cc->spool_dir);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/spool.shm", cc->spool_dir);
+	if (pw != NULL && chown(path, pw->pw_uid, pw->pw_gid) != 0)
+		log_warn("capture: chown %s", path);
+}
+
+static void
+capture_metrics(evutil_socket_t fd, short what, void *arg)
+{
+	const struct capture_conf *cc = &parent.conf->capture;
+	struct spool_counters c;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (cc->metrics_file == NULL)
+		return;
+	if (parent.shm != NULL)
+		spool_shm_counters(parent.shm, &c);
+	if (tap_metrics_write(cc->metrics_file, parent.shm != NULL ? &c :
+	    NULL) != 0)
+		log_warn("capture: metrics file %s", cc->metrics_file);
+}
+
+static void
+capture_metrics_start(void)
+{
+	const struct capture_conf *cc = &parent.conf->capture;
+	struct timeval tv = { (time_t)cc->metrics_interval, 0 };
+
+	if (parent.metrics_ev != NULL)
+		event_free(parent.metrics_ev);
+	parent.metrics_ev = NULL;
+	if (cc->metrics_file == NULL)
+		return;
+	parent.metrics_ev = event_new(parent.base, -1, EV_PERSIST,
+	    capture_metrics, NULL);
+	event_add(parent.metrics_ev, &tv);
+	capture_metrics(-1, 0, NULL);
+}
 
 static void
 usage(FILE *f)
@@ -153,6 +226,10 @@ spawn_worker(unsigned slot)
 		event_reinit(parent.base);
 		for (unsigned i = 0; i < NSIGNALS; i++)
 			event_free(parent.sigs[i]);
+		if (parent.metrics_ev != NULL)
+			event_free(parent.metrics_ev);
+		parent.metrics_ev = NULL;
+		spool_shm_close(&parent.shm);
 		event_base_free(parent.base);
 		parent.base = NULL;
 		worker_main(parent.conf, parent.fds, slot);
@@ -220,7 +297,10 @@ reload(void)
 	memcpy(parent.fds, fds, sizeof(fds));
 	log_set_level(parent.debug ? LOG_LEVEL_DEBUG : conf->log_level);
 	parent.generation++;
+	spool_shm_close(&parent.shm);
+	capture_prepare(conf);
 	spawn_workers();
+	capture_metrics_start();
 	/* Old workers finish their sessions on the old settings. */
 	signal_generation(SIGUSR1, true);
 	log_info("reloaded: %u listeners, %u upstreams, %u routes",
@@ -388,6 +468,9 @@ main(int argc, char **argv)
 	/* Sized once: a reload keeps the table (and what it remembers). */
 	if (caldav_tap_seen_init(parent.conf->caldav.seen_entries) != 0)
 		fatal("cannot map the shared CalDAV seen table");
+	if (tap_metrics_init() != 0)
+		fatal("cannot map the shared capture counters");
+	capture_prepare(parent.conf);
 	if (bind_all(parent.conf, NULL, NULL, parent.fds) != 0)
 		return 1;
 	if ((parent.base = event_base_new()) == NULL)
@@ -398,10 +481,15 @@ main(int argc, char **argv)
 		event_add(parent.sigs[i], NULL);
 	}
 	spawn_workers();
+	capture_metrics_start();
 	log_info("started: %u workers, %u listeners (%s)",
 	    parent.conf->workers, parent.conf->nlisteners, path);
 	event_base_dispatch(parent.base);
 	log_info("stopped");
+	capture_metrics(-1, 0, NULL);
+	if (parent.metrics_ev != NULL)
+		event_free(parent.metrics_ev);
+	spool_shm_close(&parent.shm);
 	for (unsigned i = 0; i < parent.conf->nlisteners; i++)
 		close(parent.fds[i]);
 	config_free(&parent.conf);

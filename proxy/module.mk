@@ -2,7 +2,7 @@
 # The parsers link alone (no libevent/OpenSSL) into unit tests and fuzzers.
 PROXY_PURE_SRCS := $(wildcard proxy/imap_parse.c proxy/sasl.c proxy/proxy_proto.c \
 	proxy/smtp_parse.c proxy/http_parse.c \
-	proxy/imap_caps.c)
+	proxy/imap_caps.c proxy/tap_policy.c)
 PROXY_PURE_OBJS := $(PROXY_PURE_SRCS:%.c=$(B)/%.o)
 PURE_OBJS += $(PROXY_PURE_OBJS)
 
@@ -15,10 +15,24 @@ PROXY_LIBS := $(shell $(PKG_CONFIG) --libs libevent_openssl libevent openssl)
 PROXY_LIBS += $(shell $(PKG_CONFIG) --libs libxml-2.0 zlib libical libcrypto)
 $(B)/proxy/caldav_tap.o: PKG_CFLAGS += $(shell $(PKG_CONFIG) --cflags libxml-2.0)
 
-# The tap writes through the capture spool (capture/module.mk).
-$(B)/crm-proxy: $(PROXY_OBJS) $(PROXY_PURE_OBJS) $(CAPTURE_PURE_OBJS) \
-    $(CAPTURE_EVENT_OBJS) $(B)/capture/ical_meta.o $(LIB_A)
+# The tap writes through the capture spool (capture/module.mk).  The IMAP
+# tap's imap_tap.o and tap_spool.o are pure C too, but need the spool and
+# event.o (libcrypto's SHA-256), so they are listed apart from PURE_OBJS for
+# whoever links them: crm-proxy, test_imap_tap, fuzz_imap_tap.
+PROXY_TAP_SRCS := proxy/imap_tap.c proxy/tap_spool.c
+PROXY_TAP_OBJS := $(PROXY_TAP_SRCS:%.c=$(B)/%.o) $(CAPTURE_EVENT_OBJS) \
+	$(CAPTURE_PURE_OBJS)
+PROXY_SRCS := $(filter-out $(PROXY_TAP_SRCS),$(PROXY_SRCS))
+PROXY_OBJS := $(PROXY_SRCS:%.c=$(B)/%.o)
+
+$(B)/crm-proxy: $(PROXY_OBJS) $(PROXY_PURE_OBJS) $(PROXY_TAP_OBJS) \
+    $(B)/capture/ical_meta.o $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PROXY_LIBS)
+
+$(B)/tests/unit/test_imap_tap: $(PROXY_TAP_OBJS)
+$(B)/tests/unit/test_imap_tap: TEST_LIBS += $(CAPTURE_EVENT_LIBS)
+$(B)/tests/fuzz/replay_imap_tap $(B)/tests/fuzz/fuzz_imap_tap: $(PROXY_TAP_OBJS)
+$(B)/tests/fuzz/replay_imap_tap $(B)/tests/fuzz/fuzz_imap_tap: TEST_LIBS += $(CAPTURE_EVENT_LIBS)
 
 BINS += $(B)/crm-proxy
 

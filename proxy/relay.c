@@ -46,6 +46,8 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "proxy/imap_caps.h"
+#include "proxy/imap_tap.h"
+#include "proxy/tap_session.h"
 #include "proxy/worker.h"
 
 /* Server lines are counted, not stored, so the server parser can allow
@@ -339,6 +341,7 @@ relay_pump(struct session *s, int side)
 		const char *errstr = NULL;
 		size_t consumed = 0;
 		enum imap_parse_result r;
+		uint64_t lit;
 
 		if (evbuffer_get_length(in) <= s->scanned[side])
 			return;
@@ -350,8 +353,15 @@ relay_pump(struct session *s, int side)
 		    EVBUFFER_PTR_SET) != 0 ||
 		    evbuffer_peek(in, -1, &pos, &v, 1) < 1)
 			return;
+		lit = imap_parser_in_literal(p) ? imap_parser_literal_left(p) :
+		    0;
 		r = imap_parser_feed(p, v.iov_base, v.iov_len, &consumed,
 		    &errstr);
+		/* The capture tap sees exactly what the parser saw. */
+		if (s->tap != NULL)
+			imap_tap_feed(s->tap, side == SIDE_CLIENT ?
+			    IMAP_DIR_CLIENT : IMAP_DIR_SERVER, p, v.iov_base,
+			    consumed, lit, r);
 		s->scanned[side] += consumed;
 		switch (r) {
 		case IMAP_PARSE_LINE:
@@ -646,6 +656,7 @@ relay_start(struct session *s)
 	s->paused[SIDE_CLIENT] = s->paused[SIDE_UPSTREAM] = false;
 	imap_parser_init(&s->cp, IMAP_DIR_CLIENT, (size_t)lim->line_max);
 	imap_parser_init(&s->sp, IMAP_DIR_SERVER, RELAY_SERVER_LINE_MAX);
+	tap_session_start(s);
 	s->last_activity = time(NULL);
 	s->io[SIDE_CLIENT].fd = s->io[SIDE_UPSTREAM].fd = -1;
 	s->relay_kick = event_new(s->w->base, -1, 0, relay_kick, s);
@@ -687,6 +698,7 @@ relay_start(struct session *s)
 void
 relay_free(struct session *s)
 {
+	tap_session_end(s);
 	relay_detach(s);
 	s->io[SIDE_CLIENT].in = s->io[SIDE_CLIENT].out = NULL;
 	s->io[SIDE_UPSTREAM].in = s->io[SIDE_UPSTREAM].out = NULL;

@@ -130,6 +130,7 @@ session_free_cb(evutil_socket_t fd, short what, void *arg)
 	session_forget_credentials(s);
 	x_free(&s->cmd);
 	x_free(&s->close_reason);
+	x_free(&s->login_user);
 	TAILQ_REMOVE(&w->sessions, s, entry);
 	free(s);
 	worker_session_gone(w);

@@ -33,6 +33,7 @@ struct bufferevent;
 struct evbuffer;
 struct event;
 struct worker;
+struct imap_tap;
 struct smtp_session;
 
 enum session_state {
@@ -152,6 +153,11 @@ struct session {
 
 	char *close_reason;
 
+	/* Capture tap (tap_session.c); NULL when capture is off. */
+	char *login_user;		/* kept for event keys, not a secret */
+	struct imap_tap *tap;
+	const char *tap_tenant;		/* points into the configuration */
+	bool tap_loss_logged;
 	struct smtp_session *smtp;	/* SMTP listener: smtp_session.c */
 };
 

@@ -281,6 +281,7 @@ upstream_success(struct session *s, const char *status)
 	session_log(log_info, s, "login user=%s via %s (%s) client=%s tls=%s",
 	    s->user, s->up->name, s->up->address, s->peer_ip,
 	    s->tls_active ? "yes" : "no");
+	s->login_user = s->user != NULL ? xstrdup(s->user) : NULL;
 	session_forget_credentials(s);
 	x_free(&s->cmd);
 	s->cmd_cap = s->cmd_len = 0;

@@ -28,6 +28,7 @@
 #include "proxy/caldav_tap.h"
 #include "proxy/limits.h"
 #include "proxy/session.h"
+#include "proxy/tap_session.h"
 
 static void
 worker_drop_privileges(const struct proxy_conf *conf)
@@ -154,7 +155,7 @@ worker_open_spool(struct worker *w)
 	const char *errstr = "";
 	char id[SPOOL_WRITER_ID_MAX + 1];
 
-	if (c->spool_dir == NULL)
+	if (c->spool_dir == NULL || !c->enabled)
 		return;
 	snprintf(id, sizeof(id), "w%u", w->slot);
 	w->spool = spool_writer_open(c->spool_dir, id, &lim, &errstr);
@@ -191,6 +192,7 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	worker_open_spool(w);
 	caldav_tap_worker_init(conf, slot);	/* its own writer, cal<slot> */
 	worker_drop_privileges(conf);
+	tap_worker_init(w);
 	/* A worker outliving its parent would hold the ports forever.  Set
 	 * after the credential change, which clears it. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
@@ -220,6 +222,7 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	caldav_tap_worker_fini();
 	worker_stop_listening(w);
 	spool_writer_close(&w->spool);
+	tap_worker_fini(w);
 	for (unsigned i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	evdns_base_free(w->dns, 0);

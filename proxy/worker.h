@@ -18,6 +18,7 @@ struct evconnlistener;
 struct session;
 struct caldav_session;
 struct spool_writer;
+struct tap_spool;
 
 struct worker {
 	struct event_base *base;
@@ -33,6 +34,7 @@ struct worker {
 	/* The capture spool ([capture] spool_dir), NULL without one.  One
 	 * writer per worker; taps write through it and never wait. */
 	struct spool_writer *spool;
+	struct tap_spool *tap_spool;	/* capture on: this worker's writers */
 };
 
 /* Runs a worker on the inherited listening sockets fds[i] (one per

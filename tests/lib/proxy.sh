@@ -25,7 +25,9 @@
 # Dovecot IMAPS port, implicit TLS, verified against the test CA with the
 # name "localhost"), forward_client_ip on (Dovecot trusts 127.0.0.0/8), and
 # a default route.  PROXY_EXTRA (a string) is appended verbatim so a
-# scenario can add sections or override limits.
+# scenario can add sections or override limits; PROXY_ROUTE_TENANT puts the
+# default route's users in that capture tenant, PROXY_ROUTE_EXTRA adds
+# lines to [route].
 
 target_start() {
 	TARGET_HOST=localhost
@@ -126,7 +128,8 @@ $upstream
 forward_client_ip = yes
 
 [route]
-default = dovecot
+default = dovecot${PROXY_ROUTE_TENANT:+ tenant=$PROXY_ROUTE_TENANT}
+${PROXY_ROUTE_EXTRA:-}
 ${PROXY_EXTRA:-}
 EOF
 }
