@@ -13,3 +13,35 @@ $(B)/crm-migrate: $(B)/enrich/migrate/crm-migrate.o $(LIB_A)
 	    $(shell $(PKG_CONFIG) --libs libcrypto)
 
 BINS += $(B)/crm-migrate
+
+# Pure helpers: unit tests and fuzzers may link them.
+ENRICH_PURE_OBJS := $(B)/enrich/textutil.o
+PURE_OBJS += $(ENRICH_PURE_OBJS)
+
+ENRICH_PKGS   := libpq rdkafka libetpan libical jansson libpsl libcrypto
+ENRICH_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ENRICH_PKGS))
+# libetpan.pc leaks a no-PIE specs file into its Libs; the rest of its
+# line is what we need.
+ENRICH_LIBS   := $(filter-out -specs=%,$(shell $(PKG_CONFIG) --libs $(ENRICH_PKGS)))
+
+# Parsers and the store: shared by crm-enrich, crm-admin and the tests.
+ENRICH_CORE_SRCS := enrich/mail_parse.c enrich/ical_parse.c \
+    enrich/resolve.c enrich/store.c
+ENRICH_CORE_OBJS := $(ENRICH_CORE_SRCS:%.c=$(B)/%.o)
+ENRICH_SRCS := enrich/crm-enrich.c enrich/enrich_conf.c
+ENRICH_OBJS := $(ENRICH_SRCS:%.c=$(B)/%.o)
+
+$(ENRICH_CORE_OBJS) $(ENRICH_OBJS): PKG_CFLAGS += $(ENRICH_CFLAGS)
+
+$(B)/crm-enrich: $(ENRICH_OBJS) $(ENRICH_CORE_OBJS) $(ENRICH_PURE_OBJS) \
+    $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(ENRICH_LIBS)
+
+BINS += $(B)/crm-enrich
+
+$(B)/enrich/admin/%.o: PKG_CFLAGS += $(PQ_CFLAGS)
+$(B)/crm-admin: $(B)/enrich/admin/crm-admin.o $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PQ_LIBS) \
+	    $(shell $(PKG_CONFIG) --libs libcrypto)
+
+BINS += $(B)/crm-admin

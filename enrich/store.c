@@ -1,0 +1,781 @@
+/*
+ * store.c - enrich_process(): one record, one transaction.  See enrich.h.
+ *
+ * Idempotency: messages are inserted first, with ON CONFLICT (tenant_id,
+ * idempotency_key) DO NOTHING.  When the row already exists (a replay, a
+ * re-sent record, or the same message seen in another mailbox) the
+ * transaction ends there, so threads, contacts and counters are touched
+ * exactly once per key.  If two instances race on one key, the second
+ * INSERT waits for the first transaction and then does nothing.
+ * Meetings are keyed on (tenant, UID) and only move forward in SEQUENCE,
+ * so replaying a calendar record rewrites the same values.
+ *
+ * Tenant isolation: every transaction starts with set_config(
+ * 'crm.tenant_id', tenant, true), transaction-local, so a pooled or
+ * reused connection never carries one tenant's setting into the next
+ * record; the row-level-security policies do the rest.
+ */
+#include "enrich/enrich.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enrich/ical_parse.h"
+#include "enrich/mail_parse.h"
+#include "enrich/resolve.h"
+#include "enrich/textutil.h"
+#include "lib/xmalloc.h"
+
+#define THREAD_SUBJECT_DAYS "30"
+
+const char *const enrich_result_names[] = {
+	"done", "duplicate", "ignored", "poison", "retry",
+};
+
+struct enrich_store {
+	char *conninfo;
+	PGconn *conn;
+	bool failed;		/* a statement of this transaction failed */
+	bool transient;
+	char err[ENRICH_REASON_MAX];
+};
+
+struct enrich_store *
+enrich_store_new(const char *conninfo)
+{
+	struct enrich_store *s = xcalloc(1, sizeof(*s));
+
+	s->conninfo = xstrdup(conninfo);
+	return s;
+}
+
+void
+enrich_store_free(struct enrich_store **sp)
+{
+	struct enrich_store *s = *sp;
+
+	if (s == NULL)
+		return;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	free(s->conninfo);
+	x_free(sp);
+}
+
+int
+enrich_store_connect(struct enrich_store *s, char *err, size_t errsize)
+{
+	PGresult *r;
+
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+		return 0;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	s->conn = PQconnectdb(s->conninfo);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		snprintf(err, errsize, "%s", PQerrorMessage(s->conn));
+		err[strcspn(err, "\n")] = '\0';
+		PQfinish(s->conn);
+		s->conn = NULL;
+		return -1;
+	}
+	r = PQexec(s->conn, "SET application_name = 'crm-enrich'");
+	PQclear(r);
+	return 0;
+}
+
+const char *
+enrich_event_header(const struct enrich_event *ev, const char *name)
+{
+	for (size_t i = 0; i < ev->nh; i++)
+		if (strcmp(ev->hname[i], name) == 0)
+			return ev->hvalue[i];
+	return NULL;
+}
+
+/* SQLSTATE classes worth retrying: connection (08), transaction rollback
+ * (40: serialization, deadlock), resources (53), operator intervention
+ * (57: shutdown, cancel), system (58), lock not available (55P03). */
+static bool
+sqlstate_transient(const char *st)
+{
+	if (st == NULL)
+		return true;	/* no answer at all: the connection broke */
+	return strncmp(st, "08", 2) == 0 || strncmp(st, "40", 2) == 0 ||
+	    strncmp(st, "53", 2) == 0 || strncmp(st, "57", 2) == 0 ||
+	    strncmp(st, "58", 2) == 0 || strcmp(st, "55P03") == 0;
+}
+
+/*
+ * Runs one statement.  After the first failure every later call is a
+ * no-op returning NULL, so a write sequence reads straight through and
+ * checks s->failed once at the end.
+ */
+static PGresult *
+db(struct enrich_store *s, const char *sql, int n, const char *const *p)
+{
+	PGresult *r;
+	ExecStatusType st;
+
+	if (s->failed)
+		return NULL;
+	r = PQexecParams(s->conn, sql, n, NULL, p, NULL, NULL, 0);
+	st = PQresultStatus(r);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return r;
+	s->failed = true;
+	s->transient = PQstatus(s->conn) != CONNECTION_OK ||
+	    sqlstate_transient(PQresultErrorField(r, PG_DIAG_SQLSTATE));
+	snprintf(s->err, sizeof(s->err), "database: %s%s%s",
+	    PQresultErrorField(r, PG_DIAG_SQLSTATE) ?
+	    PQresultErrorField(r, PG_DIAG_SQLSTATE) : "", 
+	    PQresultErrorField(r, PG_DIAG_SQLSTATE) ? " " : "",
+	    PQresultErrorMessage(r));
+	s->err[strcspn(s->err, "\n")] = '\0';
+	PQclear(r);
+	return NULL;
+}
+
+static void
+db_cmd(struct enrich_store *s, const char *sql, int n, const char *const *p)
+{
+	PGresult *r = db(s, sql, n, p);
+
+	if (r != NULL)
+		PQclear(r);
+}
+
+/* First column of the first row, copied, or NULL. */
+static char *
+db_value(struct enrich_store *s, const char *sql, int n,
+    const char *const *p)
+{
+	PGresult *r = db(s, sql, n, p);
+	char *v = NULL;
+
+	if (r == NULL)
+		return NULL;
+	if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+		v = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+static void
+begin_tenant(struct enrich_store *s, const char *tenant)
+{
+	const char *p[1] = { tenant };
+
+	s->failed = false;
+	s->transient = false;
+	db_cmd(s, "BEGIN", 0, NULL);
+	db_cmd(s, "SELECT set_config('crm.tenant_id', $1, true)", 1, p);
+	db_cmd(s, "INSERT INTO tenants (tenant_id) VALUES ($1) "
+	    "ON CONFLICT DO NOTHING", 1, p);
+}
+
+static enum enrich_result
+finish(struct enrich_store *s, enum enrich_result ok, char *reason)
+{
+	if (!s->failed) {
+		db_cmd(s, "COMMIT", 0, NULL);
+		if (!s->failed)
+			return ok;
+	}
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+	snprintf(reason, ENRICH_REASON_MAX, "%s", s->err);
+	return s->transient ? ENRICH_RETRY : ENRICH_POISON;
+}
+
+static enum enrich_result
+poison(char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static enum enrich_result
+poison(char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, ENRICH_REASON_MAX, fmt, ap);
+	va_end(ap);
+	return ENRICH_POISON;
+}
+
+static bool
+all_digits(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	for (; *s; s++, n++)
+		if (!isdigit((unsigned char)*s) || n >= max)
+			return false;
+	return true;
+}
+
+/* "2026-11-25T22:08:01.123Z" shape, or NULL: a malformed optional header
+ * must not turn the whole record into poison. */
+static const char *
+rfc3339_or_null(const char *s)
+{
+	if (s == NULL || strlen(s) < 20 || strlen(s) > 35)
+		return NULL;
+	for (int i = 0; i < 19; i++) {
+		char c = s[i];
+		bool digit = isdigit((unsigned char)c);
+		if ((i == 4 || i == 7) ? c != '-' : i == 10 ? c != 'T' &&
+		    c != 't' && c != ' ' : (i == 13 || i == 16) ? c != ':' :
+		    !digit)
+			return NULL;
+	}
+	return s;
+}
+
+static char *
+headers_json(const struct enrich_event *ev)
+{
+	json_t *o = json_object();
+	char *s, *out;
+
+	for (size_t i = 0; i < ev->nh; i++) {
+		char *v = text_utf8_clean(ev->hvalue[i], strlen(ev->hvalue[i]),
+		    ENRICH_HEADER_VALUE_MAX);
+		char *k = text_utf8_clean(ev->hname[i], strlen(ev->hname[i]),
+		    256);
+		if (json_object_get(o, k) == NULL)
+			json_object_set_new(o, k, json_string(v));
+		free(v);
+		free(k);
+	}
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	out = xstrdup(s ? s : "{}");
+	free(s);
+	return out;
+}
+
+/* Common envelope checks (docs/events.md): tenant, user, key. */
+static enum enrich_result
+check_envelope(const struct enrich_event *ev, const char **tenant_r,
+    char **user_r, char *reason)
+{
+	const char *tenant = enrich_event_header(ev, "tenant");
+	const char *user = enrich_event_header(ev, "user");
+	const char *dom;
+	size_t tl;
+
+	if (tenant == NULL || *tenant == '\0')
+		return poison(reason, "missing tenant header");
+	tl = strlen(tenant);
+	if (tl > 200 || strchr(tenant, '/') != NULL) {
+		return poison(reason, "invalid tenant header");
+	}
+	{
+		char *c = text_utf8_clean(tenant, tl, 256);
+		bool ok = strcmp(c, tenant) == 0;
+		free(c);
+		if (!ok)
+			return poison(reason, "tenant header is not UTF-8");
+	}
+	if (user == NULL || *user == '\0')
+		return poison(reason, "missing user header");
+	if (ev->key == NULL || strncmp(ev->key, tenant, tl) != 0 ||
+	    ev->key[tl] != '/' || strcasecmp(ev->key + tl + 1, user) != 0)
+		return poison(reason, "key is not <tenant>/<user> of the "
+		    "tenant and user headers");
+	if (ev->len == 0)
+		return poison(reason, "empty value");
+	*user_r = text_address_canon(user, &dom);
+	if (*user_r == NULL) {
+		/* Not every provider login is an address ("alice"). */
+		*user_r = text_utf8_clean(user, strlen(user), 320);
+		for (char *c = *user_r; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+	*tenant_r = tenant;
+	return ENRICH_DONE;
+}
+
+static void
+add_tenant_domain(struct enrich_store *s, const char *tenant,
+    const char *user)
+{
+	const char *at = strrchr(user, '@');
+	const char *p[2] = { tenant, at ? at + 1 : NULL };
+
+	if (at == NULL || at[1] == '\0')
+		return;
+	db_cmd(s, "INSERT INTO tenant_domains (tenant_id, domain) "
+	    "VALUES ($1, $2) ON CONFLICT DO NOTHING", 2, p);
+}
+
+/* The tenant's internal domains, as one string " a b c " for lookups. */
+static char *
+internal_domains(struct enrich_store *s, const char *tenant)
+{
+	const char *p[1] = { tenant };
+	char *v = db_value(s, "SELECT ' ' || string_agg(domain, ' ') || ' ' "
+	    "FROM tenant_domains WHERE tenant_id = $1", 1, p);
+
+	return v ? v : xstrdup(" ");
+}
+
+static bool
+is_internal(const char *domains, const char *domain)
+{
+	size_t n = strlen(domain);
+
+	for (const char *p = strstr(domains, domain); p != NULL;
+	    p = strstr(p + 1, domain))
+		if (p[-1] == ' ' && p[n] == ' ')
+			return true;
+	return false;
+}
+
+/*
+ * Account and contact for one address.  Returns the contact id (copied)
+ * or NULL after a failure (s->failed).
+ */
+static char *
+resolve_contact(struct enrich_store *s, const char *tenant,
+    const char *domains, const char *address, const char *domain,
+    const char *name, const char *seen)
+{
+	char acct_dom[256], *acct = NULL, *cid;
+	bool internal = is_internal(domains, domain);
+
+	if (!internal && resolve_party(address, acct_dom, sizeof(acct_dom)) ==
+	    RESOLVE_COMPANY && !is_internal(domains, acct_dom)) {
+		const char *p[2] = { tenant, acct_dom };
+		acct = db_value(s, "SELECT crm_account_for_domain($1, $2)", 2,
+		    p);
+	}
+	{
+		const char *p[7] = { tenant, address, domain, name, seen,
+		    internal ? "t" : "f", acct };
+		cid = db_value(s, "SELECT crm_contact_for_address($1, $2, $3, "
+		    "$4, COALESCE($5::timestamptz, now()), $6, $7)", 7, p);
+	}
+	free(acct);
+	return cid;
+}
+
+static char *
+pg_text_array(char *const *v, size_t n)
+{
+	/* '{"a","b"}' with " and \ escaped. */
+	size_t cap = 3;
+	char *out, *o;
+
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(v[i]) * 2 + 3;
+	out = o = xmalloc(cap);
+	*o++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*o++ = ',';
+		*o++ = '"';
+		for (const char *c = v[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				*o++ = '\\';
+			*o++ = *c;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}
+
+static char *
+find_thread(struct enrich_store *s, const char *tenant, const char *msg_row,
+    const struct mail_parsed *mp, const char *sent)
+{
+	char *tid = NULL;
+
+	/* 1. A parent we know: In-Reply-To first, then References from
+	 * the newest. */
+	if (mp->in_reply_to != NULL || mp->nrefs > 0) {
+		char **ids = xcalloc(mp->nrefs + 1, sizeof(*ids));
+		size_t n = 0;
+		char *arr;
+
+		if (mp->in_reply_to != NULL)
+			ids[n++] = mp->in_reply_to;
+		for (size_t i = mp->nrefs; i > 0; i--)
+			ids[n++] = mp->refs[i - 1];
+		arr = pg_text_array(ids, n);
+		{
+			const char *p[3] = { tenant, arr, msg_row };
+			tid = db_value(s, "SELECT m.thread_id FROM unnest("
+			    "$2::text[]) WITH ORDINALITY AS r(mid, ord) "
+			    "JOIN messages m ON m.tenant_id = $1 AND "
+			    "m.message_id = r.mid WHERE m.thread_id IS NOT "
+			    "NULL AND m.id <> $3 ORDER BY r.ord LIMIT 1", 3, p);
+		}
+		free(arr);
+		free(ids);
+		if (tid != NULL || s->failed)
+			return tid;
+	}
+	/* 2. A child that arrived first (replies can overtake originals
+	 * across mailboxes and partitions). */
+	if (mp->message_id != NULL) {
+		const char *p[3] = { tenant, mp->message_id, msg_row };
+		tid = db_value(s, "SELECT thread_id FROM messages WHERE "
+		    "tenant_id = $1 AND id <> $3 AND thread_id IS NOT NULL AND "
+		    "(in_reply_to = $2 OR refs @> ARRAY[$2]) LIMIT 1", 3, p);
+		if (tid != NULL || s->failed)
+			return tid;
+	}
+	/* 3. Subject fallback, only for a "Re:"/"Fwd:" subject without
+	 * usable references (some clients drop them), and only within a
+	 * recent thread, so two unrelated "Hello"s never merge. */
+	if (mp->subject != NULL) {
+		bool had_prefix;
+		char *norm = text_subject_norm(mp->subject, &had_prefix);
+
+		if (had_prefix && *norm != '\0') {
+			const char *p[3] = { tenant, norm, sent };
+			tid = db_value(s, "SELECT id FROM threads WHERE "
+			    "tenant_id = $1 AND subject_norm = $2 AND last_at "
+			    ">= COALESCE($3::timestamptz, now()) - interval '"
+			    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC "
+			    "LIMIT 1", 3, p);
+		}
+		if (tid == NULL && !s->failed) {
+			const char *p[3] = { tenant, mp->subject, norm };
+			tid = db_value(s, "INSERT INTO threads (tenant_id, "
+			    "subject, subject_norm) VALUES ($1, $2, $3) "
+			    "RETURNING id", 3, p);
+		}
+		free(norm);
+		return tid;
+	}
+	{
+		const char *p[1] = { tenant };
+		return db_value(s, "INSERT INTO threads (tenant_id) VALUES ($1) "
+		    "RETURNING id", 1, p);
+	}
+}
+
+static enum enrich_result
+process_mail(struct enrich_store *s, const struct enrich_event *ev,
+    char *reason)
+{
+	const char *tenant, *idkey, *direction, *errstr;
+	char *user = NULL, *hdrs, *row, *tid, *domains, *sent_fixed = NULL;
+	char part[32], off[32], size[32], *refs;
+	struct mail_parsed mp;
+	enum enrich_result res;
+
+	if ((res = check_envelope(ev, &tenant, &user, reason)) != ENRICH_DONE)
+		return res;
+	idkey = enrich_event_header(ev, "idempotency-key");
+	if (idkey == NULL || strlen(idkey) != 64 ||
+	    strspn(idkey, "0123456789abcdef") != 64) {
+		free(user);
+		return poison(reason, "missing or malformed idempotency-key");
+	}
+	if (mail_parse(ev->value, ev->len, &mp, &errstr) != 0) {
+		free(user);
+		return poison(reason, "%s", errstr);
+	}
+	direction = enrich_event_header(ev, "direction");
+	if (direction == NULL || (strcmp(direction, "in") != 0 &&
+	    strcmp(direction, "out") != 0 && strcmp(direction, "draft") != 0))
+		direction = "other";
+	snprintf(part, sizeof(part), "%d", (int)ev->partition);
+	snprintf(off, sizeof(off), "%lld", (long long)ev->offset);
+	snprintf(size, sizeof(size), "%zu", ev->len);
+	hdrs = headers_json(ev);
+	refs = pg_text_array(mp.refs, mp.nrefs);
+
+	begin_tenant(s, tenant);
+	add_tenant_domain(s, tenant, user);
+	{
+		const char *uid = enrich_event_header(ev, "uid");
+		const char *uidv = enrich_event_header(ev, "uidvalidity");
+		const char *mbox = enrich_event_header(ev, "mailbox");
+		const char *src = enrich_event_header(ev, "source");
+		char *mbox_c = mbox ? text_utf8_clean(mbox, strlen(mbox), 1024)
+		    : NULL;
+		char *src_c = src ? text_utf8_clean(src, strlen(src), 64) : NULL;
+		char *key_c = text_utf8_clean(ev->key, strlen(ev->key), 1024);
+		const char *p[22] = {
+			tenant, idkey, mp.message_id, mp.in_reply_to, refs,
+			mp.subject, mp.date, direction, user, mbox_c,
+			all_digits(uid, 18) ? uid : NULL,
+			all_digits(uidv, 18) ? uidv : NULL, src_c,
+			rfc3339_or_null(enrich_event_header(ev,
+			    "observed-at")),
+			size, mp.body_text, ev->topic, part, off, key_c, hdrs,
+		};
+		row = db_value(s, "INSERT INTO messages (tenant_id, "
+		    "idempotency_key, message_id, in_reply_to, refs, subject, "
+		    "sent_at, direction, mailbox_owner, mailbox, uid, "
+		    "uidvalidity, source, observed_at, size_bytes, body_text, "
+		    "kafka_topic, kafka_partition, kafka_offset, kafka_key, "
+		    "kafka_headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+		    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, "
+		    "$20, $21) ON CONFLICT (tenant_id, idempotency_key) DO "
+		    "NOTHING RETURNING id", 21, p);
+		free(mbox_c);
+		free(src_c);
+		free(key_c);
+	}
+	if (row == NULL) {
+		/* Already stored (or a failure, which finish() reports). */
+		res = finish(s, ENRICH_DUPLICATE, reason);
+		goto out;
+	}
+	/* sent_at as PostgreSQL read it, for thread times and contacts. */
+	{
+		const char *p[1] = { row };
+		sent_fixed = db_value(s, "SELECT COALESCE(sent_at, observed_at, "
+		    "created_at) FROM messages WHERE id = $1", 1, p);
+	}
+	tid = find_thread(s, tenant, row, &mp, sent_fixed);
+	{
+		const char *p[3] = { tenant, tid, sent_fixed };
+		const char *p2[3] = { tenant, tid, row };
+		db_cmd(s, "UPDATE threads SET message_count = message_count + 1, "
+		    "first_at = LEAST(first_at, $3::timestamptz), last_at = "
+		    "GREATEST(last_at, $3::timestamptz) WHERE tenant_id = $1 AND "
+		    "id = $2", 3, p);
+		db_cmd(s, "UPDATE messages SET thread_id = $2 WHERE "
+		    "tenant_id = $1 AND id = $3", 3, p2);
+	}
+	free(tid);
+	domains = internal_domains(s, tenant);
+	for (size_t i = 0; i < mp.naddrs && !s->failed; i++) {
+		const struct mail_addr *a = &mp.addrs[i];
+		char *cid = resolve_contact(s, tenant, domains, a->address,
+		    a->domain, a->display_name, sent_fixed);
+		char pos[16];
+		const char *p[7] = { tenant, row, mail_role_names[a->role],
+		    a->address, a->display_name, cid, pos };
+
+		snprintf(pos, sizeof(pos), "%zu", i);
+		db_cmd(s, "INSERT INTO participants (tenant_id, message_id, "
+		    "role, address, display_name, contact_id, position) VALUES "
+		    "($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING", 7, p);
+		free(cid);
+	}
+	free(domains);
+	for (size_t i = 0; i < mp.natts && !s->failed; i++) {
+		const struct mail_attachment *a = &mp.atts[i];
+		char pos[16], asz[32];
+		const char *p[7] = { tenant, row, pos, a->filename,
+		    a->content_type, asz, a->sha256 };
+
+		snprintf(pos, sizeof(pos), "%zu", i);
+		snprintf(asz, sizeof(asz), "%llu", (unsigned long long)a->size);
+		db_cmd(s, "INSERT INTO attachments (tenant_id, message_id, "
+		    "position, filename, content_type, size_bytes, sha256) "
+		    "VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, p);
+	}
+	res = finish(s, ENRICH_DONE, reason);
+	free(row);
+out:
+	free(sent_fixed);
+	free(refs);
+	free(hdrs);
+	free(user);
+	mail_parsed_fini(&mp);
+	return res;
+}
+
+static void
+store_attendees(struct enrich_store *s, const char *tenant,
+    const char *domains, const char *mid, const struct ical_event *e,
+    bool keep_partstat, bool reply)
+{
+	for (size_t j = 0; j < e->natt && !s->failed; j++) {
+		const struct ical_attendee *a = &e->att[j];
+		const char *dom = strrchr(a->address, '@') + 1;
+		char *cid = resolve_contact(s, tenant, domains, a->address,
+		    dom, a->display_name, NULL);
+		const char *p[7] = { tenant, mid, a->address, a->display_name,
+		    a->partstat, a->role, cid };
+
+		/* A re-sent invitation (same SEQUENCE) says NEEDS-ACTION
+		 * for everyone; it must not undo the replies seen since. */
+		if (reply)
+			db_cmd(s, "INSERT INTO attendees (tenant_id, "
+			    "meeting_id, address, display_name, partstat, role, "
+			    "contact_id) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+			    "ON CONFLICT (meeting_id, address) DO UPDATE SET "
+			    "partstat = EXCLUDED.partstat", 7, p);
+		else
+			db_cmd(s, keep_partstat ?
+			    "INSERT INTO attendees (tenant_id, meeting_id, "
+			    "address, display_name, partstat, role, contact_id) "
+			    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT "
+			    "(meeting_id, address) DO UPDATE SET display_name = "
+			    "EXCLUDED.display_name, role = EXCLUDED.role, "
+			    "contact_id = EXCLUDED.contact_id, partstat = CASE "
+			    "WHEN EXCLUDED.partstat = 'NEEDS-ACTION' THEN "
+			    "attendees.partstat ELSE EXCLUDED.partstat END" :
+			    "INSERT INTO attendees (tenant_id, meeting_id, "
+			    "address, display_name, partstat, role, contact_id) "
+			    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT "
+			    "(meeting_id, address) DO UPDATE SET display_name = "
+			    "EXCLUDED.display_name, role = EXCLUDED.role, "
+			    "contact_id = EXCLUDED.contact_id, partstat = "
+			    "EXCLUDED.partstat", 7, p);
+		free(cid);
+	}
+	if (!reply && !s->failed) {
+		/* Attendees dropped from a new version of the meeting. */
+		char **addrs = xcalloc(e->natt + 1, sizeof(*addrs));
+		char *arr;
+
+		for (size_t j = 0; j < e->natt; j++)
+			addrs[j] = e->att[j].address;
+		arr = pg_text_array(addrs, e->natt);
+		{
+			const char *p[3] = { tenant, mid, arr };
+			db_cmd(s, "DELETE FROM attendees WHERE tenant_id = $1 "
+			    "AND meeting_id = $2 AND NOT (address = ANY($3::"
+			    "text[]))", 3, p);
+		}
+		free(arr);
+		free(addrs);
+	}
+}
+
+static enum enrich_result
+process_calendar(struct enrich_store *s, const struct enrich_event *ev,
+    char *reason)
+{
+	const char *tenant, *errstr;
+	char *user = NULL, *hdrs, *domains, *key_c;
+	char part[32], off[32];
+	struct ical_parsed ip;
+	enum enrich_result res;
+
+	if ((res = check_envelope(ev, &tenant, &user, reason)) != ENRICH_DONE)
+		return res;
+	if (ical_parse(ev->value, ev->len, &ip, &errstr) != 0) {
+		free(user);
+		return poison(reason, "%s", errstr);
+	}
+	if (ip.nev == 0) {
+		ical_parsed_fini(&ip);
+		free(user);
+		return ENRICH_IGNORED;
+	}
+	snprintf(part, sizeof(part), "%d", (int)ev->partition);
+	snprintf(off, sizeof(off), "%lld", (long long)ev->offset);
+	hdrs = headers_json(ev);
+	key_c = text_utf8_clean(ev->key, strlen(ev->key), 1024);
+	begin_tenant(s, tenant);
+	add_tenant_domain(s, tenant, user);
+	domains = internal_domains(s, tenant);
+	for (size_t i = 0; i < ip.nev && !s->failed; i++) {
+		const struct ical_event *e = &ip.ev[i];
+		char seq[16], *cid = NULL;
+		PGresult *r;
+
+		snprintf(seq, sizeof(seq), "%d", e->sequence);
+		if (e->organizer != NULL)
+			cid = resolve_contact(s, tenant, domains, e->organizer,
+			    strrchr(e->organizer, '@') + 1, NULL, e->starts_at);
+		free(cid);
+		{
+			const char *p[15] = { tenant, e->uid, seq, e->summary,
+			    e->location, e->status, e->starts_at, e->ends_at,
+			    e->organizer, user, ev->topic, part, off, key_c,
+			    hdrs };
+			/* A REPLY carries the organizer's data too, but an
+			 * attendee's client may have an older copy: it
+			 * creates the meeting when unknown and otherwise
+			 * only updates PARTSTATs.  Other methods move the
+			 * meeting forward, never back, in SEQUENCE. */
+			r = db(s, ip.reply ?
+			    "WITH old AS (SELECT id, sequence FROM meetings "
+			    "WHERE tenant_id = $1 AND uid = $2), ins AS ("
+			    "INSERT INTO meetings (tenant_id, uid, sequence, "
+			    "summary, location, status, starts_at, ends_at, "
+			    "organizer, mailbox_owner, kafka_topic, "
+			    "kafka_partition, kafka_offset, kafka_key, "
+			    "kafka_headers) SELECT $1, $2, $3, $4, $5, $6, $7, "
+			    "$8, $9, $10, $11, $12, $13, $14, $15 WHERE NOT "
+			    "EXISTS (SELECT FROM old) ON CONFLICT DO NOTHING "
+			    "RETURNING id) SELECT id, true FROM ins UNION ALL "
+			    "SELECT id, true FROM old" :
+			    "WITH old AS (SELECT sequence FROM meetings WHERE "
+			    "tenant_id = $1 AND uid = $2) "
+			    "INSERT INTO meetings (tenant_id, uid, sequence, "
+			    "summary, location, status, starts_at, ends_at, "
+			    "organizer, mailbox_owner, kafka_topic, "
+			    "kafka_partition, kafka_offset, kafka_key, "
+			    "kafka_headers) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+			    "$8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT "
+			    "(tenant_id, uid) DO UPDATE SET sequence = "
+			    "EXCLUDED.sequence, summary = EXCLUDED.summary, "
+			    "location = EXCLUDED.location, status = "
+			    "EXCLUDED.status, starts_at = EXCLUDED.starts_at, "
+			    "ends_at = EXCLUDED.ends_at, organizer = "
+			    "EXCLUDED.organizer, updated_at = now() WHERE "
+			    "meetings.sequence <= EXCLUDED.sequence RETURNING "
+			    "id, COALESCE((SELECT sequence FROM old) = "
+			    "$3::integer, false)", 15, p);
+		}
+		if (r == NULL)
+			break;
+		if (PQntuples(r) > 0) {
+			char *mid = xstrdup(PQgetvalue(r, 0, 0));
+			bool same = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+
+			PQclear(r);
+			store_attendees(s, tenant, domains, mid, e, same,
+			    ip.reply);
+			free(mid);
+		} else
+			PQclear(r);	/* an older SEQUENCE: nothing new */
+	}
+	res = finish(s, ENRICH_DONE, reason);
+	free(domains);
+	free(key_c);
+	free(hdrs);
+	free(user);
+	ical_parsed_fini(&ip);
+	return res;
+}
+
+enum enrich_result
+enrich_process(struct enrich_store *s, const struct enrich_event *ev,
+    char *reason)
+{
+	char err[ENRICH_REASON_MAX];
+	const char *schema;
+
+	reason[0] = '\0';
+	if (enrich_store_connect(s, err, sizeof(err)) != 0) {
+		snprintf(reason, ENRICH_REASON_MAX, "database: %s", err);
+		return ENRICH_RETRY;
+	}
+	/* The schema header names the payload (docs/events.md); the topic
+	 * name is the fallback, so renamed topics still work. */
+	schema = enrich_event_header(ev, "schema");
+	if (schema != NULL ? strncmp(schema, "crm.mail/1", 10) == 0 &&
+	    (schema[10] == '\0' || schema[10] == '.') :
+	    strcmp(ev->topic, "crm.mail.v1") == 0)
+		return process_mail(s, ev, reason);
+	if (schema != NULL ? strncmp(schema, "crm.calendar/1", 14) == 0 &&
+	    (schema[14] == '\0' || schema[14] == '.') :
+	    strcmp(ev->topic, "crm.calendar.v1") == 0)
+		return process_calendar(s, ev, reason);
+	return poison(reason, "no handler for schema %s on topic %s",
+	    schema ? schema : "(none)", ev->topic);
+}
