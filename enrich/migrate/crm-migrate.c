@@ -9,9 +9,12 @@
  * Refused, before anything is changed:
  *   - an applied migration whose file changed (SHA-256 differs): history
  *     is immutable, write a new migration instead;
- *   - an applied version with no file, a gap in the numbering, a duplicate
- *     version, or a new file numbered below the newest applied one: the
- *     directory does not describe the database;
+ *   - an applied version with no file, a duplicate version, or a new file
+ *     numbered below the newest applied one: the directory does not
+ *     describe the database.  Gaps in the numbering are allowed (ranges
+ *     are reserved per part of the project), but a file that arrives
+ *     below the newest applied version is refused, not applied out of
+ *     order: rename it after the newest;
  *   - a migration that ends the transaction itself (COMMIT/ROLLBACK).
  *
  * Roles: crm_owner (owns every object, runs the migrations), crm_enrich
@@ -34,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "lib/xmalloc.h"
@@ -342,6 +346,18 @@ ensure_roles(struct migrate_state *s)
 		    exec_cmd(s->conn, "GRANT USAGE ON SCHEMA public TO "
 		    "crm_enrich, crm_api") != 0)
 			return -1;
+		/* Trusted extensions (pg_trgm) need CREATE on the database. */
+		{
+			char *db = PQescapeIdentifier(s->conn, PQdb(s->conn),
+			    strlen(PQdb(s->conn)));
+			char *sql = xasprintf("GRANT CREATE ON DATABASE %s TO "
+			    "crm_owner", db ? db : "\"\"");
+			int rc = exec_cmd(s->conn, sql);
+			PQfreemem(db);
+			free(sql);
+			if (rc != 0)
+				return -1;
+		}
 	}
 	return 0;
 }
@@ -412,11 +428,6 @@ check_history(struct migrate_state *s)
 	for (size_t i = 0; i < s->n; i++) {
 		struct migration *m = &s->m[i];
 
-		if ((int)i + 1 != m->version) {
-			err("version %04zu is missing (next file is %s)", i + 1,
-			    m->name);
-			return -1;
-		}
 		if (m->applied) {
 			max_applied = m->version;
 			if (strcmp(m->applied_sha, m->sha) != 0) {
@@ -456,14 +467,116 @@ position_line(const char *sql, const char *pos)
 	return line;
 }
 
+static const char *const txn_words[] = {
+	"begin", "start", "commit", "end", "rollback", "abort", "savepoint",
+	"release", "prepare", NULL,
+};
+
+/*
+ * Finds a top-level transaction-control statement (COMMIT, ROLLBACK, ...)
+ * so it is refused before anything runs: once executed it would commit
+ * half a migration.  A small lexer: statements end at ';' outside
+ * '...', "...", $tag$...$tag$, -- and nested block comments.  Returns the
+ * line of the offending statement, or 0.
+ */
+static int
+find_txn_control(const char *sql)
+{
+	const char *p = sql, *stmt = NULL;
+	int line = 1, stmt_line = 1, depth;
+
+	while (*p != '\0') {
+		if (*p == '\n') {
+			line++;
+			p++;
+			continue;
+		}
+		if (p[0] == '-' && p[1] == '-') {
+			while (*p != '\0' && *p != '\n')
+				p++;
+			continue;
+		}
+		if (p[0] == '/' && p[1] == '*') {
+			for (depth = 1, p += 2; *p != '\0' && depth > 0; p++) {
+				if (*p == '\n')
+					line++;
+				else if (p[0] == '/' && p[1] == '*')
+					depth++, p++;
+				else if (p[0] == '*' && p[1] == '/')
+					depth--, p++;
+			}
+			continue;
+		}
+		if (*p == ';') {
+			stmt = NULL;
+			p++;
+			continue;
+		}
+		if (isspace((unsigned char)*p)) {
+			p++;
+			continue;
+		}
+		if (stmt == NULL) {
+			size_t n = 0;
+
+			stmt = p;
+			stmt_line = line;
+			while (isalpha((unsigned char)p[n]))
+				n++;
+			for (int i = 0; txn_words[i] != NULL; i++)
+				if (n == strlen(txn_words[i]) &&
+				    strncasecmp(p, txn_words[i], n) == 0)
+					return stmt_line;
+		}
+		if (*p == '\'' || *p == '"') {
+			char q = *p++;
+			while (*p != '\0' && *p != q) {
+				if (*p == '\n')
+					line++;
+				p++;
+			}
+			if (*p != '\0')
+				p++;
+			continue;
+		}
+		if (*p == '$') {
+			const char *t = p + 1;
+			while (isalnum((unsigned char)*t) || *t == '_')
+				t++;
+			if (*t == '$' && !(t > p + 1 &&
+			    isdigit((unsigned char)p[1]))) {
+				size_t tl = (size_t)(t - p + 1);
+				const char *e = p + tl;
+				while (*e != '\0' && strncmp(e, p, tl) != 0) {
+					if (*e == '\n')
+						line++;
+					e++;
+				}
+				p = *e != '\0' ? e + tl : e;
+				continue;
+			}
+		}
+		p++;
+	}
+	return 0;
+}
+
 static int
 apply_one(struct migrate_state *s, struct migration *m)
 {
 	char vbuf[16];
 	const char *params[3] = { vbuf, m->name, m->sha };
 	PGresult *r;
+	int line;
 
 	snprintf(vbuf, sizeof(vbuf), "%d", m->version);
+	if ((line = find_txn_control(m->sql)) != 0) {
+		fprintf(stderr, "crm-migrate: error: %s:%d: transaction "
+		    "control (BEGIN/COMMIT/ROLLBACK/SAVEPOINT) is not allowed "
+		    "in a migration; crm-migrate runs each file in its own "
+		    "transaction\n", m->path, line);
+		return -1;
+	}
 	if (exec_cmd(s->conn, "BEGIN") != 0)
 		return -1;
 	r = PQexec(s->conn, m->sql);
