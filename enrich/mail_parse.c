@@ -33,11 +33,20 @@ decode_phrase(const char *s)
 {
 	size_t idx = 0;
 	char *dec = NULL, *out;
+	bool raw_utf8;
 
 	if (s == NULL)
 		return NULL;
-	if (mailmime_encoded_phrase_parse("iso-8859-1", s, strlen(s), &idx,
-	    "utf-8", &dec) == MAILIMF_NO_ERROR && dec != NULL) {
+	/* Raw 8-bit text outside encoded-words is UTF-8 when it is valid
+	 * UTF-8 (RFC 6532), else most likely Windows-1252. */
+	{
+		char *c = clean(s, strlen(s) + 1);
+		raw_utf8 = strcmp(c, s) == 0;
+		free(c);
+	}
+	if (mailmime_encoded_phrase_parse(raw_utf8 ? "utf-8" : "windows-1252",
+	    s, strlen(s), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR &&
+	    dec != NULL) {
 		out = clean(dec, MAIL_FIELD_MAX);
 		free(dec);
 	} else

@@ -436,26 +436,36 @@ find_thread(struct enrich_store *s, const char *tenant, const char *msg_row,
 		if (tid != NULL || s->failed)
 			return tid;
 	}
-	/* 3. Subject fallback, only for a "Re:"/"Fwd:" subject without
-	 * usable references (some clients drop them), and only within a
-	 * recent thread, so two unrelated "Hello"s never merge. */
+	/* 3. Subject fallback, for a "Re:"/"Fwd:" subject without usable
+	 * references (some clients drop them), within a recent thread only,
+	 * so two unrelated "Hello"s never merge.  An original (no prefix)
+	 * joins only an orphan thread: one a reply started before its
+	 * parent arrived (replies overtake originals across partitions). */
 	if (mp->subject != NULL) {
 		bool had_prefix;
 		char *norm = text_subject_norm(mp->subject, &had_prefix);
 
-		if (had_prefix && *norm != '\0') {
+		if (*norm != '\0') {
 			const char *p[3] = { tenant, norm, sent };
-			tid = db_value(s, "SELECT id FROM threads WHERE "
-			    "tenant_id = $1 AND subject_norm = $2 AND last_at "
-			    ">= COALESCE($3::timestamptz, now()) - interval '"
+			tid = db_value(s, had_prefix ?
+			    "SELECT id FROM threads WHERE tenant_id = $1 AND "
+			    "subject_norm = $2 AND last_at >= COALESCE($3::"
+			    "timestamptz, now()) - interval '"
 			    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC "
-			    "LIMIT 1", 3, p);
+			    "LIMIT 1" :
+			    "UPDATE threads SET orphan = false WHERE id = ("
+			    "SELECT id FROM threads WHERE tenant_id = $1 AND "
+			    "subject_norm = $2 AND orphan AND last_at >= "
+			    "COALESCE($3::timestamptz, now()) - interval '"
+			    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC "
+			    "LIMIT 1) RETURNING id", 3, p);
 		}
 		if (tid == NULL && !s->failed) {
-			const char *p[3] = { tenant, mp->subject, norm };
+			const char *p[4] = { tenant, mp->subject, norm,
+			    had_prefix ? "t" : "f" };
 			tid = db_value(s, "INSERT INTO threads (tenant_id, "
-			    "subject, subject_norm) VALUES ($1, $2, $3) "
-			    "RETURNING id", 3, p);
+			    "subject, subject_norm, orphan) VALUES ($1, $2, $3, "
+			    "$4) RETURNING id", 4, p);
 		}
 		free(norm);
 		return tid;

@@ -13,6 +13,9 @@ CREATE TABLE threads (
 	first_at      timestamptz,
 	last_at       timestamptz,
 	message_count integer NOT NULL DEFAULT 0,
+	-- Started by a "Re:" whose parent was not known yet: the parent
+	-- (same normalised subject, no prefix) joins it when it arrives.
+	orphan        boolean NOT NULL DEFAULT false,
 	created_at    timestamptz NOT NULL DEFAULT now(),
 	UNIQUE (tenant_id, id)
 );

@@ -90,13 +90,15 @@ def main():
                 hdr.append("References: " +
                            " ".join(f"<{x}>" for x in th[2]))
             th[2].append(mid)
-        else:
-            threads[tenant].append((mid, subject, [mid]))
-            exp[tenant]["threads"] += 1
         enc_subject = subject
         if i % 5 == 0:
+            subject = "Angebot für " + subject
             enc_subject = "=?UTF-8?B?" + base64.b64encode(
-                ("Angebot für " + subject).encode()).decode() + "?="
+                subject.encode()).decode() + "?="
+        if not is_reply:
+            # replies quote the subject as the reader saw it (decoded)
+            threads[tenant].append((mid, subject, [mid]))
+            exp[tenant]["threads"] += 1
         if out:
             frm = [(None, user)]
             to = ext

@@ -136,3 +136,13 @@ check_expected() { # EXPECTED_JSON
 	done
 	note "expected counts match for acme and globex"
 }
+
+wait_sql_ge() { # QUERY MIN [SECS]
+	local i v
+	for ((i = 0; i < ${3:-60} * 5; i++)); do
+		v="$(sql "$1" 2>/dev/null)"
+		[ -n "$v" ] && [ "$v" -ge "$2" ] && return 0
+		sleep 0.2
+	done
+	fail "waited for [$1] >= $2, last value: $v"
+}
