@@ -45,3 +45,10 @@ $(B)/crm-admin: $(B)/enrich/admin/crm-admin.o $(LIB_A)
 	    $(shell $(PKG_CONFIG) --libs libcrypto)
 
 BINS += $(B)/crm-admin
+
+# Unit tests and the fuzz target over the parsers (libetpan, libical,
+# libpsl): the core objects, then libcrm again after them.
+ENRICH_PARSE_TESTS := $(B)/tests/unit/test_enrich_parse \
+    $(B)/tests/fuzz/replay_mail_parse $(B)/tests/fuzz/fuzz_mail_parse
+$(ENRICH_PARSE_TESTS): $(ENRICH_CORE_OBJS)
+$(ENRICH_PARSE_TESTS): TEST_LIBS += $(LIB_A) $(ENRICH_LIBS)
