@@ -55,6 +55,7 @@ wait_sql "SELECT count(*) FROM meetings" 10 60
 sleep 2
 before="$(table_counts)"
 check_expected "$T/gen/expected.json"
+check_order
 
 processed=0
 for n in a a2 b; do

@@ -36,6 +36,7 @@ wait_sql "SELECT count(*) FROM meetings" 6 30
 ms=$(($(now_ms) - t0))
 note "$records records -> $want messages in $ms ms (includes joining the group)"
 check_expected "$T/gen/expected.json"
+check_order
 # the copy seen in a second mailbox is one row, and was counted as such
 dups="$(grep -c ' duplicate ' "$T/enrich-a.log")"
 [ "$dups" -gt 0 ] || fail "no record was recognised as a duplicate"
@@ -86,13 +87,30 @@ grep -q 'error-topic=crm.calendar.v1.*' "$T/dlq.txt" || fail "no calendar dead l
 grep -q 'idempotency-key=0000' "$T/dlq.txt" || fail "original headers not kept"
 note "dead letters: $(cut -d'|' -f2 "$T/dlq.txt" | grep -o 'error=[^,]*' | sort | uniq -c | tr '\n' ';')"
 
+step "database outage: records wait and retry, in order, none dead-lettered"
+pg_stop "$T/pg"
+"$PY" "$GEN" "$T/gen3" --count 8 --start 600 --seed 3 --calendar 0 >/dev/null
+produce_manifest "$T/gen3/manifest.tsv"
+for i in $(seq 1 100); do
+	grep -q 'warning: retry crm.mail.v1' "$T/enrich-a.log" && break
+	sleep 0.2
+done
+grep -q 'warning: retry crm.mail.v1' "$T/enrich-a.log" || fail "no retry logged during the outage"
+sleep 3    # a few back-off rounds
+pg_restart "$T/pg"
+wait_sql "SELECT count(*) FROM messages WHERE message_id LIKE 'm60_.3@%'" 8 60
+check_order
+kcat -C -b "$KAFKA_BOOTSTRAP" -t crm.deadletter.v1 -o beginning -e -q \
+    -f '%k\n' 2>/dev/null | wc -l | grep -qx 3 || fail "the outage dead-lettered records"
+note "$(grep -c 'warning: retry' "$T/enrich-a.log") retries logged during the outage, 8 records stored in order afterwards"
+
 step "SIGTERM: finish, commit, leave the group"
 stop_pid "$ENRICH_PID_a" 20 || fail "crm-enrich did not stop on SIGTERM"
 wait "$ENRICH_PID_a"; rc=$?
 [ "$rc" = 0 ] || fail "crm-enrich exited $rc on SIGTERM"
 grep -q 'partitions revoked' "$T/enrich-a.log" || fail "no revoke on close"
 grep -q 'stopped: done=' "$T/enrich-a.log" || fail "no final stats line"
-total=$((records + 4))
+total=$((records + 4 + $(wc -l <"$T/gen3/manifest.tsv")))
 before="$(table_counts)"
 digest() {
 	sql "SELECT md5(string_agg(concat_ws('|', idempotency_key, thread_id,

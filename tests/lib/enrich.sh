@@ -146,3 +146,24 @@ wait_sql_ge() { # QUERY MIN [SECS]
 	done
 	fail "waited for [$1] >= $2, last value: $v"
 }
+
+# Starts the stopped cluster in DIR again on $PGPORT (same options as
+# pg_start), for outage tests.
+pg_restart() { # DIR
+	local d="$1"
+	_pg_as_owner "$PG_BIN/pg_ctl" -D "$d/data" -l "$d/postgres.log" -w \
+	    -t 30 start -o "-c listen_addresses=127.0.0.1 -c port=$PGPORT \
+	    -c unix_socket_directories=$d -c fsync=off \
+	    -c full_page_writes=off -c synchronous_commit=off" >/dev/null ||
+	    fail "postgres: restart failed"
+	track_pid "$(head -n 1 "$d/data/postmaster.pid")" postgres
+}
+
+# Within one partition, rows must have been inserted in offset order.
+check_order() {
+	local bad
+	bad="$(sql "SELECT count(*) FROM (SELECT kafka_offset, lag(kafka_offset)
+	    OVER (PARTITION BY kafka_topic, kafka_partition ORDER BY id) AS prev
+	    FROM messages) s WHERE prev > kafka_offset")"
+	[ "$bad" = 0 ] || fail "$bad messages were stored out of partition order"
+}
