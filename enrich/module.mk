@@ -52,3 +52,16 @@ ENRICH_PARSE_TESTS := $(B)/tests/unit/test_enrich_parse \
     $(B)/tests/fuzz/replay_mail_parse $(B)/tests/fuzz/fuzz_mail_parse
 $(ENRICH_PARSE_TESTS): $(ENRICH_CORE_OBJS)
 $(ENRICH_PARSE_TESTS): TEST_LIBS += $(LIB_A) $(ENRICH_LIBS)
+
+install: install-enrich
+.PHONY: install-enrich
+install-enrich: $(B)/crm-enrich $(B)/crm-migrate $(B)/crm-admin
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(ENRICH_SQL_DIR) \
+	    $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy
+	install -m 755 $(B)/crm-enrich $(B)/crm-migrate $(B)/crm-admin \
+	    $(DESTDIR)$(PREFIX)/sbin/
+	install -m 644 enrich/sql/*.sql $(DESTDIR)$(ENRICH_SQL_DIR)/
+	install -m 644 man/crm-enrich.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 enrich/crm-enrich.conf.example \
+	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy/

@@ -20,6 +20,17 @@ scenario_init enrich_kafka 0
 . "$TLIB/enrich.sh"
 enrich_stack
 
+step "--help, --check"
+"$ENRICH" --help | grep -q -- '--check' || fail "crm-enrich --help"
+enrich_conf "$T/ok.conf"
+"$ENRICH" --check -c "$T/ok.conf" >/dev/null || fail "--check refused a good file"
+printf '[database]\nconninfo = host=x password=hunter2\n' >"$T/bad.conf"
+if "$ENRICH" --check -c "$T/bad.conf" 2>"$T/bad.err"; then fail "password accepted"; fi
+grep -q "bad.conf:2: conninfo must not contain a password" "$T/bad.err" || fail "no file:line"
+printf '[kafka]\nbrokers = x\nbogus = 1\n' >"$T/bad.conf"
+if "$ENRICH" --check -c "$T/bad.conf" 2>"$T/bad.err"; then fail "unknown key accepted"; fi
+grep -q 'bad.conf:3: unknown key "bogus"' "$T/bad.err" || fail "unknown key: no file:line"
+
 step "generate and produce"
 "$PY" "$GEN" "$T/gen" --count 120 --seed 3 >"$T/gen.out"
 records="$(wc -l <"$T/gen/manifest.tsv")"
@@ -147,6 +158,13 @@ only_carol="$(sql "SELECT count(*) FROM messages m WHERE tenant_id = 'acme' AND 
 msgs_before="$(sql "SELECT count(*) FROM messages WHERE tenant_id = 'acme'")"
 [ "$carol_acme_msgs" -gt 0 ] && [ "$carol_globex" -gt 0 ] && [ "$only_carol" -gt 0 ] ||
 	fail "test data lacks carol ($carol_acme_msgs/$carol_globex/$only_carol)"
+counts0="$(table_counts)"
+"$ADMIN" -d "host=127.0.0.1 port=$PGPORT dbname=crm user=crm_enrich" purge \
+    --tenant acme --address carol@initech.com --dry-run >"$T/dry.out" ||
+	fail "purge --dry-run"
+grep -q "would purge tenant=acme .*\"messages\": $only_carol," "$T/dry.out" ||
+	{ cat "$T/dry.out"; fail "dry-run counts"; }
+[ "$(table_counts)" = "$counts0" ] || fail "--dry-run changed rows"
 "$ADMIN" -d "host=127.0.0.1 port=$PGPORT dbname=crm user=crm_enrich" purge \
     --tenant acme --address Carol@Initech.com --actor test >"$T/purge.out" ||
 	fail "crm-admin purge failed"
