@@ -9,6 +9,8 @@
  */
 #include "enrich/mail_parse.h"
 
+#include <errno.h>
+#include <iconv.h>
 #include <libetpan/libetpan.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
@@ -301,6 +303,42 @@ add_attachment(struct mail_parsed *mp, const char *fname, char *ctype,
 	sha256_hex(p, len, a->sha256);
 }
 
+/*
+ * Converts (p, len) from charset cs with iconv; bytes cs cannot decode
+ * become U+FFFD.  Output bounded by MAIL_BODY_MAX.  NULL when iconv does
+ * not know cs.  (libetpan's charconv() leaks on every call in 1.9.4.)
+ */
+static char *
+to_utf8(const char *cs, const char *p, size_t len)
+{
+	iconv_t cd = iconv_open("UTF-8", cs);
+	size_t cap, left_out;
+	char *out, *o, *in = (char *)p;
+
+	if (cd == (iconv_t)-1)
+		return NULL;
+	cap = (len < MAIL_BODY_MAX ? len : MAIL_BODY_MAX) * 4 + 4;
+	out = o = xmalloc(cap);
+	left_out = cap - 4;
+	while (len > 0) {
+		if (iconv(cd, &in, &len, &o, &left_out) != (size_t)-1)
+			break;
+		if (errno == E2BIG)
+			break;	/* the limit: keep what fits */
+		/* EILSEQ/EINVAL: one undecodable byte */
+		if (left_out < 3)
+			break;
+		memcpy(o, "\xef\xbf\xbd", 3);
+		o += 3;
+		left_out -= 3;
+		in++;
+		len--;
+	}
+	*o = '\0';
+	iconv_close(cd);
+	return out;
+}
+
 static void
 single_part(struct mail_parsed *mp, struct mailmime *m)
 {
@@ -345,12 +383,13 @@ single_part(struct mail_parsed *mp, struct mailmime *m)
 		    sf.fld_content_charset : "us-ascii";
 		char *conv = NULL;
 
-		if (strcasecmp(cs, "utf-8") != 0 && strcasecmp(cs,
-		    "us-ascii") != 0 && charconv("utf-8", cs, dec, declen,
-		    &conv) == MAIL_CHARCONV_NO_ERROR && conv != NULL) {
+		if (strcasecmp(cs, "utf-8") != 0 &&
+		    strcasecmp(cs, "us-ascii") != 0)
+			conv = to_utf8(cs, dec, declen);
+		if (conv != NULL) {
 			mp->body_text = text_utf8_clean(conv, strlen(conv),
 			    MAIL_BODY_MAX);
-			charconv_buffer_free(conv);
+			free(conv);
 		} else
 			mp->body_text = text_utf8_clean(dec, declen,
 			    MAIL_BODY_MAX);
