@@ -340,32 +340,36 @@ is_internal(const char *domains, const char *domain)
 	return false;
 }
 
-/*
- * Account and contact for one address.  Returns the contact id (copied)
- * or NULL after a failure (s->failed).
- */
+/* The account domain of an external company address, or NULL. */
+static const char *
+account_domain(const char *domains, const char *address, const char *domain,
+    char *buf, size_t size)
+{
+	if (is_internal(domains, domain) ||
+	    resolve_party(address, buf, size) != RESOLVE_COMPANY ||
+	    is_internal(domains, buf))
+		return NULL;
+	return buf;
+}
+
+/* Contact (and account) for one address in one statement: $1 tenant, $2
+ * address, $3 domain, $4 name, $5 seen, $6 internal, $7 account domain. */
+#define CONTACT_SQL "crm_contact_for_address($1, $2, $3, $4, " \
+	"COALESCE($5::timestamptz, now()), $6, CASE WHEN $7::text IS NULL " \
+	"THEN NULL ELSE crm_account_for_domain($1, $7) END)"
+
+/* Returns the contact id (copied), or NULL after a failure (s->failed). */
 static char *
 resolve_contact(struct enrich_store *s, const char *tenant,
     const char *domains, const char *address, const char *domain,
     const char *name, const char *seen)
 {
-	char acct_dom[256], *acct = NULL, *cid;
-	bool internal = is_internal(domains, domain);
+	char buf[256];
+	const char *p[7] = { tenant, address, domain, name, seen,
+	    is_internal(domains, domain) ? "t" : "f",
+	    account_domain(domains, address, domain, buf, sizeof(buf)) };
 
-	if (!internal && resolve_party(address, acct_dom, sizeof(acct_dom)) ==
-	    RESOLVE_COMPANY && !is_internal(domains, acct_dom)) {
-		const char *p[2] = { tenant, acct_dom };
-		acct = db_value(s, "SELECT crm_account_for_domain($1, $2)", 2,
-		    p);
-	}
-	{
-		const char *p[7] = { tenant, address, domain, name, seen,
-		    internal ? "t" : "f", acct };
-		cid = db_value(s, "SELECT crm_contact_for_address($1, $2, $3, "
-		    "$4, COALESCE($5::timestamptz, now()), $6, $7)", 7, p);
-	}
-	free(acct);
-	return cid;
+	return db_value(s, "SELECT " CONTACT_SQL, 7, p);
 }
 
 static char *
@@ -482,7 +486,9 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
     char *reason)
 {
 	const char *tenant, *idkey, *direction, *errstr;
-	char *user = NULL, *hdrs, *row, *tid, *domains, *sent_fixed = NULL;
+	char *user = NULL, *hdrs, *row = NULL, *tid, *domains;
+	char *sent_fixed = NULL;
+	PGresult *r;
 	char part[32], off[32], size[32], *refs;
 	struct mail_parsed mp;
 	enum enrich_result res;
@@ -529,7 +535,7 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 			    "observed-at")),
 			size, mp.body_text, ev->topic, part, off, key_c, hdrs,
 		};
-		row = db_value(s, "INSERT INTO messages (tenant_id, "
+		r = db(s, "INSERT INTO messages (tenant_id, "
 		    "idempotency_key, message_id, in_reply_to, refs, subject, "
 		    "sent_at, direction, mailbox_owner, mailbox, uid, "
 		    "uidvalidity, source, observed_at, size_bytes, body_text, "
@@ -537,7 +543,16 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 		    "kafka_headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
 		    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, "
 		    "$20, $21) ON CONFLICT (tenant_id, idempotency_key) DO "
-		    "NOTHING RETURNING id", 21, p);
+		    "NOTHING RETURNING id, COALESCE(sent_at, observed_at, "
+		    "created_at)", 21, p);
+		if (r != NULL && PQntuples(r) == 1) {
+			row = xstrdup(PQgetvalue(r, 0, 0));
+			/* sent_at as PostgreSQL read it, for thread times
+			 * and contacts. */
+			sent_fixed = xstrdup(PQgetvalue(r, 0, 1));
+		}
+		if (r != NULL)
+			PQclear(r);
 		free(mbox_c);
 		free(src_c);
 		free(key_c);
@@ -546,12 +561,6 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 		/* Already stored (or a failure, which finish() reports). */
 		res = finish(s, ENRICH_DUPLICATE, reason);
 		goto out;
-	}
-	/* sent_at as PostgreSQL read it, for thread times and contacts. */
-	{
-		const char *p[1] = { row };
-		sent_fixed = db_value(s, "SELECT COALESCE(sent_at, observed_at, "
-		    "created_at) FROM messages WHERE id = $1", 1, p);
 	}
 	tid = find_thread(s, tenant, row, &mp, sent_fixed);
 	{
@@ -566,19 +575,21 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 	}
 	free(tid);
 	domains = internal_domains(s, tenant);
+	/* One round trip per address: contact, account and participant. */
 	for (size_t i = 0; i < mp.naddrs && !s->failed; i++) {
 		const struct mail_addr *a = &mp.addrs[i];
-		char *cid = resolve_contact(s, tenant, domains, a->address,
-		    a->domain, a->display_name, sent_fixed);
-		char pos[16];
-		const char *p[7] = { tenant, row, mail_role_names[a->role],
-		    a->address, a->display_name, cid, pos };
+		char pos[16], buf[256];
+		const char *p[10] = { tenant, a->address, a->domain,
+		    a->display_name, sent_fixed,
+		    is_internal(domains, a->domain) ? "t" : "f",
+		    account_domain(domains, a->address, a->domain, buf,
+		    sizeof(buf)), row, mail_role_names[a->role], pos };
 
 		snprintf(pos, sizeof(pos), "%zu", i);
 		db_cmd(s, "INSERT INTO participants (tenant_id, message_id, "
 		    "role, address, display_name, contact_id, position) VALUES "
-		    "($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING", 7, p);
-		free(cid);
+		    "($1, $8, $9, $2, $4, " CONTACT_SQL ", $10) ON CONFLICT DO "
+		    "NOTHING", 10, p);
 	}
 	free(domains);
 	for (size_t i = 0; i < mp.natts && !s->failed; i++) {

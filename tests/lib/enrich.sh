@@ -53,7 +53,7 @@ commit_interval_ms = 200
 initial_ms = 100
 max_ms = 2000
 [log]
-level = debug
+level = ${ENRICH_LOG_LEVEL:-debug}
 CONF
 }
 
