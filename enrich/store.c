@@ -481,6 +481,42 @@ find_thread(struct enrich_store *s, const char *tenant, const char *msg_row,
 	}
 }
 
+/*
+ * A root message (no In-Reply-To, no References) names its thread: the
+ * thread takes its subject, and orphan threads with the same normalised
+ * subject - replies that arrived before it and had nothing else to join
+ * (docs/schema.md, threads) - are merged into it.
+ */
+static void
+adopt_orphans(struct enrich_store *s, const char *tenant, const char *tid,
+    const char *subject, const char *sent)
+{
+	bool had_prefix;
+	char *norm = text_subject_norm(subject, &had_prefix);
+
+	if (!had_prefix && *norm != '\0') {
+		const char *p[4] = { tenant, tid, norm, sent };
+		const char *p2[4] = { tenant, tid, norm, subject };
+
+		db_cmd(s, "UPDATE messages SET thread_id = $2 WHERE tenant_id = "
+		    "$1 AND thread_id IN (SELECT id FROM threads WHERE "
+		    "tenant_id = $1 AND id <> $2 AND orphan AND subject_norm = "
+		    "$3 AND last_at >= COALESCE($4::timestamptz, now()) - "
+		    "interval '" THREAD_SUBJECT_DAYS " days')", 4, p);
+		db_cmd(s, "WITH o AS (DELETE FROM threads t WHERE tenant_id = "
+		    "$1 AND id <> $2 AND orphan AND subject_norm = $3 AND NOT "
+		    "EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = $1 "
+		    "AND m.thread_id = t.id) RETURNING message_count, first_at, "
+		    "last_at) UPDATE threads SET message_count = message_count "
+		    "+ (SELECT COALESCE(sum(message_count), 0) FROM o), "
+		    "first_at = LEAST(first_at, (SELECT min(first_at) FROM o)), "
+		    "last_at = GREATEST(last_at, (SELECT max(last_at) FROM o)), "
+		    "subject = $4, subject_norm = $3, orphan = false WHERE "
+		    "tenant_id = $1 AND id = $2", 4, p2);
+	}
+	free(norm);
+}
+
 static enum enrich_result
 process_mail(struct enrich_store *s, const struct enrich_event *ev,
     char *reason)
@@ -573,6 +609,9 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 		db_cmd(s, "UPDATE messages SET thread_id = $2 WHERE "
 		    "tenant_id = $1 AND id = $3", 3, p2);
 	}
+	if (mp.in_reply_to == NULL && mp.nrefs == 0 && mp.subject != NULL &&
+	    tid != NULL)
+		adopt_orphans(s, tenant, tid, mp.subject, sent_fixed);
 	free(tid);
 	domains = internal_domains(s, tenant);
 	/* One round trip per address: contact, account and participant. */
