@@ -167,19 +167,6 @@ db_value(struct enrich_store *s, const char *sql, int n,
 	return v;
 }
 
-static void
-begin_tenant(struct enrich_store *s, const char *tenant)
-{
-	const char *p[1] = { tenant };
-
-	s->failed = false;
-	s->transient = false;
-	db_cmd(s, "BEGIN", 0, NULL);
-	db_cmd(s, "SELECT set_config('crm.tenant_id', $1, true)", 1, p);
-	db_cmd(s, "INSERT INTO tenants (tenant_id) VALUES ($1) "
-	    "ON CONFLICT DO NOTHING", 1, p);
-}
-
 static enum enrich_result
 finish(struct enrich_store *s, enum enrich_result ok, char *reason)
 {
@@ -304,28 +291,89 @@ check_envelope(const struct enrich_event *ev, const char **tenant_r,
 	return ENRICH_DONE;
 }
 
-static void
-add_tenant_domain(struct enrich_store *s, const char *tenant,
-    const char *user)
-{
-	const char *at = strrchr(user, '@');
-	const char *p[2] = { tenant, at ? at + 1 : NULL };
-
-	if (at == NULL || at[1] == '\0')
-		return;
-	db_cmd(s, "INSERT INTO tenant_domains (tenant_id, domain) "
-	    "VALUES ($1, $2) ON CONFLICT DO NOTHING", 2, p);
-}
-
-/* The tenant's internal domains, as one string " a b c " for lookups. */
+/*
+ * Opens the record's transaction: BEGIN, the tenant setting, the tenants
+ * row, the mailbox owner's domain as an internal domain, and the tenant's
+ * internal domains (returned as " a b c ", caller frees; NULL after a
+ * failure).  Five statements, one round trip: libpq pipeline mode.  An
+ * error aborts the rest of the pipeline and the transaction; finish()
+ * rolls it back.
+ */
 static char *
-internal_domains(struct enrich_store *s, const char *tenant)
+begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
 {
-	const char *p[1] = { tenant };
-	char *v = db_value(s, "SELECT ' ' || string_agg(domain, ' ') || ' ' "
-	    "FROM tenant_domains WHERE tenant_id = $1", 1, p);
+	static const char *const sql[] = {
+		"BEGIN",
+		"SELECT set_config('crm.tenant_id', $1, true)",
+		"INSERT INTO tenants (tenant_id) VALUES ($1) ON CONFLICT DO "
+		    "NOTHING",
+		"INSERT INTO tenant_domains (tenant_id, domain) SELECT $1, "
+		    "$2::text WHERE $2::text IS NOT NULL ON CONFLICT DO NOTHING",
+		"SELECT ' ' || COALESCE(string_agg(domain, ' '), '') || ' ' "
+		    "FROM tenant_domains WHERE tenant_id = $1",
+	};
+	static const int nparams[] = { 0, 1, 1, 2, 1 };
+	const char *at = strrchr(user, '@');
+	const char *p[2] = { tenant, at != NULL && at[1] != '\0' ? at + 1 :
+	    NULL };
+	char *domains = NULL;
+	PGresult *r;
 
-	return v ? v : xstrdup(" ");
+	s->failed = false;
+	s->transient = false;
+	if (PQenterPipelineMode(s->conn) != 1)
+		goto broken;
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
+		if (PQsendQueryParams(s->conn, sql[i], nparams[i], NULL, p,
+		    NULL, NULL, 0) != 1)
+			goto broken;
+	if (PQpipelineSync(s->conn) != 1)
+		goto broken;
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		while ((r = PQgetResult(s->conn)) != NULL) {
+			ExecStatusType st = PQresultStatus(r);
+
+			if (st == PGRES_FATAL_ERROR && !s->failed) {
+				const char *state = PQresultErrorField(r,
+				    PG_DIAG_SQLSTATE);
+				s->failed = true;
+				s->transient = PQstatus(s->conn) !=
+				    CONNECTION_OK || sqlstate_transient(state);
+				snprintf(s->err, sizeof(s->err), "database: "
+				    "%s %s", state ? state : "",
+				    PQresultErrorMessage(r));
+				s->err[strcspn(s->err, "\n")] = '\0';
+			} else if (i == 4 && st == PGRES_TUPLES_OK &&
+			    PQntuples(r) == 1)
+				domains = xstrdup(PQgetvalue(r, 0, 0));
+			PQclear(r);
+		}
+	}
+	/* The sync point. */
+	if ((r = PQgetResult(s->conn)) != NULL)
+		PQclear(r);
+	if (PQexitPipelineMode(s->conn) != 1)
+		goto broken;
+	if (s->failed || domains == NULL) {
+		s->failed = true;
+		free(domains);
+		return NULL;
+	}
+	return domains;
+broken:
+	/* Only a broken connection gets here; the next record reconnects. */
+	s->failed = true;
+	s->transient = true;
+	snprintf(s->err, sizeof(s->err), "database: %s",
+	    PQerrorMessage(s->conn));
+	s->err[strcspn(s->err, "\n")] = '\0';
+	if (PQstatus(s->conn) == CONNECTION_OK) {
+		/* Pipeline state unknown: drop the connection. */
+		PQfinish(s->conn);
+		s->conn = NULL;
+	}
+	free(domains);
+	return NULL;
 }
 
 static bool
@@ -522,7 +570,7 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
     char *reason)
 {
 	const char *tenant, *idkey, *direction, *errstr;
-	char *user = NULL, *hdrs, *row = NULL, *tid, *domains;
+	char *user = NULL, *hdrs, *row = NULL, *tid, *domains = NULL;
 	char *sent_fixed = NULL;
 	PGresult *r;
 	char part[32], off[32], size[32], *refs;
@@ -551,8 +599,8 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 	hdrs = headers_json(ev);
 	refs = pg_text_array(mp.refs, mp.nrefs);
 
-	begin_tenant(s, tenant);
-	add_tenant_domain(s, tenant, user);
+	if ((domains = begin_tenant(s, tenant, user)) == NULL)
+		domains = xstrdup(" ");	/* s->failed: nothing more runs */
 	{
 		const char *uid = enrich_event_header(ev, "uid");
 		const char *uidv = enrich_event_header(ev, "uidvalidity");
@@ -613,7 +661,6 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 	    tid != NULL)
 		adopt_orphans(s, tenant, tid, mp.subject, sent_fixed);
 	free(tid);
-	domains = internal_domains(s, tenant);
 	/* One round trip per address: contact, account and participant. */
 	for (size_t i = 0; i < mp.naddrs && !s->failed; i++) {
 		const struct mail_addr *a = &mp.addrs[i];
@@ -630,7 +677,6 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 		    "($1, $8, $9, $2, $4, " CONTACT_SQL ", $10) ON CONFLICT DO "
 		    "NOTHING", 10, p);
 	}
-	free(domains);
 	for (size_t i = 0; i < mp.natts && !s->failed; i++) {
 		const struct mail_attachment *a = &mp.atts[i];
 		char pos[16], asz[32];
@@ -646,6 +692,7 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 	res = finish(s, ENRICH_DONE, reason);
 	free(row);
 out:
+	free(domains);
 	free(sent_fixed);
 	free(refs);
 	free(hdrs);
@@ -738,9 +785,8 @@ process_calendar(struct enrich_store *s, const struct enrich_event *ev,
 	snprintf(off, sizeof(off), "%lld", (long long)ev->offset);
 	hdrs = headers_json(ev);
 	key_c = text_utf8_clean(ev->key, strlen(ev->key), 1024);
-	begin_tenant(s, tenant);
-	add_tenant_domain(s, tenant, user);
-	domains = internal_domains(s, tenant);
+	if ((domains = begin_tenant(s, tenant, user)) == NULL)
+		domains = xstrdup(" ");	/* s->failed: nothing more runs */
 	for (size_t i = 0; i < ip.nev && !s->failed; i++) {
 		const struct ical_event *e = &ip.ev[i];
 		char seq[16], *cid = NULL;
