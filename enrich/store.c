@@ -43,6 +43,7 @@ struct enrich_store {
 	PGconn *conn;
 	bool failed;		/* a statement of this transaction failed */
 	bool transient;
+	unsigned piped;		/* statements sent in pipeline mode */
 	char err[ENRICH_REASON_MAX];
 };
 
@@ -292,44 +293,61 @@ check_envelope(const struct enrich_event *ev, const char **tenant_r,
 }
 
 /*
- * Opens the record's transaction: BEGIN, the tenant setting, the tenants
- * row, the mailbox owner's domain as an internal domain, and the tenant's
- * internal domains (returned as " a b c ", caller frees; NULL after a
- * failure).  Five statements, one round trip: libpq pipeline mode.  An
- * error aborts the rest of the pipeline and the transaction; finish()
- * rolls it back.
+ * Pipeline mode (libpq 14+): statements whose results the next statement
+ * does not need are sent back to back and read after one sync, one round
+ * trip for all.  An error aborts the rest of the pipeline and leaves the
+ * transaction failed; finish() rolls it back.
  */
-static char *
-begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
+static void
+pipe_broken(struct enrich_store *s)
 {
-	static const char *const sql[] = {
-		"BEGIN",
-		"SELECT set_config('crm.tenant_id', $1, true)",
-		"INSERT INTO tenants (tenant_id) VALUES ($1) ON CONFLICT DO "
-		    "NOTHING",
-		"INSERT INTO tenant_domains (tenant_id, domain) SELECT $1, "
-		    "$2::text WHERE $2::text IS NOT NULL ON CONFLICT DO NOTHING",
-		"SELECT ' ' || COALESCE(string_agg(domain, ' '), '') || ' ' "
-		    "FROM tenant_domains WHERE tenant_id = $1",
-	};
-	static const int nparams[] = { 0, 1, 1, 2, 1 };
-	const char *at = strrchr(user, '@');
-	const char *p[2] = { tenant, at != NULL && at[1] != '\0' ? at + 1 :
-	    NULL };
-	char *domains = NULL;
+	s->failed = true;
+	s->transient = true;
+	snprintf(s->err, sizeof(s->err), "database: %s",
+	    PQerrorMessage(s->conn));
+	s->err[strcspn(s->err, "\n")] = '\0';
+	/* The pipeline state is unknown: drop the connection; the next
+	 * record reconnects. */
+	PQfinish(s->conn);
+	s->conn = NULL;
+}
+
+static void
+pipe_begin(struct enrich_store *s)
+{
+	s->piped = 0;
+	if (!s->failed && PQenterPipelineMode(s->conn) != 1)
+		pipe_broken(s);
+}
+
+static void
+pipe_send(struct enrich_store *s, const char *sql, int n,
+    const char *const *p)
+{
+	if (s->failed)
+		return;
+	/* libpq copies the parameters into its output buffer here. */
+	if (PQsendQueryParams(s->conn, sql, n, NULL, p, NULL, NULL, 0) != 1)
+		pipe_broken(s);
+	else
+		s->piped++;
+}
+
+/* Reads every result; *value_r (when not NULL) gets a copy of the first
+ * column of the first row of statement number want (0-based). */
+static void
+pipe_end(struct enrich_store *s, unsigned want, char **value_r)
+{
 	PGresult *r;
 
-	s->failed = false;
-	s->transient = false;
-	if (PQenterPipelineMode(s->conn) != 1)
-		goto broken;
-	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
-		if (PQsendQueryParams(s->conn, sql[i], nparams[i], NULL, p,
-		    NULL, NULL, 0) != 1)
-			goto broken;
-	if (PQpipelineSync(s->conn) != 1)
-		goto broken;
-	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+	/* Not entered (an earlier statement failed): nothing was sent. */
+	if (s->conn == NULL || PQpipelineStatus(s->conn) == PQ_PIPELINE_OFF)
+		return;
+	if (PQpipelineSync(s->conn) != 1) {
+		pipe_broken(s);
+		return;
+	}
+	for (unsigned i = 0; i < s->piped; i++) {
 		while ((r = PQgetResult(s->conn)) != NULL) {
 			ExecStatusType st = PQresultStatus(r);
 
@@ -343,37 +361,52 @@ begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
 				    "%s %s", state ? state : "",
 				    PQresultErrorMessage(r));
 				s->err[strcspn(s->err, "\n")] = '\0';
-			} else if (i == 4 && st == PGRES_TUPLES_OK &&
-			    PQntuples(r) == 1)
-				domains = xstrdup(PQgetvalue(r, 0, 0));
+			} else if (value_r != NULL && i == want &&
+			    st == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+			    *value_r == NULL)
+				*value_r = xstrdup(PQgetvalue(r, 0, 0));
 			PQclear(r);
 		}
 	}
-	/* The sync point. */
-	if ((r = PQgetResult(s->conn)) != NULL)
+	if ((r = PQgetResult(s->conn)) != NULL)	/* the sync point */
 		PQclear(r);
 	if (PQexitPipelineMode(s->conn) != 1)
-		goto broken;
+		pipe_broken(s);
+}
+
+/*
+ * Opens the record's transaction: BEGIN, the tenant setting, the tenants
+ * row, the mailbox owner's domain as an internal domain, and the tenant's
+ * internal domains, returned as " a b c " (caller frees; NULL after a
+ * failure).  One round trip.
+ */
+static char *
+begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
+{
+	const char *at = strrchr(user, '@');
+	const char *p[2] = { tenant, at != NULL && at[1] != '\0' ? at + 1 :
+	    NULL };
+	char *domains = NULL;
+
+	s->failed = false;
+	s->transient = false;
+	pipe_begin(s);
+	pipe_send(s, "BEGIN", 0, NULL);
+	pipe_send(s, "SELECT set_config('crm.tenant_id', $1, true)", 1, p);
+	pipe_send(s, "INSERT INTO tenants (tenant_id) VALUES ($1) ON CONFLICT "
+	    "DO NOTHING", 1, p);
+	pipe_send(s, "INSERT INTO tenant_domains (tenant_id, domain) SELECT "
+	    "$1, $2::text WHERE $2::text IS NOT NULL ON CONFLICT DO NOTHING",
+	    2, p);
+	pipe_send(s, "SELECT ' ' || COALESCE(string_agg(domain, ' '), '') || "
+	    "' ' FROM tenant_domains WHERE tenant_id = $1", 1, p);
+	pipe_end(s, 4, &domains);
 	if (s->failed || domains == NULL) {
 		s->failed = true;
 		free(domains);
 		return NULL;
 	}
 	return domains;
-broken:
-	/* Only a broken connection gets here; the next record reconnects. */
-	s->failed = true;
-	s->transient = true;
-	snprintf(s->err, sizeof(s->err), "database: %s",
-	    PQerrorMessage(s->conn));
-	s->err[strcspn(s->err, "\n")] = '\0';
-	if (PQstatus(s->conn) == CONNECTION_OK) {
-		/* Pipeline state unknown: drop the connection. */
-		PQfinish(s->conn);
-		s->conn = NULL;
-	}
-	free(domains);
-	return NULL;
 }
 
 static bool
@@ -546,12 +579,12 @@ adopt_orphans(struct enrich_store *s, const char *tenant, const char *tid,
 		const char *p[4] = { tenant, tid, norm, sent };
 		const char *p2[4] = { tenant, tid, norm, subject };
 
-		db_cmd(s, "UPDATE messages SET thread_id = $2 WHERE tenant_id = "
+		pipe_send(s, "UPDATE messages SET thread_id = $2 WHERE tenant_id = "
 		    "$1 AND thread_id IN (SELECT id FROM threads WHERE "
 		    "tenant_id = $1 AND id <> $2 AND orphan AND subject_norm = "
 		    "$3 AND last_at >= COALESCE($4::timestamptz, now()) - "
 		    "interval '" THREAD_SUBJECT_DAYS " days')", 4, p);
-		db_cmd(s, "WITH o AS (DELETE FROM threads t WHERE tenant_id = "
+		pipe_send(s, "WITH o AS (DELETE FROM threads t WHERE tenant_id = "
 		    "$1 AND id <> $2 AND orphan AND subject_norm = $3 AND NOT "
 		    "EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = $1 "
 		    "AND m.thread_id = t.id) RETURNING message_count, first_at, "
@@ -647,22 +680,24 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 		goto out;
 	}
 	tid = find_thread(s, tenant, row, &mp, sent_fixed);
+	/* Everything else depends only on row and tid: one pipeline. */
+	pipe_begin(s);
 	{
 		const char *p[3] = { tenant, tid, sent_fixed };
 		const char *p2[3] = { tenant, tid, row };
-		db_cmd(s, "UPDATE threads SET message_count = message_count + 1, "
-		    "first_at = LEAST(first_at, $3::timestamptz), last_at = "
-		    "GREATEST(last_at, $3::timestamptz) WHERE tenant_id = $1 AND "
-		    "id = $2", 3, p);
-		db_cmd(s, "UPDATE messages SET thread_id = $2 WHERE "
+		pipe_send(s, "UPDATE threads SET message_count = message_count "
+		    "+ 1, first_at = LEAST(first_at, $3::timestamptz), last_at "
+		    "= GREATEST(last_at, $3::timestamptz) WHERE tenant_id = $1 "
+		    "AND id = $2", 3, p);
+		pipe_send(s, "UPDATE messages SET thread_id = $2 WHERE "
 		    "tenant_id = $1 AND id = $3", 3, p2);
 	}
 	if (mp.in_reply_to == NULL && mp.nrefs == 0 && mp.subject != NULL &&
 	    tid != NULL)
 		adopt_orphans(s, tenant, tid, mp.subject, sent_fixed);
 	free(tid);
-	/* One round trip per address: contact, account and participant. */
-	for (size_t i = 0; i < mp.naddrs && !s->failed; i++) {
+	/* Contact, account and participant: one statement per address. */
+	for (size_t i = 0; i < mp.naddrs; i++) {
 		const struct mail_addr *a = &mp.addrs[i];
 		char pos[16], buf[256];
 		const char *p[10] = { tenant, a->address, a->domain,
@@ -672,12 +707,12 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 		    sizeof(buf)), row, mail_role_names[a->role], pos };
 
 		snprintf(pos, sizeof(pos), "%zu", i);
-		db_cmd(s, "INSERT INTO participants (tenant_id, message_id, "
+		pipe_send(s, "INSERT INTO participants (tenant_id, message_id, "
 		    "role, address, display_name, contact_id, position) VALUES "
 		    "($1, $8, $9, $2, $4, " CONTACT_SQL ", $10) ON CONFLICT DO "
 		    "NOTHING", 10, p);
 	}
-	for (size_t i = 0; i < mp.natts && !s->failed; i++) {
+	for (size_t i = 0; i < mp.natts; i++) {
 		const struct mail_attachment *a = &mp.atts[i];
 		char pos[16], asz[32];
 		const char *p[7] = { tenant, row, pos, a->filename,
@@ -685,10 +720,11 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 
 		snprintf(pos, sizeof(pos), "%zu", i);
 		snprintf(asz, sizeof(asz), "%llu", (unsigned long long)a->size);
-		db_cmd(s, "INSERT INTO attachments (tenant_id, message_id, "
+		pipe_send(s, "INSERT INTO attachments (tenant_id, message_id, "
 		    "position, filename, content_type, size_bytes, sha256) "
 		    "VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, p);
 	}
+	pipe_end(s, 0, NULL);
 	res = finish(s, ENRICH_DONE, reason);
 	free(row);
 out:

@@ -6,9 +6,10 @@
 #      appears, per tenant (messages, participants, threads, attachments,
 #      meetings, attendees, contact addresses, accounts).
 #   2. Poison: a record without a tenant header, one whose key does not
-#      match its headers, and one calendar record that is not iCalendar go
-#      to crm.deadletter.v1 with an error header; a valid record produced
-#      after them is still processed.
+#      match its headers, one calendar record that is not iCalendar and one
+#      the database rejects (a test trigger) go to crm.deadletter.v1 with
+#      an error header; a valid record produced after them is still
+#      processed.
 #   3. SIGTERM: exits 0, offsets committed, group left.
 #   4. Replay: the whole topics consumed twice more under new group ids:
 #      no row count changes, no message content changes.
@@ -85,12 +86,27 @@ kcat -P -b "$KAFKA_BOOTSTRAP" -t crm.mail.v1 -k acme/mallory@evil.example \
 printf 'this is not a calendar\r\n' >"$T/p.ics"
 kcat -P -b "$KAFKA_BOOTSTRAP" -t crm.calendar.v1 -k acme/alice@acme.example \
     -H schema=crm.calendar/1 -H tenant=acme -H user=alice@acme.example "$T/p.ics"
+# A value the database itself rejects (permanent SQLSTATE, raised here
+# by a trigger in the middle of the pipelined participant inserts) is
+# poison too, and the connection survives it.
+sql "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS \$\$
+    BEGIN IF NEW.address = 'boom@bad.example' THEN
+    RAISE EXCEPTION 'rejected by test trigger'; END IF; RETURN NEW; END \$\$;
+    CREATE TRIGGER boom BEFORE INSERT ON participants FOR EACH ROW EXECUTE FUNCTION boom()" >/dev/null
+printf 'From: boom@bad.example\r\nTo: alice@acme.example\r\nMessage-ID: <boom@x>\r\nSubject: b\r\n\r\nbody\r\n' >"$T/boom.eml"
+kcat -P -b "$KAFKA_BOOTSTRAP" -t crm.mail.v1 -k acme/alice@acme.example \
+    -H schema=crm.mail/1 -H tenant=acme -H user=alice@acme.example \
+    -H idempotency-key="$(printf '%064d' 3)" "$T/boom.eml"
 "$PY" "$GEN" "$T/gen2" --count 1 --start 500 --seed 3 --calendar 0 >/dev/null
 produce_manifest "$T/gen2/manifest.tsv"
 wait_sql "SELECT count(*) FROM messages WHERE message_id = 'm500.3@' || tenant_id || '.mail.example'" 1 30
 kcat -C -b "$KAFKA_BOOTSTRAP" -t crm.deadletter.v1 -o beginning -e -q \
     -f '%k|%h\n' >"$T/dlq.txt" 2>/dev/null
-[ "$(wc -l <"$T/dlq.txt")" = 3 ] || { cat "$T/dlq.txt"; fail "expected 3 dead letters"; }
+[ "$(wc -l <"$T/dlq.txt")" = 4 ] || { cat "$T/dlq.txt"; fail "expected 4 dead letters"; }
+grep -q 'error=database: P0001 .*rejected by test trigger' "$T/dlq.txt" || fail "no database rejection"
+[ "$(sql "SELECT count(*) FROM messages WHERE message_id = 'boom@x'")" = 0 ] ||
+	fail "the rejected message was partly stored"
+# (the trigger stays: replays must dead-letter that record again)
 grep -q 'error=missing tenant header' "$T/dlq.txt" || fail "no missing-tenant reason"
 grep -q '^acme/mallory@evil.example|.*error=key is not' "$T/dlq.txt" ||
 	fail "no key mismatch reason"
@@ -112,7 +128,7 @@ pg_restart "$T/pg"
 wait_sql "SELECT count(*) FROM messages WHERE message_id LIKE 'm60_.3@%'" 8 60
 check_order
 kcat -C -b "$KAFKA_BOOTSTRAP" -t crm.deadletter.v1 -o beginning -e -q \
-    -f '%k\n' 2>/dev/null | wc -l | grep -qx 3 || fail "the outage dead-lettered records"
+    -f '%k\n' 2>/dev/null | wc -l | grep -qx 4 || fail "the outage dead-lettered records"
 note "$(grep -c 'warning: retry' "$T/enrich-a.log") retries logged during the outage, 8 records stored in order afterwards"
 
 step "SIGTERM: finish, commit, leave the group"
@@ -121,7 +137,7 @@ wait "$ENRICH_PID_a"; rc=$?
 [ "$rc" = 0 ] || fail "crm-enrich exited $rc on SIGTERM"
 grep -q 'partitions revoked' "$T/enrich-a.log" || fail "no revoke on close"
 grep -q 'stopped: done=' "$T/enrich-a.log" || fail "no final stats line"
-total=$((records + 4 + $(wc -l <"$T/gen3/manifest.tsv")))
+total=$((records + 5 + $(wc -l <"$T/gen3/manifest.tsv")))
 before="$(table_counts)"
 digest() {
 	sql "SELECT md5(string_agg(concat_ws('|', idempotency_key, thread_id,
@@ -197,4 +213,4 @@ cat "$T/purge2.out"
 	fail "initech.com account left"
 [ "$(sql "SELECT count(*) FROM account_domains WHERE tenant_id = 'acme' AND domain = 'initech.com'")" = 1 ] ||
 	fail "acme's initech.com account was touched"
-pass "$records records, replayed twice with no change, 3 dead letters, purges audited"
+pass "$records records, replayed twice with no change, 4 dead letters, purges audited"
