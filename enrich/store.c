@@ -44,6 +44,7 @@ struct enrich_store {
 	bool failed;		/* a statement of this transaction failed */
 	bool transient;
 	unsigned piped;		/* statements sent in pipeline mode */
+	bool committed;		/* COMMIT went out in the last pipeline */
 	char err[ENRICH_REASON_MAX];
 };
 
@@ -172,7 +173,8 @@ static enum enrich_result
 finish(struct enrich_store *s, enum enrich_result ok, char *reason)
 {
 	if (!s->failed) {
-		db_cmd(s, "COMMIT", 0, NULL);
+		if (!s->committed)
+			db_cmd(s, "COMMIT", 0, NULL);
 		if (!s->failed)
 			return ok;
 	}
@@ -390,6 +392,7 @@ begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
 
 	s->failed = false;
 	s->transient = false;
+	s->committed = false;
 	pipe_begin(s);
 	pipe_send(s, "BEGIN", 0, NULL);
 	pipe_send(s, "SELECT set_config('crm.tenant_id', $1, true)", 1, p);
@@ -724,7 +727,12 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 		    "position, filename, content_type, size_bytes, sha256) "
 		    "VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, p);
 	}
+	/* After an error in the pipeline the server skips the rest, COMMIT
+	 * included, and the transaction stays open and failed: finish()
+	 * rolls it back. */
+	pipe_send(s, "COMMIT", 0, NULL);
 	pipe_end(s, 0, NULL);
+	s->committed = !s->failed;
 	res = finish(s, ENRICH_DONE, reason);
 	free(row);
 out:
