@@ -1,0 +1,614 @@
+/*
+ * crm-enrich.c - consumes crm.mail.v1 / crm.calendar.v1 and writes
+ * PostgreSQL.  A plain consume -> process -> commit loop (STYLE 2).
+ *
+ * Delivery: at-least-once in, effectively-once in the database.  Offsets
+ * are stored (enable.auto.offset.store=false) only after the record's
+ * transaction committed, or after a poison record was acknowledged by the
+ * dead-letter topic; stored offsets are committed every
+ * commit_interval_ms, synchronously when partitions are revoked and at
+ * shutdown.  A crash between a database commit and the next offset commit
+ * replays a few records, which the idempotent writes turn into no-ops.
+ *
+ * Order: one record at a time.  A transient database error retries the
+ * same record with exponential back-off; meanwhile the assigned
+ * partitions are paused and the consumer keeps polling, so the group
+ * membership stays alive and nothing behind the record overtakes it.
+ *
+ *   SIGTERM, SIGINT  finish the current record, commit offsets, leave
+ *                    the group, exit 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "enrich/enrich.h"
+#include "enrich/enrich_conf.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+
+#define DEFAULT_CONFIG "/etc/crm-proxy/crm-enrich.conf"
+#define VERSION "0.1.0"
+/* A 64 MiB message plus headers and framing (docs/events.md). */
+#define FETCH_MAX_BYTES "70000000"
+
+static volatile sig_atomic_t enrich_stop;
+
+struct enrich_daemon {
+	struct enrich_conf *conf;
+	struct enrich_store *store;
+	rd_kafka_t *rk;		/* consumer */
+	rd_kafka_t *dlq;	/* dead-letter producer */
+	rd_kafka_resp_err_t dlq_err;
+	int dlq_pending;
+	uint64_t last_commit_ms;
+	unsigned stored_since_commit;
+	uint64_t n_done, n_dup, n_ignored, n_dead, n_retries;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: crm-enrich [-c FILE] [-d] [--check] [--help] [--version]\n"
+	    "\n"
+	    "Consumes captured mail and calendar events from Kafka and writes\n"
+	    "accounts, contacts, threads, messages and meetings to PostgreSQL.\n"
+	    "\n"
+	    "  -c, --config FILE  configuration (default %s)\n"
+	    "  -d, --debug        log at debug level, whatever the file says\n"
+	    "      --check        validate the configuration, then exit\n"
+	    "  -h, --help         this text\n"
+	    "  -V, --version      print the version\n"
+	    "\n"
+	    "Signals: TERM and INT finish the current record, commit offsets "
+	    "and\nleave the consumer group.  See man crm-enrich(8).\n",
+	    DEFAULT_CONFIG);
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	enrich_stop = 1;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+kset(rd_kafka_conf_t *kc, const char *k, const char *v)
+{
+	char err[512];
+
+	if (rd_kafka_conf_set(kc, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
+		fatalx("kafka setting %s: %s", k, err);
+}
+
+static void
+parts_str(const rd_kafka_topic_partition_list_t *l, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < l->cnt && o < size; i++) {
+		int n = snprintf(buf + o, size - o, "%s%s[%" PRId32 "]",
+		    i ? " " : "", l->elems[i].topic, l->elems[i].partition);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+static void
+commit_sync(struct enrich_daemon *d, const char *why)
+{
+	rd_kafka_resp_err_t e = rd_kafka_commit(d->rk, NULL, 0);
+
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_debug("offsets committed (%s)", why);
+	else if (e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		log_warnx("offset commit failed (%s): %s", why,
+		    rd_kafka_err2str(e));
+	d->stored_since_commit = 0;
+	d->last_commit_ms = now_ms();
+}
+
+static void
+rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct enrich_daemon *d = opaque;
+	bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	char buf[1024];
+	rd_kafka_error_t *e = NULL;
+
+	parts_str(parts, buf, sizeof(buf));
+	switch (err) {
+	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+		log_info("partitions assigned: %s", buf);
+		if (coop)
+			e = rd_kafka_incremental_assign(rk, parts);
+		else
+			rd_kafka_assign(rk, parts);
+		break;
+	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+		/* Called from rd_kafka_consumer_poll(), between records:
+		 * every processed record's offset is stored, so this commit
+		 * hands the partitions over with nothing in flight. */
+		if (rd_kafka_assignment_lost(rk))
+			log_warnx("partitions lost: %s (records since the last "
+			    "commit will be replayed by their new owner)", buf);
+		else {
+			log_info("partitions revoked: %s", buf);
+			commit_sync(d, "revoke");
+		}
+		if (coop)
+			e = rd_kafka_incremental_unassign(rk, parts);
+		else
+			rd_kafka_assign(rk, NULL);
+		break;
+	default:
+		log_warnx("rebalance error: %s", rd_kafka_err2str(err));
+		rd_kafka_assign(rk, NULL);
+		break;
+	}
+	if (e != NULL) {
+		log_warnx("rebalance: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+}
+
+static void
+commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	(void)rk;
+	(void)offsets;
+	(void)opaque;
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		log_warnx("offset commit failed: %s", rd_kafka_err2str(err));
+}
+
+static void
+error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	log_warnx("kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+static void
+dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct enrich_daemon *d = opaque;
+
+	(void)rk;
+	d->dlq_pending--;
+	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		d->dlq_err = m->err;
+}
+
+static void
+apply_props(struct enrich_conf *c, rd_kafka_conf_t *kc)
+{
+	for (unsigned i = 0; i < c->nprops; i++)
+		kset(kc, c->prop_names[i], c->prop_values[i]);
+}
+
+static void
+kafka_setup(struct enrich_daemon *d)
+{
+	struct enrich_conf *c = d->conf;
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *topics;
+	char err[512], num[32];
+
+	kset(kc, "bootstrap.servers", c->brokers);
+	kset(kc, "group.id", c->group_id);
+	kset(kc, "client.id", "crm-enrich");
+	kset(kc, "enable.auto.commit", "false");
+	kset(kc, "enable.auto.offset.store", "false");
+	kset(kc, "auto.offset.reset", "earliest");
+	kset(kc, "enable.partition.eof", "false");
+	kset(kc, "fetch.message.max.bytes", FETCH_MAX_BYTES);
+	kset(kc, "receive.message.max.bytes", "140000000");
+	/* Only committed transactional records (crm-capture does not use
+	 * transactions today; this keeps it safe if it ever does). */
+	kset(kc, "isolation.level", "read_committed");
+	snprintf(num, sizeof(num), "%u", c->session_timeout * 1000);
+	kset(kc, "session.timeout.ms", num);
+	snprintf(num, sizeof(num), "%u", c->session_timeout * 1000 / 4);
+	kset(kc, "heartbeat.interval.ms", num);
+	snprintf(num, sizeof(num), "%u", c->max_poll_interval * 1000);
+	kset(kc, "max.poll.interval.ms", num);
+	apply_props(c, kc);
+	rd_kafka_conf_set_opaque(kc, d);
+	rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+	rd_kafka_conf_set_offset_commit_cb(kc, commit_cb);
+	rd_kafka_conf_set_error_cb(kc, error_cb);
+	d->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+	if (d->rk == NULL)
+		fatalx("kafka consumer: %s", err);
+	rd_kafka_poll_set_consumer(d->rk);
+
+	kc = rd_kafka_conf_new();
+	kset(kc, "bootstrap.servers", c->brokers);
+	kset(kc, "client.id", "crm-enrich-deadletter");
+	kset(kc, "enable.idempotence", "true");
+	kset(kc, "acks", "all");
+	kset(kc, "message.max.bytes", FETCH_MAX_BYTES);
+	kset(kc, "compression.codec", "lz4");
+	kset(kc, "linger.ms", "0");
+	rd_kafka_conf_set_opaque(kc, d);
+	rd_kafka_conf_set_dr_msg_cb(kc, dlq_dr_cb);
+	rd_kafka_conf_set_error_cb(kc, error_cb);
+	d->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
+	if (d->dlq == NULL)
+		fatalx("kafka dead-letter producer: %s", err);
+
+	topics = rd_kafka_topic_partition_list_new((int)c->ntopics);
+	for (unsigned i = 0; i < c->ntopics; i++)
+		rd_kafka_topic_partition_list_add(topics, c->topics[i],
+		    RD_KAFKA_PARTITION_UA);
+	if (rd_kafka_subscribe(d->rk, topics) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		fatalx("kafka subscribe failed");
+	rd_kafka_topic_partition_list_destroy(topics);
+}
+
+/* Sleeps ms while keeping the group membership alive: partitions are
+ * paused, so any record that still arrives is pushed back by a seek. */
+static void
+idle_poll(struct enrich_daemon *d, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+
+	while (!enrich_stop && now_ms() < end) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(d->rk, 100);
+
+		if (m == NULL)
+			continue;
+		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->rkt != NULL) {
+			rd_kafka_topic_partition_list_t *l =
+			    rd_kafka_topic_partition_list_new(1);
+			rd_kafka_topic_partition_list_add(l,
+			    rd_kafka_topic_name(m->rkt), m->partition)->offset =
+			    m->offset;
+			rd_kafka_error_t *e = rd_kafka_seek_partitions(d->rk, l,
+			    5000);
+			if (e != NULL)
+				rd_kafka_error_destroy(e);
+			rd_kafka_topic_partition_list_destroy(l);
+		}
+		rd_kafka_message_destroy(m);
+	}
+}
+
+static void
+pause_all(struct enrich_daemon *d, bool pause)
+{
+	rd_kafka_topic_partition_list_t *a = NULL;
+
+	if (rd_kafka_assignment(d->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    a == NULL)
+		return;
+	if (pause)
+		rd_kafka_pause_partitions(d->rk, a);
+	else
+		rd_kafka_resume_partitions(d->rk, a);
+	rd_kafka_topic_partition_list_destroy(a);
+}
+
+/*
+ * Copies the record to the dead-letter topic with its key, value and
+ * headers, plus error (the reason) and where it came from.  Returns only
+ * once the broker acknowledged it (acks=all), or -1 on stop.
+ */
+static int
+deadletter(struct enrich_daemon *d, const rd_kafka_message_t *m,
+    const char *reason)
+{
+	unsigned backoff = d->conf->retry_initial_ms;
+	char part[32], off[32];
+
+	snprintf(part, sizeof(part), "%" PRId32, m->partition);
+	snprintf(off, sizeof(off), "%" PRId64, m->offset);
+	for (;;) {
+		rd_kafka_headers_t *src = NULL, *h;
+		rd_kafka_resp_err_t e;
+
+		if (rd_kafka_message_headers(m, &src) ==
+		    RD_KAFKA_RESP_ERR_NO_ERROR && src != NULL)
+			h = rd_kafka_headers_copy(src);
+		else
+			h = rd_kafka_headers_new(8);
+		rd_kafka_header_add(h, "error", -1, reason, -1);
+		rd_kafka_header_add(h, "error-topic", -1,
+		    rd_kafka_topic_name(m->rkt), -1);
+		rd_kafka_header_add(h, "error-partition", -1, part, -1);
+		rd_kafka_header_add(h, "error-offset", -1, off, -1);
+		rd_kafka_header_add(h, "error-consumer", -1, "crm-enrich", -1);
+		d->dlq_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+		e = rd_kafka_producev(d->dlq,
+		    RD_KAFKA_V_TOPIC(d->conf->deadletter_topic),
+		    RD_KAFKA_V_KEY(m->key, m->key_len),
+		    RD_KAFKA_V_VALUE(m->payload, m->len),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+		if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			d->dlq_pending++;
+			rd_kafka_flush(d->dlq, 30000);
+			if (d->dlq_pending == 0 &&
+			    d->dlq_err == RD_KAFKA_RESP_ERR_NO_ERROR)
+				return 0;
+			e = d->dlq_err != RD_KAFKA_RESP_ERR_NO_ERROR ?
+			    d->dlq_err : RD_KAFKA_RESP_ERR__TIMED_OUT;
+		} else
+			rd_kafka_headers_destroy(h);
+		log_warnx("dead-letter produce to %s failed: %s; retrying in "
+		    "%u ms", d->conf->deadletter_topic, rd_kafka_err2str(e),
+		    backoff);
+		pause_all(d, true);
+		idle_poll(d, backoff);
+		if (enrich_stop)
+			return -1;
+		backoff = backoff * 2 > d->conf->retry_max_ms ?
+		    d->conf->retry_max_ms : backoff * 2;
+	}
+}
+
+static void
+event_from_message(struct enrich_event *ev, const rd_kafka_message_t *m,
+    char **key_r)
+{
+	rd_kafka_headers_t *h = NULL;
+	const char *name;
+	const void *val;
+	size_t sz;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->topic = rd_kafka_topic_name(m->rkt);
+	ev->partition = m->partition;
+	ev->offset = m->offset;
+	ev->value = m->payload;
+	ev->len = m->len;
+	*key_r = m->key != NULL ? xstrndup(m->key, m->key_len) : NULL;
+	if (*key_r != NULL && strlen(*key_r) != m->key_len)
+		x_free(key_r);	/* a NUL inside the key: not ours */
+	ev->key = *key_r;
+	if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return;
+	for (size_t i = 0; ev->nh < ENRICH_HEADERS_MAX &&
+	    rd_kafka_header_get_all(h, i, &name, &val, &sz) ==
+	    RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+		ev->hname[ev->nh] = name;
+		ev->hvalue[ev->nh++] = val ? xstrndup(val,
+		    sz > ENRICH_HEADER_VALUE_MAX ? ENRICH_HEADER_VALUE_MAX : sz)
+		    : xstrdup("");
+	}
+}
+
+static void
+event_fini(struct enrich_event *ev)
+{
+	for (size_t i = 0; i < ev->nh; i++)
+		free((char *)ev->hvalue[i]);
+}
+
+static void
+store_offset(struct enrich_daemon *d, const rd_kafka_message_t *m)
+{
+	rd_kafka_topic_partition_list_t *l =
+	    rd_kafka_topic_partition_list_new(1);
+	rd_kafka_resp_err_t e;
+
+	rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt),
+	    m->partition)->offset = m->offset + 1;
+	e = rd_kafka_offsets_store(d->rk, l);
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+		e = l->elems[0].err;
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		/* The partition moved to another member while we retried;
+		 * it replays this record, harmlessly. */
+		log_info("offset not stored for %s[%" PRId32 "]@%" PRId64
+		    ": %s", rd_kafka_topic_name(m->rkt), m->partition,
+		    m->offset, rd_kafka_err2str(e));
+	else
+		d->stored_since_commit++;
+}
+
+static void
+handle(struct enrich_daemon *d, const rd_kafka_message_t *m)
+{
+	struct enrich_event ev;
+	char reason[ENRICH_REASON_MAX], *key;
+	unsigned backoff = d->conf->retry_initial_ms;
+	uint64_t t0 = now_ms();
+	enum enrich_result r;
+	bool paused = false;
+	const char *tenant;
+
+	event_from_message(&ev, m, &key);
+	tenant = enrich_event_header(&ev, "tenant");
+	for (;;) {
+		r = enrich_process(d->store, &ev, reason);
+		if (r != ENRICH_RETRY)
+			break;
+		d->n_retries++;
+		log_warnx("retry %s[%" PRId32 "]@%" PRId64 " in %u ms: %s",
+		    ev.topic, ev.partition, ev.offset, backoff, reason);
+		if (!paused) {
+			pause_all(d, true);
+			paused = true;
+		}
+		idle_poll(d, backoff);
+		if (enrich_stop) {
+			/* Not stored: the next owner processes it. */
+			log_info("stopping during retry of %s[%" PRId32 "]@%"
+			    PRId64, ev.topic, ev.partition, ev.offset);
+			goto out;
+		}
+		backoff = backoff * 2 > d->conf->retry_max_ms ?
+		    d->conf->retry_max_ms : backoff * 2;
+	}
+	switch (r) {
+	case ENRICH_DONE: d->n_done++; break;
+	case ENRICH_DUPLICATE: d->n_dup++; break;
+	case ENRICH_IGNORED: d->n_ignored++; break;
+	default: break;
+	}
+	if (r == ENRICH_POISON) {
+		log_warnx("dead-letter %s[%" PRId32 "]@%" PRId64 " tenant=%s: "
+		    "%s", ev.topic, ev.partition, ev.offset,
+		    tenant ? tenant : "-", reason);
+		if (deadletter(d, m, reason) != 0)
+			goto out;
+		d->n_dead++;
+	} else
+		log_debug("record %s[%" PRId32 "]@%" PRId64 " tenant=%s %s "
+		    "%" PRIu64 " ms", ev.topic, ev.partition, ev.offset,
+		    tenant ? tenant : "-", enrich_result_names[r],
+		    now_ms() - t0);
+	store_offset(d, m);
+out:
+	if (paused)
+		pause_all(d, false);
+	event_fini(&ev);
+	free(key);
+}
+
+static void
+run(struct enrich_daemon *d)
+{
+	uint64_t last_stats = now_ms();
+
+	while (!enrich_stop) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(d->rk, 200);
+		uint64_t now;
+
+		if (m != NULL) {
+			if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+				handle(d, m);
+			else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				log_warnx("kafka: %s",
+				    rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+		}
+		now = now_ms();
+		if (d->stored_since_commit > 0 &&
+		    now - d->last_commit_ms >= d->conf->commit_interval_ms) {
+			rd_kafka_commit(d->rk, NULL, 1);
+			d->stored_since_commit = 0;
+			d->last_commit_ms = now;
+		}
+		if (now - last_stats >= 60000) {
+			log_info("stats: done=%" PRIu64 " duplicate=%" PRIu64
+			    " ignored=%" PRIu64 " deadletter=%" PRIu64
+			    " retries=%" PRIu64, d->n_done, d->n_dup,
+			    d->n_ignored, d->n_dead, d->n_retries);
+			last_stats = now;
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = DEFAULT_CONFIG;
+	bool debug = false, check = false;
+	struct enrich_daemon d;
+	char err[CONF_ERR_MAX];
+	struct sigaction sa;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:dhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'd': debug = true; break;
+		case 'C': check = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("crm-enrich %s\n", VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	memset(&d, 0, sizeof(d));
+	if ((d.conf = enrich_conf_load(path, err)) == NULL) {
+		fprintf(stderr, "crm-enrich: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("crm-enrich: %s: ok\n", path);
+		enrich_conf_free(&d.conf);
+		return 0;
+	}
+	log_init("crm-enrich", d.conf->syslog);
+	log_set_level(debug ? LOG_LEVEL_DEBUG : d.conf->log_level);
+	if (d.conf->passfile != NULL)
+		setenv("PGPASSFILE", d.conf->passfile, 1);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	d.store = enrich_store_new(d.conf->conninfo);
+	/* Wait for the database before joining the group: a member that
+	 * cannot write would only hold partitions hostage. */
+	for (unsigned backoff = d.conf->retry_initial_ms; !enrich_stop;) {
+		if (enrich_store_connect(d.store, err, sizeof(err)) == 0)
+			break;
+		log_warnx("database unavailable, retrying in %u ms: %s",
+		    backoff, err);
+		usleep(backoff * 1000);
+		backoff = backoff * 2 > d.conf->retry_max_ms ?
+		    d.conf->retry_max_ms : backoff * 2;
+	}
+	kafka_setup(&d);
+	d.last_commit_ms = now_ms();
+	log_info("started: group=%s brokers=%s topics=%u deadletter=%s",
+	    d.conf->group_id, d.conf->brokers, d.conf->ntopics,
+	    d.conf->deadletter_topic);
+	run(&d);
+
+	log_info("stopping: committing offsets and leaving the group");
+	commit_sync(&d, "shutdown");
+	rd_kafka_consumer_close(d.rk);
+	rd_kafka_destroy(d.rk);
+	rd_kafka_flush(d.dlq, 10000);
+	rd_kafka_destroy(d.dlq);
+	enrich_store_free(&d.store);
+	log_info("stopped: done=%" PRIu64 " duplicate=%" PRIu64 " ignored=%"
+	    PRIu64 " deadletter=%" PRIu64 " retries=%" PRIu64, d.n_done,
+	    d.n_dup, d.n_ignored, d.n_dead, d.n_retries);
+	enrich_conf_free(&d.conf);
+	return 0;
+}

@@ -1,0 +1,64 @@
+/*
+ * enrich.h - one Kafka record in, one PostgreSQL transaction out.
+ *
+ * crm-enrich's consume loop (crm-enrich.c) hands every record to
+ * enrich_process(), which validates it against docs/events.md, parses it
+ * (mail_parse / ical_parse) and writes it in a single transaction with
+ * the tenant set (crm.tenant_id), idempotently: a record processed twice
+ * leaves the database as processing it once did.  The loop then decides
+ * from the result whether to commit the offset, dead-letter the record,
+ * or retry it.
+ */
+#ifndef CRM_ENRICH_ENRICH_H
+#define CRM_ENRICH_ENRICH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ENRICH_REASON_MAX 512
+#define ENRICH_HEADERS_MAX 64
+#define ENRICH_HEADER_VALUE_MAX 4096
+
+struct enrich_event {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	const char *key;	/* NUL-terminated copy, or NULL */
+	const char *value;
+	size_t len;
+	size_t nh;
+	const char *hname[ENRICH_HEADERS_MAX];
+	const char *hvalue[ENRICH_HEADERS_MAX];	/* NUL-terminated */
+};
+
+enum enrich_result {
+	ENRICH_DONE,		/* written and committed */
+	ENRICH_DUPLICATE,	/* already there: nothing changed */
+	ENRICH_IGNORED,		/* valid but nothing to store */
+	ENRICH_POISON,		/* can never succeed: dead-letter it */
+	ENRICH_RETRY,		/* transient (database down, deadlock) */
+};
+extern const char *const enrich_result_names[];
+
+struct enrich_store;
+
+/* Does not connect yet; conninfo is copied. */
+struct enrich_store *enrich_store_new(const char *conninfo);
+void enrich_store_free(struct enrich_store **sp);
+/* (Re)connects when needed.  Returns 0, or -1 with a reason (no secrets:
+ * libpq's messages name host and user only). */
+int enrich_store_connect(struct enrich_store *s, char *err, size_t errsize);
+
+/*
+ * Processes one record.  On ENRICH_POISON and ENRICH_RETRY a reason is
+ * written to reason (ENRICH_REASON_MAX).  *summary_r gets a short static
+ * description for the log ("mail", "calendar").
+ */
+enum enrich_result enrich_process(struct enrich_store *s,
+    const struct enrich_event *ev, char *reason);
+
+/* First header named name, or NULL. */
+const char *enrich_event_header(const struct enrich_event *ev,
+    const char *name);
+
+#endif

@@ -1,0 +1,931 @@
+/*
+ * store.c - enrich_process(): one record, one transaction.  See enrich.h.
+ *
+ * Idempotency: messages are inserted first, with ON CONFLICT (tenant_id,
+ * idempotency_key) DO NOTHING.  When the row already exists (a replay, a
+ * re-sent record, or the same message seen in another mailbox) the
+ * transaction ends there, so threads, contacts and counters are touched
+ * exactly once per key.  If two instances race on one key, the second
+ * INSERT waits for the first transaction and then does nothing.
+ * Meetings are keyed on (tenant, UID) and only move forward in SEQUENCE,
+ * so replaying a calendar record rewrites the same values.
+ *
+ * Tenant isolation: every transaction starts with set_config(
+ * 'crm.tenant_id', tenant, true), transaction-local, so a pooled or
+ * reused connection never carries one tenant's setting into the next
+ * record; the row-level-security policies do the rest.
+ */
+#include "enrich/enrich.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enrich/ical_parse.h"
+#include "enrich/mail_parse.h"
+#include "enrich/resolve.h"
+#include "enrich/textutil.h"
+#include "lib/xmalloc.h"
+
+#define THREAD_SUBJECT_DAYS "30"
+
+const char *const enrich_result_names[] = {
+	"done", "duplicate", "ignored", "poison", "retry",
+};
+
+struct enrich_store {
+	char *conninfo;
+	PGconn *conn;
+	bool failed;		/* a statement of this transaction failed */
+	bool transient;
+	unsigned piped;		/* statements sent in pipeline mode */
+	bool committed;		/* COMMIT went out in the last pipeline */
+	char err[ENRICH_REASON_MAX];
+};
+
+struct enrich_store *
+enrich_store_new(const char *conninfo)
+{
+	struct enrich_store *s = xcalloc(1, sizeof(*s));
+
+	s->conninfo = xstrdup(conninfo);
+	return s;
+}
+
+void
+enrich_store_free(struct enrich_store **sp)
+{
+	struct enrich_store *s = *sp;
+
+	if (s == NULL)
+		return;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	free(s->conninfo);
+	x_free(sp);
+}
+
+int
+enrich_store_connect(struct enrich_store *s, char *err, size_t errsize)
+{
+	PGresult *r;
+
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+		return 0;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	s->conn = PQconnectdb(s->conninfo);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		snprintf(err, errsize, "%s", PQerrorMessage(s->conn));
+		err[strcspn(err, "\n")] = '\0';
+		PQfinish(s->conn);
+		s->conn = NULL;
+		return -1;
+	}
+	r = PQexec(s->conn, "SET application_name = 'crm-enrich'");
+	PQclear(r);
+	return 0;
+}
+
+const char *
+enrich_event_header(const struct enrich_event *ev, const char *name)
+{
+	for (size_t i = 0; i < ev->nh; i++)
+		if (strcmp(ev->hname[i], name) == 0)
+			return ev->hvalue[i];
+	return NULL;
+}
+
+/* SQLSTATE classes worth retrying: connection (08), transaction rollback
+ * (40: serialization, deadlock), resources (53), operator intervention
+ * (57: shutdown, cancel), system (58), lock not available (55P03). */
+static bool
+sqlstate_transient(const char *st)
+{
+	if (st == NULL)
+		return true;	/* no answer at all: the connection broke */
+	return strncmp(st, "08", 2) == 0 || strncmp(st, "40", 2) == 0 ||
+	    strncmp(st, "53", 2) == 0 || strncmp(st, "57", 2) == 0 ||
+	    strncmp(st, "58", 2) == 0 || strcmp(st, "55P03") == 0;
+}
+
+/*
+ * Runs one statement.  After the first failure every later call is a
+ * no-op returning NULL, so a write sequence reads straight through and
+ * checks s->failed once at the end.
+ */
+static PGresult *
+db(struct enrich_store *s, const char *sql, int n, const char *const *p)
+{
+	PGresult *r;
+	ExecStatusType st;
+
+	if (s->failed)
+		return NULL;
+	r = PQexecParams(s->conn, sql, n, NULL, p, NULL, NULL, 0);
+	st = PQresultStatus(r);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return r;
+	s->failed = true;
+	s->transient = PQstatus(s->conn) != CONNECTION_OK ||
+	    sqlstate_transient(PQresultErrorField(r, PG_DIAG_SQLSTATE));
+	snprintf(s->err, sizeof(s->err), "database: %s%s%s",
+	    PQresultErrorField(r, PG_DIAG_SQLSTATE) ?
+	    PQresultErrorField(r, PG_DIAG_SQLSTATE) : "", 
+	    PQresultErrorField(r, PG_DIAG_SQLSTATE) ? " " : "",
+	    PQresultErrorMessage(r));
+	s->err[strcspn(s->err, "\n")] = '\0';
+	PQclear(r);
+	return NULL;
+}
+
+static void
+db_cmd(struct enrich_store *s, const char *sql, int n, const char *const *p)
+{
+	PGresult *r = db(s, sql, n, p);
+
+	if (r != NULL)
+		PQclear(r);
+}
+
+/* First column of the first row, copied, or NULL. */
+static char *
+db_value(struct enrich_store *s, const char *sql, int n,
+    const char *const *p)
+{
+	PGresult *r = db(s, sql, n, p);
+	char *v = NULL;
+
+	if (r == NULL)
+		return NULL;
+	if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+		v = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+static enum enrich_result
+finish(struct enrich_store *s, enum enrich_result ok, char *reason)
+{
+	if (!s->failed) {
+		if (!s->committed)
+			db_cmd(s, "COMMIT", 0, NULL);
+		if (!s->failed)
+			return ok;
+	}
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+	snprintf(reason, ENRICH_REASON_MAX, "%s", s->err);
+	return s->transient ? ENRICH_RETRY : ENRICH_POISON;
+}
+
+static enum enrich_result
+poison(char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static enum enrich_result
+poison(char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, ENRICH_REASON_MAX, fmt, ap);
+	va_end(ap);
+	return ENRICH_POISON;
+}
+
+static bool
+all_digits(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	for (; *s; s++, n++)
+		if (!isdigit((unsigned char)*s) || n >= max)
+			return false;
+	return true;
+}
+
+/* "2026-11-25T22:08:01.123Z" shape, or NULL: a malformed optional header
+ * must not turn the whole record into poison. */
+static const char *
+rfc3339_or_null(const char *s)
+{
+	if (s == NULL || strlen(s) < 20 || strlen(s) > 35)
+		return NULL;
+	for (int i = 0; i < 19; i++) {
+		char c = s[i];
+		bool digit = isdigit((unsigned char)c);
+		if ((i == 4 || i == 7) ? c != '-' : i == 10 ? c != 'T' &&
+		    c != 't' && c != ' ' : (i == 13 || i == 16) ? c != ':' :
+		    !digit)
+			return NULL;
+	}
+	return s;
+}
+
+static char *
+headers_json(const struct enrich_event *ev)
+{
+	json_t *o = json_object();
+	char *s, *out;
+
+	for (size_t i = 0; i < ev->nh; i++) {
+		char *v = text_utf8_clean(ev->hvalue[i], strlen(ev->hvalue[i]),
+		    ENRICH_HEADER_VALUE_MAX);
+		char *k = text_utf8_clean(ev->hname[i], strlen(ev->hname[i]),
+		    256);
+		if (json_object_get(o, k) == NULL)
+			json_object_set_new(o, k, json_string(v));
+		free(v);
+		free(k);
+	}
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	out = xstrdup(s ? s : "{}");
+	free(s);
+	return out;
+}
+
+/* Common envelope checks (docs/events.md): tenant, user, key. */
+static enum enrich_result
+check_envelope(const struct enrich_event *ev, const char **tenant_r,
+    char **user_r, char *reason)
+{
+	const char *tenant = enrich_event_header(ev, "tenant");
+	const char *user = enrich_event_header(ev, "user");
+	const char *dom;
+	size_t tl;
+
+	if (tenant == NULL || *tenant == '\0')
+		return poison(reason, "missing tenant header");
+	tl = strlen(tenant);
+	if (tl > 200 || strchr(tenant, '/') != NULL) {
+		return poison(reason, "invalid tenant header");
+	}
+	{
+		char *c = text_utf8_clean(tenant, tl, 256);
+		bool ok = strcmp(c, tenant) == 0;
+		free(c);
+		if (!ok)
+			return poison(reason, "tenant header is not UTF-8");
+	}
+	if (user == NULL || *user == '\0')
+		return poison(reason, "missing user header");
+	if (ev->key == NULL || strncmp(ev->key, tenant, tl) != 0 ||
+	    ev->key[tl] != '/' || strcasecmp(ev->key + tl + 1, user) != 0)
+		return poison(reason, "key is not <tenant>/<user> of the "
+		    "tenant and user headers");
+	if (ev->len == 0)
+		return poison(reason, "empty value");
+	*user_r = text_address_canon(user, &dom);
+	if (*user_r == NULL) {
+		/* Not every provider login is an address ("alice"). */
+		*user_r = text_utf8_clean(user, strlen(user), 320);
+		for (char *c = *user_r; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+	*tenant_r = tenant;
+	return ENRICH_DONE;
+}
+
+/*
+ * Pipeline mode (libpq 14+): statements whose results the next statement
+ * does not need are sent back to back and read after one sync, one round
+ * trip for all.  An error aborts the rest of the pipeline and leaves the
+ * transaction failed; finish() rolls it back.
+ */
+static void
+pipe_broken(struct enrich_store *s)
+{
+	s->failed = true;
+	s->transient = true;
+	snprintf(s->err, sizeof(s->err), "database: %s",
+	    PQerrorMessage(s->conn));
+	s->err[strcspn(s->err, "\n")] = '\0';
+	/* The pipeline state is unknown: drop the connection; the next
+	 * record reconnects. */
+	PQfinish(s->conn);
+	s->conn = NULL;
+}
+
+static void
+pipe_begin(struct enrich_store *s)
+{
+	s->piped = 0;
+	if (!s->failed && PQenterPipelineMode(s->conn) != 1)
+		pipe_broken(s);
+}
+
+static void
+pipe_send(struct enrich_store *s, const char *sql, int n,
+    const char *const *p)
+{
+	if (s->failed)
+		return;
+	/* libpq copies the parameters into its output buffer here. */
+	if (PQsendQueryParams(s->conn, sql, n, NULL, p, NULL, NULL, 0) != 1)
+		pipe_broken(s);
+	else
+		s->piped++;
+}
+
+/* Reads every result; *value_r (when not NULL) gets a copy of the first
+ * column of the first row of statement number want (0-based). */
+static void
+pipe_end(struct enrich_store *s, unsigned want, char **value_r)
+{
+	PGresult *r;
+
+	/* Not entered (an earlier statement failed): nothing was sent. */
+	if (s->conn == NULL || PQpipelineStatus(s->conn) == PQ_PIPELINE_OFF)
+		return;
+	if (PQpipelineSync(s->conn) != 1) {
+		pipe_broken(s);
+		return;
+	}
+	for (unsigned i = 0; i < s->piped; i++) {
+		while ((r = PQgetResult(s->conn)) != NULL) {
+			ExecStatusType st = PQresultStatus(r);
+
+			if (st == PGRES_FATAL_ERROR && !s->failed) {
+				const char *state = PQresultErrorField(r,
+				    PG_DIAG_SQLSTATE);
+				s->failed = true;
+				s->transient = PQstatus(s->conn) !=
+				    CONNECTION_OK || sqlstate_transient(state);
+				snprintf(s->err, sizeof(s->err), "database: "
+				    "%s %s", state ? state : "",
+				    PQresultErrorMessage(r));
+				s->err[strcspn(s->err, "\n")] = '\0';
+			} else if (value_r != NULL && i == want &&
+			    st == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+			    *value_r == NULL)
+				*value_r = xstrdup(PQgetvalue(r, 0, 0));
+			PQclear(r);
+		}
+	}
+	if ((r = PQgetResult(s->conn)) != NULL)	/* the sync point */
+		PQclear(r);
+	if (PQexitPipelineMode(s->conn) != 1)
+		pipe_broken(s);
+}
+
+/*
+ * Opens the record's transaction: BEGIN, the tenant setting, the tenants
+ * row, the mailbox owner's domain as an internal domain, and the tenant's
+ * internal domains, returned as " a b c " (caller frees; NULL after a
+ * failure).  One round trip.
+ */
+static char *
+begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
+{
+	const char *at = strrchr(user, '@');
+	const char *p[2] = { tenant, at != NULL && at[1] != '\0' ? at + 1 :
+	    NULL };
+	char *domains = NULL;
+
+	s->failed = false;
+	s->transient = false;
+	s->committed = false;
+	pipe_begin(s);
+	pipe_send(s, "BEGIN", 0, NULL);
+	pipe_send(s, "SELECT set_config('crm.tenant_id', $1, true)", 1, p);
+	pipe_send(s, "INSERT INTO tenants (tenant_id) VALUES ($1) ON CONFLICT "
+	    "DO NOTHING", 1, p);
+	pipe_send(s, "INSERT INTO tenant_domains (tenant_id, domain) SELECT "
+	    "$1, $2::text WHERE $2::text IS NOT NULL ON CONFLICT DO NOTHING",
+	    2, p);
+	pipe_send(s, "SELECT ' ' || COALESCE(string_agg(domain, ' '), '') || "
+	    "' ' FROM tenant_domains WHERE tenant_id = $1", 1, p);
+	pipe_end(s, 4, &domains);
+	if (s->failed || domains == NULL) {
+		s->failed = true;
+		free(domains);
+		return NULL;
+	}
+	return domains;
+}
+
+static bool
+is_internal(const char *domains, const char *domain)
+{
+	size_t n = strlen(domain);
+
+	for (const char *p = strstr(domains, domain); p != NULL;
+	    p = strstr(p + 1, domain))
+		if (p[-1] == ' ' && p[n] == ' ')
+			return true;
+	return false;
+}
+
+/* The account domain of an external company address, or NULL. */
+static const char *
+account_domain(const char *domains, const char *address, const char *domain,
+    char *buf, size_t size)
+{
+	if (is_internal(domains, domain) ||
+	    resolve_party(address, buf, size) != RESOLVE_COMPANY ||
+	    is_internal(domains, buf))
+		return NULL;
+	return buf;
+}
+
+/* Contact (and account) for one address in one statement: $1 tenant, $2
+ * address, $3 domain, $4 name, $5 seen, $6 internal, $7 account domain. */
+#define CONTACT_SQL "crm_contact_for_address($1, $2, $3, $4, " \
+	"COALESCE($5::timestamptz, now()), $6, CASE WHEN $7::text IS NULL " \
+	"THEN NULL ELSE crm_account_for_domain($1, $7) END)"
+
+/* Returns the contact id (copied), or NULL after a failure (s->failed). */
+static char *
+resolve_contact(struct enrich_store *s, const char *tenant,
+    const char *domains, const char *address, const char *domain,
+    const char *name, const char *seen)
+{
+	char buf[256];
+	const char *p[7] = { tenant, address, domain, name, seen,
+	    is_internal(domains, domain) ? "t" : "f",
+	    account_domain(domains, address, domain, buf, sizeof(buf)) };
+
+	return db_value(s, "SELECT " CONTACT_SQL, 7, p);
+}
+
+static char *
+pg_text_array(char *const *v, size_t n)
+{
+	/* '{"a","b"}' with " and \ escaped. */
+	size_t cap = 3;
+	char *out, *o;
+
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(v[i]) * 2 + 3;
+	out = o = xmalloc(cap);
+	*o++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*o++ = ',';
+		*o++ = '"';
+		for (const char *c = v[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				*o++ = '\\';
+			*o++ = *c;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}
+
+static char *
+find_thread(struct enrich_store *s, const char *tenant, const char *msg_row,
+    const struct mail_parsed *mp, const char *sent)
+{
+	char *tid = NULL;
+
+	/* 1. A parent we know: In-Reply-To first, then References from
+	 * the newest. */
+	if (mp->in_reply_to != NULL || mp->nrefs > 0) {
+		char **ids = xcalloc(mp->nrefs + 1, sizeof(*ids));
+		size_t n = 0;
+		char *arr;
+
+		if (mp->in_reply_to != NULL)
+			ids[n++] = mp->in_reply_to;
+		for (size_t i = mp->nrefs; i > 0; i--)
+			ids[n++] = mp->refs[i - 1];
+		arr = pg_text_array(ids, n);
+		{
+			const char *p[3] = { tenant, arr, msg_row };
+			tid = db_value(s, "SELECT m.thread_id FROM unnest("
+			    "$2::text[]) WITH ORDINALITY AS r(mid, ord) "
+			    "JOIN messages m ON m.tenant_id = $1 AND "
+			    "m.message_id = r.mid WHERE m.thread_id IS NOT "
+			    "NULL AND m.id <> $3 ORDER BY r.ord LIMIT 1", 3, p);
+		}
+		free(arr);
+		free(ids);
+		if (tid != NULL || s->failed)
+			return tid;
+	}
+	/* 2. A child that arrived first (replies can overtake originals
+	 * across mailboxes and partitions). */
+	if (mp->message_id != NULL) {
+		const char *p[3] = { tenant, mp->message_id, msg_row };
+		tid = db_value(s, "SELECT thread_id FROM messages WHERE "
+		    "tenant_id = $1 AND id <> $3 AND thread_id IS NOT NULL AND "
+		    "(in_reply_to = $2 OR refs @> ARRAY[$2]) LIMIT 1", 3, p);
+		if (tid != NULL || s->failed)
+			return tid;
+	}
+	/* 3. Subject fallback, for a "Re:"/"Fwd:" subject without usable
+	 * references (some clients drop them), within a recent thread only,
+	 * so two unrelated "Hello"s never merge.  An original (no prefix)
+	 * joins only an orphan thread: one a reply started before its
+	 * parent arrived (replies overtake originals across partitions). */
+	if (mp->subject != NULL) {
+		bool had_prefix;
+		char *norm = text_subject_norm(mp->subject, &had_prefix);
+
+		if (*norm != '\0') {
+			const char *p[3] = { tenant, norm, sent };
+			tid = db_value(s, had_prefix ?
+			    "SELECT id FROM threads WHERE tenant_id = $1 AND "
+			    "subject_norm = $2 AND last_at >= COALESCE($3::"
+			    "timestamptz, now()) - interval '"
+			    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC "
+			    "LIMIT 1" :
+			    "UPDATE threads SET orphan = false WHERE id = ("
+			    "SELECT id FROM threads WHERE tenant_id = $1 AND "
+			    "subject_norm = $2 AND orphan AND last_at >= "
+			    "COALESCE($3::timestamptz, now()) - interval '"
+			    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC "
+			    "LIMIT 1) RETURNING id", 3, p);
+		}
+		if (tid == NULL && !s->failed) {
+			const char *p[4] = { tenant, mp->subject, norm,
+			    had_prefix ? "t" : "f" };
+			tid = db_value(s, "INSERT INTO threads (tenant_id, "
+			    "subject, subject_norm, orphan) VALUES ($1, $2, $3, "
+			    "$4) RETURNING id", 4, p);
+		}
+		free(norm);
+		return tid;
+	}
+	{
+		const char *p[1] = { tenant };
+		return db_value(s, "INSERT INTO threads (tenant_id) VALUES ($1) "
+		    "RETURNING id", 1, p);
+	}
+}
+
+/*
+ * A root message (no In-Reply-To, no References) names its thread: the
+ * thread takes its subject, and orphan threads with the same normalised
+ * subject - replies that arrived before it and had nothing else to join
+ * (docs/schema.md, threads) - are merged into it.
+ */
+static void
+adopt_orphans(struct enrich_store *s, const char *tenant, const char *tid,
+    const char *subject, const char *sent)
+{
+	bool had_prefix;
+	char *norm = text_subject_norm(subject, &had_prefix);
+
+	if (!had_prefix && *norm != '\0') {
+		const char *p[4] = { tenant, tid, norm, sent };
+		const char *p2[4] = { tenant, tid, norm, subject };
+
+		pipe_send(s, "UPDATE messages SET thread_id = $2 WHERE tenant_id = "
+		    "$1 AND thread_id IN (SELECT id FROM threads WHERE "
+		    "tenant_id = $1 AND id <> $2 AND orphan AND subject_norm = "
+		    "$3 AND last_at >= COALESCE($4::timestamptz, now()) - "
+		    "interval '" THREAD_SUBJECT_DAYS " days')", 4, p);
+		pipe_send(s, "WITH o AS (DELETE FROM threads t WHERE tenant_id = "
+		    "$1 AND id <> $2 AND orphan AND subject_norm = $3 AND NOT "
+		    "EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = $1 "
+		    "AND m.thread_id = t.id) RETURNING message_count, first_at, "
+		    "last_at) UPDATE threads SET message_count = message_count "
+		    "+ (SELECT COALESCE(sum(message_count), 0) FROM o), "
+		    "first_at = LEAST(first_at, (SELECT min(first_at) FROM o)), "
+		    "last_at = GREATEST(last_at, (SELECT max(last_at) FROM o)), "
+		    "subject = $4, subject_norm = $3, orphan = false WHERE "
+		    "tenant_id = $1 AND id = $2", 4, p2);
+	}
+	free(norm);
+}
+
+static enum enrich_result
+process_mail(struct enrich_store *s, const struct enrich_event *ev,
+    char *reason)
+{
+	const char *tenant, *idkey, *direction, *errstr;
+	char *user = NULL, *hdrs, *row = NULL, *tid, *domains = NULL;
+	char *sent_fixed = NULL;
+	PGresult *r;
+	char part[32], off[32], size[32], *refs;
+	struct mail_parsed mp;
+	enum enrich_result res;
+
+	if ((res = check_envelope(ev, &tenant, &user, reason)) != ENRICH_DONE)
+		return res;
+	idkey = enrich_event_header(ev, "idempotency-key");
+	if (idkey == NULL || strlen(idkey) != 64 ||
+	    strspn(idkey, "0123456789abcdef") != 64) {
+		free(user);
+		return poison(reason, "missing or malformed idempotency-key");
+	}
+	if (mail_parse(ev->value, ev->len, &mp, &errstr) != 0) {
+		free(user);
+		return poison(reason, "%s", errstr);
+	}
+	direction = enrich_event_header(ev, "direction");
+	if (direction == NULL || (strcmp(direction, "in") != 0 &&
+	    strcmp(direction, "out") != 0 && strcmp(direction, "draft") != 0))
+		direction = "other";
+	snprintf(part, sizeof(part), "%d", (int)ev->partition);
+	snprintf(off, sizeof(off), "%lld", (long long)ev->offset);
+	snprintf(size, sizeof(size), "%zu", ev->len);
+	hdrs = headers_json(ev);
+	refs = pg_text_array(mp.refs, mp.nrefs);
+
+	if ((domains = begin_tenant(s, tenant, user)) == NULL)
+		domains = xstrdup(" ");	/* s->failed: nothing more runs */
+	{
+		const char *uid = enrich_event_header(ev, "uid");
+		const char *uidv = enrich_event_header(ev, "uidvalidity");
+		const char *mbox = enrich_event_header(ev, "mailbox");
+		const char *src = enrich_event_header(ev, "source");
+		char *mbox_c = mbox ? text_utf8_clean(mbox, strlen(mbox), 1024)
+		    : NULL;
+		char *src_c = src ? text_utf8_clean(src, strlen(src), 64) : NULL;
+		char *key_c = text_utf8_clean(ev->key, strlen(ev->key), 1024);
+		const char *p[22] = {
+			tenant, idkey, mp.message_id, mp.in_reply_to, refs,
+			mp.subject, mp.date, direction, user, mbox_c,
+			all_digits(uid, 18) ? uid : NULL,
+			all_digits(uidv, 18) ? uidv : NULL, src_c,
+			rfc3339_or_null(enrich_event_header(ev,
+			    "observed-at")),
+			size, mp.body_text, ev->topic, part, off, key_c, hdrs,
+		};
+		r = db(s, "INSERT INTO messages (tenant_id, "
+		    "idempotency_key, message_id, in_reply_to, refs, subject, "
+		    "sent_at, direction, mailbox_owner, mailbox, uid, "
+		    "uidvalidity, source, observed_at, size_bytes, body_text, "
+		    "kafka_topic, kafka_partition, kafka_offset, kafka_key, "
+		    "kafka_headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+		    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, "
+		    "$20, $21) ON CONFLICT (tenant_id, idempotency_key) DO "
+		    "NOTHING RETURNING id, COALESCE(sent_at, observed_at, "
+		    "created_at)", 21, p);
+		if (r != NULL && PQntuples(r) == 1) {
+			row = xstrdup(PQgetvalue(r, 0, 0));
+			/* sent_at as PostgreSQL read it, for thread times
+			 * and contacts. */
+			sent_fixed = xstrdup(PQgetvalue(r, 0, 1));
+		}
+		if (r != NULL)
+			PQclear(r);
+		free(mbox_c);
+		free(src_c);
+		free(key_c);
+	}
+	if (row == NULL) {
+		/* Already stored (or a failure, which finish() reports). */
+		res = finish(s, ENRICH_DUPLICATE, reason);
+		goto out;
+	}
+	tid = find_thread(s, tenant, row, &mp, sent_fixed);
+	/* Everything else depends only on row and tid: one pipeline. */
+	pipe_begin(s);
+	{
+		const char *p[3] = { tenant, tid, sent_fixed };
+		const char *p2[3] = { tenant, tid, row };
+		pipe_send(s, "UPDATE threads SET message_count = message_count "
+		    "+ 1, first_at = LEAST(first_at, $3::timestamptz), last_at "
+		    "= GREATEST(last_at, $3::timestamptz) WHERE tenant_id = $1 "
+		    "AND id = $2", 3, p);
+		pipe_send(s, "UPDATE messages SET thread_id = $2 WHERE "
+		    "tenant_id = $1 AND id = $3", 3, p2);
+	}
+	if (mp.in_reply_to == NULL && mp.nrefs == 0 && mp.subject != NULL &&
+	    tid != NULL)
+		adopt_orphans(s, tenant, tid, mp.subject, sent_fixed);
+	free(tid);
+	/* Contact, account and participant: one statement per address. */
+	for (size_t i = 0; i < mp.naddrs; i++) {
+		const struct mail_addr *a = &mp.addrs[i];
+		char pos[16], buf[256];
+		const char *p[10] = { tenant, a->address, a->domain,
+		    a->display_name, sent_fixed,
+		    is_internal(domains, a->domain) ? "t" : "f",
+		    account_domain(domains, a->address, a->domain, buf,
+		    sizeof(buf)), row, mail_role_names[a->role], pos };
+
+		snprintf(pos, sizeof(pos), "%zu", i);
+		pipe_send(s, "INSERT INTO participants (tenant_id, message_id, "
+		    "role, address, display_name, contact_id, position) VALUES "
+		    "($1, $8, $9, $2, $4, " CONTACT_SQL ", $10) ON CONFLICT DO "
+		    "NOTHING", 10, p);
+	}
+	for (size_t i = 0; i < mp.natts; i++) {
+		const struct mail_attachment *a = &mp.atts[i];
+		char pos[16], asz[32];
+		const char *p[7] = { tenant, row, pos, a->filename,
+		    a->content_type, asz, a->sha256 };
+
+		snprintf(pos, sizeof(pos), "%zu", i);
+		snprintf(asz, sizeof(asz), "%llu", (unsigned long long)a->size);
+		pipe_send(s, "INSERT INTO attachments (tenant_id, message_id, "
+		    "position, filename, content_type, size_bytes, sha256) "
+		    "VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, p);
+	}
+	/* After an error in the pipeline the server skips the rest, COMMIT
+	 * included, and the transaction stays open and failed: finish()
+	 * rolls it back. */
+	pipe_send(s, "COMMIT", 0, NULL);
+	pipe_end(s, 0, NULL);
+	s->committed = !s->failed;
+	res = finish(s, ENRICH_DONE, reason);
+	free(row);
+out:
+	free(domains);
+	free(sent_fixed);
+	free(refs);
+	free(hdrs);
+	free(user);
+	mail_parsed_fini(&mp);
+	return res;
+}
+
+static void
+store_attendees(struct enrich_store *s, const char *tenant,
+    const char *domains, const char *mid, const struct ical_event *e,
+    bool keep_partstat, bool reply)
+{
+	for (size_t j = 0; j < e->natt && !s->failed; j++) {
+		const struct ical_attendee *a = &e->att[j];
+		const char *dom = strrchr(a->address, '@') + 1;
+		char *cid = resolve_contact(s, tenant, domains, a->address,
+		    dom, a->display_name, NULL);
+		const char *p[7] = { tenant, mid, a->address, a->display_name,
+		    a->partstat, a->role, cid };
+
+		/* A re-sent invitation (same SEQUENCE) says NEEDS-ACTION
+		 * for everyone; it must not undo the replies seen since. */
+		if (reply)
+			db_cmd(s, "INSERT INTO attendees (tenant_id, "
+			    "meeting_id, address, display_name, partstat, role, "
+			    "contact_id) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+			    "ON CONFLICT (meeting_id, address) DO UPDATE SET "
+			    "partstat = EXCLUDED.partstat", 7, p);
+		else
+			db_cmd(s, keep_partstat ?
+			    "INSERT INTO attendees (tenant_id, meeting_id, "
+			    "address, display_name, partstat, role, contact_id) "
+			    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT "
+			    "(meeting_id, address) DO UPDATE SET display_name = "
+			    "EXCLUDED.display_name, role = EXCLUDED.role, "
+			    "contact_id = EXCLUDED.contact_id, partstat = CASE "
+			    "WHEN EXCLUDED.partstat = 'NEEDS-ACTION' THEN "
+			    "attendees.partstat ELSE EXCLUDED.partstat END" :
+			    "INSERT INTO attendees (tenant_id, meeting_id, "
+			    "address, display_name, partstat, role, contact_id) "
+			    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT "
+			    "(meeting_id, address) DO UPDATE SET display_name = "
+			    "EXCLUDED.display_name, role = EXCLUDED.role, "
+			    "contact_id = EXCLUDED.contact_id, partstat = "
+			    "EXCLUDED.partstat", 7, p);
+		free(cid);
+	}
+	if (!reply && !s->failed) {
+		/* Attendees dropped from a new version of the meeting. */
+		char **addrs = xcalloc(e->natt + 1, sizeof(*addrs));
+		char *arr;
+
+		for (size_t j = 0; j < e->natt; j++)
+			addrs[j] = e->att[j].address;
+		arr = pg_text_array(addrs, e->natt);
+		{
+			const char *p[3] = { tenant, mid, arr };
+			db_cmd(s, "DELETE FROM attendees WHERE tenant_id = $1 "
+			    "AND meeting_id = $2 AND NOT (address = ANY($3::"
+			    "text[]))", 3, p);
+		}
+		free(arr);
+		free(addrs);
+	}
+}
+
+static enum enrich_result
+process_calendar(struct enrich_store *s, const struct enrich_event *ev,
+    char *reason)
+{
+	const char *tenant, *errstr;
+	char *user = NULL, *hdrs, *domains, *key_c;
+	char part[32], off[32];
+	struct ical_parsed ip;
+	enum enrich_result res;
+
+	if ((res = check_envelope(ev, &tenant, &user, reason)) != ENRICH_DONE)
+		return res;
+	if (ical_parse(ev->value, ev->len, &ip, &errstr) != 0) {
+		free(user);
+		return poison(reason, "%s", errstr);
+	}
+	if (ip.nev == 0) {
+		ical_parsed_fini(&ip);
+		free(user);
+		return ENRICH_IGNORED;
+	}
+	snprintf(part, sizeof(part), "%d", (int)ev->partition);
+	snprintf(off, sizeof(off), "%lld", (long long)ev->offset);
+	hdrs = headers_json(ev);
+	key_c = text_utf8_clean(ev->key, strlen(ev->key), 1024);
+	if ((domains = begin_tenant(s, tenant, user)) == NULL)
+		domains = xstrdup(" ");	/* s->failed: nothing more runs */
+	for (size_t i = 0; i < ip.nev && !s->failed; i++) {
+		const struct ical_event *e = &ip.ev[i];
+		char seq[16], *cid = NULL;
+		PGresult *r;
+
+		snprintf(seq, sizeof(seq), "%d", e->sequence);
+		if (e->organizer != NULL)
+			cid = resolve_contact(s, tenant, domains, e->organizer,
+			    strrchr(e->organizer, '@') + 1, NULL, e->starts_at);
+		free(cid);
+		{
+			const char *p[15] = { tenant, e->uid, seq, e->summary,
+			    e->location, e->status, e->starts_at, e->ends_at,
+			    e->organizer, user, ev->topic, part, off, key_c,
+			    hdrs };
+			/* A REPLY carries the organizer's data too, but an
+			 * attendee's client may have an older copy: it
+			 * creates the meeting when unknown and otherwise
+			 * only updates PARTSTATs.  Other methods move the
+			 * meeting forward, never back, in SEQUENCE. */
+			r = db(s, ip.reply ?
+			    "WITH old AS (SELECT id, sequence FROM meetings "
+			    "WHERE tenant_id = $1 AND uid = $2), ins AS ("
+			    "INSERT INTO meetings (tenant_id, uid, sequence, "
+			    "summary, location, status, starts_at, ends_at, "
+			    "organizer, mailbox_owner, kafka_topic, "
+			    "kafka_partition, kafka_offset, kafka_key, "
+			    "kafka_headers) SELECT $1, $2, $3, $4, $5, $6, $7, "
+			    "$8, $9, $10, $11, $12, $13, $14, $15 WHERE NOT "
+			    "EXISTS (SELECT FROM old) ON CONFLICT DO NOTHING "
+			    "RETURNING id) SELECT id, true FROM ins UNION ALL "
+			    "SELECT id, true FROM old" :
+			    "WITH old AS (SELECT sequence FROM meetings WHERE "
+			    "tenant_id = $1 AND uid = $2) "
+			    "INSERT INTO meetings (tenant_id, uid, sequence, "
+			    "summary, location, status, starts_at, ends_at, "
+			    "organizer, mailbox_owner, kafka_topic, "
+			    "kafka_partition, kafka_offset, kafka_key, "
+			    "kafka_headers) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+			    "$8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT "
+			    "(tenant_id, uid) DO UPDATE SET sequence = "
+			    "EXCLUDED.sequence, summary = EXCLUDED.summary, "
+			    "location = EXCLUDED.location, status = "
+			    "EXCLUDED.status, starts_at = EXCLUDED.starts_at, "
+			    "ends_at = EXCLUDED.ends_at, organizer = "
+			    "EXCLUDED.organizer, updated_at = now() WHERE "
+			    "meetings.sequence <= EXCLUDED.sequence RETURNING "
+			    "id, COALESCE((SELECT sequence FROM old) = "
+			    "$3::integer, false)", 15, p);
+		}
+		if (r == NULL)
+			break;
+		if (PQntuples(r) > 0) {
+			char *mid = xstrdup(PQgetvalue(r, 0, 0));
+			bool same = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+
+			PQclear(r);
+			store_attendees(s, tenant, domains, mid, e, same,
+			    ip.reply);
+			free(mid);
+		} else
+			PQclear(r);	/* an older SEQUENCE: nothing new */
+	}
+	res = finish(s, ENRICH_DONE, reason);
+	free(domains);
+	free(key_c);
+	free(hdrs);
+	free(user);
+	ical_parsed_fini(&ip);
+	return res;
+}
+
+enum enrich_result
+enrich_process(struct enrich_store *s, const struct enrich_event *ev,
+    char *reason)
+{
+	char err[ENRICH_REASON_MAX];
+	const char *schema;
+
+	reason[0] = '\0';
+	if (enrich_store_connect(s, err, sizeof(err)) != 0) {
+		snprintf(reason, ENRICH_REASON_MAX, "database: %s", err);
+		return ENRICH_RETRY;
+	}
+	/* The schema header names the payload (docs/events.md); the topic
+	 * name is the fallback, so renamed topics still work. */
+	schema = enrich_event_header(ev, "schema");
+	if (schema != NULL ? strncmp(schema, "crm.mail/1", 10) == 0 &&
+	    (schema[10] == '\0' || schema[10] == '.') :
+	    strcmp(ev->topic, "crm.mail.v1") == 0)
+		return process_mail(s, ev, reason);
+	if (schema != NULL ? strncmp(schema, "crm.calendar/1", 14) == 0 &&
+	    (schema[14] == '\0' || schema[14] == '.') :
+	    strcmp(ev->topic, "crm.calendar.v1") == 0)
+		return process_calendar(s, ev, reason);
+	return poison(reason, "no handler for schema %s on topic %s",
+	    schema ? schema : "(none)", ev->topic);
+}

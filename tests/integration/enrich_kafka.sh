@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# enrich_kafka.sh - crm-enrich against a real Kafka broker and PostgreSQL 15.
+#
+#   1. 120 generated messages (+ copies seen in a second mailbox) and 6
+#      meetings, two tenants, produced with kcat: every expected row
+#      appears, per tenant (messages, participants, threads, attachments,
+#      meetings, attendees, contact addresses, accounts).
+#   2. Poison: a record without a tenant header, one whose key does not
+#      match its headers, one calendar record that is not iCalendar and one
+#      the database rejects (a test trigger) go to crm.deadletter.v1 with
+#      an error header; a valid record produced after them is still
+#      processed.
+#   3. SIGTERM: exits 0, offsets committed, group left.
+#   4. Replay: the whole topics consumed twice more under new group ids:
+#      no row count changes, no message content changes.
+#   5. crm-admin purge of an address: contact, addresses, participations
+#      and the messages where they were the only external party are gone;
+#      the audit row exists; the other tenant's identical address stays.
+. "$(dirname "$0")/../lib/common.sh"
+scenario_init enrich_kafka 0
+. "$TLIB/enrich.sh"
+enrich_stack
+
+step "--help, --check"
+"$ENRICH" --help | grep -q -- '--check' || fail "crm-enrich --help"
+enrich_conf "$T/ok.conf"
+"$ENRICH" --check -c "$T/ok.conf" >/dev/null || fail "--check refused a good file"
+printf '[database]\nconninfo = host=x password=hunter2\n' >"$T/bad.conf"
+if "$ENRICH" --check -c "$T/bad.conf" 2>"$T/bad.err"; then fail "password accepted"; fi
+grep -q "bad.conf:2: conninfo must not contain a password" "$T/bad.err" || fail "no file:line"
+printf '[kafka]\nbrokers = x\nbogus = 1\n' >"$T/bad.conf"
+if "$ENRICH" --check -c "$T/bad.conf" 2>"$T/bad.err"; then fail "unknown key accepted"; fi
+grep -q 'bad.conf:3: unknown key "bogus"' "$T/bad.err" || fail "unknown key: no file:line"
+
+step "generate and produce"
+"$PY" "$GEN" "$T/gen" --count 120 --seed 3 >"$T/gen.out"
+records="$(wc -l <"$T/gen/manifest.tsv")"
+t0=$(now_ms)
+produce_manifest "$T/gen/manifest.tsv"
+note "$records records produced with kcat in $(($(now_ms) - t0)) ms"
+
+step "consume"
+t0=$(now_ms)
+enrich_start a
+want="$(sql "SELECT 1" >/dev/null; "$PY" -c "import json,sys; e=json.load(open(sys.argv[1])); print(sum(e[t]['messages'] for t in e))" "$T/gen/expected.json")"
+wait_sql "SELECT count(*) FROM messages" "$want" 90
+wait_sql "SELECT count(*) FROM meetings" 6 30
+ms=$(($(now_ms) - t0))
+note "$records records -> $want messages in $ms ms (includes joining the group)"
+check_expected "$T/gen/expected.json"
+check_order
+# the copy seen in a second mailbox is one row, and was counted as such
+dups="$(grep -c ' duplicate ' "$T/enrich-a.log")"
+[ "$dups" -gt 0 ] || fail "no record was recognised as a duplicate"
+note "$dups records were copies of a message already stored"
+# spot checks on parsing
+[ "$(sql "SELECT count(*) FROM messages WHERE subject LIKE 'Angebot für %'")" -gt 0 ] ||
+	fail "RFC 2047 subjects not decoded"
+[ "$(sql "SELECT count(*) FROM contact_addresses WHERE address = 'dave.ops@mail.initech.com'")" -ge 1 ] ||
+	fail "addresses not lower-cased"
+[ "$(sql "SELECT count(DISTINCT account_id) FROM account_domains d JOIN contact_addresses c USING (tenant_id) WHERE d.tenant_id = 'acme' AND d.domain = 'initech.com'")" = 1 ] ||
+	fail "initech.com account missing"
+[ "$(sql "SELECT count(*) FROM contacts c JOIN contact_addresses a ON a.contact_id = c.id WHERE a.address = 'dave.ops@mail.initech.com' AND c.account_id IS NULL")" = 0 ] ||
+	fail "mail.initech.com not resolved to the initech.com account"
+[ "$(sql "SELECT count(*) FROM contacts c JOIN contact_addresses a ON a.contact_id = c.id WHERE a.domain IN ('gmail.com', 'vendor.io') AND c.account_id IS NOT NULL")" = 0 ] ||
+	fail "free-mail or no-reply address got an account"
+[ "$(sql "SELECT count(*) FROM contacts WHERE internal AND tenant_id = 'acme'")" = 2 ] ||
+	fail "acme should have exactly 2 internal contacts"
+[ "$(sql "SELECT count(*) FROM attachments WHERE sha256 !~ '^[0-9a-f]{64}$' OR filename NOT LIKE 'offer-%.pdf' OR content_type <> 'application/pdf'")" = 0 ] ||
+	fail "attachment metadata wrong"
+[ "$(sql "SELECT count(*) FROM messages WHERE body_text LIKE 'Hello,%'")" = "$want" ] ||
+	fail "body_text missing"
+[ "$(sql "SELECT count(*) FROM attendees WHERE partstat = 'ACCEPTED'")" = 6 ] ||
+	fail "PARTSTAT not stored"
+[ "$(sql "SELECT kafka_headers->>'tenant' FROM messages WHERE tenant_id = 'globex' LIMIT 1")" = globex ] ||
+	fail "kafka headers not kept"
+
+step "poison records go to the dead-letter topic, later records still flow"
+printf 'From: x@y.example\r\nSubject: p\r\n\r\nbody\r\n' >"$T/p.eml"
+kcat -P -b "$KAFKA_BOOTSTRAP" -t crm.mail.v1 -k acme/alice@acme.example \
+    -H schema=crm.mail/1 -H user=alice@acme.example \
+    -H idempotency-key="$(printf '%064d' 1)" "$T/p.eml"
+kcat -P -b "$KAFKA_BOOTSTRAP" -t crm.mail.v1 -k acme/mallory@evil.example \
+    -H schema=crm.mail/1 -H tenant=globex -H user=alice@acme.example \
+    -H idempotency-key="$(printf '%064d' 2)" "$T/p.eml"
+printf 'this is not a calendar\r\n' >"$T/p.ics"
+kcat -P -b "$KAFKA_BOOTSTRAP" -t crm.calendar.v1 -k acme/alice@acme.example \
+    -H schema=crm.calendar/1 -H tenant=acme -H user=alice@acme.example "$T/p.ics"
+# A value the database itself rejects (permanent SQLSTATE, raised here
+# by a trigger in the middle of the pipelined participant inserts) is
+# poison too, and the connection survives it.
+sql "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS \$\$
+    BEGIN IF NEW.address = 'boom@bad.example' THEN
+    RAISE EXCEPTION 'rejected by test trigger'; END IF; RETURN NEW; END \$\$;
+    CREATE TRIGGER boom BEFORE INSERT ON participants FOR EACH ROW EXECUTE FUNCTION boom()" >/dev/null
+printf 'From: boom@bad.example\r\nTo: alice@acme.example\r\nMessage-ID: <boom@x>\r\nSubject: b\r\n\r\nbody\r\n' >"$T/boom.eml"
+kcat -P -b "$KAFKA_BOOTSTRAP" -t crm.mail.v1 -k acme/alice@acme.example \
+    -H schema=crm.mail/1 -H tenant=acme -H user=alice@acme.example \
+    -H idempotency-key="$(printf '%064d' 3)" "$T/boom.eml"
+"$PY" "$GEN" "$T/gen2" --count 1 --start 500 --seed 3 --calendar 0 >/dev/null
+produce_manifest "$T/gen2/manifest.tsv"
+wait_sql "SELECT count(*) FROM messages WHERE message_id = 'm500.3@' || tenant_id || '.mail.example'" 1 30
+kcat -C -b "$KAFKA_BOOTSTRAP" -t crm.deadletter.v1 -o beginning -e -q \
+    -f '%k|%h\n' >"$T/dlq.txt" 2>/dev/null
+[ "$(wc -l <"$T/dlq.txt")" = 4 ] || { cat "$T/dlq.txt"; fail "expected 4 dead letters"; }
+grep -q 'error=database: P0001 .*rejected by test trigger' "$T/dlq.txt" || fail "no database rejection"
+[ "$(sql "SELECT count(*) FROM messages WHERE message_id = 'boom@x'")" = 0 ] ||
+	fail "the rejected message was partly stored"
+# (the trigger stays: replays must dead-letter that record again)
+grep -q 'error=missing tenant header' "$T/dlq.txt" || fail "no missing-tenant reason"
+grep -q '^acme/mallory@evil.example|.*error=key is not' "$T/dlq.txt" ||
+	fail "no key mismatch reason"
+grep -q 'error-topic=crm.calendar.v1.*' "$T/dlq.txt" || fail "no calendar dead letter"
+grep -q 'idempotency-key=0000' "$T/dlq.txt" || fail "original headers not kept"
+note "dead letters: $(cut -d'|' -f2 "$T/dlq.txt" | grep -o 'error=[^,]*' | sort | uniq -c | tr '\n' ';')"
+
+step "database outage: records wait and retry, in order, none dead-lettered"
+pg_stop "$T/pg"
+"$PY" "$GEN" "$T/gen3" --count 8 --start 600 --seed 3 --calendar 0 >/dev/null
+produce_manifest "$T/gen3/manifest.tsv"
+for i in $(seq 1 100); do
+	grep -q 'warning: retry crm.mail.v1' "$T/enrich-a.log" && break
+	sleep 0.2
+done
+grep -q 'warning: retry crm.mail.v1' "$T/enrich-a.log" || fail "no retry logged during the outage"
+sleep 3    # a few back-off rounds
+pg_restart "$T/pg"
+wait_sql "SELECT count(*) FROM messages WHERE message_id LIKE 'm60_.3@%'" 8 60
+check_order
+kcat -C -b "$KAFKA_BOOTSTRAP" -t crm.deadletter.v1 -o beginning -e -q \
+    -f '%k\n' 2>/dev/null | wc -l | grep -qx 4 || fail "the outage dead-lettered records"
+note "$(grep -c 'warning: retry' "$T/enrich-a.log") retries logged during the outage, 8 records stored in order afterwards"
+
+step "SIGTERM: finish, commit, leave the group"
+stop_pid "$ENRICH_PID_a" 20 || fail "crm-enrich did not stop on SIGTERM"
+wait "$ENRICH_PID_a"; rc=$?
+[ "$rc" = 0 ] || fail "crm-enrich exited $rc on SIGTERM"
+grep -q 'partitions revoked' "$T/enrich-a.log" || fail "no revoke on close"
+grep -q 'stopped: done=' "$T/enrich-a.log" || fail "no final stats line"
+total=$((records + 5 + $(wc -l <"$T/gen3/manifest.tsv")))
+before="$(table_counts)"
+digest() {
+	sql "SELECT md5(string_agg(concat_ws('|', idempotency_key, thread_id,
+	    subject, sent_at, message_id), ',' ORDER BY id)) FROM messages"
+}
+d_before="$(digest)"
+note "$before"
+
+for g in replay-1 replay-2; do
+	step "replay the whole topics ($g)"
+	enrich_start "$g" "$g"
+	pid_var="ENRICH_PID_${g//-/_}"
+	pid="${!pid_var}"
+	for i in $(seq 1 300); do
+		n="$(grep -c -E '^crm-enrich\[[0-9]+\]: debug: record |dead-letter ' "$T/enrich-$g.log")"
+		[ "$n" -ge "$total" ] && break
+		sleep 0.2
+	done
+	[ "$n" -ge "$total" ] || fail "$g processed $n of $total records"
+	stop_pid "$pid" 20 || fail "$g did not stop"
+	after="$(table_counts)"
+	[ "$after" = "$before" ] || fail "row counts changed after $g:
+  before: $before
+  after:  $after"
+	[ "$(digest)" = "$d_before" ] || fail "message rows changed after $g"
+	done_n="$(grep -c ' done ' "$T/enrich-$g.log")"
+	note "$g: $n records, $(grep -c ' duplicate ' "$T/enrich-$g.log") duplicates, $done_n 'done' (calendar upserts), counts unchanged"
+done
+
+step "purge an address"
+carol_acme_msgs="$(sql "SELECT count(*) FROM participants WHERE tenant_id = 'acme' AND address = 'carol@initech.com'")"
+carol_globex="$(sql "SELECT count(*) FROM participants WHERE tenant_id = 'globex' AND address = 'carol@initech.com'")"
+only_carol="$(sql "SELECT count(*) FROM messages m WHERE tenant_id = 'acme' AND EXISTS (SELECT 1 FROM participants p WHERE p.message_id = m.id AND p.address = 'carol@initech.com') AND NOT EXISTS (SELECT 1 FROM participants o WHERE o.message_id = m.id AND o.address <> 'carol@initech.com' AND split_part(o.address, '@', 2) <> 'acme.example')")"
+msgs_before="$(sql "SELECT count(*) FROM messages WHERE tenant_id = 'acme'")"
+[ "$carol_acme_msgs" -gt 0 ] && [ "$carol_globex" -gt 0 ] && [ "$only_carol" -gt 0 ] ||
+	fail "test data lacks carol ($carol_acme_msgs/$carol_globex/$only_carol)"
+counts0="$(table_counts)"
+"$ADMIN" -d "host=127.0.0.1 port=$PGPORT dbname=crm user=crm_enrich" purge \
+    --tenant acme --address carol@initech.com --dry-run >"$T/dry.out" ||
+	fail "purge --dry-run"
+grep -q "would purge tenant=acme .*\"messages\": $only_carol," "$T/dry.out" ||
+	{ cat "$T/dry.out"; fail "dry-run counts"; }
+[ "$(table_counts)" = "$counts0" ] || fail "--dry-run changed rows"
+"$ADMIN" -d "host=127.0.0.1 port=$PGPORT dbname=crm user=crm_enrich" purge \
+    --tenant acme --address Carol@Initech.com --actor test >"$T/purge.out" ||
+	fail "crm-admin purge failed"
+cat "$T/purge.out"
+[ "$(sql "SELECT count(*) FROM participants WHERE tenant_id = 'acme' AND address = 'carol@initech.com'")" = 0 ] ||
+	fail "participations left"
+[ "$(sql "SELECT count(*) FROM contact_addresses WHERE tenant_id = 'acme' AND address = 'carol@initech.com'")" = 0 ] ||
+	fail "contact address left"
+[ "$(sql "SELECT count(*) FROM attendees WHERE tenant_id = 'acme' AND address = 'carol@initech.com'")" = 0 ] ||
+	fail "attendance left"
+[ "$(sql "SELECT count(*) FROM messages WHERE tenant_id = 'acme'")" = $((msgs_before - only_carol)) ] ||
+	fail "expected exactly $only_carol messages deleted"
+[ "$(sql "SELECT count(*) FROM participants WHERE tenant_id = 'globex' AND address = 'carol@initech.com'")" = "$carol_globex" ] ||
+	fail "purge in acme touched globex"
+[ "$(sql "SELECT counts->>'messages' FROM purge_audit WHERE tenant_id = 'acme' AND target_kind = 'address' AND target_sha256 = encode(sha256('carol@initech.com'), 'hex')")" = "$only_carol" ] ||
+	fail "no audit row with the right count"
+[ "$(sql "SELECT count(*) FROM purge_audit WHERE counts::text LIKE '%carol%'")" = 0 ] ||
+	fail "the audit keeps the address"
+[ "$(sql "SELECT COALESCE(sum(message_count), 0) = (SELECT count(*) FROM messages WHERE tenant_id = 'acme') FROM threads WHERE tenant_id = 'acme'")" = t ] ||
+	fail "thread counts not maintained by the purge"
+note "purged carol@initech.com from acme: $only_carol messages only she took part in"
+
+step "purge a domain"
+"$ADMIN" -d "host=127.0.0.1 port=$PGPORT dbname=crm user=crm_enrich" purge \
+    --tenant globex --domain initech.com >"$T/purge2.out" || fail "domain purge"
+cat "$T/purge2.out"
+[ "$(sql "SELECT count(*) FROM contact_addresses WHERE tenant_id = 'globex' AND domain LIKE '%initech.com'")" = 0 ] ||
+	fail "initech.com addresses left"
+[ "$(sql "SELECT count(*) FROM account_domains WHERE tenant_id = 'globex' AND domain = 'initech.com'")" = 0 ] ||
+	fail "initech.com account left"
+[ "$(sql "SELECT count(*) FROM account_domains WHERE tenant_id = 'acme' AND domain = 'initech.com'")" = 1 ] ||
+	fail "acme's initech.com account was touched"
+pass "$records records, replayed twice with no change, 4 dead letters, purges audited"

@@ -1,0 +1,298 @@
+/*
+ * test_enrich_parse.c - the fields crm-enrich takes from a message
+ * (mail_parse, over libetpan), from an iCalendar object (ical_parse, over
+ * libical), and the account resolver (resolve_party, over libpsl).  Both
+ * parsers take whole values (a Kafka record is whole), so cases are fed
+ * whole; the fuzz targets cover arbitrary bytes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enrich/ical_parse.h"
+#include "enrich/mail_parse.h"
+#include "enrich/resolve.h"
+#include "lib/xmalloc.h"
+
+static const char msg_basic[] =
+    "From: \"Carol Buyer\" <Carol@Initech.com>\r\n"
+    "To: alice@acme.example, \"Bob\" <bob@acme.example>,\r\n"
+    " team: dave@initech.com, erin@gmail.com;\r\n"
+    "Cc: =?UTF-8?Q?Fran=C3=A7ois?= <francois@hooli.example>\r\n"
+    "Cc: alice@ACME.example\r\n"
+    "Subject: =?UTF-8?B?QW5nZWJvdCBmw7xy?= Q3\r\n"
+    "Date: Tue, 1 Sep 2026 10:05:00 +0200\r\n"
+    "Message-ID: <m1@initech.com>\r\n"
+    "In-Reply-To: <m0@acme.example> <other@x>\r\n"
+    "References: <r1@x>\r\n <m0@acme.example>\r\n"
+    "\r\n"
+    "Hello Alice,\r\n";
+
+static void
+test_mail_headers(void **state)
+{
+	struct mail_parsed mp;
+	const char *err;
+	static const struct { int role; const char *addr, *name; } want[] = {
+		{ MAIL_ROLE_FROM, "carol@initech.com", "Carol Buyer" },
+		{ MAIL_ROLE_TO, "alice@acme.example", NULL },
+		{ MAIL_ROLE_TO, "bob@acme.example", "Bob" },
+		{ MAIL_ROLE_TO, "dave@initech.com", NULL },
+		{ MAIL_ROLE_TO, "erin@gmail.com", NULL },
+		{ MAIL_ROLE_CC, "francois@hooli.example", "Fran\xc3\xa7ois" },
+		{ MAIL_ROLE_CC, "alice@acme.example", NULL },
+	};
+
+	(void)state;
+	assert_int_equal(mail_parse(msg_basic, strlen(msg_basic), &mp, &err),
+	    0);
+	assert_string_equal(mp.message_id, "m1@initech.com");
+	assert_string_equal(mp.in_reply_to, "m0@acme.example");
+	assert_int_equal(mp.nrefs, 2);
+	assert_string_equal(mp.refs[0], "r1@x");
+	assert_string_equal(mp.refs[1], "m0@acme.example");
+	assert_string_equal(mp.subject, "Angebot f\xc3\xbcr Q3");
+	assert_string_equal(mp.date, "2026-09-01 10:05:00+0200");
+	assert_int_equal(mp.naddrs, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < mp.naddrs; i++) {
+		assert_int_equal(mp.addrs[i].role, want[i].role);
+		assert_string_equal(mp.addrs[i].address, want[i].addr);
+		if (want[i].name == NULL)
+			assert_null(mp.addrs[i].display_name);
+		else
+			assert_string_equal(mp.addrs[i].display_name,
+			    want[i].name);
+	}
+	assert_string_equal(mp.addrs[0].domain, "initech.com");
+	assert_string_equal(mp.body_text, "Hello Alice,\r\n");
+	mail_parsed_fini(&mp);
+}
+
+static const struct {
+	const char *subject_line;
+	const char *want;
+} subjects[] = {
+	/* raw UTF-8 (RFC 6532) stays UTF-8 */
+	{ "Subject: Re: Angebot f\xc3\xbcr Q3\r\n", "Re: Angebot f\xc3\xbcr Q3" },
+	/* raw Latin-1 is taken as Windows-1252 */
+	{ "Subject: caf\xe9\r\n", "caf\xc3\xa9" },
+	{ "Subject: folded\r\n  line\r\n", "folded line" },
+	{ "Subject: =?ISO-8859-1?Q?caf=E9?=\r\n", "caf\xc3\xa9" },
+	{ "Subject: =?bogus-charset?Q?x?=\r\n", NULL },	/* any UTF-8 */
+};
+
+static void
+test_mail_subjects(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++) {
+		struct mail_parsed mp;
+		const char *err;
+		char *m = xasprintf("From: a@b\r\n%s\r\nbody\r\n",
+		    subjects[i].subject_line);
+
+		assert_int_equal(mail_parse(m, strlen(m), &mp, &err), 0);
+		assert_non_null(mp.subject);
+		if (subjects[i].want != NULL)
+			assert_string_equal(mp.subject, subjects[i].want);
+		mail_parsed_fini(&mp);
+		free(m);
+	}
+}
+
+static void
+test_mail_mime(void **state)
+{
+	static const char m[] =
+	    "From: a@b.example\r\nTo: c@d.example\r\nSubject: files\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n"
+	    "--XX\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n"
+	    "--YY\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "Gr=FC=DFe\r\n"
+	    "--YY\r\nContent-Type: text/html\r\n\r\n<p>Gr&uuml;&szlig;e</p>\r\n"
+	    "--YY--\r\n"
+	    "--XX\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n"
+	    "Content-Disposition: attachment; filename=\"=?UTF-8?Q?r=C3=A9sum=C3=A9.pdf?=\"\r\n\r\n"
+	    "aGVsbG8=\r\n"
+	    "--XX\r\nContent-Type: message/rfc822\r\n\r\n"
+	    "From: inner@x.example\r\nSubject: inner\r\n\r\ninner body\r\n"
+	    "--XX--\r\n";
+	struct mail_parsed mp;
+	const char *err;
+
+	(void)state;
+	assert_int_equal(mail_parse(m, strlen(m), &mp, &err), 0);
+	assert_string_equal(mp.body_text, "Gr\xc3\xbc\xc3\x9f" "e");
+	assert_int_equal(mp.natts, 2);
+	assert_string_equal(mp.atts[0].content_type, "application/pdf");
+	assert_string_equal(mp.atts[0].filename, "r\xc3\xa9sum\xc3\xa9.pdf");
+	assert_int_equal(mp.atts[0].size, 5);
+	/* sha256("hello") */
+	assert_string_equal(mp.atts[0].sha256,
+	    "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+	assert_string_equal(mp.atts[1].content_type, "message/rfc822");
+	/* the attached message's parties are not this message's */
+	assert_int_equal(mp.naddrs, 2);
+	mail_parsed_fini(&mp);
+}
+
+static const struct {
+	const char *date_line;
+	const char *want;	/* NULL: no date */
+} dates[] = {
+	{ "Date: Thu, 26 Nov 2026 01:02:03 -0530\r\n", "2026-11-26 01:02:03-0530" },
+	{ "Date: 26 Nov 2026 01:02:60 +0000\r\n", "2026-11-26 01:02:59+0000" },
+	{ "Date: Thu, 31 Feb 99999 25:61:00 +0000\r\n", NULL },
+	{ "Date: yesterday\r\n", NULL },
+	{ "Date: Thu, 26 Nov 1850 01:02:03 +0000\r\n", NULL },
+};
+
+static void
+test_mail_dates(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(dates) / sizeof(dates[0]); i++) {
+		struct mail_parsed mp;
+		const char *err;
+		char *m = xasprintf("From: a@b\r\n%s\r\nbody\r\n",
+		    dates[i].date_line);
+
+		assert_int_equal(mail_parse(m, strlen(m), &mp, &err), 0);
+		if (dates[i].want == NULL)
+			assert_null(mp.date);
+		else
+			assert_string_equal(mp.date, dates[i].want);
+		mail_parsed_fini(&mp);
+		free(m);
+	}
+}
+
+static void
+test_mail_limits(void **state)
+{
+	size_t n = MAIL_ADDRS_MAX + 50, o = 0, cap = n * 32 + 64;
+	char *m = xmalloc(cap);
+	struct mail_parsed mp;
+	const char *err;
+
+	(void)state;
+	o += (size_t)snprintf(m + o, cap - o, "From: a@b\r\nTo: ");
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)snprintf(m + o, cap - o, "%su%zu@x.example",
+		    i ? ",\r\n " : "", i);
+	o += (size_t)snprintf(m + o, cap - o, "\r\n\r\n");
+	assert_int_equal(mail_parse(m, o, &mp, &err), 0);
+	assert_int_equal(mp.naddrs, MAIL_ADDRS_MAX);
+	assert_true(mp.truncated > 0);
+	mail_parsed_fini(&mp);
+	free(m);
+
+	assert_int_equal(mail_parse("", 0, &mp, &err), -1);
+	assert_int_equal(mail_parse("\r\nno headers at all\r\n", 20, &mp,
+	    &err), -1);
+}
+
+static const char ics_request[] =
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REQUEST\r\n"
+    "BEGIN:VEVENT\r\nUID:u1@x\r\nSEQUENCE:3\r\nDTSTAMP:20260901T090000Z\r\n"
+    "DTSTART:20261002T140000Z\r\nDTEND:20261002T150000Z\r\n"
+    "SUMMARY:Demo\r\nLOCATION:Room 1\r\nSTATUS:CONFIRMED\r\n"
+    "ORGANIZER;CN=Alice:MAILTO:Alice@Acme.example\r\n"
+    "ATTENDEE;PARTSTAT=accepted;CN=Carol:mailto:carol@initech.com\r\n"
+    "ATTENDEE;ROLE=OPT-PARTICIPANT:mailto:dave@initech.com\r\n"
+    "ATTENDEE:mailto:carol@initech.com\r\n"
+    "END:VEVENT\r\n"
+    "BEGIN:VEVENT\r\nSUMMARY:no uid, skipped\r\nEND:VEVENT\r\n"
+    "END:VCALENDAR\r\n";
+
+static void
+test_ical(void **state)
+{
+	struct ical_parsed ip;
+	const char *err;
+	const struct ical_event *e;
+
+	(void)state;
+	assert_int_equal(ical_parse(ics_request, strlen(ics_request), &ip,
+	    &err), 0);
+	assert_false(ip.reply);
+	assert_int_equal(ip.nev, 1);
+	e = &ip.ev[0];
+	assert_string_equal(e->uid, "u1@x");
+	assert_int_equal(e->sequence, 3);
+	assert_string_equal(e->summary, "Demo");
+	assert_string_equal(e->location, "Room 1");
+	assert_string_equal(e->status, "CONFIRMED");
+	assert_string_equal(e->starts_at, "2026-10-02 14:00:00+0000");
+	assert_string_equal(e->ends_at, "2026-10-02 15:00:00+0000");
+	assert_string_equal(e->organizer, "alice@acme.example");
+	assert_int_equal(e->natt, 2);
+	assert_string_equal(e->att[0].address, "carol@initech.com");
+	assert_string_equal(e->att[0].partstat, "ACCEPTED");
+	assert_string_equal(e->att[0].display_name, "Carol");
+	assert_string_equal(e->att[1].partstat, "NEEDS-ACTION");
+	assert_string_equal(e->att[1].role, "OPT-PARTICIPANT");
+	ical_parsed_fini(&ip);
+
+	assert_int_equal(ical_parse("not a calendar\r\n", 16, &ip, &err), -1);
+	assert_int_equal(ical_parse("", 0, &ip, &err), -1);
+	assert_int_equal(ical_parse("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+	    32, &ip, &err), 0);
+	assert_int_equal(ip.nev, 0);
+	ical_parsed_fini(&ip);
+}
+
+static const struct {
+	const char *addr;
+	enum resolve_kind kind;
+	const char *account;
+} parties[] = {
+	{ "carol@initech.com", RESOLVE_COMPANY, "initech.com" },
+	{ "dave@mail.eu.initech.com", RESOLVE_COMPANY, "initech.com" },
+	{ "frank@umbrella.co.uk", RESOLVE_COMPANY, "umbrella.co.uk" },
+	{ "x@sales.umbrella.co.uk", RESOLVE_COMPANY, "umbrella.co.uk" },
+	{ "erin@gmail.com", RESOLVE_FREEMAIL, NULL },
+	{ "erin@googlemail.com", RESOLVE_FREEMAIL, NULL },
+	{ "noreply@vendor.io", RESOLVE_NOREPLY, NULL },
+	{ "no-reply+abc@vendor.io", RESOLVE_NOREPLY, NULL },
+	{ "mailer-daemon@x.example", RESOLVE_NOREPLY, NULL },
+	{ "noreplyer@vendor.io", RESOLVE_COMPANY, "vendor.io" },
+	{ "nobody", RESOLVE_INVALID, NULL },
+};
+
+static void
+test_resolve(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(parties) / sizeof(parties[0]); i++) {
+		char acct[256] = "";
+		enum resolve_kind k = resolve_party(parties[i].addr, acct,
+		    sizeof(acct));
+		assert_int_equal(k, parties[i].kind);
+		if (parties[i].account != NULL)
+			assert_string_equal(acct, parties[i].account);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mail_headers),
+		cmocka_unit_test(test_mail_subjects),
+		cmocka_unit_test(test_mail_mime),
+		cmocka_unit_test(test_mail_dates),
+		cmocka_unit_test(test_mail_limits),
+		cmocka_unit_test(test_ical),
+		cmocka_unit_test(test_resolve),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
