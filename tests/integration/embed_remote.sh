@@ -17,9 +17,8 @@
 . "$(dirname "$0")/../lib/common.sh"
 scenario_init embed_remote 40
 . "$TLIB/postgres.sh"
-. "$TLIB/sql_apply.sh"
 
-make -s -C "$ROOT" B="$B" "$B/crm-embed" "$B/crm-search" \
+make -s -C "$ROOT" B="$B" "$B/crm-migrate" "$B/crm-embed" "$B/crm-search" \
 	"$B/crm-search-ingest" >/dev/null || fail "build"
 MODEL="$("$ROOT/enrich/embed/fetch-model.sh" | tail -n 1)" ||
 	skip "cannot fetch the model (registry unreachable?)"
@@ -154,7 +153,7 @@ CRM_TEST_EMBED_KEY="$KEY" "$B/crm-embed" --config "$T/envkey.conf" "via env" >/d
 step "search through the remote backend"
 alloc_port PGP
 pg_start "$T/pg" "$PGP" crm || skip "PostgreSQL 15 is not installed"
-sql_apply_migrations_psql || fail "migrations"
+pg_migrate
 pg_psql -c "ALTER ROLE crm_enrich LOGIN; ALTER ROLE crm_api LOGIN;" || fail "roles"
 for b in remote local; do
 	for role in crm_enrich crm_api; do

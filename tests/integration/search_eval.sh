@@ -21,13 +21,12 @@
 . "$(dirname "$0")/../lib/common.sh"
 scenario_init search_eval 41
 . "$TLIB/postgres.sh"
-. "$TLIB/sql_apply.sh"
 need_cmd psql
 MIN="${SEARCH_RECALL_MIN:-0.68}"
 LOOKUP_MIN="${SEARCH_LOOKUP_MIN:-0.95}"
 FIX="$ROOT/tests/fixtures/retrieval"
 
-make -s -C "$ROOT" B="$B" "$B/crm-search" "$B/crm-search-ingest" \
+make -s -C "$ROOT" B="$B" "$B/crm-migrate" "$B/crm-search" "$B/crm-search-ingest" \
 	"$B/crm-search-eval" >/dev/null || fail "build"
 MODEL="$("$ROOT/enrich/embed/fetch-model.sh" | tail -n 1)" ||
 	skip "cannot fetch the model (registry unreachable?)"
@@ -35,7 +34,7 @@ MODEL="$("$ROOT/enrich/embed/fetch-model.sh" | tail -n 1)" ||
 step "PostgreSQL and migrations"
 alloc_port PGP
 pg_start "$T/pg" "$PGP" crm || skip "PostgreSQL 15 is not installed"
-sql_apply_migrations_psql || fail "migrations"
+pg_migrate
 pg_psql -c "ALTER ROLE crm_enrich LOGIN; ALTER ROLE crm_api LOGIN;" ||
 	fail "roles"
 

@@ -7,6 +7,7 @@
 #                              DATABASE_URL (superuser, trust auth, loopback)
 #   pg_stop DIR                fast shutdown, waits
 #   pg_psql SQL...             psql -X -q -v ON_ERROR_STOP=1 as the superuser
+#   pg_migrate                 enrich/sql applied by build/crm-migrate (roles too)
 #
 # initdb and postgres refuse to run as root, so as root the server runs as
 # the 'postgres' system user (created by Debian's postgresql-common) and DIR
@@ -66,4 +67,11 @@ pg_stop() { # DIR
 
 pg_psql() { # SQL...
 	psql -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+pg_migrate() { # applies enrich/sql with the project's own tool, as deployed
+	local log="${T:-/tmp}/crm-migrate.log"
+	[ -x "$B/crm-migrate" ] || fail "build first: make $B/crm-migrate"
+	"$B/crm-migrate" -s "$ROOT/enrich/sql" >"$log" 2>&1 ||
+	    { cat "$log" >&2; fail "crm-migrate failed"; }
 }
