@@ -12,6 +12,11 @@
  * reciprocal rank of the first relevant result within k are printed.
  * An optional "kind" field groups queries (the labelled set has
  * "paraphrase" and "lookup"); each kind is also reported on its own.
+ * An optional "split" field ("dev" or "test") assigns a query to the half
+ * used for tuning or the half held out for reporting; both halves and
+ * all queries are reported.  --split dev|test evaluates one half only
+ * (tuning runs use --split dev, so held-out numbers are never looked at
+ * while choosing parameters).
  * The messages must already be indexed (crm-search-ingest).
  */
 #include <errno.h>
@@ -31,6 +36,20 @@
 
 #define KINDS_MAX 8
 
+/* Query halves: "dev" (tuning), "test" (held out); others count in all. */
+enum { SPLIT_DEV, SPLIT_TEST, SPLIT_NONE, SPLITS };
+static const char *const split_names[SPLITS] = { "dev", "test", "none" };
+
+static int
+split_index(const char *s)
+{
+	if (s != NULL && strcmp(s, "dev") == 0)
+		return SPLIT_DEV;
+	if (s != NULL && strcmp(s, "test") == 0)
+		return SPLIT_TEST;
+	return SPLIT_NONE;
+}
+
 struct score {
 	double recall, mrr;
 	size_t n, perfect;
@@ -45,6 +64,7 @@ struct run {
 	double recall, mrr, ms;
 	size_t perfect;
 	struct score kind[KINDS_MAX];
+	struct score split[SPLITS];
 };
 
 static const char *kinds[KINDS_MAX];
@@ -97,7 +117,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: crm-search-eval [-c FILE] --tenant T [--k N] [--json OUT]\n"
-	    "                       [--misses] QUERIES.jsonl\n");
+	    "                       [--misses] [--split dev|test] QUERIES.jsonl\n");
 }
 
 static bool
@@ -121,6 +141,7 @@ main(int argc, char **argv)
 		{ "k", required_argument, NULL, 'k' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "misses", no_argument, NULL, 'm' },
+		{ "split", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -133,13 +154,14 @@ main(int argc, char **argv)
 	json_t *queries = json_array(), *summary;
 	size_t k = 10, nq;
 	bool misses = false;
+	int only = -1;
 	FILE *in;
 	char *line = NULL;
 	size_t cap = 0;
 	int ch;
 
 	log_init("crm-search-eval", false);
-	while ((ch = getopt_long(argc, argv, "c:t:k:j:mh", longopts,
+	while ((ch = getopt_long(argc, argv, "c:t:k:j:ms:h", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -158,6 +180,10 @@ main(int argc, char **argv)
 			break;
 		case 'm':
 			misses = true;
+			break;
+		case 's':
+			if ((only = split_index(optarg)) == SPLIT_NONE)
+				fatalx("--split: dev or test");
 			break;
 		case 'h':
 			usage(stdout);
@@ -180,6 +206,11 @@ main(int argc, char **argv)
 			continue;
 		if ((q = json_loads(line, 0, &jerr)) == NULL)
 			fatalx("%s: %s", argv[optind], jerr.text);
+		if (only >= 0 && split_index(json_string_value(
+		    json_object_get(q, "split"))) != only) {
+			json_decref(q);
+			continue;
+		}
 		json_array_append_new(queries, q);
 	}
 	free(line);
@@ -251,6 +282,9 @@ main(int argc, char **argv)
 				struct score *ks = &run->kind[kind_index(
 				    json_string_value(json_object_get(q,
 				    "kind")))];
+				struct score *ss = &run->split[split_index(
+				    json_string_value(json_object_get(q,
+				    "split")))];
 
 				run->recall += rc;
 				run->mrr += rr;
@@ -259,6 +293,10 @@ main(int argc, char **argv)
 				ks->mrr += rr;
 				ks->perfect += all;
 				ks->n++;
+				ss->recall += rc;
+				ss->mrr += rr;
+				ss->perfect += all;
+				ss->n++;
 			}
 			if (misses && ri == NRUNS - 1 && found <
 			    (nrel < k ? nrel : k)) {
@@ -295,7 +333,7 @@ main(int argc, char **argv)
 	printf("\n");
 	summary = json_object();
 	for (size_t ri = 0; ri < NRUNS; ri++) {
-		json_t *o, *bk = json_object();
+		json_t *o, *bk = json_object(), *bs = json_object();
 
 		printf("%-17s %9.3f %7.3f %5zu/%-3zu %9.1f", runs[ri].name,
 		    runs[ri].recall, runs[ri].mrr, runs[ri].perfect, nq,
@@ -310,12 +348,40 @@ main(int argc, char **argv)
 			    "{s:f, s:f, s:I}", "recall", ks->recall / n,
 			    "mrr", ks->mrr / n, "queries", (json_int_t)ks->n));
 		}
+		for (size_t si = 0; si < SPLITS; si++) {
+			struct score *ss = &runs[ri].split[si];
+			double n = ss->n ? (double)ss->n : 1.0;
+
+			if (ss->n == 0)
+				continue;
+			json_object_set_new(bs, split_names[si], json_pack(
+			    "{s:f, s:f, s:I}", "recall", ss->recall / n,
+			    "mrr", ss->mrr / n, "queries", (json_int_t)ss->n));
+		}
 		printf("\n");
 		o = json_pack("{s:f, s:f, s:I, s:f}", "recall",
 		    runs[ri].recall, "mrr", runs[ri].mrr, "all_found",
 		    (json_int_t)runs[ri].perfect, "ms_per_query", runs[ri].ms);
 		json_object_set_new(o, "by_kind", bk);
+		json_object_set_new(o, "by_split", bs);
 		json_object_set_new(summary, runs[ri].name, o);
+	}
+	printf("\n%-17s", "recall@k / MRR");
+	for (size_t si = 0; si < SPLITS; si++)
+		if (runs[0].split[si].n > 0)
+			printf("  %5s (%2zu)  ", split_names[si],
+			    runs[0].split[si].n);
+	printf("    all (%zu)\n", nq);
+	for (size_t ri = 0; ri < NRUNS; ri++) {
+		printf("%-17s", runs[ri].name);
+		for (size_t si = 0; si < SPLITS; si++) {
+			struct score *ss = &runs[ri].split[si];
+
+			if (ss->n > 0)
+				printf("  %5.3f / %5.3f", ss->recall /
+				    (double)ss->n, ss->mrr / (double)ss->n);
+		}
+		printf("  %5.3f / %5.3f\n", runs[ri].recall, runs[ri].mrr);
 	}
 	json_object_set_new(summary, "queries", json_integer((json_int_t)nq));
 	json_object_set_new(summary, "k", json_integer((json_int_t)k));
