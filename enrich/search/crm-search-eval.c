@@ -61,6 +61,10 @@ struct run {
 	enum search_fts_config cfg;
 	enum search_fts_match match;
 	unsigned rrf_k;
+	bool expand;
+	unsigned prf_docs;
+	double prf_weight, fts_weight;
+	size_t depth;
 	double recall, mrr, ms;
 	size_t perfect;
 	struct score kind[KINDS_MAX];
@@ -101,7 +105,53 @@ static struct run runs[] = {
 	/* what crm-search does by default; keep it last (--misses) */
 	RUN("hybrid", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 60),
 };
-#define NRUNS (sizeof(runs) / sizeof(runs[0]))
+#define NRUNS_DEFAULT (sizeof(runs) / sizeof(runs[0]))
+
+/* --try: measured configurations replace the default list. */
+#define TRIES_MAX 32
+static struct run tries[TRIES_MAX];
+static struct run *run_list = runs;
+static size_t NRUNS = NRUNS_DEFAULT;
+
+/*
+ * "NAME,mode=hybrid|dense|fts,expand=0|1,prf=N,prfw=W,ftsw=W,rrfk=K,
+ * depth=D" -> one run (unset fields as crm-search's defaults).
+ */
+static void
+parse_try(char *spec, struct run *r)
+{
+	char *save = NULL, *f;
+
+	memset(r, 0, sizeof(*r));
+	r->mode = SEARCH_HYBRID;
+	r->name = strtok_r(spec, ",", &save);
+	if (r->name == NULL)
+		fatalx("--try: empty");
+	while ((f = strtok_r(NULL, ",", &save)) != NULL) {
+		char *v = strchr(f, '=');
+
+		if (v == NULL)
+			fatalx("--try: %s: want key=value", f);
+		*v++ = '\0';
+		if (strcmp(f, "mode") == 0)
+			r->mode = strcmp(v, "dense") == 0 ? SEARCH_DENSE :
+			    strcmp(v, "fts") == 0 ? SEARCH_FTS : SEARCH_HYBRID;
+		else if (strcmp(f, "expand") == 0)
+			r->expand = atoi(v) != 0;
+		else if (strcmp(f, "prf") == 0)
+			r->prf_docs = (unsigned)atoi(v);
+		else if (strcmp(f, "prfw") == 0)
+			r->prf_weight = atof(v);
+		else if (strcmp(f, "ftsw") == 0)
+			r->fts_weight = atof(v);
+		else if (strcmp(f, "rrfk") == 0)
+			r->rrf_k = (unsigned)atoi(v);
+		else if (strcmp(f, "depth") == 0)
+			r->depth = (size_t)atoi(v);
+		else
+			fatalx("--try: unknown key %s", f);
+	}
+}
 
 static double
 now_ms(void)
@@ -117,7 +167,10 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: crm-search-eval [-c FILE] --tenant T [--k N] [--json OUT]\n"
-	    "                       [--misses] [--split dev|test] QUERIES.jsonl\n");
+	    "                       [--misses] [--split dev|test] [--try SPEC]...\n"
+	    "                       QUERIES.jsonl\n"
+	    "SPEC: NAME,mode=hybrid|dense|fts,expand=0|1,prf=N,prfw=W,ftsw=W,"
+	    "rrfk=K,depth=D\n");
 }
 
 static bool
@@ -142,6 +195,7 @@ main(int argc, char **argv)
 		{ "json", required_argument, NULL, 'j' },
 		{ "misses", no_argument, NULL, 'm' },
 		{ "split", required_argument, NULL, 's' },
+		{ "try", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -161,7 +215,7 @@ main(int argc, char **argv)
 	int ch;
 
 	log_init("crm-search-eval", false);
-	while ((ch = getopt_long(argc, argv, "c:t:k:j:ms:h", longopts,
+	while ((ch = getopt_long(argc, argv, "c:t:k:j:ms:T:h", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -180,6 +234,15 @@ main(int argc, char **argv)
 			break;
 		case 'm':
 			misses = true;
+			break;
+		case 'T':
+			if (run_list == runs) {
+				run_list = tries;
+				NRUNS = 0;
+			}
+			if (NRUNS == TRIES_MAX)
+				fatalx("--try: at most %d", TRIES_MAX);
+			parse_try(optarg, &tries[NRUNS++]);
 			break;
 		case 's':
 			if ((only = split_index(optarg)) == SPLIT_NONE)
@@ -227,7 +290,7 @@ main(int argc, char **argv)
 	search_config_fini(&cfg);
 
 	for (size_t ri = 0; ri < NRUNS; ri++) {
-		struct run *run = &runs[ri];
+		struct run *run = &run_list[ri];
 		size_t qi;
 		json_t *q;
 
@@ -249,6 +312,11 @@ main(int argc, char **argv)
 			o.fts_config = run->cfg;
 			o.fts_match = run->match;
 			o.rrf_k = run->rrf_k;
+			o.fts_expand = run->expand;
+			o.prf_docs = run->prf_docs;
+			o.prf_weight = run->prf_weight;
+			o.fts_weight = run->fts_weight;
+			o.depth = run->depth;
 			o.k = k;
 			acct = json_object_get(q, "account_id");
 			if (json_is_integer(acct))
@@ -329,17 +397,17 @@ main(int argc, char **argv)
 	printf("%-17s %9s %7s %9s %9s", "retriever", "recall@k", "MRR",
 	    "all found", "ms/query");
 	for (size_t ki = 0; ki < nkinds; ki++)
-		printf("  %s (%zu): recall MRR", kinds[ki], runs[0].kind[ki].n);
+		printf("  %s (%zu): recall MRR", kinds[ki], run_list[0].kind[ki].n);
 	printf("\n");
 	summary = json_object();
 	for (size_t ri = 0; ri < NRUNS; ri++) {
 		json_t *o, *bk = json_object(), *bs = json_object();
 
-		printf("%-17s %9.3f %7.3f %5zu/%-3zu %9.1f", runs[ri].name,
-		    runs[ri].recall, runs[ri].mrr, runs[ri].perfect, nq,
-		    runs[ri].ms);
+		printf("%-17s %9.3f %7.3f %5zu/%-3zu %9.1f", run_list[ri].name,
+		    run_list[ri].recall, run_list[ri].mrr, run_list[ri].perfect, nq,
+		    run_list[ri].ms);
 		for (size_t ki = 0; ki < nkinds; ki++) {
-			struct score *ks = &runs[ri].kind[ki];
+			struct score *ks = &run_list[ri].kind[ki];
 			double n = ks->n ? (double)ks->n : 1.0;
 
 			printf("  %*s %5.3f %5.3f", (int)strlen(kinds[ki]) + 2,
@@ -349,7 +417,7 @@ main(int argc, char **argv)
 			    "mrr", ks->mrr / n, "queries", (json_int_t)ks->n));
 		}
 		for (size_t si = 0; si < SPLITS; si++) {
-			struct score *ss = &runs[ri].split[si];
+			struct score *ss = &run_list[ri].split[si];
 			double n = ss->n ? (double)ss->n : 1.0;
 
 			if (ss->n == 0)
@@ -360,28 +428,28 @@ main(int argc, char **argv)
 		}
 		printf("\n");
 		o = json_pack("{s:f, s:f, s:I, s:f}", "recall",
-		    runs[ri].recall, "mrr", runs[ri].mrr, "all_found",
-		    (json_int_t)runs[ri].perfect, "ms_per_query", runs[ri].ms);
+		    run_list[ri].recall, "mrr", run_list[ri].mrr, "all_found",
+		    (json_int_t)run_list[ri].perfect, "ms_per_query", run_list[ri].ms);
 		json_object_set_new(o, "by_kind", bk);
 		json_object_set_new(o, "by_split", bs);
-		json_object_set_new(summary, runs[ri].name, o);
+		json_object_set_new(summary, run_list[ri].name, o);
 	}
 	printf("\n%-17s", "recall@k / MRR");
 	for (size_t si = 0; si < SPLITS; si++)
-		if (runs[0].split[si].n > 0)
+		if (run_list[0].split[si].n > 0)
 			printf("  %5s (%2zu)  ", split_names[si],
-			    runs[0].split[si].n);
+			    run_list[0].split[si].n);
 	printf("    all (%zu)\n", nq);
 	for (size_t ri = 0; ri < NRUNS; ri++) {
-		printf("%-17s", runs[ri].name);
+		printf("%-17s", run_list[ri].name);
 		for (size_t si = 0; si < SPLITS; si++) {
-			struct score *ss = &runs[ri].split[si];
+			struct score *ss = &run_list[ri].split[si];
 
 			if (ss->n > 0)
 				printf("  %5.3f / %5.3f", ss->recall /
 				    (double)ss->n, ss->mrr / (double)ss->n);
 		}
-		printf("  %5.3f / %5.3f\n", runs[ri].recall, runs[ri].mrr);
+		printf("  %5.3f / %5.3f\n", run_list[ri].recall, run_list[ri].mrr);
 	}
 	json_object_set_new(summary, "queries", json_integer((json_int_t)nq));
 	json_object_set_new(summary, "k", json_integer((json_int_t)k));

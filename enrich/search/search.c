@@ -308,6 +308,80 @@ ranked_add(struct search_ranked *r, size_t *n, const char *key,
 	(*n)++;
 }
 
+/*
+ * Rocchio feedback: Q += WEIGHT * mean of the vectors of the best NDOCS
+ * chunks of VR (distinct messages), then Q is normalized again.  The
+ * vectors are not stored with the hits, so the chunks are read from SQL
+ * (as this tenant) and embedded again exactly as ingestion did
+ * (subject + "\n" + chunk).  A chunk without a visible row is skipped.
+ */
+static int
+prf_vector(struct search_ctx *c, const char *tenant,
+    const struct vec_result *vr, unsigned ndocs, double weight, float *q,
+    char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT subject || E'\\n' || body FROM message_chunks"
+	    " WHERE tenant_id = $1 AND message_key = $2 AND chunk_no = $3";
+	char **texts = xcalloc(ndocs, sizeof(*texts));
+	size_t *lens = xcalloc(ndocs, sizeof(*lens));
+	float *dv = NULL;
+	size_t n = 0;
+	int rc = -1;
+	char e[EMBEDDER_ERR_MAX];
+
+	for (size_t i = 0; i < vr->count && n < ndocs; i++) {
+		const char *key = vr->hits[i].payload.message_ref;
+		char chunk[24];
+		const char *params[3] = { tenant, key, chunk };
+		PGresult *res;
+		bool dup = false;
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(vr->hits[j].payload.message_ref, key) == 0;
+		if (dup)
+			continue;
+		snprintf(chunk, sizeof(chunk), "%" PRId64,
+		    (int64_t)vr->hits[i].payload.chunk);
+		res = PQexecParams(c->pg, sql, 3, NULL, params, NULL, NULL, 0);
+		if (search_pg_ok(res, PGRES_TUPLES_OK, err, errlen,
+		    "feedback rows") != 0)
+			goto out;
+		if (PQntuples(res) == 1) {
+			texts[n] = xstrdup(PQgetvalue(res, 0, 0));
+			lens[n] = strlen(texts[n]);
+			n++;
+		}
+		PQclear(res);
+	}
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	dv = xreallocarray(NULL, n * c->dim, sizeof(*dv));
+	if (embedder_texts(c->emb, (const char *const *)texts, lens, n, dv,
+	    e, sizeof(e)) != 0) {
+		search_err(err, errlen, "embedding feedback chunks: %s", e);
+		goto out;
+	}
+	for (size_t d = 0; d < c->dim; d++) {
+		double m = 0;
+
+		for (size_t i = 0; i < n; i++)
+			m += dv[i * c->dim + d];
+		q[d] += (float)(weight * m / (double)n);
+	}
+	(void)vec_normalize(q, c->dim);
+	rc = 0;
+out:
+	for (size_t i = 0; i < ndocs; i++)
+		free(texts[i]);
+	free(texts);
+	free(lens);
+	free(dv);
+	return rc;
+}
+
 static int
 dense(struct search_ctx *c, const char *tenant, const char *query,
     const struct search_opts *o, size_t depth, struct search_ranked **r_r,
@@ -339,6 +413,22 @@ dense(struct search_ctx *c, const char *tenant, const char *query,
 		free(q);
 		vec_result_fini(&vr);
 		return search_err(err, errlen, "vector search: %s", errstr);
+	}
+	if (o->prf_docs > 0 && vr.count > 0) {
+		if (prf_vector(c, tenant, &vr, o->prf_docs, o->prf_weight, q,
+		    err, errlen) != 0) {
+			free(q);
+			vec_result_fini(&vr);
+			return -1;
+		}
+		vec_result_fini(&vr);
+		if (vec_search(c->vec, tenant, q, depth, &f, 0, &vr,
+		    &errstr) != 0) {
+			free(q);
+			vec_result_fini(&vr);
+			return search_err(err, errlen, "vector search: %s",
+			    errstr);
+		}
 	}
 	free(q);
 	*r_r = xcalloc(vr.count + 1, sizeof(**r_r));
@@ -382,8 +472,8 @@ fulltext(struct search_ctx *c, const char *tenant, const char *query,
     int32_t **chunks_r, size_t *n_r, char *err, size_t errlen)
 {
 	char acct[24], since[24], until[24], lim[24];
-	char *q = o->fts_match == SEARCH_FTS_ANY ? search_fts_any(query) :
-	    xstrdup(query);
+	char *q = o->fts_match == SEARCH_FTS_ALL ? xstrdup(query) :
+	    o->fts_expand ? search_fts_expand(query) : search_fts_any(query);
 	const char *params[6] = { tenant, q,
 	    o->account_id >= 0 ? acct : NULL, o->has_since ? since : NULL,
 	    o->has_until ? until : NULL, lim };
@@ -556,7 +646,8 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 	    &fa, &fch, &nf, err, errlen) != 0)
 		goto out;
 	fused = xcalloc(nd + nf + 1, sizeof(*fused));
-	nfused = search_rrf(da, nd, fa, nf, rrf_k, fused);
+	nfused = search_rrf_weighted(da, nd, fa, nf, rrf_k, 1.0,
+	    o->fts_weight > 0 ? o->fts_weight : 1.0, fused);
 	/* a few spare candidates, in case some are not visible in SQL */
 	r->hits = xcalloc(nfused + 1, sizeof(*r->hits));
 	for (size_t i = 0; i < nfused && r->count < k + 16; i++) {
