@@ -61,9 +61,9 @@ struct run {
 	enum search_fts_config cfg;
 	enum search_fts_match match;
 	unsigned rrf_k;
-	bool expand;
+	bool expand, prf_fused;
 	unsigned prf_docs;
-	double prf_weight, fts_weight;
+	double prf_weight, fts_weight, dsyn;
 	size_t depth;
 	double recall, mrr, ms;
 	size_t perfect;
@@ -88,22 +88,32 @@ kind_index(const char *k)
 	return nkinds++;
 }
 
-#define RUN(n, m, c, w, k) { .name = (n), .mode = (m), .cfg = (c), \
-	.match = (w), .rrf_k = (k) }
+#define RUN(n, m, c, w, k, ...) { .name = (n), .mode = (m), .cfg = (c), \
+	.match = (w), .rrf_k = (k), __VA_ARGS__ }
 static struct run runs[] = {
-	RUN("dense", SEARCH_DENSE, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 0),
+	RUN("dense", SEARCH_DENSE, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 0,
+	    .expand = true),
 	RUN("fts-english-any", SEARCH_FTS, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
-	    0),
+	    0, .expand = false),
+	RUN("fts-synonyms", SEARCH_FTS, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
+	    0, .expand = true),
 	RUN("fts-english-all", SEARCH_FTS, SEARCH_FTS_ENGLISH, SEARCH_FTS_ALL,
-	    0),
+	    0, .expand = false),
 	RUN("fts-simple-any", SEARCH_FTS, SEARCH_FTS_SIMPLE, SEARCH_FTS_ANY,
-	    0),
+	    0, .expand = false),
+	RUN("dense-prf", SEARCH_DENSE, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 0,
+	    .expand = true, .prf_docs = 3, .prf_weight = 0.3),
 	RUN("hybrid-simple", SEARCH_HYBRID, SEARCH_FTS_SIMPLE, SEARCH_FTS_ANY,
-	    60),
+	    60, .expand = false),
+	RUN("hybrid-plain", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
+	    60, .expand = false),
 	RUN("hybrid-k20", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
-	    20),
+	    20, .expand = true),
+	RUN("hybrid-prf", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
+	    60, .expand = true, .prf_docs = 3, .prf_weight = 0.5),
 	/* what crm-search does by default; keep it last (--misses) */
-	RUN("hybrid", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 60),
+	RUN("hybrid", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 60,
+	    .expand = true),
 };
 #define NRUNS_DEFAULT (sizeof(runs) / sizeof(runs[0]))
 
@@ -114,7 +124,7 @@ static struct run *run_list = runs;
 static size_t NRUNS = NRUNS_DEFAULT;
 
 /*
- * "NAME,mode=hybrid|dense|fts,expand=0|1,prf=N,prfw=W,ftsw=W,rrfk=K,
+ * "NAME,mode=hybrid|dense|fts,synonyms=0|1,prf=N,prfw=W,prffused=0|1,dsyn=W,
  * depth=D" -> one run (unset fields as crm-search's defaults).
  */
 static void
@@ -124,6 +134,7 @@ parse_try(char *spec, struct run *r)
 
 	memset(r, 0, sizeof(*r));
 	r->mode = SEARCH_HYBRID;
+	r->expand = true;
 	r->name = strtok_r(spec, ",", &save);
 	if (r->name == NULL)
 		fatalx("--try: empty");
@@ -136,10 +147,14 @@ parse_try(char *spec, struct run *r)
 		if (strcmp(f, "mode") == 0)
 			r->mode = strcmp(v, "dense") == 0 ? SEARCH_DENSE :
 			    strcmp(v, "fts") == 0 ? SEARCH_FTS : SEARCH_HYBRID;
-		else if (strcmp(f, "expand") == 0)
+		else if (strcmp(f, "synonyms") == 0 || strcmp(f, "expand") == 0)
 			r->expand = atoi(v) != 0;
 		else if (strcmp(f, "prf") == 0)
 			r->prf_docs = (unsigned)atoi(v);
+		else if (strcmp(f, "dsyn") == 0)
+			r->dsyn = atof(v);
+		else if (strcmp(f, "prffused") == 0)
+			r->prf_fused = atoi(v) != 0;
 		else if (strcmp(f, "prfw") == 0)
 			r->prf_weight = atof(v);
 		else if (strcmp(f, "ftsw") == 0)
@@ -169,7 +184,7 @@ usage(FILE *f)
 	    "usage: crm-search-eval [-c FILE] --tenant T [--k N] [--json OUT]\n"
 	    "                       [--misses] [--split dev|test] [--try SPEC]...\n"
 	    "                       QUERIES.jsonl\n"
-	    "SPEC: NAME,mode=hybrid|dense|fts,expand=0|1,prf=N,prfw=W,ftsw=W,"
+	    "SPEC: NAME,mode=hybrid|dense|fts,synonyms=0|1,prf=N,prfw=W,prffused=0|1,dsyn=W,ftsw=W,"
 	    "rrfk=K,depth=D\n");
 }
 
@@ -315,6 +330,8 @@ main(int argc, char **argv)
 			o.fts_expand = run->expand;
 			o.prf_docs = run->prf_docs;
 			o.prf_weight = run->prf_weight;
+			o.prf_fused = run->prf_fused;
+			o.dense_syn_weight = run->dsyn;
 			o.fts_weight = run->fts_weight;
 			o.depth = run->depth;
 			o.k = k;

@@ -98,7 +98,7 @@ struct search_opts {
 	int64_t since, until;	/* Unix seconds, inclusive */
 	/*
 	 * Full text, "any word": add the sales-domain synonyms of the query
-	 * words (search_fts_expand).
+	 * words (search_fts_expand).  On by default (search_opts_init).
 	 */
 	bool fts_expand;
 	/*
@@ -108,6 +108,13 @@ struct search_opts {
 	 */
 	unsigned prf_docs;
 	double prf_weight;
+	/* Hybrid: take the feedback chunks from the fused list instead. */
+	bool prf_fused;
+	/*
+	 * Dense: add this weight times the embedding of the query's synonyms
+	 * (search_synonyms) to the query vector.  0: off.
+	 */
+	double dense_syn_weight;
 	/* Weight of the full-text list in the fusion (dense is 1); <= 0: 1. */
 	double fts_weight;
 };
@@ -208,6 +215,12 @@ char *search_fts_any(const char *query);
  * quotes).  At most SEARCH_QUERY_MAX bytes.  Returns a malloc'd string.
  */
 char *search_fts_expand(const char *query);
+
+/*
+ * Only the added synonyms of search_fts_expand(), as plain text joined by
+ * ", " ("" when no query word is in a group).  Malloc'd.
+ */
+char *search_synonyms(const char *query);
 
 /* One ranked list in, fused list out: see search_rrf(). */
 struct search_ranked {

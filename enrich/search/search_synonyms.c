@@ -146,33 +146,58 @@ is_word_byte(unsigned char c)
 	return isalnum(c) || c >= 0x80;
 }
 
-/* Appends " or TERM" (a phrase in quotes) if it fits; returns false if not. */
+/*
+ * Appends TERM if it fits: with " or " between terms and a phrase in
+ * quotes (TSQUERY), or with ", " between terms (plain text).  Returns
+ * false if it does not fit.
+ */
 static bool
-append_term(char *out, size_t *o, const char *t, size_t n)
+append_term(char *out, size_t *o, const char *t, size_t n, bool tsquery)
 {
-	bool phrase = memchr(t, '_', n) != NULL || memchr(t, '-', n) != NULL;
-	size_t need = n + (*o > 0 ? 4 : 0) + (phrase ? 2 : 0);
+	bool phrase = tsquery && (memchr(t, '_', n) != NULL ||
+	    memchr(t, '-', n) != NULL);
+	const char *sep = tsquery ? " or " : ", ";
+	size_t sl = strlen(sep);
+	size_t need = n + (*o > 0 ? sl : 0) + (phrase ? 2 : 0);
 
 	if (*o + need > SEARCH_QUERY_MAX)
 		return false;
 	if (*o > 0) {
-		memcpy(out + *o, " or ", 4);
-		*o += 4;
+		memcpy(out + *o, sep, sl);
+		*o += sl;
 	}
 	if (phrase)
 		out[(*o)++] = '"';
 	for (size_t i = 0; i < n; i++)
-		out[(*o)++] = t[i] == '_' || t[i] == '-' ? ' ' : t[i];
+		out[(*o)++] = t[i] == '_' || (tsquery && t[i] == '-') ? ' ' :
+		    t[i];
 	if (phrase)
 		out[(*o)++] = '"';
 	out[*o] = '\0';
 	return true;
 }
 
+static char *expand(const char *query, const char *base, bool tsquery);
+
 char *
 search_fts_expand(const char *query)
 {
-	char *base = search_fts_any(query);
+	char *base = search_fts_any(query), *out;
+
+	out = expand(query, base, true);
+	free(base);
+	return out;
+}
+
+char *
+search_synonyms(const char *query)
+{
+	return expand(query, "", false);
+}
+
+static char *
+expand(const char *query, const char *base, bool tsquery)
+{
 	char *out = xmalloc(SEARCH_QUERY_MAX + 1);
 	bool used[NGROUPS] = { false };
 	size_t o = strlen(base);
@@ -181,7 +206,6 @@ search_fts_expand(const char *query)
 	bool full = false;
 
 	memcpy(out, base, o + 1);
-	free(base);
 	while (*p != '\0' && !full) {
 		size_t n;
 
@@ -206,7 +230,7 @@ search_fts_expand(const char *query)
 					crude_stem(m, mn, ms);
 					if (strcmp(ms, stem) != 0)
 						full = !append_term(out, &o,
-						    m, mn);
+						    m, mn, tsquery);
 					m += mn;
 					m += strspn(m, " ");
 				}
