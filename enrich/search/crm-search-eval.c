@@ -18,6 +18,9 @@
  * (tuning runs use --split dev, so held-out numbers are never looked at
  * while choosing parameters).
  * The messages must already be indexed (crm-search-ingest).
+ *
+ * --try SPEC (repeatable) replaces the built-in configurations with the
+ * ones given, for tuning: "NAME,synonyms=0,prf=3,prfw=0.5,rrfk=20".
  */
 #include <errno.h>
 #include <getopt.h>
