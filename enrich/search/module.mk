@@ -48,3 +48,9 @@ install-search: $(B)/crm-search $(B)/crm-search-ingest $(B)/crm-search-eval
 	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy/
 	install -m 644 enrich/sql/0010_search.sql \
 	    $(DESTDIR)$(PREFIX)/share/crm-proxy/sql/
+
+# The query builders (any word, synonyms, time phrase) under the fuzzer.
+SEARCH_FUZZ := $(B)/tests/fuzz/fuzz_search_query \
+    $(B)/tests/fuzz/replay_search_query
+$(SEARCH_FUZZ): $(B)/enrich/search/search_util.o \
+    $(B)/enrich/search/search_synonyms.o
