@@ -12,7 +12,15 @@
  * reciprocal rank of the first relevant result within k are printed.
  * An optional "kind" field groups queries (the labelled set has
  * "paraphrase" and "lookup"); each kind is also reported on its own.
+ * An optional "split" field ("dev" or "test") assigns a query to the half
+ * used for tuning or the half held out for reporting; both halves and
+ * all queries are reported.  --split dev|test evaluates one half only
+ * (tuning runs use --split dev, so held-out numbers are never looked at
+ * while choosing parameters).
  * The messages must already be indexed (crm-search-ingest).
+ *
+ * --try SPEC (repeatable) replaces the built-in configurations with the
+ * ones given, for tuning: "NAME,synonyms=0,prf=3,prfw=0.5,rrfk=20".
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,6 +39,20 @@
 
 #define KINDS_MAX 8
 
+/* Query halves: "dev" (tuning), "test" (held out); others count in all. */
+enum { SPLIT_DEV, SPLIT_TEST, SPLIT_NONE, SPLITS };
+static const char *const split_names[SPLITS] = { "dev", "test", "none" };
+
+static int
+split_index(const char *s)
+{
+	if (s != NULL && strcmp(s, "dev") == 0)
+		return SPLIT_DEV;
+	if (s != NULL && strcmp(s, "test") == 0)
+		return SPLIT_TEST;
+	return SPLIT_NONE;
+}
+
 struct score {
 	double recall, mrr;
 	size_t n, perfect;
@@ -42,9 +64,14 @@ struct run {
 	enum search_fts_config cfg;
 	enum search_fts_match match;
 	unsigned rrf_k;
+	bool expand, prf_fused;
+	unsigned prf_docs;
+	double prf_weight, fts_weight, dsyn;
+	size_t depth;
 	double recall, mrr, ms;
 	size_t perfect;
 	struct score kind[KINDS_MAX];
+	struct score split[SPLITS];
 };
 
 static const char *kinds[KINDS_MAX];
@@ -64,24 +91,85 @@ kind_index(const char *k)
 	return nkinds++;
 }
 
-#define RUN(n, m, c, w, k) { .name = (n), .mode = (m), .cfg = (c), \
-	.match = (w), .rrf_k = (k) }
+#define RUN(n, m, c, w, k, ...) { .name = (n), .mode = (m), .cfg = (c), \
+	.match = (w), .rrf_k = (k), __VA_ARGS__ }
 static struct run runs[] = {
-	RUN("dense", SEARCH_DENSE, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 0),
+	RUN("dense", SEARCH_DENSE, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 0,
+	    .expand = true),
 	RUN("fts-english-any", SEARCH_FTS, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
-	    0),
+	    0, .expand = false),
+	RUN("fts-synonyms", SEARCH_FTS, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
+	    0, .expand = true),
 	RUN("fts-english-all", SEARCH_FTS, SEARCH_FTS_ENGLISH, SEARCH_FTS_ALL,
-	    0),
+	    0, .expand = false),
 	RUN("fts-simple-any", SEARCH_FTS, SEARCH_FTS_SIMPLE, SEARCH_FTS_ANY,
-	    0),
+	    0, .expand = false),
+	RUN("dense-prf", SEARCH_DENSE, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 0,
+	    .expand = true, .prf_docs = 3, .prf_weight = 0.3),
 	RUN("hybrid-simple", SEARCH_HYBRID, SEARCH_FTS_SIMPLE, SEARCH_FTS_ANY,
-	    60),
+	    60, .expand = false),
+	RUN("hybrid-plain", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
+	    60, .expand = false),
 	RUN("hybrid-k20", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
-	    20),
+	    20, .expand = true),
+	RUN("hybrid-prf", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
+	    60, .expand = true, .prf_docs = 3, .prf_weight = 0.5),
 	/* what crm-search does by default; keep it last (--misses) */
-	RUN("hybrid", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 60),
+	RUN("hybrid", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 60,
+	    .expand = true),
 };
-#define NRUNS (sizeof(runs) / sizeof(runs[0]))
+#define NRUNS_DEFAULT (sizeof(runs) / sizeof(runs[0]))
+
+/* --try: measured configurations replace the default list. */
+#define TRIES_MAX 32
+static struct run tries[TRIES_MAX];
+static struct run *run_list = runs;
+static size_t NRUNS = NRUNS_DEFAULT;
+
+/*
+ * "NAME,mode=hybrid|dense|fts,synonyms=0|1,prf=N,prfw=W,prffused=0|1,dsyn=W,
+ * depth=D" -> one run (unset fields as crm-search's defaults).
+ */
+static void
+parse_try(char *spec, struct run *r)
+{
+	char *save = NULL, *f;
+
+	memset(r, 0, sizeof(*r));
+	r->mode = SEARCH_HYBRID;
+	r->expand = true;
+	r->name = strtok_r(spec, ",", &save);
+	if (r->name == NULL)
+		fatalx("--try: empty");
+	while ((f = strtok_r(NULL, ",", &save)) != NULL) {
+		char *v = strchr(f, '=');
+
+		if (v == NULL)
+			fatalx("--try: %s: want key=value", f);
+		*v++ = '\0';
+		if (strcmp(f, "mode") == 0)
+			r->mode = strcmp(v, "dense") == 0 ? SEARCH_DENSE :
+			    strcmp(v, "fts") == 0 ? SEARCH_FTS : SEARCH_HYBRID;
+		else if (strcmp(f, "synonyms") == 0 || strcmp(f, "expand") == 0)
+			r->expand = atoi(v) != 0;
+		else if (strcmp(f, "prf") == 0)
+			r->prf_docs = (unsigned)atoi(v);
+		else if (strcmp(f, "dsyn") == 0)
+			r->dsyn = atof(v);
+		else if (strcmp(f, "prffused") == 0)
+			r->prf_fused = atoi(v) != 0;
+		else if (strcmp(f, "prfw") == 0)
+			r->prf_weight = atof(v);
+		else if (strcmp(f, "ftsw") == 0)
+			r->fts_weight = atof(v);
+		else if (strcmp(f, "rrfk") == 0)
+			r->rrf_k = (unsigned)atoi(v);
+		else if (strcmp(f, "depth") == 0)
+			r->depth = (size_t)atoi(v);
+		else
+			fatalx("--try: unknown key %s", f);
+	}
+}
 
 static double
 now_ms(void)
@@ -97,7 +185,10 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: crm-search-eval [-c FILE] --tenant T [--k N] [--json OUT]\n"
-	    "                       [--misses] QUERIES.jsonl\n");
+	    "                       [--misses] [--split dev|test] [--try SPEC]...\n"
+	    "                       QUERIES.jsonl\n"
+	    "SPEC: NAME,mode=hybrid|dense|fts,synonyms=0|1,prf=N,prfw=W,prffused=0|1,dsyn=W,ftsw=W,"
+	    "rrfk=K,depth=D\n");
 }
 
 static bool
@@ -121,6 +212,8 @@ main(int argc, char **argv)
 		{ "k", required_argument, NULL, 'k' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "misses", no_argument, NULL, 'm' },
+		{ "split", required_argument, NULL, 's' },
+		{ "try", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -133,13 +226,14 @@ main(int argc, char **argv)
 	json_t *queries = json_array(), *summary;
 	size_t k = 10, nq;
 	bool misses = false;
+	int only = -1;
 	FILE *in;
 	char *line = NULL;
 	size_t cap = 0;
 	int ch;
 
 	log_init("crm-search-eval", false);
-	while ((ch = getopt_long(argc, argv, "c:t:k:j:mh", longopts,
+	while ((ch = getopt_long(argc, argv, "c:t:k:j:ms:T:h", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -158,6 +252,19 @@ main(int argc, char **argv)
 			break;
 		case 'm':
 			misses = true;
+			break;
+		case 'T':
+			if (run_list == runs) {
+				run_list = tries;
+				NRUNS = 0;
+			}
+			if (NRUNS == TRIES_MAX)
+				fatalx("--try: at most %d", TRIES_MAX);
+			parse_try(optarg, &tries[NRUNS++]);
+			break;
+		case 's':
+			if ((only = split_index(optarg)) == SPLIT_NONE)
+				fatalx("--split: dev or test");
 			break;
 		case 'h':
 			usage(stdout);
@@ -180,6 +287,11 @@ main(int argc, char **argv)
 			continue;
 		if ((q = json_loads(line, 0, &jerr)) == NULL)
 			fatalx("%s: %s", argv[optind], jerr.text);
+		if (only >= 0 && split_index(json_string_value(
+		    json_object_get(q, "split"))) != only) {
+			json_decref(q);
+			continue;
+		}
 		json_array_append_new(queries, q);
 	}
 	free(line);
@@ -196,7 +308,7 @@ main(int argc, char **argv)
 	search_config_fini(&cfg);
 
 	for (size_t ri = 0; ri < NRUNS; ri++) {
-		struct run *run = &runs[ri];
+		struct run *run = &run_list[ri];
 		size_t qi;
 		json_t *q;
 
@@ -218,6 +330,13 @@ main(int argc, char **argv)
 			o.fts_config = run->cfg;
 			o.fts_match = run->match;
 			o.rrf_k = run->rrf_k;
+			o.fts_expand = run->expand;
+			o.prf_docs = run->prf_docs;
+			o.prf_weight = run->prf_weight;
+			o.prf_fused = run->prf_fused;
+			o.dense_syn_weight = run->dsyn;
+			o.fts_weight = run->fts_weight;
+			o.depth = run->depth;
 			o.k = k;
 			acct = json_object_get(q, "account_id");
 			if (json_is_integer(acct))
@@ -251,6 +370,9 @@ main(int argc, char **argv)
 				struct score *ks = &run->kind[kind_index(
 				    json_string_value(json_object_get(q,
 				    "kind")))];
+				struct score *ss = &run->split[split_index(
+				    json_string_value(json_object_get(q,
+				    "split")))];
 
 				run->recall += rc;
 				run->mrr += rr;
@@ -259,6 +381,10 @@ main(int argc, char **argv)
 				ks->mrr += rr;
 				ks->perfect += all;
 				ks->n++;
+				ss->recall += rc;
+				ss->mrr += rr;
+				ss->perfect += all;
+				ss->n++;
 			}
 			if (misses && ri == NRUNS - 1 && found <
 			    (nrel < k ? nrel : k)) {
@@ -291,17 +417,17 @@ main(int argc, char **argv)
 	printf("%-17s %9s %7s %9s %9s", "retriever", "recall@k", "MRR",
 	    "all found", "ms/query");
 	for (size_t ki = 0; ki < nkinds; ki++)
-		printf("  %s (%zu): recall MRR", kinds[ki], runs[0].kind[ki].n);
+		printf("  %s (%zu): recall MRR", kinds[ki], run_list[0].kind[ki].n);
 	printf("\n");
 	summary = json_object();
 	for (size_t ri = 0; ri < NRUNS; ri++) {
-		json_t *o, *bk = json_object();
+		json_t *o, *bk = json_object(), *bs = json_object();
 
-		printf("%-17s %9.3f %7.3f %5zu/%-3zu %9.1f", runs[ri].name,
-		    runs[ri].recall, runs[ri].mrr, runs[ri].perfect, nq,
-		    runs[ri].ms);
+		printf("%-17s %9.3f %7.3f %5zu/%-3zu %9.1f", run_list[ri].name,
+		    run_list[ri].recall, run_list[ri].mrr, run_list[ri].perfect, nq,
+		    run_list[ri].ms);
 		for (size_t ki = 0; ki < nkinds; ki++) {
-			struct score *ks = &runs[ri].kind[ki];
+			struct score *ks = &run_list[ri].kind[ki];
 			double n = ks->n ? (double)ks->n : 1.0;
 
 			printf("  %*s %5.3f %5.3f", (int)strlen(kinds[ki]) + 2,
@@ -310,12 +436,40 @@ main(int argc, char **argv)
 			    "{s:f, s:f, s:I}", "recall", ks->recall / n,
 			    "mrr", ks->mrr / n, "queries", (json_int_t)ks->n));
 		}
+		for (size_t si = 0; si < SPLITS; si++) {
+			struct score *ss = &run_list[ri].split[si];
+			double n = ss->n ? (double)ss->n : 1.0;
+
+			if (ss->n == 0)
+				continue;
+			json_object_set_new(bs, split_names[si], json_pack(
+			    "{s:f, s:f, s:I}", "recall", ss->recall / n,
+			    "mrr", ss->mrr / n, "queries", (json_int_t)ss->n));
+		}
 		printf("\n");
 		o = json_pack("{s:f, s:f, s:I, s:f}", "recall",
-		    runs[ri].recall, "mrr", runs[ri].mrr, "all_found",
-		    (json_int_t)runs[ri].perfect, "ms_per_query", runs[ri].ms);
+		    run_list[ri].recall, "mrr", run_list[ri].mrr, "all_found",
+		    (json_int_t)run_list[ri].perfect, "ms_per_query", run_list[ri].ms);
 		json_object_set_new(o, "by_kind", bk);
-		json_object_set_new(summary, runs[ri].name, o);
+		json_object_set_new(o, "by_split", bs);
+		json_object_set_new(summary, run_list[ri].name, o);
+	}
+	printf("\n%-17s", "recall@k / MRR");
+	for (size_t si = 0; si < SPLITS; si++)
+		if (run_list[0].split[si].n > 0)
+			printf("  %5s (%2zu)  ", split_names[si],
+			    run_list[0].split[si].n);
+	printf("    all (%zu)\n", nq);
+	for (size_t ri = 0; ri < NRUNS; ri++) {
+		printf("%-17s", run_list[ri].name);
+		for (size_t si = 0; si < SPLITS; si++) {
+			struct score *ss = &run_list[ri].split[si];
+
+			if (ss->n > 0)
+				printf("  %5.3f / %5.3f", ss->recall /
+				    (double)ss->n, ss->mrr / (double)ss->n);
+		}
+		printf("  %5.3f / %5.3f\n", run_list[ri].recall, run_list[ri].mrr);
 	}
 	json_object_set_new(summary, "queries", json_integer((json_int_t)nq));
 	json_object_set_new(summary, "k", json_integer((json_int_t)k));

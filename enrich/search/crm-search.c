@@ -49,6 +49,8 @@ usage(FILE *f)
 	    "                      words instead of turning them into --since\n"
 	    "  --all-words         full text needs every word (websearch\n"
 	    "                      syntax: \"phrase\", -word, or)\n"
+	    "  --no-synonyms       full text without the sales synonyms\n"
+	    "                      (\"pricing\" also finds \"quote\", \"budget\")\n"
 	    "  --json              print JSON instead of text\n"
 	    "  -h, --help          this text\n",
 	    SEARCH_K_MAX, SEARCH_DEPTH_DEFAULT, SEARCH_RRF_K_DEFAULT);
@@ -234,7 +236,8 @@ int
 main(int argc, char **argv)
 {
 	enum { OPT_SINCE = 256, OPT_UNTIL, OPT_NOW, OPT_MODE, OPT_DEPTH,
-	    OPT_RRF, OPT_JSON, OPT_ALL, OPT_NODATES };
+	    OPT_RRF, OPT_JSON, OPT_ALL, OPT_NODATES,
+	    OPT_NOSYN };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "tenant", required_argument, NULL, 't' },
@@ -248,6 +251,7 @@ main(int argc, char **argv)
 		{ "rrf-k", required_argument, NULL, OPT_RRF },
 		{ "all-words", no_argument, NULL, OPT_ALL },
 		{ "no-dates", no_argument, NULL, OPT_NODATES },
+		{ "no-synonyms", no_argument, NULL, OPT_NOSYN },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -321,6 +325,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_NODATES:
 			dates = false;
+			break;
+		case OPT_NOSYN:
+			o.fts_expand = false;
 			break;
 		case 'h':
 			usage(stdout);

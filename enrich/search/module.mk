@@ -2,7 +2,7 @@
 # query CLI), crm-search-ingest (index JSON Lines messages) and
 # crm-search-eval (recall and MRR on a labelled set).
 SEARCH_SRCS := enrich/search/search.c enrich/search/search_ingest.c \
-               enrich/search/search_util.c
+               enrich/search/search_util.c enrich/search/search_synonyms.c
 SEARCH_OBJS := $(SEARCH_SRCS:%.c=$(B)/%.o)
 SEARCH_A    := $(B)/enrich/search/libsearch.a
 SEARCH_PKGS := libpq libcrypto jansson libcurl
@@ -33,7 +33,8 @@ BINS += $(B)/crm-search $(B)/crm-search-ingest $(B)/crm-search-eval
 
 # search_util.c has no library dependencies: time parsing, the "any word"
 # query and reciprocal rank fusion.
-$(B)/tests/unit/test_search_util: $(B)/enrich/search/search_util.o
+$(B)/tests/unit/test_search_util: $(B)/enrich/search/search_util.o \
+    $(B)/enrich/search/search_synonyms.o
 
 install: install-search
 .PHONY: install-search
@@ -47,3 +48,9 @@ install-search: $(B)/crm-search $(B)/crm-search-ingest $(B)/crm-search-eval
 	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy/
 	install -m 644 enrich/sql/0010_search.sql \
 	    $(DESTDIR)$(PREFIX)/share/crm-proxy/sql/
+
+# The query builders (any word, synonyms, time phrase) under the fuzzer.
+SEARCH_FUZZ := $(B)/tests/fuzz/fuzz_search_query \
+    $(B)/tests/fuzz/replay_search_query
+$(SEARCH_FUZZ): $(B)/enrich/search/search_util.o \
+    $(B)/enrich/search/search_synonyms.o

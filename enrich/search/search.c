@@ -284,6 +284,7 @@ search_opts_init(struct search_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->mode = SEARCH_HYBRID;
 	o->account_id = -1;
+	o->fts_expand = true;
 }
 
 static void
@@ -308,12 +309,90 @@ ranked_add(struct search_ranked *r, size_t *n, const char *key,
 	(*n)++;
 }
 
+/*
+ * Rocchio feedback: Q += WEIGHT * mean of the vectors of the best NDOCS
+ * chunks of VR (distinct messages), then Q is normalized again.  The
+ * vectors are not stored with the hits, so the chunks are read from SQL
+ * (as this tenant) and embedded again exactly as ingestion did
+ * (subject + "\n" + chunk).  A chunk without a visible row is skipped.
+ */
+static int
+prf_vector(struct search_ctx *c, const char *tenant,
+    const char *const *keys, const int32_t *chunks, size_t nkeys,
+    unsigned ndocs, double weight, float *q, char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT subject || E'\\n' || body FROM message_chunks"
+	    " WHERE tenant_id = $1 AND message_key = $2 AND chunk_no = $3";
+	char **texts = xcalloc(ndocs, sizeof(*texts));
+	size_t *lens = xcalloc(ndocs, sizeof(*lens));
+	float *dv = NULL;
+	size_t n = 0;
+	int rc = -1;
+	char e[EMBEDDER_ERR_MAX];
+
+	for (size_t i = 0; i < nkeys && n < ndocs; i++) {
+		const char *key = keys[i];
+		char chunk[24];
+		const char *params[3] = { tenant, key, chunk };
+		PGresult *res;
+		bool dup = false;
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(keys[j], key) == 0;
+		if (dup)
+			continue;
+		snprintf(chunk, sizeof(chunk), "%" PRId32, chunks[i]);
+		res = PQexecParams(c->pg, sql, 3, NULL, params, NULL, NULL, 0);
+		if (search_pg_ok(res, PGRES_TUPLES_OK, err, errlen,
+		    "feedback rows") != 0)
+			goto out;
+		if (PQntuples(res) == 1) {
+			texts[n] = xstrdup(PQgetvalue(res, 0, 0));
+			lens[n] = strlen(texts[n]);
+			n++;
+		}
+		PQclear(res);
+	}
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	dv = xreallocarray(NULL, n * c->dim, sizeof(*dv));
+	if (embedder_texts(c->emb, (const char *const *)texts, lens, n, dv,
+	    e, sizeof(e)) != 0) {
+		search_err(err, errlen, "embedding feedback chunks: %s", e);
+		goto out;
+	}
+	for (size_t d = 0; d < c->dim; d++) {
+		double m = 0;
+
+		for (size_t i = 0; i < n; i++)
+			m += dv[i * c->dim + d];
+		q[d] += (float)(weight * m / (double)n);
+	}
+	(void)vec_normalize(q, c->dim);
+	rc = 0;
+out:
+	for (size_t i = 0; i < ndocs; i++)
+		free(texts[i]);
+	free(texts);
+	free(lens);
+	free(dv);
+	return rc;
+}
+
+/*
+ * Dense retrieval.  Q (c->dim floats) is the query vector: computed here
+ * unless HAVE_Q; with OWN_PRF and o->prf_docs, feedback from this list is
+ * added to it before the final search.
+ */
 static int
 dense(struct search_ctx *c, const char *tenant, const char *query,
-    const struct search_opts *o, size_t depth, struct search_ranked **r_r,
-    int32_t **chunks_r, size_t *n_r, char *err, size_t errlen)
+    const struct search_opts *o, size_t depth, float *q, bool have_q,
+    bool own_prf, struct search_ranked **r_r, int32_t **chunks_r,
+    size_t *n_r, char *err, size_t errlen)
 {
-	float *q = xreallocarray(NULL, c->dim, sizeof(*q));
 	size_t qlen = strlen(query);
 	struct vec_filter f = { 0 };
 	struct vec_result vr = { 0 };
@@ -323,9 +402,30 @@ dense(struct search_ctx *c, const char *tenant, const char *query,
 
 	*r_r = NULL;
 	*n_r = 0;
-	if (embedder_texts(c->emb, &query, &qlen, 1, q, e, sizeof(e)) != 0) {
-		free(q);
+	if (!have_q && embedder_texts(c->emb, &query, &qlen, 1, q, e,
+	    sizeof(e)) != 0)
 		return search_err(err, errlen, "embedding the query: %s", e);
+	if (!have_q && o->dense_syn_weight > 0) {
+		char *syn = search_synonyms(query);
+		const char *sp = syn;
+		size_t sl = strlen(syn);
+		float *sv;
+
+		if (sl > 0) {
+			sv = xreallocarray(NULL, c->dim, sizeof(*sv));
+			if (embedder_texts(c->emb, &sp, &sl, 1, sv, e,
+			    sizeof(e)) != 0) {
+				free(sv);
+				free(syn);
+				return search_err(err, errlen,
+				    "embedding synonyms: %s", e);
+			}
+			for (size_t d = 0; d < c->dim; d++)
+				q[d] += (float)o->dense_syn_weight * sv[d];
+			(void)vec_normalize(q, c->dim);
+			free(sv);
+		}
+		free(syn);
 	}
 	if (o->account_id >= 0) {
 		snprintf(acct, sizeof(acct), "%" PRId64, o->account_id);
@@ -336,11 +436,34 @@ dense(struct search_ctx *c, const char *tenant, const char *query,
 	f.has_until = o->has_until;
 	f.until = o->until;
 	if (vec_search(c->vec, tenant, q, depth, &f, 0, &vr, &errstr) != 0) {
-		free(q);
 		vec_result_fini(&vr);
 		return search_err(err, errlen, "vector search: %s", errstr);
 	}
-	free(q);
+	if (o->prf_docs > 0 && own_prf && vr.count > 0) {
+		const char **keys = xcalloc(vr.count, sizeof(*keys));
+		int32_t *chs = xcalloc(vr.count, sizeof(*chs));
+		int prc;
+
+		for (size_t i = 0; i < vr.count; i++) {
+			keys[i] = vr.hits[i].payload.message_ref;
+			chs[i] = (int32_t)vr.hits[i].payload.chunk;
+		}
+		prc = prf_vector(c, tenant, keys, chs, vr.count, o->prf_docs,
+		    o->prf_weight, q, err, errlen);
+		free(keys);
+		free(chs);
+		if (prc != 0) {
+			vec_result_fini(&vr);
+			return -1;
+		}
+		vec_result_fini(&vr);
+		if (vec_search(c->vec, tenant, q, depth, &f, 0, &vr,
+		    &errstr) != 0) {
+			vec_result_fini(&vr);
+			return search_err(err, errlen, "vector search: %s",
+			    errstr);
+		}
+	}
 	*r_r = xcalloc(vr.count + 1, sizeof(**r_r));
 	*chunks_r = xcalloc(vr.count + 1, sizeof(**chunks_r));
 	for (size_t i = 0; i < vr.count; i++)
@@ -382,8 +505,8 @@ fulltext(struct search_ctx *c, const char *tenant, const char *query,
     int32_t **chunks_r, size_t *n_r, char *err, size_t errlen)
 {
 	char acct[24], since[24], until[24], lim[24];
-	char *q = o->fts_match == SEARCH_FTS_ANY ? search_fts_any(query) :
-	    xstrdup(query);
+	char *q = o->fts_match == SEARCH_FTS_ALL ? xstrdup(query) :
+	    o->fts_expand ? search_fts_expand(query) : search_fts_any(query);
 	const char *params[6] = { tenant, q,
 	    o->account_id >= 0 ? acct : NULL, o->has_since ? since : NULL,
 	    o->has_until ? until : NULL, lim };
@@ -533,6 +656,10 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 	size_t nd = 0, nf = 0, nfused, k, depth;
 	unsigned rrf_k;
 	int rc = -1;
+	float *qv = NULL;
+	bool fb_fused = o->prf_docs > 0 && o->prf_fused &&
+	    o->mode == SEARCH_HYBRID;
+	double fw = o->fts_weight > 0 ? o->fts_weight : 1.0;
 
 	memset(r, 0, sizeof(*r));
 	k = o->k != 0 ? o->k : 10;
@@ -549,14 +676,48 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 		depth = k;
 	if (search_begin(c, tenant, true, err, errlen) != 0)
 		return -1;
-	if (o->mode != SEARCH_FTS && dense(c, tenant, query, o, depth, &da,
-	    &dch, &nd, err, errlen) != 0)
+	qv = xreallocarray(NULL, c->dim, sizeof(*qv));
+	if (o->mode != SEARCH_FTS && dense(c, tenant, query, o, depth, qv,
+	    false, !fb_fused, &da, &dch, &nd, err, errlen) != 0)
 		goto out;
 	if (o->mode != SEARCH_DENSE && fulltext(c, tenant, query, o, depth,
 	    &fa, &fch, &nf, err, errlen) != 0)
 		goto out;
 	fused = xcalloc(nd + nf + 1, sizeof(*fused));
-	nfused = search_rrf(da, nd, fa, nf, rrf_k, fused);
+	nfused = search_rrf_weighted(da, nd, fa, nf, rrf_k, 1.0, fw, fused);
+	if (fb_fused && nfused > 0) {
+		/* feedback from the fused list, then dense and fusion again */
+		size_t m = nfused < o->prf_docs ? nfused : o->prf_docs;
+		const char **keys = xcalloc(m, sizeof(*keys));
+		int32_t *chs = xcalloc(m, sizeof(*chs));
+		int prc;
+
+		for (size_t i = 0; i < m; i++) {
+			bool in_a = fused[i].a != SIZE_MAX;
+
+			keys[i] = in_a ? da[fused[i].a].key :
+			    fa[fused[i].b].key;
+			chs[i] = in_a ? dch[fused[i].a] : fch[fused[i].b];
+		}
+		prc = prf_vector(c, tenant, keys, chs, m, o->prf_docs,
+		    o->prf_weight, qv, err, errlen);
+		free(keys);
+		free(chs);
+		if (prc != 0)
+			goto out;
+		ranked_free(da, nd);
+		free(dch);
+		da = NULL;
+		dch = NULL;
+		nd = 0;
+		if (dense(c, tenant, query, o, depth, qv, true, false, &da,
+		    &dch, &nd, err, errlen) != 0)
+			goto out;
+		free(fused);
+		fused = xcalloc(nd + nf + 1, sizeof(*fused));
+		nfused = search_rrf_weighted(da, nd, fa, nf, rrf_k, 1.0, fw,
+		    fused);
+	}
 	/* a few spare candidates, in case some are not visible in SQL */
 	r->hits = xcalloc(nfused + 1, sizeof(*r->hits));
 	for (size_t i = 0; i < nfused && r->count < k + 16; i++) {
@@ -584,6 +745,7 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 	rc = 0;
 out:
 	(void)search_end(c, rc == 0);
+	free(qv);
 	ranked_free(da, nd);
 	ranked_free(fa, nf);
 	free(dch);

@@ -96,6 +96,27 @@ struct search_opts {
 	int64_t account_id;	/* < 0: any account */
 	bool has_since, has_until;
 	int64_t since, until;	/* Unix seconds, inclusive */
+	/*
+	 * Full text, "any word": add the sales-domain synonyms of the query
+	 * words (search_fts_expand).  On by default (search_opts_init).
+	 */
+	bool fts_expand;
+	/*
+	 * Dense pseudo-relevance feedback (Rocchio): the best prf_docs chunks
+	 * of a first search are embedded again, and the query vector plus
+	 * prf_weight times their mean searches once more.  0 docs: off.
+	 */
+	unsigned prf_docs;
+	double prf_weight;
+	/* Hybrid: take the feedback chunks from the fused list instead. */
+	bool prf_fused;
+	/*
+	 * Dense: add this weight times the embedding of the query's synonyms
+	 * (search_synonyms) to the query vector.  0: off.
+	 */
+	double dense_syn_weight;
+	/* Weight of the full-text list in the fusion (dense is 1); <= 0: 1. */
+	double fts_weight;
 };
 
 void search_opts_init(struct search_opts *o);
@@ -187,6 +208,20 @@ int search_time_phrase(const char *query, int64_t now, char *stripped,
  */
 char *search_fts_any(const char *query);
 
+/*
+ * search_fts_any() plus, for each query word that belongs to one of the
+ * built-in sales-domain synonym groups (search_synonyms.c), the other
+ * members of that group, each as one more "or" term (phrases in double
+ * quotes).  At most SEARCH_QUERY_MAX bytes.  Returns a malloc'd string.
+ */
+char *search_fts_expand(const char *query);
+
+/*
+ * Only the added synonyms of search_fts_expand(), as plain text joined by
+ * ", " ("" when no query word is in a group).  Malloc'd.
+ */
+char *search_synonyms(const char *query);
+
 /* One ranked list in, fused list out: see search_rrf(). */
 struct search_ranked {
 	const char *key;	/* message key */
@@ -206,5 +241,9 @@ struct search_fused {
 size_t search_rrf(const struct search_ranked *a, size_t na,
     const struct search_ranked *b, size_t nb, unsigned k,
     struct search_fused *out);
+/* The same with weights: score = wa / (k + rank in A) + wb / (k + rank in B). */
+size_t search_rrf_weighted(const struct search_ranked *a, size_t na,
+    const struct search_ranked *b, size_t nb, unsigned k, double wa,
+    double wb, struct search_fused *out);
 
 #endif

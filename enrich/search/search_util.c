@@ -328,16 +328,24 @@ search_rrf(const struct search_ranked *a, size_t na,
     const struct search_ranked *b, size_t nb, unsigned k,
     struct search_fused *out)
 {
+	return search_rrf_weighted(a, na, b, nb, k, 1.0, 1.0, out);
+}
+
+size_t
+search_rrf_weighted(const struct search_ranked *a, size_t na,
+    const struct search_ranked *b, size_t nb, unsigned k, double wa,
+    double wb, struct search_fused *out)
+{
 	size_t n = 0;
 
 	for (size_t i = 0; i < na; i++) {
 		out[n].a = i;
 		out[n].b = SIZE_MAX;
-		out[n].score = 1.0 / (k + a[i].rank);
+		out[n].score = wa / (k + a[i].rank);
 		for (size_t j = 0; j < nb; j++)
 			if (strcmp(a[i].key, b[j].key) == 0) {
 				out[n].b = j;
-				out[n].score += 1.0 / (k + b[j].rank);
+				out[n].score += wb / (k + b[j].rank);
 				break;
 			}
 		n++;
@@ -351,7 +359,7 @@ search_rrf(const struct search_ranked *a, size_t na,
 			continue;
 		out[n].a = SIZE_MAX;
 		out[n].b = j;
-		out[n].score = 1.0 / (k + b[j].rank);
+		out[n].score = wb / (k + b[j].rank);
 		n++;
 	}
 	/*

@@ -8,11 +8,15 @@
 #   2. the 206 emails indexed for tenant "acme" by crm-search-ingest, and
 #      the same emails under other keys for tenant "globex"
 #   3. crm-search-eval: recall@10 and MRR for dense, full text and hybrid
-#      on 71 queries (53 paraphrases, 18 lookups of named things); fails
-#      if the measured hybrid recall@10 falls below SEARCH_RECALL_MIN
-#      (default 0.68, a regression floor under the 0.712 measured with
-#      all-MiniLM-L6-v2; the 0.9 goal is not met, see docs/search.md) or
-#      hybrid recall on lookups below SEARCH_LOOKUP_MIN (default 0.95)
+#      on 71 queries (53 paraphrases, 18 lookups of named things; a fixed
+#      dev half for tuning and a held-out test half); fails if the
+#      measured hybrid recall@10 falls below SEARCH_RECALL_MIN (default
+#      0.75, a regression floor under the 0.771 measured with
+#      all-MiniLM-L6-v2 and the sales synonyms; the 0.9 goal is not met,
+#      see docs/search.md), on the test half below SEARCH_TEST_MIN
+#      (default 0.75, under 0.776), or on lookups below SEARCH_LOOKUP_MIN
+#      (default 0.95); and full text with the synonyms must beat it
+#      without them (the synonyms are really applied)
 #   4. tenant isolation: searches for one tenant never return the other's
 #      chunks, in every mode (so on the SQL and the vector side), and SQL
 #      as crm_api / crm_enrich cannot read or write across tenants
@@ -22,7 +26,8 @@
 scenario_init search_eval 41
 . "$TLIB/postgres.sh"
 need_cmd psql
-MIN="${SEARCH_RECALL_MIN:-0.68}"
+MIN="${SEARCH_RECALL_MIN:-0.75}"
+TEST_MIN="${SEARCH_TEST_MIN:-0.75}"
 LOOKUP_MIN="${SEARCH_LOOKUP_MIN:-0.95}"
 FIX="$ROOT/tests/fixtures/retrieval"
 
@@ -82,13 +87,18 @@ rows() { # TENANT ROLE: chunk rows visible
 step "retrieval quality ($(wc -l <"$FIX/queries.jsonl") queries)"
 "$B/crm-search-eval" -c "$T/crm_api.conf" --tenant acme --json "$T/eval.json" \
 	--misses "$FIX/queries.jsonl" | tee "$T/eval.txt" || fail "crm-search-eval"
-"$PY" - "$T/eval.json" "$MIN" "$LOOKUP_MIN" <<'PYEOF' || fail "hybrid recall@10 below the floor"
+"$PY" - "$T/eval.json" "$MIN" "$LOOKUP_MIN" "$TEST_MIN" <<'PYEOF' || fail "hybrid recall@10 below the floor"
 import json, sys
-s = json.load(open(sys.argv[1])); m, lm = float(sys.argv[2]), float(sys.argv[3])
+s = json.load(open(sys.argv[1])); m, lm, tm = (float(a) for a in sys.argv[2:5])
 h = s["hybrid"]["recall"]; hl = s["hybrid"]["by_kind"]["lookup"]["recall"]
-print(f"  hybrid recall@10 {h:.3f} (floor {m}), on lookups {hl:.3f} (floor {lm}); "
-      f"dense {s['dense']['recall']:.3f}, full text {s['fts-english-any']['recall']:.3f}")
-sys.exit(0 if h >= m and hl >= lm else 1)
+ht = s["hybrid"]["by_split"]["test"]["recall"]; hd = s["hybrid"]["by_split"]["dev"]["recall"]
+print(f"  hybrid recall@10 {h:.3f} (floor {m}): dev {hd:.3f}, test {ht:.3f} (floor {tm}); "
+      f"on lookups {hl:.3f} (floor {lm}); dense {s['dense']['recall']:.3f}, "
+      f"full text {s['fts-english-any']['recall']:.3f}, with synonyms {s['fts-synonyms']['recall']:.3f}")
+ok = h >= m and hl >= lm and ht >= tm
+if s["fts-synonyms"]["recall"] <= s["fts-english-any"]["recall"]:
+    print("  full text with synonyms is no better than without"); ok = False
+sys.exit(0 if ok else 1)
 PYEOF
 
 step "tenant isolation"
@@ -164,6 +174,23 @@ assert [h["message_key"] for g in p["accounts"] for h in g["results"]] == \
 assert n["since"] is None and n["query"].endswith("last month")
 PYEOF
 note "'... last month' = --since 30d; --no-dates keeps the words"
+# "pricing" finds the emails that say "quote", "budget" or "expensive"
+# through the synonyms, and only the pricing stem without them
+"$B/crm-search" -c "$T/crm_api.conf" --tenant acme --mode fts --json -n 50 \
+	"pricing" >"$T/syn.json" || fail "fts pricing"
+"$B/crm-search" -c "$T/crm_api.conf" --tenant acme --mode fts --json -n 50 \
+	--no-synonyms "pricing" >"$T/nosyn.json" || fail "fts pricing --no-synonyms"
+"$PY" - "$T/syn.json" "$T/nosyn.json" <<'PYEOF' || fail "synonyms not applied, or --no-synonyms ignored"
+import json, re, sys
+hits = [[h for g in json.load(open(f))["accounts"] for h in g["results"]] for f in sys.argv[1:]]
+stem = lambda h: re.search(r"\bpric", (h["subject"] + " " + h["text"]).lower())
+assert hits[1] and all(stem(h) for h in hits[1]), "--no-synonyms: a hit without 'pric'"
+other = [h for h in hits[0] if not stem(h)]
+assert len(hits[0]) > len(hits[1]) and other, "synonyms found nothing more"
+assert any(re.search(r"\b(quote|budget|expensive|discount|cost)", (h["subject"] + " " + h["text"]).lower())
+           for h in other), "the extra hits are not about price"
+print(f"  'pricing' full text: {len(hits[1])} hits without synonyms, {len(hits[0])} with")
+PYEOF
 "$B/crm-search" -c "$T/crm_api.conf" --tenant acme --since yesterday x 2>/dev/null &&
 	fail "bad --since accepted"
 "$B/crm-search" -c "$T/crm_api.conf" --tenant "../etc" x 2>/dev/null &&

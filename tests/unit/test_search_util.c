@@ -154,6 +154,87 @@ test_rrf(void **state)
 	}
 }
 
+/* Sales synonyms: a group member in the query brings in the rest. */
+static void
+test_fts_expand(void **state)
+{
+	char *s;
+
+	(void)state;
+	/* no group word: the plain "any word" form */
+	s = search_fts_expand("Tacoma hospital");
+	assert_string_equal(s, "Tacoma or hospital");
+	free(s);
+	/* inflections meet the group member ("cancelling" -> cancel) */
+	s = search_fts_expand("accounts cancelling");
+	assert_non_null(strstr(s, "accounts or cancelling or "));
+	assert_non_null(strstr(s, " or churn"));
+	assert_non_null(strstr(s, " or termination"));
+	assert_null(strstr(s, " or cancel "));	/* the query's own word */
+	free(s);
+	/* phrases are quoted for websearch_to_tsquery, hyphens too */
+	s = search_fts_expand("Security review");
+	assert_non_null(strstr(s, " or \"pen test\""));
+	assert_non_null(strstr(s, " or \"soc 2\""));
+	assert_non_null(strstr(s, " or questionnaire"));
+	free(s);
+	/* a group is added once, however many of its words are asked */
+	s = search_fts_expand("price cost discount");
+	{
+		const char *p = strstr(s, " or budget");
+
+		assert_non_null(p);
+		assert_null(strstr(p + 1, " or budget"));
+	}
+	free(s);
+	/* short words are not stripped into a group word ("is" !~ "i") */
+	s = search_fts_expand("is it");
+	assert_string_equal(s, "is or it");
+	free(s);
+	s = search_fts_expand("");
+	assert_string_equal(s, "");
+	free(s);
+}
+
+/* Expansion never passes the query limit, and ends on a whole term. */
+static void
+test_fts_expand_limit(void **state)
+{
+	size_t n = SEARCH_QUERY_MAX - 40;
+	char *in = malloc(n + 1), *out;
+
+	(void)state;
+	memset(in, 'a', n);
+	memcpy(in, "pricing renewal security ", 25);
+	in[n] = '\0';
+	out = search_fts_expand(in);
+	assert_true(strlen(out) <= SEARCH_QUERY_MAX);
+	assert_true(strncmp(out, "pricing or renewal or security or aaa", 37) == 0);
+	free(out);
+	free(in);
+}
+
+static void
+test_rrf_weighted(void **state)
+{
+	const struct search_ranked a[] = { { "x", 1 }, { "y", 2 } };
+	const struct search_ranked b[] = { { "z", 1 }, { "y", 5 } };
+	struct search_fused out[4];
+	size_t n;
+
+	(void)state;
+	/* equal weights: as search_rrf */
+	n = search_rrf_weighted(a, 2, b, 2, 60, 1.0, 1.0, out);
+	assert_int_equal(n, 3);
+	assert_int_equal(out[0].a, 1);		/* y, in both */
+	/* B weighted up: z (B #1) passes x (A #1) */
+	n = search_rrf_weighted(a, 2, b, 2, 60, 1.0, 2.0, out);
+	assert_true(out[0].score == 1.0 / 62 + 2.0 / 65);
+	assert_int_equal(out[1].b, 0);		/* z: 2/61 */
+	assert_int_equal(out[2].a, 0);		/* x: 1/61 */
+	(void)n;
+}
+
 static void
 test_time_phrase(void **state)
 {
@@ -224,6 +305,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_fts_any),
+		cmocka_unit_test(test_fts_expand),
+		cmocka_unit_test(test_fts_expand_limit),
+		cmocka_unit_test(test_rrf_weighted),
 		cmocka_unit_test(test_fts_any_limit),
 		cmocka_unit_test(test_rrf),
 		cmocka_unit_test(test_time_phrase),
