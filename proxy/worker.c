@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "capture/spool.h"
 #include "lib/log.h"
@@ -59,31 +59,72 @@ worker_drop_privileges(const struct proxy_conf *conf)
 /* One worker per process: the listener callbacks find it here. */
 static struct worker worker;
 
+/*
+ * One accept per wakeup, as nginx does with multi_accept off: every worker
+ * watches the shared listening socket and the kernel wakes them all, so a
+ * burst of connections spreads over the workers instead of landing on
+ * whichever woke first (libevent's listener accepts until EAGAIN).
+ */
 static void
-worker_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+worker_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	const struct listen_conf *lc = arg;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd;
 
-	(void)l;
+	(void)what;
+	fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		switch (errno) {
+		case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+		case EWOULDBLOCK:
+#endif
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+			return;	/* another worker took it, or it went away */
+		default:
+			/* EMFILE and friends: the connection stays queued and
+			 * the socket stays readable; pause accepting for a
+			 * moment instead of spinning on it. */
+			log_warn("accept on %s (%s); pausing accepts for "
+			    "100 ms", lc->name, lc->address);
+			for (unsigned i = 0; i < CONFIG_MAX_LISTENERS; i++)
+				if (worker.listeners[i] != NULL)
+					event_del(worker.listeners[i]);
+			if (worker.accept_retry != NULL) {
+				struct timeval tv = { 0, 100000 };
+
+				event_add(worker.accept_retry, &tv);
+			}
+			return;
+		}
+	}
 	if (worker.draining) {
 		close(fd);
 		return;
 	}
 	if (lc->protocol == LISTEN_CALDAV)
-		caldav_accept(&worker, lc, fd, sa, (socklen_t)salen);
+		caldav_accept(&worker, lc, fd, (struct sockaddr *)&ss, len);
 	else
-		session_accept(&worker, lc, fd, sa, (socklen_t)salen);
+		session_accept(&worker, lc, fd, (struct sockaddr *)&ss, len);
 }
 
 static void
-worker_accept_error(struct evconnlistener *l, void *arg)
+worker_accept_resume(evutil_socket_t fd, short what, void *arg)
 {
-	const struct listen_conf *lc = arg;
+	struct worker *w = arg;
 
-	(void)l;
-	/* EMFILE and friends: log, keep the listener; libevent retries. */
-	log_warn("accept on %s (%s)", lc->name, lc->address);
+	(void)fd;
+	(void)what;
+	if (w->draining)
+		return;
+	for (unsigned i = 0; i < CONFIG_MAX_LISTENERS; i++)
+		if (w->listeners[i] != NULL)
+			event_add(w->listeners[i], NULL);
 }
 
 static void
@@ -91,9 +132,14 @@ worker_stop_listening(struct worker *w)
 {
 	for (unsigned i = 0; i < CONFIG_MAX_LISTENERS; i++) {
 		if (w->listeners[i] != NULL) {
-			evconnlistener_free(w->listeners[i]);
+			event_free(w->listeners[i]);
 			w->listeners[i] = NULL;
+			close(w->listen_fds[i]);
 		}
+	}
+	if (w->accept_retry != NULL) {
+		event_free(w->accept_retry);
+		w->accept_retry = NULL;
 	}
 }
 
@@ -202,14 +248,14 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 		sigs[i] = evsignal_new(w->base, signums[i], worker_signal, w);
 		event_add(sigs[i], NULL);
 	}
+	w->accept_retry = evtimer_new(w->base, worker_accept_resume, w);
 	for (unsigned i = 0; i < conf->nlisteners; i++) {
-		w->listeners[i] = evconnlistener_new(w->base, worker_accept,
-		    (void *)&conf->listeners[i],
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
-		if (w->listeners[i] == NULL)
+		w->listen_fds[i] = fds[i];
+		w->listeners[i] = event_new(w->base, fds[i], EV_READ |
+		    EV_PERSIST, worker_accept, (void *)&conf->listeners[i]);
+		if (w->accept_retry == NULL || w->listeners[i] == NULL ||
+		    event_add(w->listeners[i], NULL) != 0)
 			fatal("listener %s", conf->listeners[i].name);
-		evconnlistener_set_error_cb(w->listeners[i],
-		    worker_accept_error);
 	}
 	log_debug("worker slot %u ready, %u listeners", slot,
 	    conf->nlisteners);

@@ -14,7 +14,6 @@
 
 struct event_base;
 struct evdns_base;
-struct evconnlistener;
 struct session;
 struct caldav_session;
 struct spool_writer;
@@ -24,7 +23,9 @@ struct worker {
 	struct event_base *base;
 	struct evdns_base *dns;
 	const struct proxy_conf *conf;
-	struct evconnlistener *listeners[CONFIG_MAX_LISTENERS];
+	struct event *listeners[CONFIG_MAX_LISTENERS];	/* accept events */
+	int listen_fds[CONFIG_MAX_LISTENERS];
+	struct event *accept_retry;	/* listeners paused after EMFILE */
 	TAILQ_HEAD(, session) sessions;
 	TAILQ_HEAD(, caldav_session) caldav_sessions;	/* caldav.c */
 	unsigned nsessions;
