@@ -8,11 +8,19 @@
 #   nginx       nginx mail proxy, plaintext both legs (its only backend mode)
 #   crm-proxy   tls = none listener, upstream tls none
 #   crm-tls     implicit-TLS listener, upstream Dovecot IMAPS (TLS both legs)
+#   crm-tap     crm-proxy as the crm-proxy row, with the capture tap on:
+#               every fetched message streams into the spool, which
+#               crm-capture (nice 19) ships to a real Kafka broker (nice 19,
+#               standing in for a broker on another host).  Bulk FETCH
+#               only; needs build/crm-capture and the Kafka jars
+#               (tests/lib/kafka.sh fetches them with mvn once).
 #
 # Environment (defaults in brackets):
 #   BENCH_BASE [22000]     ports BASE+143/993 Dovecot, +144/+145 nginx/auth,
-#                          +146 crm-proxy plain, +994 crm-proxy TLS
-#   BENCH_SESSION_SECS [5] BENCH_BULK_ROUNDS [3] BENCH_NOOP_ROUNDS [3]
+#                          +146 crm-proxy plain, +994 crm-proxy TLS,
+#                          +147 crm-tap, +190/+191 Kafka
+#   BENCH_SESSION_SECS [5] BENCH_SESSION_ROUNDS [3] BENCH_BULK_ROUNDS [3]
+#   BENCH_NOOP_ROUNDS [3]
 #   BENCH_IDLE ["1000 5000"]   BENCH_KEEP=1 keeps the work dir
 #   CRM_PROXY [$B/crm-proxy]
 # Output: the table on stdout and in $BENCH_OUT/imap.txt; logs of every
@@ -26,6 +34,7 @@ BENCH_OUT="${BENCH_OUT:-$B/bench}"
 
 BASE="${BENCH_BASE:-22000}"
 SESSION_SECS="${BENCH_SESSION_SECS:-5}"
+SESSION_ROUNDS="${BENCH_SESSION_ROUNDS:-3}"
 BULK_ROUNDS="${BENCH_BULK_ROUNDS:-3}"
 NOOP_ROUNDS="${BENCH_NOOP_ROUNDS:-3}"
 IDLE_COUNTS="${BENCH_IDLE:-1000 5000}"
@@ -38,6 +47,7 @@ HELD_TARGET=5000
 
 P_IMAP=$((BASE + 143)) P_IMAPS=$((BASE + 993)) P_NGINX=$((BASE + 144))
 P_CRM=$((BASE + 146)) P_CRM_TLS=$((BASE + 994))
+P_TAP=$((BASE + 147)) P_KAFKA=$((BASE + 190))
 
 die() { bench_log "harness failure: $*"; exit 1; }
 
@@ -60,11 +70,14 @@ LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 W="$(mktemp -d /tmp/crm-bench.XXXXXX)"
 chmod 755 "$W"	# Dovecot's unprivileged users must traverse it
-mkdir -p "$W/dovecot" "$W/nginx" "$W/crm" "$W/crm-tls" "$W/tls"
+mkdir -p "$W/dovecot" "$W/nginx" "$W/crm" "$W/crm-tls" "$W/crm-tap" "$W/tls"
 
 cleanup() {
 	bench_stop "$W/crm/crm-proxy.pid"
 	bench_stop "$W/crm-tls/crm-proxy.pid"
+	bench_stop "$W/crm-tap/crm-proxy.pid"
+	bench_stop "$W/crm-tap/crm-capture.pid"
+	bench_stop "$W/kafka/kafka.pid"
 	bench_stop "$W/nginx/nginx.pid.master"
 	bench_stop "$W/dovecot/dovecot.pid"
 	mkdir -p "$BENCH_OUT/imap-logs"
@@ -72,6 +85,8 @@ cleanup() {
 	cp -f "$W/nginx/error.log" "$BENCH_OUT/imap-logs/nginx.log" 2>/dev/null || true
 	cp -f "$W/crm/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy.log" 2>/dev/null || true
 	cp -f "$W/crm-tls/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy-tls.log" 2>/dev/null || true
+	cp -f "$W/crm-tap/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy-tap.log" 2>/dev/null || true
+	cp -f "$W/crm-tap/crm-capture.log" "$BENCH_OUT/imap-logs/crm-capture.log" 2>/dev/null || true
 	cp -f "$W"/*.err "$BENCH_OUT/imap-logs/" 2>/dev/null || true
 	if [ "${BENCH_KEEP:-}" = 1 ]; then
 		bench_log "work dir kept: $W"
@@ -85,15 +100,20 @@ trap 'exit 130' INT TERM
 # ---- servers -------------------------------------------------------------
 
 TARGETS=(direct direct-tls nginx crm-proxy crm-tls)
+# The tap phase, after the others (Kafka must not run during them).
+TAP_TARGETS=(direct nginx crm-proxy crm-tap)
 declare -A PORT=([direct]=$P_IMAP [direct-tls]=$P_IMAPS [nginx]=$P_NGINX
-	[crm-proxy]=$P_CRM [crm-tls]=$P_CRM_TLS)
+	[crm-proxy]=$P_CRM [crm-tls]=$P_CRM_TLS [crm-tap]=$P_TAP)
 declare -A TLS=([direct]="" [direct-tls]=--tls [nginx]="" [crm-proxy]=""
-	[crm-tls]=--tls)
+	[crm-tls]=--tls [crm-tap]="")
 declare -A PIDFILE=([direct]=$W/dovecot/dovecot.pid
 	[direct-tls]=$W/dovecot/dovecot.pid [nginx]=$W/nginx/nginx.pid.master
-	[crm-proxy]=$W/crm/crm-proxy.pid [crm-tls]=$W/crm-tls/crm-proxy.pid)
+	[crm-proxy]=$W/crm/crm-proxy.pid [crm-tls]=$W/crm-tls/crm-proxy.pid
+	[crm-tap]=$W/crm-tap/crm-proxy.pid)
 declare -A REF=([direct]=direct [direct-tls]=direct-tls [nginx]=direct
-	[crm-proxy]=direct [crm-tls]=direct-tls)
+	[crm-proxy]=direct [crm-tls]=direct-tls [crm-tap]=direct)
+# Rows measured in the bulk phase only.
+declare -A BULK_ONLY=([crm-tap]=1)
 declare -A STATE	# "" = running, otherwise why the row is empty
 declare -A R		# results: R[target.metric]
 
@@ -119,7 +139,23 @@ idle_timeout = 30m
 connect_timeout = 10s
 
 EOF
-		if [ "$2" = plain ]; then
+		if [ "$2" = tap ]; then
+			cat <<EOF
+[listen imap]
+address = 127.0.0.1:$P_TAP
+tls = none
+allow_plaintext_auth = yes
+
+[upstream dovecot]
+address = 127.0.0.1:$P_IMAP
+tls = none
+
+[capture]
+spool_dir = $W/crm-tap/spool
+spool_max = 64g
+tenant = bench
+EOF
+		elif [ "$2" = plain ]; then
 			cat <<EOF
 [listen imap]
 address = 127.0.0.1:$P_CRM
@@ -150,6 +186,44 @@ EOF
 	} >"$1"
 }
 
+# The crm-tap row: Kafka (nice 19) and crm-capture (nice 19) first, then
+# the proxy with [capture] on.  Kafka on this host stands in for a broker
+# elsewhere, so it must not take the relay's CPU; crm-capture runs on the
+# proxy host in production too, and yields to the relay (the spool absorbs
+# the burst and it catches up).
+tap_start() {
+	[ -x "$B/crm-capture" ] ||
+		{ STATE[crm-tap]="crm-capture not built"; return 1; }
+	(. "$ROOT/tests/lib/kafka.sh"; kafka_fetch) >"$W/kafka-fetch.log" 2>&1 ||
+		{ STATE[crm-tap]="no Kafka jars (mvn)"; return 1; }
+	(
+		. "$ROOT/tests/lib/kafka.sh"
+		kafka_start "$W/kafka" "$P_KAFKA" &&
+		    kafka_create_topic crm.mail.v1 &&
+		    kafka_create_topic crm.mail.seen.v1
+	) >"$W/kafka-start.log" 2>&1 ||
+		{ STATE[crm-tap]="Kafka did not start"; return 1; }
+	renice -n 19 -p "$(cat "$W/kafka/kafka.pid")" >/dev/null 2>&1 || true
+	mkdir -p "$W/crm-tap/spool"
+	[ "$(id -u)" != 0 ] || chown nobody "$W/crm-tap/spool"
+	cat >"$W/crm-tap/capture.conf" <<EOF
+[spool]
+dir = $W/crm-tap/spool
+[kafka]
+brokers = 127.0.0.1:$P_KAFKA
+compression = lz4
+message_max = 65m
+linger_ms = 5
+[metrics]
+file = $W/crm-tap/capture.prom
+interval_ms = 500
+EOF
+	nice -n 19 "$B/crm-capture" -c "$W/crm-tap/capture.conf" \
+	    >>"$W/crm-tap/crm-capture.log" 2>&1 &
+	echo $! >"$W/crm-tap/crm-capture.pid"
+	bench_proxy_start "$W/crm-tap" "$W/crm-tap/crm-proxy.conf" "$P_TAP"
+}
+
 start_target() { # TARGET
 	case "$1" in
 	direct|direct-tls)
@@ -165,6 +239,9 @@ start_target() { # TARGET
 		bench_proxy_start "$W/crm-tls" "$W/crm-tls/crm-proxy.conf" \
 		    "$P_CRM_TLS" ||
 			{ STATE[crm-tls]="did not start"; return 1; };;
+	crm-tap)
+		tap_start ||
+			{ STATE[crm-tap]="${STATE[crm-tap]:-did not start}"; return 1; };;
 	esac
 }
 
@@ -215,6 +292,7 @@ start_target nginx
 if [ -x "$CRM_PROXY" ]; then
 	crm_conf "$W/crm/crm-proxy.conf" plain
 	crm_conf "$W/crm-tls/crm-proxy.conf" tls
+	crm_conf "$W/crm-tap/crm-proxy.conf" tap
 	cp -f "$W/crm/crm-proxy.conf" "$BENCH_OUT/crm-proxy-bench.conf"
 	cp -f "$W/crm-tls/crm-proxy.conf" "$BENCH_OUT/crm-proxy-bench-tls.conf"
 	start_target crm-proxy || true
@@ -222,6 +300,7 @@ if [ -x "$CRM_PROXY" ]; then
 else
 	STATE[crm-proxy]="not built"
 	STATE[crm-tls]="not built"
+	STATE[crm-tap]="not built"
 fi
 
 # ---- measurements --------------------------------------------------------
@@ -252,36 +331,69 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)
 # The proxy's processes, or for the direct rows Dovecot's.
 root_pid() { cat "${PIDFILE[$1]}"; }
 
-bench_log "sessions/s: $SESSION_SECS s, 8 clients"
+bench_log "sessions/s: $SESSION_SECS s, 8 clients, $SESSION_ROUNDS rounds"
 for t in "${TARGETS[@]}"; do
-	running "$t" || continue
+	running "$t" && [ -z "${BULK_ONLY[$t]:-}" ] || continue
 	# first sessions spawn Dovecot's imap processes; not measured
 	ib "$t" warmup sessions -c 8 -t 1 --max-time 60 || true
-	ib "$t" sessions sessions -c 8 -t "$SESSION_SECS" --max-time 120 || continue
-	R[$t.sess]="$(kv "$OUT" rate)"
+done
+# Rounds interleave the targets, as for bulk, so a slow moment of the
+# machine does not land on one target only; the median is reported.
+for round in $(seq "$SESSION_ROUNDS"); do
+	for t in "${TARGETS[@]}"; do
+		running "$t" && [ -z "${BULK_ONLY[$t]:-}" ] || continue
+		ib "$t" sessions sessions -c 8 -t "$SESSION_SECS" --max-time 120 ||
+			continue
+		R[$t.sess.$round]="$(kv "$OUT" rate)"
+	done
+done
+for t in "${TARGETS[@]}"; do
+	v="$(for r in $(seq "$SESSION_ROUNDS"); do echo "${R[$t.sess.$r]:-}"; done | grep . | median || true)"
+	[ -z "$v" ] || R[$t.sess]="$v"
 done
 
 bench_log "bulk FETCH: $BULK_CONNS connections x whole mailbox, $BULK_ROUNDS rounds"
 for t in "${TARGETS[@]}"; do	# warm Dovecot's cache and index once
 	running "$t" && { ib "$t" warmup bulk -c 1 --max-time 120 || true; break; }
 done
+# bulk_round TARGET KEY ROUND: one measured round; R[T.KEY.ROUND] MB/s,
+# R[T.KEYticks] / R[T.KEYbytes] summed for the CPU figure.
+bulk_round() {
+	local t="$1" k="$2" round="$3" c0 c1 k0=0
+	c0="$(bench_cpu_ticks "$(root_pid "$t")")"
+	[ "$t" != crm-tap ] ||
+		k0="$(bench_cpu_ticks "$(cat "$W/crm-tap/crm-capture.pid")")"
+	ib "$t" bulk bulk -c "$BULK_CONNS" -r "$BULK_REPEAT" --max-time 120 ||
+		return 0
+	c1="$(bench_cpu_ticks "$(root_pid "$t")")"
+	[ "$t" != crm-tap ] || R[capture.ticks]=$(( ${R[capture.ticks]:-0} +
+		$(bench_cpu_ticks "$(cat "$W/crm-tap/crm-capture.pid")") - k0 ))
+	R[$t.$k.$round]="$(kv "$OUT" mb_per_s)"
+	R[$t.${k}ticks]=$(( ${R[$t.${k}ticks]:-0} + c1 - c0 ))
+	R[$t.${k}bytes]=$(( ${R[$t.${k}bytes]:-0} + $(kv "$OUT" bytes) ))
+}
+HZ="$(getconf CLK_TCK)"
+# bulk_summary KEY TARGET...: R[T.KEY] median MB/s, R[T.KEYcpu] s/GB
+bulk_summary() {
+	local k="$1" t
+	shift
+	for t in "$@"; do
+		[ -n "${R[$t.${k}bytes]:-}" ] || continue
+		R[$t.$k]="$(for r in $(seq "$BULK_ROUNDS"); do echo "${R[$t.$k.$r]:-}"; done | grep . | median)"
+		R[$t.${k}cpu]="$(awk -v c="${R[$t.${k}ticks]}" -v hz="$HZ" \
+		    -v b="${R[$t.${k}bytes]}" \
+		    'BEGIN { if (b > 0) printf "%.3f", c / hz / (b / 1e9) }')"
+	done
+}
 for round in $(seq "$BULK_ROUNDS"); do
 	for t in "${TARGETS[@]}"; do
 		running "$t" || continue
-		c0="$(bench_cpu_ticks "$(root_pid "$t")")"
-		ib "$t" bulk bulk -c "$BULK_CONNS" -r "$BULK_REPEAT" --max-time 120 || continue
-		c1="$(bench_cpu_ticks "$(root_pid "$t")")"
-		R[$t.mbs.$round]="$(kv "$OUT" mb_per_s)"
-		R[$t.ticks]=$(( ${R[$t.ticks]:-0} + c1 - c0 ))
-		R[$t.bytes]=$(( ${R[$t.bytes]:-0} + $(kv "$OUT" bytes) ))
+		bulk_round "$t" mbs "$round"
 	done
 done
-HZ="$(getconf CLK_TCK)"
+bulk_summary mbs "${TARGETS[@]}"
 for t in "${TARGETS[@]}"; do
-	[ -n "${R[$t.bytes]:-}" ] || continue
-	R[$t.mbs]="$(for r in $(seq "$BULK_ROUNDS"); do echo "${R[$t.mbs.$r]:-}"; done | grep . | median)"
-	R[$t.cpu]="$(awk -v k="${R[$t.ticks]}" -v hz="$HZ" -v b="${R[$t.bytes]}" \
-	    'BEGIN { if (b > 0) printf "%.3f", k / hz / (b / 1e9) }')"
+	R[$t.cpu]="${R[$t.mbscpu]:-}"
 done
 
 # pin_tree CPUS PID... - move every thread of the trees to CPUS
@@ -303,7 +415,7 @@ ALL_CPUS="0-$(( $(nproc) - 1 ))"
 bench_log "NOOP round trips: 5000 per connection; 1 (pinned) and 4, $NOOP_ROUNDS rounds"
 for round in $(seq "$NOOP_ROUNDS"); do
 	for t in "${TARGETS[@]}"; do
-		running "$t" || continue
+		running "$t" && [ -z "${BULK_ONLY[$t]:-}" ] || continue
 		pin_tree 0 "$(root_pid direct)" "$(root_pid "$t")"
 		if ib "$t" noop taskset -c 0 "$IB" noop -c 1 -n 5000 --max-time 120; then
 			R[$t.n1.p50.$round]="$(kv "$OUT" p50_ms)"
@@ -371,11 +483,42 @@ idle_run() { # TARGET N
 
 bench_log "idle memory at: $IDLE_COUNTS"
 for t in "${TARGETS[@]}"; do
-	running "$t" || continue
+	running "$t" && [ -z "${BULK_ONLY[$t]:-}" ] || continue
 	for n in $IDLE_COUNTS; do
 		idle_run "$t" "$n" || break
 	done
 done
+
+# ---- the tap: bulk FETCH with capture on ---------------------------------
+# Last, so the broker and the shipper never run during the other phases.
+# Tap on (crm-tap) against tap off (crm-proxy), nginx and direct, rounds
+# interleaved as above, with Kafka and crm-capture up for all of them.
+prom() { sed -n "s/^crm_capture_$1 //p" "$W/crm-tap/capture.prom" 2>/dev/null; }
+if [ -x "$CRM_PROXY" ] && start_target crm-tap; then
+	bench_log "tap: bulk FETCH, $BULK_ROUNDS rounds: ${TAP_TARGETS[*]}"
+	ib crm-tap warmup bulk -c 1 --max-time 120 || true
+	for round in $(seq "$BULK_ROUNDS"); do
+		for t in "${TAP_TARGETS[@]}"; do
+			running "$t" || continue
+			bulk_round "$t" tap "$round"
+		done
+	done
+	bulk_summary tap "${TAP_TARGETS[@]}"
+	# how long crm-capture needed after the last round to have every
+	# record acknowledged by Kafka (at most 120 s is waited)
+	t0=$SECONDS
+	for _ in $(seq 240); do
+		sp="$(prom records_spooled_total)" ak="$(prom records_acked_total)"
+		[ -n "$sp" ] && [ "${ak:-0}" -ge "$sp" ] && [ "$sp" -gt 0 ] && break
+		sleep 0.5
+	done
+	R[tap.spooled]="$(prom records_spooled_total)"
+	R[tap.acked]="$(prom records_acked_total)"
+	R[tap.drain]=$((SECONDS - t0))
+	R[tap.capcpu]="$(awk -v k="${R[capture.ticks]:-0}" -v hz="$HZ" \
+	    -v b="${R[crm-tap.tapbytes]:-0}" \
+	    'BEGIN { if (b > 0) printf "%.3f", k / hz / (b / 1e9) }')"
+fi
 
 # ---- report --------------------------------------------------------------
 
@@ -409,7 +552,7 @@ report() {
 	echo "IMAP benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, client and servers on one host"
 	echo "Dovecot $(/usr/sbin/dovecot --version | cut -d' ' -f1), nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*nginx\///')," \
 	    "crm-proxy: ${STATE[crm-proxy]:-$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo built)}"
-	echo "sessions: 8 clients x LOGIN/SELECT/FETCH 3 KB/LOGOUT for ${SESSION_SECS}s; bulk: $BULK_CONNS x UID FETCH 1:*"
+	echo "sessions: 8 clients x LOGIN/SELECT/FETCH 3 KB/LOGOUT for ${SESSION_SECS}s, median of $SESSION_ROUNDS; bulk: $BULK_CONNS x UID FETCH 1:*"
 	echo "BODY.PEEK[] of $BULK_MSGS x 2 MB, ${BULK_REPEAT}x each, median of $BULK_ROUNDS; NOOP: 5000 per connection, median of"
 	echo "$NOOP_ROUNDS; 1 connection with client, proxy and Dovecot pinned to CPU 0, 4 connections unpinned;"
 	echo "ratios (in brackets) are to 'direct', and to 'direct-tls' for crm-tls.  CPU: the proxy's processes;"
@@ -436,7 +579,19 @@ report() {
 		    "${R[$t.held$last]:--}" "${R[$t.err]:-0}"
 	done
 	echo
-
+	if [ -n "${R[tap.spooled]:-}" ]; then
+		echo "Capture tap (measured last, with Kafka (nice 19) and crm-capture (nice 19) up for every row):"
+		printf '%-11s %-16s %s\n' target "bulk MB/s" "CPU s/GB"
+		for t in "${TAP_TARGETS[@]}"; do
+			printf '%-11s %-16s %s\n' "$t" "$(cell "$t" tap)" "${R[$t.tapcpu]:--}"
+		done
+		echo "crm-capture used ${R[tap.capcpu]:--} s/GB while the crm-tap rounds ran; records spooled" \
+		    "${R[tap.spooled]}, acknowledged by Kafka ${R[tap.acked]:-0}, ${R[tap.drain]} s after the last round."
+		echo
+	elif [ -n "${STATE[crm-tap]:-}" ]; then
+		echo "Capture tap: not measured (${STATE[crm-tap]})."
+		echo
+	fi
 	if [ -n "${STATE[crm-proxy]:-}" ] && [ -n "${STATE[crm-tls]:-}" ]; then
 		echo "Targets: not checked, crm-proxy ${STATE[crm-proxy]}."
 		return
@@ -483,6 +638,20 @@ report() {
 			check PASS "$HELD_TARGET idle connections held (plaintext): $a"
 		else
 			check MISSED "$HELD_TARGET idle connections held (plaintext): $a of $last"
+		fi
+		a="${R[crm-tap.tap]:-}" b="${R[direct.tap]:-0}"
+		if [ -z "$a" ]; then
+			check MISSED "tap-on bulk >= 0.85x direct: no figure (crm-tap ${STATE[crm-tap]:-did not run})"
+		elif cmp "$a" ">=" "$(awk -v b="$b" 'BEGIN { print 0.85 * b }')"; then
+			check PASS "tap-on bulk >= 0.85x direct: $a vs $b MB/s"
+		else
+			check MISSED "tap-on bulk >= 0.85x direct: $a vs $b MB/s"
+		fi
+		if [ -n "${R[tap.spooled]:-}" ] &&
+		    [ "${R[tap.acked]:-0}" -ge "${R[tap.spooled]}" ]; then
+			check PASS "tap: every spooled record acknowledged by Kafka: ${R[tap.acked]} of ${R[tap.spooled]}"
+		elif [ -n "${R[tap.spooled]:-}" ]; then
+			check MISSED "tap: every spooled record acknowledged by Kafka: ${R[tap.acked]:-0} of ${R[tap.spooled]}"
 		fi
 	else
 		check MISSED "crm-proxy (plaintext) ${STATE[$p]}"
