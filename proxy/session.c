@@ -164,7 +164,11 @@ session_flushed(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
+	/* A write callback scheduled before session_close() swapped the
+	 * callbacks can still arrive (libevent defers them): only an empty
+	 * output means the last words are out. */
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
 	session_free_later(s);
 }
 

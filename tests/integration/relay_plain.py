@@ -10,7 +10,11 @@ and directly against Dovecot, and the responses must be identical:
 a whole-mailbox UID FETCH of BODY.PEEK[] (every byte, literals included),
 five commands pipelined in one packet, IDLE then DONE.  COMPRESS must be
 refused by the proxy with a tagged NO, and LOGOUT must deliver Dovecot's
-BYE and tagged OK before the close.  Exit 1 on the first difference.
+BYE and tagged OK before the close.  Last, 200 TLS sessions that pipeline
+SELECT, FETCH and LOGOUT behind their LOGIN, so the server answers and
+closes within one read: every one must receive the whole answer before
+the close (a deferred write callback once freed such sessions with their
+last bytes unsent).  Exit 1 on the first difference.
 """
 import hashlib
 import os
@@ -120,6 +124,23 @@ def main():
         print("  %-30s identical: %d responses, %.1f MB in %.2f s; "
               "pipelined, COMPRESS NO, IDLE, BYE ok"
               % (name, len(got), size / 1e6, secs))
+    lost = 0
+    for i in range(200):
+        c = Conn.open(HOST, int(E["TARGET_IMAPS"]), tls="implicit", ca=CA,
+                      timeout=10)
+        c.send(b"p1 CAPABILITY\r\np2 NOOP\r\np3 LOGIN alice alicepw\r\n"
+               b"p4 SELECT INBOX\r\n"
+               b"p5 FETCH 1:3 (FLAGS)\r\np7 LOGOUT\r\n")
+        try:
+            c.until_tagged(b"p7")
+        except Closed:
+            lost += 1
+        c.close()
+    if lost:
+        fail("%d of 200 pipelined LOGOUT sessions lost their last answer"
+             % lost)
+    print("  pipelined LOGOUT over TLS      200 of 200 sessions got the "
+          "whole answer before the close")
     return 0
 
 
