@@ -1,0 +1,573 @@
+/*
+ * crm-imip.c - iMIP invitations in captured mail onto crm.calendar.v1.
+ *
+ * A consumer group on crm.mail.v1: each mail record is parsed with
+ * enrich/mime; each text/calendar part whose iTIP METHOD is REQUEST,
+ * REPLY or CANCEL becomes one crm.calendar.v1 record (value: the part as
+ * found in the message, decoded from its transfer encoding; headers and
+ * idempotency key: docs/events.md, "iMIP").
+ *
+ * Delivery: at-least-once, effectively-once by key.  The producer is
+ * idempotent (acks=all); a mail record's offset is stored only after every
+ * calendar record made from it was acknowledged, and stored offsets are
+ * committed every commit_interval_ms, synchronously on revoke and at
+ * shutdown.  A crash in between replays a few mail records, whose
+ * calendar records come out again with the same keys.
+ *
+ * A broken calendar part (libical refuses it, or it was cut at the size
+ * limit) is counted and logged once per message; the other parts of the
+ * message are still published and the consumer moves on.
+ *
+ *   SIGTERM, SIGINT  finish the current record, commit, leave the group.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture/event.h"
+#include "capture/ical_meta.h"
+#include "enrich/imip/imip.h"
+#include "enrich/imip/imip_conf.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+
+#define DEFAULT_CONFIG "/etc/crm-proxy/crm-imip.conf"
+#define VERSION "0.1.0"
+/* A 64 MiB message plus headers and framing (docs/events.md). */
+#define FETCH_MAX_BYTES "70000000"
+#define HDR_VALUE_MAX 8192
+
+static volatile sig_atomic_t imip_stop;
+
+struct imip_daemon {
+	struct imip_conf *conf;
+	struct mime_limits limits;
+	rd_kafka_t *rk;		/* consumer */
+	rd_kafka_t *pk;		/* producer */
+	int pending;
+	rd_kafka_resp_err_t dr_err;
+	uint64_t last_commit_ms, last_stats_ms;
+	unsigned stored_since_commit;
+	uint64_t n_mail, n_published, n_broken, n_broken_msgs, n_ignored,
+	    n_unlabelled, n_unparsable, n_retries;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: crm-imip [-c FILE] [-d] [--check] [--help] [--version]\n"
+	    "\n"
+	    "Reads captured mail from Kafka (crm.mail.v1) and publishes each\n"
+	    "iMIP invitation, reply or cancellation it carries (text/calendar\n"
+	    "METHOD REQUEST, REPLY, CANCEL) to crm.calendar.v1.\n"
+	    "\n"
+	    "  -c, --config FILE  configuration (default %s)\n"
+	    "  -d, --debug        log at debug level, whatever the file says\n"
+	    "      --check        validate the configuration, then exit\n"
+	    "  -h, --help         this text\n"
+	    "  -V, --version      print the version\n"
+	    "\n"
+	    "Signals: TERM and INT finish the current record, commit offsets "
+	    "and\nleave the consumer group.  See man crm-imip(8).\n",
+	    DEFAULT_CONFIG);
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	imip_stop = 1;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+kset(rd_kafka_conf_t *kc, const char *k, const char *v)
+{
+	char err[512];
+
+	if (rd_kafka_conf_set(kc, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
+		fatalx("kafka setting %s: %s", k, err);
+}
+
+static void
+commit_sync(struct imip_daemon *d, const char *why)
+{
+	rd_kafka_resp_err_t e = rd_kafka_commit(d->rk, NULL, 0);
+
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_debug("offsets committed (%s)", why);
+	else if (e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		log_warnx("offset commit failed (%s): %s", why,
+		    rd_kafka_err2str(e));
+	d->stored_since_commit = 0;
+	d->last_commit_ms = now_ms();
+}
+
+static void
+rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct imip_daemon *d = opaque;
+	bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	rd_kafka_error_t *e = NULL;
+
+	switch (err) {
+	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+		log_info("%d partition(s) assigned", parts->cnt);
+		if (coop)
+			e = rd_kafka_incremental_assign(rk, parts);
+		else
+			rd_kafka_assign(rk, parts);
+		break;
+	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+		/* Between records: every stored offset is of a record whose
+		 * calendar records were acknowledged. */
+		if (rd_kafka_assignment_lost(rk))
+			log_warnx("partitions lost; records since the last "
+			    "commit will be replayed by their new owner");
+		else {
+			log_info("%d partition(s) revoked", parts->cnt);
+			commit_sync(d, "revoke");
+		}
+		if (coop)
+			e = rd_kafka_incremental_unassign(rk, parts);
+		else
+			rd_kafka_assign(rk, NULL);
+		break;
+	default:
+		log_warnx("rebalance error: %s", rd_kafka_err2str(err));
+		rd_kafka_assign(rk, NULL);
+		break;
+	}
+	if (e != NULL) {
+		log_warnx("rebalance: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+}
+
+static void
+commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	(void)rk;
+	(void)offsets;
+	(void)opaque;
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		log_warnx("offset commit failed: %s", rd_kafka_err2str(err));
+}
+
+static void
+error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	char buf[512];
+
+	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__FATAL &&
+	    rd_kafka_fatal_error(rk, buf, sizeof(buf)) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR)
+		fatalx("kafka: fatal: %s", buf);
+	log_warnx("kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+static void
+dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct imip_daemon *d = opaque;
+
+	(void)rk;
+	d->pending--;
+	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		d->dr_err = m->err;
+}
+
+static void
+kafka_setup(struct imip_daemon *d)
+{
+	struct imip_conf *c = d->conf;
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *topics;
+	char err[512], num[32];
+
+	kset(kc, "bootstrap.servers", c->brokers);
+	kset(kc, "group.id", c->group_id);
+	kset(kc, "client.id", "crm-imip");
+	kset(kc, "enable.auto.commit", "false");
+	kset(kc, "enable.auto.offset.store", "false");
+	kset(kc, "auto.offset.reset", "earliest");
+	kset(kc, "enable.partition.eof", "false");
+	kset(kc, "fetch.message.max.bytes", FETCH_MAX_BYTES);
+	kset(kc, "receive.message.max.bytes", "140000000");
+	kset(kc, "isolation.level", "read_committed");
+	snprintf(num, sizeof(num), "%u", c->session_timeout * 1000);
+	kset(kc, "session.timeout.ms", num);
+	snprintf(num, sizeof(num), "%u", c->session_timeout * 1000 / 4);
+	kset(kc, "heartbeat.interval.ms", num);
+	snprintf(num, sizeof(num), "%u", c->max_poll_interval * 1000);
+	kset(kc, "max.poll.interval.ms", num);
+	for (unsigned i = 0; i < c->nprops; i++)
+		kset(kc, c->prop_names[i], c->prop_values[i]);
+	rd_kafka_conf_set_opaque(kc, d);
+	rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+	rd_kafka_conf_set_offset_commit_cb(kc, commit_cb);
+	rd_kafka_conf_set_error_cb(kc, error_cb);
+	d->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+	if (d->rk == NULL)
+		fatalx("kafka consumer: %s", err);
+	rd_kafka_poll_set_consumer(d->rk);
+
+	kc = rd_kafka_conf_new();
+	kset(kc, "bootstrap.servers", c->brokers);
+	kset(kc, "client.id", "crm-imip-producer");
+	kset(kc, "enable.idempotence", "true");
+	kset(kc, "acks", "all");
+	kset(kc, "message.max.bytes", FETCH_MAX_BYTES);
+	kset(kc, "compression.codec", "lz4");
+	kset(kc, "linger.ms", "0");
+	rd_kafka_conf_set_opaque(kc, d);
+	rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
+	rd_kafka_conf_set_error_cb(kc, error_cb);
+	d->pk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
+	if (d->pk == NULL)
+		fatalx("kafka producer: %s", err);
+
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, c->input_topic,
+	    RD_KAFKA_PARTITION_UA);
+	if (rd_kafka_subscribe(d->rk, topics) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		fatalx("kafka subscribe to %s failed", c->input_topic);
+	rd_kafka_topic_partition_list_destroy(topics);
+}
+
+/* The mail record's headers this daemon reads. */
+struct mail_hdrs {
+	char tenant[256], user[HDR_VALUE_MAX], direction[16];
+	char observed_at[EVENT_TIME_LEN], idkey[EVENT_IDKEY_LEN + 1];
+	bool headers_only;
+};
+
+static bool
+hdr_copy(rd_kafka_headers_t *h, const char *name, char *buf, size_t size)
+{
+	const void *v;
+	size_t n;
+
+	buf[0] = '\0';
+	if (h == NULL || rd_kafka_header_get_last(h, name, &v, &n) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR || v == NULL || n == 0 || n >= size ||
+	    memchr(v, '\0', n) != NULL)
+		return false;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	return true;
+}
+
+static bool
+mail_hdrs_read(const rd_kafka_message_t *m, struct mail_hdrs *mh)
+{
+	rd_kafka_headers_t *h = NULL;
+	char content[32];
+
+	if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		h = NULL;
+	if (!hdr_copy(h, "tenant", mh->tenant, sizeof(mh->tenant)) ||
+	    !hdr_copy(h, "user", mh->user, sizeof(mh->user)) ||
+	    strchr(mh->tenant, '/') != NULL)
+		return false;
+	if (!hdr_copy(h, "direction", mh->direction, sizeof(mh->direction)))
+		snprintf(mh->direction, sizeof(mh->direction), "other");
+	if (!hdr_copy(h, "observed-at", mh->observed_at,
+	    sizeof(mh->observed_at)))
+		event_rfc3339_ms(event_now_ms(), mh->observed_at);
+	hdr_copy(h, "idempotency-key", mh->idkey, sizeof(mh->idkey));
+	mh->headers_only = hdr_copy(h, "content", content, sizeof(content)) &&
+	    strcmp(content, "headers-only") == 0;
+	return true;
+}
+
+static rd_kafka_headers_t *
+calendar_headers(const struct mail_hdrs *mh, const struct imip_part *p)
+{
+	rd_kafka_headers_t *h = rd_kafka_headers_new(16);
+	char seq[16];
+
+	snprintf(seq, sizeof(seq), "%d", p->meta.sequence);
+	rd_kafka_header_add(h, "schema", -1, EVENT_SCHEMA_CALENDAR, -1);
+	rd_kafka_header_add(h, "tenant", -1, mh->tenant, -1);
+	rd_kafka_header_add(h, "user", -1, mh->user, -1);
+	rd_kafka_header_add(h, "direction", -1, mh->direction, -1);
+	rd_kafka_header_add(h, "source", -1, IMIP_SOURCE, -1);
+	rd_kafka_header_add(h, "observed-at", -1, mh->observed_at, -1);
+	rd_kafka_header_add(h, "idempotency-key", -1, p->idkey, -1);
+	rd_kafka_header_add(h, "ical-component", -1, p->meta.component, -1);
+	rd_kafka_header_add(h, "ical-uid", -1, p->meta.uid, -1);
+	rd_kafka_header_add(h, "ical-sequence", -1, seq, -1);
+	rd_kafka_header_add(h, "ical-method", -1, p->method, -1);
+	if (p->meta.organizer[0])
+		rd_kafka_header_add(h, "organizer", -1, p->meta.organizer, -1);
+	if (p->meta.attendees[0])
+		rd_kafka_header_add(h, "attendees", -1, p->meta.attendees, -1);
+	if (p->meta.dtstart[0])
+		rd_kafka_header_add(h, "dtstart", -1, p->meta.dtstart, -1);
+	if (mh->idkey[0])
+		rd_kafka_header_add(h, "mail-idempotency-key", -1, mh->idkey,
+		    -1);
+	return h;
+}
+
+/* Publishes the OK parts of r and waits for their acknowledgements.
+ * Returns 0 when all were acknowledged, else the error. */
+static rd_kafka_resp_err_t
+publish(struct imip_daemon *d, const rd_kafka_message_t *m,
+    const struct mail_hdrs *mh, const struct imip_result *r)
+{
+	d->dr_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct imip_part *p = &r->parts[i];
+		rd_kafka_headers_t *h;
+		rd_kafka_resp_err_t e;
+
+		if (p->status != IMIP_PART_OK)
+			continue;
+		h = calendar_headers(mh, p);
+		e = rd_kafka_producev(d->pk,
+		    RD_KAFKA_V_TOPIC(d->conf->output_topic),
+		    RD_KAFKA_V_KEY(m->key, m->key_len),
+		    RD_KAFKA_V_VALUE((void *)(uintptr_t)p->text, p->len),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			rd_kafka_headers_destroy(h);
+			d->dr_err = e;
+			break;
+		}
+		d->pending++;
+	}
+	/* Wait for every acknowledgement, also after a failed produce, so
+	 * no delivery report of this round arrives in the next. */
+	while (d->pending > 0)
+		rd_kafka_poll(d->pk, 100);
+	return d->dr_err;
+}
+
+static void
+store_offset(struct imip_daemon *d, const rd_kafka_message_t *m)
+{
+	rd_kafka_topic_partition_list_t *l =
+	    rd_kafka_topic_partition_list_new(1);
+
+	rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt),
+	    m->partition)->offset = m->offset + 1;
+	if (rd_kafka_offsets_store(d->rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_debug("offset store refused (partition revoked?)");
+	rd_kafka_topic_partition_list_destroy(l);
+	d->stored_since_commit++;
+}
+
+/* Sleeps ms in small steps so a signal is seen. */
+static void
+nap(unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+
+	while (!imip_stop && now_ms() < end)
+		usleep(50 * 1000);
+}
+
+/* One mail record.  Returns 0 when its offset may be stored, -1 on
+ * stop before its records were acknowledged. */
+static int
+process(struct imip_daemon *d, const rd_kafka_message_t *m)
+{
+	struct mail_hdrs mh;
+	struct imip_result r;
+	const char *err = NULL;
+	unsigned backoff = d->conf->retry_initial_ms;
+
+	d->n_mail++;
+	if (!mail_hdrs_read(m, &mh)) {
+		d->n_unlabelled++;
+		log_debug("%s[%" PRId32 "]@%" PRId64 ": no tenant/user; "
+		    "skipped", rd_kafka_topic_name(m->rkt), m->partition,
+		    m->offset);
+		return 0;
+	}
+	if (mh.headers_only || m->len == 0)
+		return 0;
+	if (imip_extract(mh.tenant, m->payload, m->len, &d->limits, &r,
+	    &err) != 0) {
+		d->n_unparsable++;
+		log_debug("%s[%" PRId32 "]@%" PRId64 ": not a message: %s",
+		    rd_kafka_topic_name(m->rkt), m->partition, m->offset, err);
+		return 0;
+	}
+	d->n_ignored += r.n_ignored;
+	if (r.n_broken > 0) {
+		const char *why = NULL;
+
+		for (size_t i = 0; i < r.n && why == NULL; i++)
+			if (r.parts[i].status == IMIP_PART_BROKEN)
+				why = r.parts[i].error;
+		d->n_broken += r.n_broken;
+		d->n_broken_msgs++;
+		log_info("%s[%" PRId32 "]@%" PRId64 " (tenant %s): %u broken "
+		    "calendar part(s) not published: %s",
+		    rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+		    mh.tenant, r.n_broken, why);
+	}
+	while (r.n_ok > 0) {
+		rd_kafka_resp_err_t e = publish(d, m, &mh, &r);
+
+		if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			d->n_published += r.n_ok;
+			log_debug("%s[%" PRId32 "]@%" PRId64 ": %u calendar "
+			    "record(s) published", rd_kafka_topic_name(m->rkt),
+			    m->partition, m->offset, r.n_ok);
+			break;
+		}
+		d->n_retries++;
+		log_warnx("publishing to %s failed: %s; retrying in %u ms",
+		    d->conf->output_topic, rd_kafka_err2str(e), backoff);
+		nap(backoff);
+		if (imip_stop) {
+			imip_result_free(&r);
+			return -1;
+		}
+		backoff = backoff * 2 > d->conf->retry_max_ms ?
+		    d->conf->retry_max_ms : backoff * 2;
+	}
+	imip_result_free(&r);
+	return 0;
+}
+
+static void
+log_stats(struct imip_daemon *d, const char *when)
+{
+	log_info("%s: mail %" PRIu64 ", published %" PRIu64 ", broken parts %"
+	    PRIu64 " in %" PRIu64 " message(s), ignored parts %" PRIu64
+	    ", unlabelled %" PRIu64 ", unparsable %" PRIu64 ", retries %"
+	    PRIu64, when, d->n_mail, d->n_published, d->n_broken,
+	    d->n_broken_msgs, d->n_ignored, d->n_unlabelled, d->n_unparsable,
+	    d->n_retries);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct imip_daemon d;
+	const char *path = DEFAULT_CONFIG;
+	bool debug = false, check = false;
+	char err[CONF_ERR_MAX];
+	struct sigaction sa;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:dhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("crm-imip %s\n", VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init("crm-imip", false);
+	memset(&d, 0, sizeof(d));
+	if ((d.conf = imip_conf_load(path, err)) == NULL) {
+		fprintf(stderr, "crm-imip: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("crm-imip: %s: configuration ok\n", path);
+		imip_conf_free(&d.conf);
+		return 0;
+	}
+	log_set_level(debug ? LOG_LEVEL_DEBUG : d.conf->log_level);
+	mime_limits_default(&d.limits);
+	d.limits.max_message = (size_t)d.conf->message_max;
+	d.limits.max_calendar = (size_t)d.conf->calendar_max;
+	ical_meta_init();
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	kafka_setup(&d);
+	log_info("consuming %s as group %s, publishing to %s",
+	    d.conf->input_topic, d.conf->group_id, d.conf->output_topic);
+	d.last_commit_ms = d.last_stats_ms = now_ms();
+	while (!imip_stop) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(d.rk, 200);
+		uint64_t t;
+
+		if (m != NULL) {
+			if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+				log_warnx("consume: %s",
+				    rd_kafka_message_errstr(m));
+			else if (process(&d, m) == 0)
+				store_offset(&d, m);
+			rd_kafka_message_destroy(m);
+		}
+		rd_kafka_poll(d.pk, 0);
+		t = now_ms();
+		if (d.stored_since_commit > 0 &&
+		    t - d.last_commit_ms >= d.conf->commit_interval_ms)
+			commit_sync(&d, "interval");
+		if (t - d.last_stats_ms >= 60000) {
+			log_stats(&d, "stats");
+			d.last_stats_ms = t;
+		}
+	}
+	log_info("stopping");
+	if (d.stored_since_commit > 0)
+		commit_sync(&d, "shutdown");
+	rd_kafka_consumer_close(d.rk);
+	rd_kafka_destroy(d.rk);
+	rd_kafka_flush(d.pk, 10000);
+	rd_kafka_destroy(d.pk);
+	log_stats(&d, "exit");
+	imip_conf_free(&d.conf);
+	return 0;
+}

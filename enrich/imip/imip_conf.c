@@ -1,0 +1,178 @@
+/* imip_conf.c - see imip_conf.h. */
+#include "enrich/imip/imip_conf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/xmalloc.h"
+
+static void
+set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+static int
+set_topic(char **dst, const char *v, char *err)
+{
+	if (*v == '\0' || strlen(v) > 249 ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") != strlen(v)) {
+		snprintf(err, CONF_ERR_MAX, "\"%s\" is not a Kafka topic name",
+		    v);
+		return -1;
+	}
+	set_str(dst, v);
+	return 0;
+}
+
+static int
+imip_conf_handler(void *ctx, const char *section, const char *name,
+    const char *key, const char *value, int line, char *err)
+{
+	struct imip_conf *c = ctx;
+
+	(void)line;
+	if (*key == '\0') {
+		if (*name != '\0') {
+			snprintf(err, CONF_ERR_MAX, "[%s] takes no name",
+			    section);
+			return -1;
+		}
+		if (strcmp(section, "kafka") != 0 &&
+		    strcmp(section, "imip") != 0 &&
+		    strcmp(section, "log") != 0) {
+			snprintf(err, CONF_ERR_MAX, "unknown section [%s]",
+			    section);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(section, "kafka") == 0) {
+		if (strcmp(key, "brokers") == 0) {
+			set_str(&c->brokers, value);
+			return 0;
+		}
+		if (strcmp(key, "group_id") == 0) {
+			if (*value == '\0') {
+				snprintf(err, CONF_ERR_MAX,
+				    "group_id is empty");
+				return -1;
+			}
+			set_str(&c->group_id, value);
+			return 0;
+		}
+		if (strcmp(key, "input_topic") == 0)
+			return set_topic(&c->input_topic, value, err);
+		if (strcmp(key, "output_topic") == 0)
+			return set_topic(&c->output_topic, value, err);
+		if (strcmp(key, "commit_interval_ms") == 0)
+			return conf_parse_uint(value, 10, 600000,
+			    &c->commit_interval_ms, err);
+		if (strcmp(key, "session_timeout") == 0)
+			return conf_parse_duration(value, 6, 300,
+			    &c->session_timeout, err);
+		if (strcmp(key, "max_poll_interval") == 0)
+			return conf_parse_duration(value, 10, 86400,
+			    &c->max_poll_interval, err);
+		if (strcmp(key, "retry_initial_ms") == 0)
+			return conf_parse_uint(value, 1, 60000,
+			    &c->retry_initial_ms, err);
+		if (strcmp(key, "retry_max_ms") == 0)
+			return conf_parse_uint(value, 1, 600000,
+			    &c->retry_max_ms, err);
+		if (strncmp(key, "rdkafka.", 8) == 0 && key[8] != '\0') {
+			if (c->nprops == IMIP_RDKAFKA_PROPS_MAX) {
+				snprintf(err, CONF_ERR_MAX,
+				    "more than %d rdkafka.* settings",
+				    IMIP_RDKAFKA_PROPS_MAX);
+				return -1;
+			}
+			c->prop_names[c->nprops] = xstrdup(key + 8);
+			c->prop_values[c->nprops++] = xstrdup(value);
+			return 0;
+		}
+	} else if (strcmp(section, "imip") == 0) {
+		if (strcmp(key, "message_max") == 0)
+			return conf_parse_size(value, 64 * 1024,
+			    64 * 1024 * 1024, &c->message_max, err);
+		if (strcmp(key, "calendar_max") == 0)
+			return conf_parse_size(value, 4096,
+			    16 * 1024 * 1024, &c->calendar_max, err);
+	} else if (strcmp(section, "log") == 0) {
+		if (strcmp(key, "level") == 0) {
+			if (log_level_parse(value, &c->log_level) != 0) {
+				snprintf(err, CONF_ERR_MAX,
+				    "level must be error, warn, info or "
+				    "debug");
+				return -1;
+			}
+			return 0;
+		}
+	} else {
+		snprintf(err, CONF_ERR_MAX, "\"%s\" outside a section", key);
+		return -1;
+	}
+	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [%s]", key,
+	    section);
+	return -1;
+}
+
+struct imip_conf *
+imip_conf_load(const char *path, char *err)
+{
+	struct imip_conf *c = xcalloc(1, sizeof(*c));
+
+	c->path = xstrdup(path);
+	c->group_id = xstrdup("crm-imip");
+	c->input_topic = xstrdup("crm.mail.v1");
+	c->output_topic = xstrdup("crm.calendar.v1");
+	c->commit_interval_ms = 1000;
+	c->session_timeout = 30;
+	c->max_poll_interval = 300;
+	c->retry_initial_ms = 500;
+	c->retry_max_ms = 30000;
+	c->message_max = 64 * 1024 * 1024;
+	c->calendar_max = 1024 * 1024;
+	c->log_level = LOG_LEVEL_INFO;
+	if (conf_parse_file(path, imip_conf_handler, c, err) != 0) {
+		imip_conf_free(&c);
+		return NULL;
+	}
+	if (c->brokers == NULL) {
+		snprintf(err, CONF_ERR_MAX, "%s: [kafka] brokers is required",
+		    path);
+		imip_conf_free(&c);
+		return NULL;
+	}
+	if (strcmp(c->input_topic, c->output_topic) == 0) {
+		snprintf(err, CONF_ERR_MAX, "%s: [kafka] input_topic and "
+		    "output_topic are the same", path);
+		imip_conf_free(&c);
+		return NULL;
+	}
+	if (c->retry_initial_ms > c->retry_max_ms)
+		c->retry_initial_ms = c->retry_max_ms;
+	return c;
+}
+
+void
+imip_conf_free(struct imip_conf **confp)
+{
+	struct imip_conf *c = *confp;
+
+	if (c == NULL)
+		return;
+	for (unsigned i = 0; i < c->nprops; i++) {
+		free(c->prop_names[i]);
+		free(c->prop_values[i]);
+	}
+	free(c->path);
+	free(c->brokers);
+	free(c->group_id);
+	free(c->input_topic);
+	free(c->output_topic);
+	x_free(confp);
+}
