@@ -359,9 +359,13 @@ publish(struct imip_daemon *d, const rd_kafka_message_t *m,
 		d->pending++;
 	}
 	/* Wait for every acknowledgement, also after a failed produce, so
-	 * no delivery report of this round arrives in the next. */
-	while (d->pending > 0)
+	 * no delivery report of this round arrives in the next.  Bounded by
+	 * librdkafka's delivery.timeout.ms; a stop leaves the offset
+	 * unstored, so the mail is read again after the restart. */
+	while (d->pending > 0 && !imip_stop)
 		rd_kafka_poll(d->pk, 100);
+	if (d->pending > 0 && d->dr_err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		d->dr_err = RD_KAFKA_RESP_ERR__TIMED_OUT;
 	return d->dr_err;
 }
 
