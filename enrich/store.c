@@ -354,10 +354,10 @@ pipe_send(struct enrich_store *s, const char *sql, int n,
 		s->piped++;
 }
 
-/* Reads every result; *value_r (when not NULL) gets a copy of the first
- * column of the first row of statement number want (0-based). */
+/* Reads every result; for each statement i (0-based) whose bit is set in
+ * want, values[i] gets a copy of the first column of its single row. */
 static void
-pipe_end(struct enrich_store *s, unsigned want, char **value_r)
+pipe_end(struct enrich_store *s, unsigned want, char **values)
 {
 	PGresult *r;
 
@@ -382,10 +382,10 @@ pipe_end(struct enrich_store *s, unsigned want, char **value_r)
 				    "%s %s", state ? state : "",
 				    PQresultErrorMessage(r));
 				s->err[strcspn(s->err, "\n")] = '\0';
-			} else if (value_r != NULL && i == want &&
+			} else if (i < 32 && (want & (1u << i)) != 0 &&
 			    st == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-			    *value_r == NULL)
-				*value_r = xstrdup(PQgetvalue(r, 0, 0));
+			    values[i] == NULL)
+				values[i] = xstrdup(PQgetvalue(r, 0, 0));
 			PQclear(r);
 		}
 	}
@@ -396,18 +396,19 @@ pipe_end(struct enrich_store *s, unsigned want, char **value_r)
 }
 
 /*
- * Opens the record's transaction: BEGIN, the tenant setting, the tenants
- * row, the mailbox owner's domain as an internal domain, and the tenant's
- * internal domains, returned as " a b c " (caller frees; NULL after a
- * failure).  One round trip.
+ * Opens the record's transaction in a pipeline: BEGIN, the tenant
+ * setting, the tenants row, the mailbox owner's domain as an internal
+ * domain, and (statement BEGIN_DOMAINS) the tenant's internal domains as
+ * " a b c ".  The caller may add statements before pipe_end().
  */
-static char *
-begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
+#define BEGIN_DOMAINS 4
+static void
+begin_tenant_send(struct enrich_store *s, const char *tenant,
+    const char *user)
 {
 	const char *at = strrchr(user, '@');
 	const char *p[2] = { tenant, at != NULL && at[1] != '\0' ? at + 1 :
 	    NULL };
-	char *domains = NULL;
 
 	s->failed = false;
 	s->transient = false;
@@ -422,13 +423,23 @@ begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
 	    2, p);
 	pipe_send(s, "SELECT ' ' || COALESCE(string_agg(domain, ' '), '') || "
 	    "' ' FROM tenant_domains WHERE tenant_id = $1", 1, p);
-	pipe_end(s, 4, &domains);
-	if (s->failed || domains == NULL) {
+}
+
+/* begin_tenant_send() alone: the domains (caller frees), or NULL after a
+ * failure.  One round trip. */
+static char *
+begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
+{
+	char *v[BEGIN_DOMAINS + 1] = { NULL };
+
+	begin_tenant_send(s, tenant, user);
+	pipe_end(s, 1u << BEGIN_DOMAINS, v);
+	if (s->failed || v[BEGIN_DOMAINS] == NULL) {
 		s->failed = true;
-		free(domains);
+		free(v[BEGIN_DOMAINS]);
 		return NULL;
 	}
-	return domains;
+	return v[BEGIN_DOMAINS];
 }
 
 /* The tenant's domains from begin_tenant()'s " a b c " (modified). */
@@ -663,10 +674,10 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 	const char *tenant, *idkey, *direction, *errstr;
 	char *user = NULL, *hdrs, *row = NULL, *tid, *domains = NULL;
 	char *sent_fixed = NULL;
-	PGresult *r;
 	char part[32], off[32], size[32], *refs;
 	struct mail_parsed mp;
 	struct tenant_domains td;
+	char *v[BEGIN_DOMAINS + 2] = { NULL };
 	bool sig_done = false;
 	enum enrich_result res;
 
@@ -692,9 +703,8 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 	hdrs = headers_json(ev);
 	refs = pg_text_array(mp.refs, mp.nrefs);
 
-	if ((domains = begin_tenant(s, tenant, user)) == NULL)
-		domains = xstrdup(" ");	/* s->failed: nothing more runs */
-	split_domains(domains, &td);
+	/* The opening statements and the message row: one round trip. */
+	begin_tenant_send(s, tenant, user);
 	{
 		const char *uid = enrich_event_header(ev, "uid");
 		const char *uidv = enrich_event_header(ev, "uidvalidity");
@@ -714,7 +724,7 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 			size, mp.body_text, ev->topic, part, off, key_c, hdrs,
 			mp.body_quoted, mp.body_signature, mp.body_disclaimer,
 		};
-		r = db(s, "INSERT INTO messages (tenant_id, "
+		pipe_send(s, "INSERT INTO messages (tenant_id, "
 		    "idempotency_key, message_id, in_reply_to, refs, subject, "
 		    "sent_at, direction, mailbox_owner, mailbox, uid, "
 		    "uidvalidity, source, observed_at, size_bytes, body_text, "
@@ -723,16 +733,24 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 		    "body_disclaimer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
 		    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, "
 		    "$20, $21, $22, $23, $24) ON CONFLICT (tenant_id, "
-		    "idempotency_key) DO NOTHING RETURNING id, COALESCE("
-		    "sent_at, observed_at, created_at)", 24, p);
-		if (r != NULL && PQntuples(r) == 1) {
-			row = xstrdup(PQgetvalue(r, 0, 0));
-			/* sent_at as PostgreSQL read it, for thread times
-			 * and contacts. */
-			sent_fixed = xstrdup(PQgetvalue(r, 0, 1));
+		    "idempotency_key) DO NOTHING RETURNING id::text || '|' || "
+		    "COALESCE(sent_at, observed_at, created_at)::text", 24, p);
+		pipe_end(s, 1u << BEGIN_DOMAINS | 1u << (BEGIN_DOMAINS + 1),
+		    v);
+		if (s->failed || v[BEGIN_DOMAINS] == NULL) {
+			s->failed = true;
+			free(v[BEGIN_DOMAINS + 1]);
+		} else if ((row = v[BEGIN_DOMAINS + 1]) != NULL) {
+			/* "id|sent_at" as PostgreSQL read it, for thread
+			 * times and contacts. */
+			char *bar = strchr(row, '|');
+			sent_fixed = xstrdup(bar != NULL ? bar + 1 : "");
+			if (bar != NULL)
+				*bar = '\0';
 		}
-		if (r != NULL)
-			PQclear(r);
+		domains = v[BEGIN_DOMAINS] != NULL ? v[BEGIN_DOMAINS] :
+		    xstrdup(" ");
+		split_domains(domains, &td);
 		free(mbox_c);
 		free(src_c);
 		free(key_c);
