@@ -810,16 +810,20 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 		if (!robot && a->role == MAIL_ROLE_FROM && !sig_done &&
 		    (mp.sig.title != NULL || mp.sig.phone != NULL ||
 		    mp.sig.company != NULL)) {
-			const char *p2[5] = { tenant, a->address, mp.sig.title,
-			    mp.sig.phone, mp.sig.company };
+			const char *p2[6] = { tenant, a->address, mp.sig.title,
+			    mp.sig.phone, mp.sig.company, sent_fixed };
 
+			/* Only from the newest message seen from them (the
+			 * contact statement above has moved last_seen), so
+			 * an old message processed late changes nothing. */
 			sig_done = true;
 			pipe_send(s, "UPDATE contacts c SET title = COALESCE("
 			    "$3, c.title), phone = COALESCE($4, c.phone), "
 			    "company = COALESCE($5, c.company) FROM "
 			    "contact_addresses ca WHERE ca.tenant_id = $1 AND "
 			    "ca.address = $2 AND c.tenant_id = $1 AND c.id = "
-			    "ca.contact_id", 5, p2);
+			    "ca.contact_id AND c.last_seen <= $6::timestamptz",
+			    6, p2);
 		}
 	}
 	for (size_t i = 0; i < mp.natts; i++) {
