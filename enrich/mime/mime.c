@@ -276,15 +276,30 @@ parse_entity_header(struct walk *w, struct entity *e, const char *h,
 	    "Content-Disposition"));
 }
 
-/* Transfer-decoded copy of the body; free with mmap_string_unref(). */
+/*
+ * Transfer-decoded copy of the body; free with mmap_string_unref().
+ * libetpan's quoted-printable decoder reads the two characters after a
+ * '=' without checking the length ("=3" at the very end of the input):
+ * it decodes a copy followed by NUL padding, never the caller's buffer.
+ */
+#define DECODE_PAD 4
 static char *
 decode_body(const char *body, size_t blen, int mechanism, size_t *n_r)
 {
-	char *r = NULL;
+	char *r = NULL, *copy;
 	size_t idx = 0;
+	int rc;
 
-	if (blen == 0 || mailmime_part_parse(body, blen, &idx, mechanism, &r,
-	    n_r) != MAILIMF_NO_ERROR || r == NULL) {
+	if (blen == 0) {
+		*n_r = 0;
+		return NULL;
+	}
+	copy = xmalloc(blen + DECODE_PAD);
+	memcpy(copy, body, blen);
+	memset(copy + blen, 0, DECODE_PAD);
+	rc = mailmime_part_parse(copy, blen, &idx, mechanism, &r, n_r);
+	free(copy);
+	if (rc != MAILIMF_NO_ERROR || r == NULL) {
 		*n_r = 0;
 		return NULL;
 	}
