@@ -580,54 +580,45 @@ find_thread(struct enrich_store *s, const char *tenant, const char *msg_row,
 		if (tid != NULL || s->failed)
 			return tid;
 	}
-	/* 2. A child that arrived first (replies can overtake originals
-	 * across mailboxes and partitions). */
-	if (mp->message_id != NULL) {
-		const char *p[3] = { tenant, mp->message_id, msg_row };
-		tid = db_value(s, "SELECT thread_id FROM messages WHERE "
-		    "tenant_id = $1 AND id <> $3 AND thread_id IS NOT NULL AND "
-		    "(in_reply_to = $2 OR refs @> ARRAY[$2]) LIMIT 1", 3, p);
-		if (tid != NULL || s->failed)
-			return tid;
-	}
-	/* 3. Subject fallback, for a "Re:"/"Fwd:" subject without usable
+	/*
+	 * 2. A child that arrived first (replies can overtake originals
+	 * across mailboxes and partitions).
+	 * 3. Subject fallback, for a "Re:"/"Fwd:" subject without usable
 	 * references (some clients drop them), within a recent thread only,
 	 * so two unrelated "Hello"s never merge.  An original (no prefix)
-	 * joins only an orphan thread: one a reply started before its
-	 * parent arrived (replies overtake originals across partitions). */
-	if (mp->subject != NULL) {
-		bool had_prefix;
-		char *norm = subject_key(mp->subject, &had_prefix);
+	 * joins only an orphan thread - one a reply started before its
+	 * parent arrived - and makes it a normal thread.
+	 * 4. A new thread (an orphan when the subject had a prefix).
+	 * One statement, one round trip: each step runs only when the ones
+	 * before it found nothing.
+	 */
+	{
+		bool had_prefix = false;
+		char *norm = mp->subject != NULL ?
+		    subject_key(mp->subject, &had_prefix) : NULL;
+		const char *p[7] = { tenant, mp->message_id, msg_row, norm,
+		    sent, mp->subject, had_prefix ? "t" : "f" };
 
-		if (*norm != '\0') {
-			const char *p[3] = { tenant, norm, sent };
-			tid = db_value(s, had_prefix ?
-			    "SELECT id FROM threads WHERE tenant_id = $1 AND "
-			    "subject_norm = $2 AND last_at >= COALESCE($3::"
-			    "timestamptz, now()) - interval '"
-			    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC "
-			    "LIMIT 1" :
-			    "UPDATE threads SET orphan = false WHERE id = ("
-			    "SELECT id FROM threads WHERE tenant_id = $1 AND "
-			    "subject_norm = $2 AND orphan AND last_at >= "
-			    "COALESCE($3::timestamptz, now()) - interval '"
-			    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC "
-			    "LIMIT 1) RETURNING id", 3, p);
-		}
-		if (tid == NULL && !s->failed) {
-			const char *p[4] = { tenant, mp->subject, norm,
-			    had_prefix ? "t" : "f" };
-			tid = db_value(s, "INSERT INTO threads (tenant_id, "
-			    "subject, subject_norm, orphan) VALUES ($1, $2, $3, "
-			    "$4) RETURNING id", 4, p);
-		}
+		tid = db_value(s, "WITH c AS (SELECT thread_id AS id FROM "
+		    "messages WHERE $2::text IS NOT NULL AND tenant_id = $1 "
+		    "AND id <> $3::bigint AND thread_id IS NOT NULL AND "
+		    "(in_reply_to = $2::text OR refs @> ARRAY[$2::text]) "
+		    "LIMIT 1), "
+		    "f AS (SELECT id FROM threads WHERE NOT EXISTS (SELECT "
+		    "FROM c) AND $4::text <> '' AND tenant_id = $1 AND "
+		    "subject_norm = $4::text AND ($7::boolean OR orphan) AND "
+		    "last_at >= COALESCE($5::timestamptz, now()) - interval '"
+		    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC LIMIT 1), "
+		    "o AS (UPDATE threads SET orphan = false WHERE NOT "
+		    "$7::boolean AND id IN (SELECT id FROM f) RETURNING id), "
+		    "n AS (INSERT INTO threads (tenant_id, subject, "
+		    "subject_norm, orphan) SELECT $1, $6::text, $4::text, "
+		    "$7::boolean WHERE NOT EXISTS (SELECT FROM c) AND NOT "
+		    "EXISTS (SELECT FROM f) RETURNING id) "
+		    "SELECT id FROM c UNION ALL SELECT id FROM f UNION ALL "
+		    "SELECT id FROM n LIMIT 1", 7, p);
 		free(norm);
 		return tid;
-	}
-	{
-		const char *p[1] = { tenant };
-		return db_value(s, "INSERT INTO threads (tenant_id) VALUES ($1) "
-		    "RETURNING id", 1, p);
 	}
 }
 
