@@ -581,6 +581,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	d.store = enrich_store_new(d.conf->conninfo);
+	if (enrich_store_load_rules(d.store, d.conf->psl_file,
+	    d.conf->freemail_file, err, sizeof(err)) != 0) {
+		log_warnx("%s: resolution rules: %s", d.conf->path, err);
+		enrich_store_free(&d.store);
+		enrich_conf_free(&d.conf);
+		return 1;
+	}
 	/* Wait for the database before joining the group: a member that
 	 * cannot write would only hold partitions hostage. */
 	for (unsigned backoff = d.conf->retry_initial_ms; !enrich_stop;) {

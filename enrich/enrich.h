@@ -45,6 +45,13 @@ struct enrich_store;
 /* Does not connect yet; conninfo is copied. */
 struct enrich_store *enrich_store_new(const char *conninfo);
 void enrich_store_free(struct enrich_store **sp);
+/*
+ * Loads the resolution rules (Public Suffix List, free-mail list; NULL:
+ * the defaults of resolve_rules_load()).  Must succeed before the first
+ * enrich_process().  Returns 0, or -1 with a reason.
+ */
+int enrich_store_load_rules(struct enrich_store *s, const char *psl_path,
+    const char *freemail_path, char *err, size_t errsize);
 /* (Re)connects when needed.  Returns 0, or -1 with a reason (no secrets:
  * libpq's messages name host and user only). */
 int enrich_store_connect(struct enrich_store *s, char *err, size_t errsize);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/xmalloc.h"
 
@@ -88,6 +89,7 @@ enrich_conf_handler(void *ctx, const char *section, const char *name,
 		if (strcmp(section, "database") != 0 &&
 		    strcmp(section, "kafka") != 0 &&
 		    strcmp(section, "retry") != 0 &&
+		    strcmp(section, "resolve") != 0 &&
 		    strcmp(section, "log") != 0) {
 			snprintf(err, CONF_ERR_MAX, "unknown section [%s]",
 			    section);
@@ -118,6 +120,18 @@ enrich_conf_handler(void *ctx, const char *section, const char *name,
 				return -1;
 			}
 			set_str(&c->passfile, value);
+			return 0;
+		}
+	} else if (strcmp(section, "resolve") == 0) {
+		if (strcmp(key, "psl_file") == 0 ||
+		    strcmp(key, "freemail_file") == 0) {
+			if (access(value, R_OK) != 0) {
+				snprintf(err, CONF_ERR_MAX, "%s %s: not "
+				    "readable", key, value);
+				return -1;
+			}
+			set_str(key[0] == 'p' ? &c->psl_file :
+			    &c->freemail_file, value);
 			return 0;
 		}
 	} else if (strcmp(section, "kafka") == 0) {
@@ -243,6 +257,8 @@ enrich_conf_free(struct enrich_conf **confp)
 	free(c->path);
 	free(c->conninfo);
 	free(c->passfile);
+	free(c->psl_file);
+	free(c->freemail_file);
 	free(c->brokers);
 	free(c->group_id);
 	free(c->deadletter_topic);

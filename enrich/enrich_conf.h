@@ -18,6 +18,8 @@ struct enrich_conf {
 	char *path;
 	char *conninfo;		/* never holds a password (checked) */
 	char *passfile;		/* libpq password file, mode 0600 */
+	char *psl_file;		/* [resolve]; NULL: the defaults */
+	char *freemail_file;
 	char *brokers;
 	char *group_id;
 	char *topics[ENRICH_TOPICS_MAX];

@@ -1,6 +1,7 @@
 # enrich/: crm-migrate (schema migrations), crm-enrich (Kafka -> PostgreSQL)
-# and crm-admin (purge).  libpq everywhere; crm-enrich adds librdkafka,
-# libetpan (mail headers, MIME) and libical (calendar).
+# and crm-admin (purge).  libpq everywhere; crm-enrich adds librdkafka and
+# the enrichment libraries: enrich/mime (MIME), enrich/scrub (bodies),
+# enrich/ident (addresses, domains, threads) and enrich/cal (calendar).
 PQ_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpq)
 PQ_LIBS   := $(shell $(PKG_CONFIG) --libs libpq)
 ENRICH_SQL_DIR ?= $(PREFIX)/share/crm-proxy/sql
@@ -18,23 +19,28 @@ BINS += $(B)/crm-migrate
 ENRICH_PURE_OBJS := $(B)/enrich/textutil.o
 PURE_OBJS += $(ENRICH_PURE_OBJS)
 
-ENRICH_PKGS   := libpq rdkafka libetpan libical jansson libpsl libcrypto
+ENRICH_PKGS   := libpq rdkafka jansson gumbo libetpan libcrypto libpsl \
+    libidn2 libical
 ENRICH_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ENRICH_PKGS))
-# libetpan.pc leaks a no-PIE specs file into its Libs; the rest of its
-# line is what we need.
-ENRICH_LIBS   := $(filter-out -specs=%,$(shell $(PKG_CONFIG) --libs $(ENRICH_PKGS)))
+# libetpan.pc (under MIME_LIBS) leaks a no-PIE specs file into its Libs;
+# the Makefile's -pie comes first and wins.
+# (enrich/*/module.mk are read after this file: the archives by name.)
+ENRICH_LIB_A  := $(B)/enrich/scrub/libscrub.a $(B)/enrich/mime/libmime.a \
+    $(B)/enrich/ident/libident.a $(B)/enrich/cal/libcal.a
+ENRICH_LIBS   := $(ENRICH_LIB_A) $(LIB_A) \
+    $(filter-out -specs=%,$(shell $(PKG_CONFIG) --libs $(ENRICH_PKGS)))
 
 # Parsers and the store: shared by crm-enrich, crm-admin and the tests.
-ENRICH_CORE_SRCS := enrich/mail_parse.c enrich/ical_parse.c \
-    enrich/resolve.c enrich/store.c
+ENRICH_CORE_SRCS := enrich/mail_parse.c enrich/resolve.c enrich/store.c
 ENRICH_CORE_OBJS := $(ENRICH_CORE_SRCS:%.c=$(B)/%.o)
 ENRICH_SRCS := enrich/crm-enrich.c enrich/enrich_conf.c
 ENRICH_OBJS := $(ENRICH_SRCS:%.c=$(B)/%.o)
 
-$(ENRICH_CORE_OBJS) $(ENRICH_OBJS): PKG_CFLAGS += $(ENRICH_CFLAGS)
+$(ENRICH_CORE_OBJS) $(ENRICH_OBJS): PKG_CFLAGS += $(ENRICH_CFLAGS) \
+    -DCRM_FREEMAIL_PATH='"$(PREFIX)/share/crm-proxy/freemail.txt"'
 
 $(B)/crm-enrich: $(ENRICH_OBJS) $(ENRICH_CORE_OBJS) $(ENRICH_PURE_OBJS) \
-    $(LIB_A)
+    $(ENRICH_LIB_A) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(ENRICH_LIBS)
 
 BINS += $(B)/crm-enrich
@@ -46,12 +52,12 @@ $(B)/crm-admin: $(B)/enrich/admin/crm-admin.o $(LIB_A)
 
 BINS += $(B)/crm-admin
 
-# Unit tests and the fuzz target over the parsers (libetpan, libical,
-# libpsl): the core objects, then libcrm again after them.
+# Unit tests and the fuzz target over mail_parse and resolve_party: the
+# core objects, then the libraries they are built on.
 ENRICH_PARSE_TESTS := $(B)/tests/unit/test_enrich_parse \
     $(B)/tests/fuzz/replay_mail_parse $(B)/tests/fuzz/fuzz_mail_parse
-$(ENRICH_PARSE_TESTS): $(ENRICH_CORE_OBJS)
-$(ENRICH_PARSE_TESTS): TEST_LIBS += $(LIB_A) $(ENRICH_LIBS)
+$(ENRICH_PARSE_TESTS): $(ENRICH_CORE_OBJS) $(ENRICH_LIB_A)
+$(ENRICH_PARSE_TESTS): TEST_LIBS += $(ENRICH_LIBS)
 
 install: install-enrich
 .PHONY: install-enrich

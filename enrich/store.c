@@ -25,8 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "enrich/ical_parse.h"
+#include "enrich/cal/cal.h"
+#include "enrich/ident/ident.h"
 #include "enrich/mail_parse.h"
 #include "enrich/resolve.h"
 #include "enrich/textutil.h"
@@ -46,6 +48,7 @@ struct enrich_store {
 	unsigned piped;		/* statements sent in pipeline mode */
 	bool committed;		/* COMMIT went out in the last pipeline */
 	char err[ENRICH_REASON_MAX];
+	struct resolve_rules *rules;
 };
 
 struct enrich_store *
@@ -66,8 +69,24 @@ enrich_store_free(struct enrich_store **sp)
 		return;
 	if (s->conn != NULL)
 		PQfinish(s->conn);
+	resolve_rules_free(&s->rules);
 	free(s->conninfo);
 	x_free(sp);
+}
+
+int
+enrich_store_load_rules(struct enrich_store *s, const char *psl_path,
+    const char *freemail_path, char *err, size_t errsize)
+{
+	const char *e;
+
+	resolve_rules_free(&s->rules);
+	if ((s->rules = resolve_rules_load(psl_path, freemail_path, &e)) ==
+	    NULL) {
+		snprintf(err, errsize, "%s", e);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -335,10 +354,10 @@ pipe_send(struct enrich_store *s, const char *sql, int n,
 		s->piped++;
 }
 
-/* Reads every result; *value_r (when not NULL) gets a copy of the first
- * column of the first row of statement number want (0-based). */
+/* Reads every result; for each statement i (0-based) whose bit is set in
+ * want, values[i] gets a copy of the first column of its single row. */
 static void
-pipe_end(struct enrich_store *s, unsigned want, char **value_r)
+pipe_end(struct enrich_store *s, unsigned want, char **values)
 {
 	PGresult *r;
 
@@ -363,10 +382,10 @@ pipe_end(struct enrich_store *s, unsigned want, char **value_r)
 				    "%s %s", state ? state : "",
 				    PQresultErrorMessage(r));
 				s->err[strcspn(s->err, "\n")] = '\0';
-			} else if (value_r != NULL && i == want &&
+			} else if (i < 32 && (want & (1u << i)) != 0 &&
 			    st == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-			    *value_r == NULL)
-				*value_r = xstrdup(PQgetvalue(r, 0, 0));
+			    values[i] == NULL)
+				values[i] = xstrdup(PQgetvalue(r, 0, 0));
 			PQclear(r);
 		}
 	}
@@ -377,18 +396,19 @@ pipe_end(struct enrich_store *s, unsigned want, char **value_r)
 }
 
 /*
- * Opens the record's transaction: BEGIN, the tenant setting, the tenants
- * row, the mailbox owner's domain as an internal domain, and the tenant's
- * internal domains, returned as " a b c " (caller frees; NULL after a
- * failure).  One round trip.
+ * Opens the record's transaction in a pipeline: BEGIN, the tenant
+ * setting, the tenants row, the mailbox owner's domain as an internal
+ * domain, and (statement BEGIN_DOMAINS) the tenant's internal domains as
+ * " a b c ".  The caller may add statements before pipe_end().
  */
-static char *
-begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
+#define BEGIN_DOMAINS 4
+static void
+begin_tenant_send(struct enrich_store *s, const char *tenant,
+    const char *user)
 {
 	const char *at = strrchr(user, '@');
 	const char *p[2] = { tenant, at != NULL && at[1] != '\0' ? at + 1 :
 	    NULL };
-	char *domains = NULL;
 
 	s->failed = false;
 	s->transient = false;
@@ -403,37 +423,49 @@ begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
 	    2, p);
 	pipe_send(s, "SELECT ' ' || COALESCE(string_agg(domain, ' '), '') || "
 	    "' ' FROM tenant_domains WHERE tenant_id = $1", 1, p);
-	pipe_end(s, 4, &domains);
-	if (s->failed || domains == NULL) {
+}
+
+/* begin_tenant_send() alone: the domains (caller frees), or NULL after a
+ * failure.  One round trip. */
+static char *
+begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
+{
+	char *v[BEGIN_DOMAINS + 1] = { NULL };
+
+	begin_tenant_send(s, tenant, user);
+	pipe_end(s, 1u << BEGIN_DOMAINS, v);
+	if (s->failed || v[BEGIN_DOMAINS] == NULL) {
 		s->failed = true;
-		free(domains);
+		free(v[BEGIN_DOMAINS]);
 		return NULL;
 	}
-	return domains;
+	return v[BEGIN_DOMAINS];
 }
 
-static bool
-is_internal(const char *domains, const char *domain)
-{
-	size_t n = strlen(domain);
+/* The tenant's domains from begin_tenant()'s " a b c " (modified). */
+struct tenant_domains {
+	const char *v[64];
+	size_t n;
+};
 
-	for (const char *p = strstr(domains, domain); p != NULL;
-	    p = strstr(p + 1, domain))
-		if (p[-1] == ' ' && p[n] == ' ')
-			return true;
-	return false;
+static void
+split_domains(char *list, struct tenant_domains *td)
+{
+	char *save = NULL;
+
+	td->n = 0;
+	for (char *t = strtok_r(list, " ", &save); t != NULL &&
+	    td->n < sizeof(td->v) / sizeof(td->v[0]);
+	    t = strtok_r(NULL, " ", &save))
+		td->v[td->n++] = t;
 }
 
-/* The account domain of an external company address, or NULL. */
-static const char *
-account_domain(const char *domains, const char *address, const char *domain,
-    char *buf, size_t size)
+/* resolve_party() for one address: internal flag and account domain. */
+static enum resolve_kind
+party(const struct enrich_store *s, const struct tenant_domains *td,
+    const char *address, char *buf, size_t size)
 {
-	if (is_internal(domains, domain) ||
-	    resolve_party(address, buf, size) != RESOLVE_COMPANY ||
-	    is_internal(domains, buf))
-		return NULL;
-	return buf;
+	return resolve_party(s->rules, address, td->v, td->n, buf, size);
 }
 
 /* Contact (and account) for one address in one statement: $1 tenant, $2
@@ -445,14 +477,18 @@ account_domain(const char *domains, const char *address, const char *domain,
 /* Returns the contact id (copied), or NULL after a failure (s->failed). */
 static char *
 resolve_contact(struct enrich_store *s, const char *tenant,
-    const char *domains, const char *address, const char *domain,
+    const struct tenant_domains *td, const char *address, const char *domain,
     const char *name, const char *seen)
 {
 	char buf[256];
+	enum resolve_kind k = party(s, td, address, buf, sizeof(buf));
 	const char *p[7] = { tenant, address, domain, name, seen,
-	    is_internal(domains, domain) ? "t" : "f",
-	    account_domain(domains, address, domain, buf, sizeof(buf)) };
+	    k == RESOLVE_INTERNAL ? "t" : "f",
+	    k == RESOLVE_COMPANY ? buf : NULL };
 
+	/* Machines never become contacts. */
+	if (k == RESOLVE_NOREPLY || k == RESOLVE_INVALID)
+		return NULL;
 	return db_value(s, "SELECT " CONTACT_SQL, 7, p);
 }
 
@@ -481,6 +517,36 @@ pg_text_array(char *const *v, size_t n)
 	*o++ = '}';
 	*o = '\0';
 	return out;
+}
+
+/*
+ * Thread key of a subject: ident_subject_base() folded.  *had_prefix_r:
+ * something (a reply/forward prefix, a list tag) was taken off, so this
+ * is not the thread's first message.  Caller frees.
+ */
+static char *
+subject_key(const char *subject, bool *had_prefix_r)
+{
+	size_t len = strlen(subject), n = 0;
+	char *norm = xmalloc(len + 1), *plain = xmalloc(len + 1);
+	bool space = true;
+
+	ident_subject_base(subject, len, true, norm, len + 1);
+	/* The subject with only white space collapsed and ASCII folded. */
+	for (const char *c = subject; *c != '\0'; c++) {
+		if (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n') {
+			space = true;
+			continue;
+		}
+		if (space && n > 0)
+			plain[n++] = ' ';
+		space = false;
+		plain[n++] = (char)tolower((unsigned char)*c);
+	}
+	plain[n] = '\0';
+	*had_prefix_r = strcmp(norm, plain) != 0;
+	free(plain);
+	return norm;
 }
 
 static char *
@@ -514,54 +580,45 @@ find_thread(struct enrich_store *s, const char *tenant, const char *msg_row,
 		if (tid != NULL || s->failed)
 			return tid;
 	}
-	/* 2. A child that arrived first (replies can overtake originals
-	 * across mailboxes and partitions). */
-	if (mp->message_id != NULL) {
-		const char *p[3] = { tenant, mp->message_id, msg_row };
-		tid = db_value(s, "SELECT thread_id FROM messages WHERE "
-		    "tenant_id = $1 AND id <> $3 AND thread_id IS NOT NULL AND "
-		    "(in_reply_to = $2 OR refs @> ARRAY[$2]) LIMIT 1", 3, p);
-		if (tid != NULL || s->failed)
-			return tid;
-	}
-	/* 3. Subject fallback, for a "Re:"/"Fwd:" subject without usable
+	/*
+	 * 2. A child that arrived first (replies can overtake originals
+	 * across mailboxes and partitions).
+	 * 3. Subject fallback, for a "Re:"/"Fwd:" subject without usable
 	 * references (some clients drop them), within a recent thread only,
 	 * so two unrelated "Hello"s never merge.  An original (no prefix)
-	 * joins only an orphan thread: one a reply started before its
-	 * parent arrived (replies overtake originals across partitions). */
-	if (mp->subject != NULL) {
-		bool had_prefix;
-		char *norm = text_subject_norm(mp->subject, &had_prefix);
+	 * joins only an orphan thread - one a reply started before its
+	 * parent arrived - and makes it a normal thread.
+	 * 4. A new thread (an orphan when the subject had a prefix).
+	 * One statement, one round trip: each step runs only when the ones
+	 * before it found nothing.
+	 */
+	{
+		bool had_prefix = false;
+		char *norm = mp->subject != NULL ?
+		    subject_key(mp->subject, &had_prefix) : NULL;
+		const char *p[7] = { tenant, mp->message_id, msg_row, norm,
+		    sent, mp->subject, had_prefix ? "t" : "f" };
 
-		if (*norm != '\0') {
-			const char *p[3] = { tenant, norm, sent };
-			tid = db_value(s, had_prefix ?
-			    "SELECT id FROM threads WHERE tenant_id = $1 AND "
-			    "subject_norm = $2 AND last_at >= COALESCE($3::"
-			    "timestamptz, now()) - interval '"
-			    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC "
-			    "LIMIT 1" :
-			    "UPDATE threads SET orphan = false WHERE id = ("
-			    "SELECT id FROM threads WHERE tenant_id = $1 AND "
-			    "subject_norm = $2 AND orphan AND last_at >= "
-			    "COALESCE($3::timestamptz, now()) - interval '"
-			    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC "
-			    "LIMIT 1) RETURNING id", 3, p);
-		}
-		if (tid == NULL && !s->failed) {
-			const char *p[4] = { tenant, mp->subject, norm,
-			    had_prefix ? "t" : "f" };
-			tid = db_value(s, "INSERT INTO threads (tenant_id, "
-			    "subject, subject_norm, orphan) VALUES ($1, $2, $3, "
-			    "$4) RETURNING id", 4, p);
-		}
+		tid = db_value(s, "WITH c AS (SELECT thread_id AS id FROM "
+		    "messages WHERE $2::text IS NOT NULL AND tenant_id = $1 "
+		    "AND id <> $3::bigint AND thread_id IS NOT NULL AND "
+		    "(in_reply_to = $2::text OR refs @> ARRAY[$2::text]) "
+		    "LIMIT 1), "
+		    "f AS (SELECT id FROM threads WHERE NOT EXISTS (SELECT "
+		    "FROM c) AND $4::text <> '' AND tenant_id = $1 AND "
+		    "subject_norm = $4::text AND ($7::boolean OR orphan) AND "
+		    "last_at >= COALESCE($5::timestamptz, now()) - interval '"
+		    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC LIMIT 1), "
+		    "o AS (UPDATE threads SET orphan = false WHERE NOT "
+		    "$7::boolean AND id IN (SELECT id FROM f) RETURNING id), "
+		    "n AS (INSERT INTO threads (tenant_id, subject, "
+		    "subject_norm, orphan) SELECT $1, $6::text, $4::text, "
+		    "$7::boolean WHERE NOT EXISTS (SELECT FROM c) AND NOT "
+		    "EXISTS (SELECT FROM f) RETURNING id) "
+		    "SELECT id FROM c UNION ALL SELECT id FROM f UNION ALL "
+		    "SELECT id FROM n LIMIT 1", 7, p);
 		free(norm);
 		return tid;
-	}
-	{
-		const char *p[1] = { tenant };
-		return db_value(s, "INSERT INTO threads (tenant_id) VALUES ($1) "
-		    "RETURNING id", 1, p);
 	}
 }
 
@@ -576,7 +633,7 @@ adopt_orphans(struct enrich_store *s, const char *tenant, const char *tid,
     const char *subject, const char *sent)
 {
 	bool had_prefix;
-	char *norm = text_subject_norm(subject, &had_prefix);
+	char *norm = subject_key(subject, &had_prefix);
 
 	if (!had_prefix && *norm != '\0') {
 		const char *p[4] = { tenant, tid, norm, sent };
@@ -608,9 +665,11 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 	const char *tenant, *idkey, *direction, *errstr;
 	char *user = NULL, *hdrs, *row = NULL, *tid, *domains = NULL;
 	char *sent_fixed = NULL;
-	PGresult *r;
 	char part[32], off[32], size[32], *refs;
 	struct mail_parsed mp;
+	struct tenant_domains td;
+	char *v[BEGIN_DOMAINS + 2] = { NULL };
+	bool sig_done = false;
 	enum enrich_result res;
 
 	if ((res = check_envelope(ev, &tenant, &user, reason)) != ENRICH_DONE)
@@ -635,8 +694,8 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 	hdrs = headers_json(ev);
 	refs = pg_text_array(mp.refs, mp.nrefs);
 
-	if ((domains = begin_tenant(s, tenant, user)) == NULL)
-		domains = xstrdup(" ");	/* s->failed: nothing more runs */
+	/* The opening statements and the message row: one round trip. */
+	begin_tenant_send(s, tenant, user);
 	{
 		const char *uid = enrich_event_header(ev, "uid");
 		const char *uidv = enrich_event_header(ev, "uidvalidity");
@@ -646,7 +705,7 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 		    : NULL;
 		char *src_c = src ? text_utf8_clean(src, strlen(src), 64) : NULL;
 		char *key_c = text_utf8_clean(ev->key, strlen(ev->key), 1024);
-		const char *p[22] = {
+		const char *p[24] = {
 			tenant, idkey, mp.message_id, mp.in_reply_to, refs,
 			mp.subject, mp.date, direction, user, mbox_c,
 			all_digits(uid, 18) ? uid : NULL,
@@ -654,25 +713,35 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 			rfc3339_or_null(enrich_event_header(ev,
 			    "observed-at")),
 			size, mp.body_text, ev->topic, part, off, key_c, hdrs,
+			mp.body_quoted, mp.body_signature, mp.body_disclaimer,
 		};
-		r = db(s, "INSERT INTO messages (tenant_id, "
+		pipe_send(s, "INSERT INTO messages (tenant_id, "
 		    "idempotency_key, message_id, in_reply_to, refs, subject, "
 		    "sent_at, direction, mailbox_owner, mailbox, uid, "
 		    "uidvalidity, source, observed_at, size_bytes, body_text, "
 		    "kafka_topic, kafka_partition, kafka_offset, kafka_key, "
-		    "kafka_headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+		    "kafka_headers, body_quoted, body_signature, "
+		    "body_disclaimer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
 		    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, "
-		    "$20, $21) ON CONFLICT (tenant_id, idempotency_key) DO "
-		    "NOTHING RETURNING id, COALESCE(sent_at, observed_at, "
-		    "created_at)", 21, p);
-		if (r != NULL && PQntuples(r) == 1) {
-			row = xstrdup(PQgetvalue(r, 0, 0));
-			/* sent_at as PostgreSQL read it, for thread times
-			 * and contacts. */
-			sent_fixed = xstrdup(PQgetvalue(r, 0, 1));
+		    "$20, $21, $22, $23, $24) ON CONFLICT (tenant_id, "
+		    "idempotency_key) DO NOTHING RETURNING id::text || '|' || "
+		    "COALESCE(sent_at, observed_at, created_at)::text", 24, p);
+		pipe_end(s, 1u << BEGIN_DOMAINS | 1u << (BEGIN_DOMAINS + 1),
+		    v);
+		if (s->failed || v[BEGIN_DOMAINS] == NULL) {
+			s->failed = true;
+			free(v[BEGIN_DOMAINS + 1]);
+		} else if ((row = v[BEGIN_DOMAINS + 1]) != NULL) {
+			/* "id|sent_at" as PostgreSQL read it, for thread
+			 * times and contacts. */
+			char *bar = strchr(row, '|');
+			sent_fixed = xstrdup(bar != NULL ? bar + 1 : "");
+			if (bar != NULL)
+				*bar = '\0';
 		}
-		if (r != NULL)
-			PQclear(r);
+		domains = v[BEGIN_DOMAINS] != NULL ? v[BEGIN_DOMAINS] :
+		    xstrdup(" ");
+		split_domains(domains, &td);
 		free(mbox_c);
 		free(src_c);
 		free(key_c);
@@ -699,21 +768,54 @@ process_mail(struct enrich_store *s, const struct enrich_event *ev,
 	    tid != NULL)
 		adopt_orphans(s, tenant, tid, mp.subject, sent_fixed);
 	free(tid);
-	/* Contact, account and participant: one statement per address. */
+	/* Contact, account and participant: one statement per address.
+	 * Machines (a no-reply local part, or a sender whose headers say
+	 * the message is automated) are participants without a contact. */
 	for (size_t i = 0; i < mp.naddrs; i++) {
 		const struct mail_addr *a = &mp.addrs[i];
 		char pos[16], buf[256];
+		enum resolve_kind k = party(s, &td, a->address, buf,
+		    sizeof(buf));
+		bool robot = k == RESOLVE_NOREPLY || k == RESOLVE_INVALID ||
+		    (a->role == MAIL_ROLE_FROM && mp.auto_reasons != 0);
 		const char *p[10] = { tenant, a->address, a->domain,
 		    a->display_name, sent_fixed,
-		    is_internal(domains, a->domain) ? "t" : "f",
-		    account_domain(domains, a->address, a->domain, buf,
-		    sizeof(buf)), row, mail_role_names[a->role], pos };
+		    k == RESOLVE_INTERNAL ? "t" : "f",
+		    k == RESOLVE_COMPANY ? buf : NULL, row,
+		    mail_role_names[a->role], pos };
 
 		snprintf(pos, sizeof(pos), "%zu", i);
-		pipe_send(s, "INSERT INTO participants (tenant_id, message_id, "
-		    "role, address, display_name, contact_id, position) VALUES "
-		    "($1, $8, $9, $2, $4, " CONTACT_SQL ", $10) ON CONFLICT DO "
-		    "NOTHING", 10, p);
+		if (robot) {
+			const char *pr[6] = { tenant, row, p[8], a->address,
+			    a->display_name, pos };
+			pipe_send(s, "INSERT INTO participants (tenant_id, "
+			    "message_id, role, address, display_name, "
+			    "position) VALUES ($1, $2, $3, $4, $5, $6) ON "
+			    "CONFLICT DO NOTHING", 6, pr);
+		} else
+			pipe_send(s, "INSERT INTO participants (tenant_id, "
+			    "message_id, role, address, display_name, "
+			    "contact_id, position) VALUES ($1, $8, $9, $2, $4, "
+			    CONTACT_SQL ", $10) ON CONFLICT DO NOTHING", 10, p);
+		/* What the sender's signature says about them. */
+		if (!robot && a->role == MAIL_ROLE_FROM && !sig_done &&
+		    (mp.sig.title != NULL || mp.sig.phone != NULL ||
+		    mp.sig.company != NULL)) {
+			const char *p2[6] = { tenant, a->address, mp.sig.title,
+			    mp.sig.phone, mp.sig.company, sent_fixed };
+
+			/* Only from the newest message seen from them (the
+			 * contact statement above has moved last_seen), so
+			 * an old message processed late changes nothing. */
+			sig_done = true;
+			pipe_send(s, "UPDATE contacts c SET title = COALESCE("
+			    "$3, c.title), phone = COALESCE($4, c.phone), "
+			    "company = COALESCE($5, c.company) FROM "
+			    "contact_addresses ca WHERE ca.tenant_id = $1 AND "
+			    "ca.address = $2 AND c.tenant_id = $1 AND c.id = "
+			    "ca.contact_id AND c.last_seen <= $6::timestamptz",
+			    6, p2);
+		}
 	}
 	for (size_t i = 0; i < mp.natts; i++) {
 		const struct mail_attachment *a = &mp.atts[i];
@@ -745,18 +847,92 @@ out:
 	return res;
 }
 
+/* A calendar address as an attendees/organizer key, or NULL. */
+static char *
+cal_addr(const char *addr)
+{
+	struct ident_addr a;
+	const char *err;
+
+	if (addr == NULL || ident_addr_parse(addr, strlen(addr), 0, &a,
+	    &err) != 0)
+		return NULL;
+	return xstrdup(a.addr);
+}
+
+/* "YYYY-MM-DD HH:MM:SS+0000", or NULL. */
+static char *
+cal_time_str(const struct cal_time *t, bool has)
+{
+	time_t tt;
+	struct tm tm;
+	char buf[40];
+
+	if (!has)
+		return NULL;
+	tt = (time_t)t->utc;
+	if (gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 < 1 ||
+	    tm.tm_year + 1900 > 9999)
+		return NULL;
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d+0000",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec);
+	return xstrdup(buf);
+}
+
+static const char *
+cal_status_str(const struct cal_event *e)
+{
+	if (e->cancelled)
+		return "CANCELLED";
+	switch (e->status) {
+	case CAL_STATUS_TENTATIVE:
+		return "TENTATIVE";
+	case CAL_STATUS_CONFIRMED:
+		return "CONFIRMED";
+	default:
+		return NULL;
+	}
+}
+
+static const char *
+cal_role_str(enum cal_role r)
+{
+	static const char *const names[] = {
+		NULL, "CHAIR", "REQ-PARTICIPANT", "OPT-PARTICIPANT",
+		"NON-PARTICIPANT", NULL,
+	};
+
+	return (size_t)r < sizeof(names) / sizeof(*names) ? names[r] : NULL;
+}
+
+static const char *
+cal_partstat_str(enum cal_partstat p)
+{
+	return p == CAL_PARTSTAT_NONE || p == CAL_PARTSTAT_OTHER ?
+	    "NEEDS-ACTION" : cal_partstat_name(p);
+}
+
 static void
 store_attendees(struct enrich_store *s, const char *tenant,
-    const char *domains, const char *mid, const struct ical_event *e,
-    bool keep_partstat, bool reply)
+    const struct tenant_domains *td, const char *mid,
+    const struct cal_event *e, bool keep_partstat, bool reply)
 {
-	for (size_t j = 0; j < e->natt && !s->failed; j++) {
-		const struct ical_attendee *a = &e->att[j];
-		const char *dom = strrchr(a->address, '@') + 1;
-		char *cid = resolve_contact(s, tenant, domains, a->address,
-		    dom, a->display_name, NULL);
-		const char *p[7] = { tenant, mid, a->address, a->display_name,
-		    a->partstat, a->role, cid };
+	char **addrs = xcalloc(e->n_attendees + 1, sizeof(*addrs));
+	size_t n = 0;
+
+	for (size_t j = 0; j < e->n_attendees && !s->failed; j++) {
+		const struct cal_person *a = &e->attendees[j];
+		char *addr = cal_addr(a->addr), *cid;
+		const char *dom;
+
+		if (addr == NULL)
+			continue;
+		addrs[n++] = addr;
+		dom = strrchr(addr, '@') + 1;
+		cid = resolve_contact(s, tenant, td, addr, dom, a->cn, NULL);
+		const char *p[7] = { tenant, mid, addr, a->cn,
+		    cal_partstat_str(a->partstat), cal_role_str(a->role), cid };
 
 		/* A re-sent invitation (same SEQUENCE) says NEEDS-ACTION
 		 * for everyone; it must not undo the replies seen since. */
@@ -787,21 +963,37 @@ store_attendees(struct enrich_store *s, const char *tenant,
 	}
 	if (!reply && !s->failed) {
 		/* Attendees dropped from a new version of the meeting. */
-		char **addrs = xcalloc(e->natt + 1, sizeof(*addrs));
-		char *arr;
+		char *arr = pg_text_array(addrs, n);
+		const char *p[3] = { tenant, mid, arr };
 
-		for (size_t j = 0; j < e->natt; j++)
-			addrs[j] = e->att[j].address;
-		arr = pg_text_array(addrs, e->natt);
-		{
-			const char *p[3] = { tenant, mid, arr };
-			db_cmd(s, "DELETE FROM attendees WHERE tenant_id = $1 "
-			    "AND meeting_id = $2 AND NOT (address = ANY($3::"
-			    "text[]))", 3, p);
-		}
+		db_cmd(s, "DELETE FROM attendees WHERE tenant_id = $1 AND "
+		    "meeting_id = $2 AND NOT (address = ANY($3::text[]))", 3, p);
 		free(arr);
-		free(addrs);
 	}
+	for (size_t j = 0; j < n; j++)
+		free(addrs[j]);
+	free(addrs);
+}
+
+/* One meeting per UID: the master VEVENT (no RECURRENCE-ID) when the
+ * object has one, else the first VEVENT of that UID.  Overridden
+ * instances do not make meetings of their own. */
+static bool
+cal_event_is_meeting(const struct cal_object *obj, size_t i)
+{
+	const struct cal_event *e = &obj->events[i];
+
+	for (size_t j = 0; j < obj->n_events; j++) {
+		const struct cal_event *o = &obj->events[j];
+
+		if (j == i || strcmp(o->uid, e->uid) != 0)
+			continue;
+		if (e->has_recurrence_id && !o->has_recurrence_id)
+			return false;	/* the master speaks */
+		if (j < i && e->has_recurrence_id == o->has_recurrence_id)
+			return false;	/* a duplicate: the first wins */
+	}
+	return true;
 }
 
 static enum enrich_result
@@ -811,76 +1003,100 @@ process_calendar(struct enrich_store *s, const struct enrich_event *ev,
 	const char *tenant, *errstr;
 	char *user = NULL, *hdrs, *domains, *key_c;
 	char part[32], off[32];
-	struct ical_parsed ip;
+	struct cal_object *obj;
+	struct tenant_domains td;
+	bool reply;
 	enum enrich_result res;
 
 	if ((res = check_envelope(ev, &tenant, &user, reason)) != ENRICH_DONE)
 		return res;
-	if (ical_parse(ev->value, ev->len, &ip, &errstr) != 0) {
+	if ((obj = cal_parse(ev->value, ev->len, NULL, &errstr)) == NULL) {
 		free(user);
+		/* A calendar without events (a VTODO list) is valid. */
+		if (strcmp(errstr, "no VEVENT") == 0)
+			return ENRICH_IGNORED;
 		return poison(reason, "%s", errstr);
 	}
-	if (ip.nev == 0) {
-		ical_parsed_fini(&ip);
-		free(user);
-		return ENRICH_IGNORED;
-	}
+	reply = obj->method == CAL_METHOD_REPLY;
 	snprintf(part, sizeof(part), "%d", (int)ev->partition);
 	snprintf(off, sizeof(off), "%lld", (long long)ev->offset);
 	hdrs = headers_json(ev);
 	key_c = text_utf8_clean(ev->key, strlen(ev->key), 1024);
 	if ((domains = begin_tenant(s, tenant, user)) == NULL)
 		domains = xstrdup(" ");	/* s->failed: nothing more runs */
-	for (size_t i = 0; i < ip.nev && !s->failed; i++) {
-		const struct ical_event *e = &ip.ev[i];
-		char seq[16], *cid = NULL;
+	split_domains(domains, &td);
+	for (size_t i = 0; i < obj->n_events && !s->failed; i++) {
+		const struct cal_event *e = &obj->events[i];
+		char seq[16], *cid = NULL, *org, *starts, *ends, *uid, *sum,
+		    *loc;
 		PGresult *r;
 
+		if (!cal_event_is_meeting(obj, i))
+			continue;
 		snprintf(seq, sizeof(seq), "%d", e->sequence);
-		if (e->organizer != NULL)
-			cid = resolve_contact(s, tenant, domains, e->organizer,
-			    strrchr(e->organizer, '@') + 1, NULL, e->starts_at);
+		org = cal_addr(e->organizer.addr);
+		starts = cal_time_str(&e->start, e->has_start);
+		ends = cal_time_str(&e->end, e->has_start);
+		uid = text_utf8_clean(e->uid, strlen(e->uid), 1024);
+		sum = e->summary ? text_utf8_clean(e->summary,
+		    strlen(e->summary), 4096) : NULL;
+		loc = e->location ? text_utf8_clean(e->location,
+		    strlen(e->location), 4096) : NULL;
+		if (org != NULL)
+			cid = resolve_contact(s, tenant, &td, org,
+			    strrchr(org, '@') + 1, e->organizer.cn, starts);
 		free(cid);
 		{
-			const char *p[15] = { tenant, e->uid, seq, e->summary,
-			    e->location, e->status, e->starts_at, e->ends_at,
-			    e->organizer, user, ev->topic, part, off, key_c,
-			    hdrs };
+			const char *p[16] = { tenant, uid, seq, sum, loc,
+			    cal_status_str(e), starts, ends, org, user,
+			    ev->topic, part, off, key_c, hdrs, e->rrule };
 			/* A REPLY carries the organizer's data too, but an
 			 * attendee's client may have an older copy: it
 			 * creates the meeting when unknown and otherwise
 			 * only updates PARTSTATs.  Other methods move the
-			 * meeting forward, never back, in SEQUENCE. */
-			r = db(s, ip.reply ?
+			 * meeting forward, never back, in SEQUENCE; a
+			 * CANCEL without times keeps the known ones. */
+			r = db(s, reply ?
 			    "WITH old AS (SELECT id, sequence FROM meetings "
 			    "WHERE tenant_id = $1 AND uid = $2), ins AS ("
 			    "INSERT INTO meetings (tenant_id, uid, sequence, "
 			    "summary, location, status, starts_at, ends_at, "
 			    "organizer, mailbox_owner, kafka_topic, "
 			    "kafka_partition, kafka_offset, kafka_key, "
-			    "kafka_headers) SELECT $1, $2, $3, $4, $5, $6, $7, "
-			    "$8, $9, $10, $11, $12, $13, $14, $15 WHERE NOT "
-			    "EXISTS (SELECT FROM old) ON CONFLICT DO NOTHING "
-			    "RETURNING id) SELECT id, true FROM ins UNION ALL "
-			    "SELECT id, true FROM old" :
+			    "kafka_headers, rrule) SELECT $1, $2, $3, $4, $5, "
+			    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 "
+			    "WHERE NOT EXISTS (SELECT FROM old) ON CONFLICT DO "
+			    "NOTHING RETURNING id) SELECT id, true FROM ins "
+			    "UNION ALL SELECT id, true FROM old" :
 			    "WITH old AS (SELECT sequence FROM meetings WHERE "
 			    "tenant_id = $1 AND uid = $2) "
 			    "INSERT INTO meetings (tenant_id, uid, sequence, "
 			    "summary, location, status, starts_at, ends_at, "
 			    "organizer, mailbox_owner, kafka_topic, "
 			    "kafka_partition, kafka_offset, kafka_key, "
-			    "kafka_headers) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-			    "$8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT "
-			    "(tenant_id, uid) DO UPDATE SET sequence = "
-			    "EXCLUDED.sequence, summary = EXCLUDED.summary, "
-			    "location = EXCLUDED.location, status = "
-			    "EXCLUDED.status, starts_at = EXCLUDED.starts_at, "
-			    "ends_at = EXCLUDED.ends_at, organizer = "
-			    "EXCLUDED.organizer, updated_at = now() WHERE "
+			    "kafka_headers, rrule) VALUES ($1, $2, $3, $4, $5, "
+			    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+			    "ON CONFLICT (tenant_id, uid) DO UPDATE SET "
+			    "sequence = EXCLUDED.sequence, summary = COALESCE("
+			    "EXCLUDED.summary, meetings.summary), location = "
+			    "COALESCE(EXCLUDED.location, meetings.location), "
+			    "status = EXCLUDED.status, starts_at = COALESCE("
+			    "EXCLUDED.starts_at, meetings.starts_at), ends_at = "
+			    "COALESCE(EXCLUDED.ends_at, meetings.ends_at), "
+			    "organizer = COALESCE(EXCLUDED.organizer, "
+			    "meetings.organizer), rrule = CASE WHEN "
+			    "EXCLUDED.starts_at IS NULL THEN meetings.rrule "
+			    "ELSE EXCLUDED.rrule END, updated_at = now() WHERE "
 			    "meetings.sequence <= EXCLUDED.sequence RETURNING "
 			    "id, COALESCE((SELECT sequence FROM old) = "
-			    "$3::integer, false)", 15, p);
+			    "$3::integer, false)", 16, p);
 		}
+		free(org);
+		free(starts);
+		free(ends);
+		free(uid);
+		free(sum);
+		free(loc);
 		if (r == NULL)
 			break;
 		if (PQntuples(r) > 0) {
@@ -888,8 +1104,11 @@ process_calendar(struct enrich_store *s, const struct enrich_event *ev,
 			bool same = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
 
 			PQclear(r);
-			store_attendees(s, tenant, domains, mid, e, same,
-			    ip.reply);
+			/* A CANCEL lists whom it tells, not who is
+			 * invited: it leaves the attendees alone. */
+			if (obj->method != CAL_METHOD_CANCEL)
+				store_attendees(s, tenant, &td, mid, e, same,
+				    reply);
 			free(mid);
 		} else
 			PQclear(r);	/* an older SEQUENCE: nothing new */
@@ -899,7 +1118,7 @@ process_calendar(struct enrich_store *s, const struct enrich_event *ev,
 	free(key_c);
 	free(hdrs);
 	free(user);
-	ical_parsed_fini(&ip);
+	cal_object_free(&obj);
 	return res;
 }
 

@@ -1,8 +1,8 @@
 /*
  * textutil.h - small pure text helpers for enrichment: UTF-8 repair (so
- * PostgreSQL never rejects a value), subject normalisation for thread
- * fallback, address canonicalisation.  No library but libc; linked into
- * unit tests and fuzzers (PURE_OBJS).
+ * PostgreSQL never rejects a value) and the shape check of the envelope's
+ * user address.  No library but libc; linked into unit tests and fuzzers
+ * (PURE_OBJS).
  */
 #ifndef CRM_ENRICH_TEXTUTIL_H
 #define CRM_ENRICH_TEXTUTIL_H
@@ -17,15 +17,6 @@
  * character boundary).  Caller frees.
  */
 char *text_utf8_clean(const char *p, size_t len, size_t max_out);
-
-/*
- * Subject for thread matching: reply/forward prefixes removed ("Re:",
- * "RE[2]:", "Fwd:", "FW:", "AW:", "WG:", "SV:", "VS:", "Antw:", "TR:",
- * "[tag]" list tags in front), blanks collapsed, ASCII lower-cased.
- * *had_prefix_r is set when a reply/forward prefix was removed.  Caller
- * frees.
- */
-char *text_subject_norm(const char *subject, bool *had_prefix_r);
 
 /*
  * Lower-cases an addr-spec and checks its shape (one '@', non-empty local

@@ -7,9 +7,10 @@
  * attachments (name, type, size, SHA-256; never their bytes) and the
  * text/calendar parts with their iTIP METHOD, raw, for the calendar step.
  *
- * Field grammar (addresses, dates, message ids, Content-Type,
- * Content-Disposition, Content-Transfer-Encoding) and transfer decoding
- * (base64, quoted-printable) are libetpan's; the multipart walk, RFC 2047
+ * Field grammar (addresses, dates, Content-Type, Content-Disposition,
+ * Content-Transfer-Encoding) and transfer decoding (base64,
+ * quoted-printable) are libetpan's; message ids are tokenized by
+ * enrich/ident (ident_msgid_list); the multipart walk, RFC 2047
  * encoded words, RFC 2231 parameters and charset conversion (iconv) are
  * here, because they are where the limits must be enforced.
  *

@@ -11,6 +11,7 @@
 
 #include <libetpan/libetpan.h>
 
+#include "enrich/ident/ident.h"
 #include "enrich/mime/mime_int.h"
 #include "lib/xmalloc.h"
 
@@ -606,38 +607,34 @@ id_push(char ***v, size_t *n, const char *s, size_t len, unsigned max,
 	(*v)[(*n)++] = mime_to_utf8(s, len, NULL, 998, NULL, NULL, NULL);
 }
 
+/*
+ * Message ids of a Message-ID / In-Reply-To / References value: the
+ * project's one tokenizer, ident_msgid_list() (comments and folding
+ * skipped, malformed and duplicate ids dropped; over max, the first and
+ * the newest max - 1 kept).
+ */
 char **
 mime_parse_ids(const char *v, size_t vlen, unsigned max, size_t *n_r,
     unsigned *flags)
 {
-	char *u = mime_unfold(v, vlen);
-	size_t idx = 0, ul = strlen(u), n = 0;
+	struct ident_slice *sl;
+	size_t n = 0, got;
 	char **ids = NULL;
-	clist *l = NULL;
 
-	if (mailimf_msg_id_list_parse(u, ul, &idx, &l) == MAILIMF_NO_ERROR &&
-	    l != NULL) {
-		for (clistiter *it = clist_begin(l); it; it = clist_next(it)) {
-			const char *s = clist_content(it);
-
-			id_push(&ids, &n, s, strlen(s), max, flags);
-		}
-		for (clistiter *it = clist_begin(l); it; it = clist_next(it))
-			free(clist_content(it));
-		clist_free(l);
-	} else {
-		/* take every <...>, or the trimmed value if there is none */
-		const char *p = u, *lt, *gt;
-
-		while ((lt = strchr(p, '<')) && (gt = strchr(lt, '>'))) {
-			id_push(&ids, &n, lt + 1, (size_t)(gt - lt - 1), max,
-			    flags);
-			p = gt + 1;
-		}
-		if (n == 0 && ul > 0 && strchr(u, ' ') == NULL)
-			id_push(&ids, &n, u, ul, max, flags);
+	*n_r = 0;
+	if (max == 0)
+		return NULL;
+	sl = xcalloc((size_t)max + 1, sizeof(*sl));
+	got = ident_msgid_list(v, vlen, sl, (size_t)max + 1);
+	if (got > max) {
+		/* the root and the newest max - 1: drop the oldest parent */
+		*flags |= MIME_F_ADDR_TRUNC;
+		memmove(&sl[1], &sl[2], (got - 2) * sizeof(*sl));
+		got--;
 	}
-	free(u);
+	for (size_t i = 0; i < got; i++)
+		id_push(&ids, &n, sl[i].ptr, sl[i].len, max, flags);
+	free(sl);
 	*n_r = n;
 	return ids;
 }

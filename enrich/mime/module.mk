@@ -6,7 +6,10 @@
 # Makefile's -pie (LDFLAGS_ALL) comes first and wins, so binaries stay PIE.
 MIME_PKGS   := libetpan libcrypto
 MIME_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(MIME_PKGS))
-MIME_LIBS   := $(shell $(PKG_CONFIG) --libs $(MIME_PKGS))
+# Message ids are tokenized by enrich/ident (ident_msgid_list), so
+# everything that links libmime links libident after it.
+MIME_LIBS   := $(IDENT_A) $(shell $(PKG_CONFIG) --libs $(MIME_PKGS)) \
+    $(IDENT_LIBS)
 
 MIME_SRCS := enrich/mime/mime.c enrich/mime/mime_header.c \
              enrich/mime/mime_charset.c
@@ -21,7 +24,7 @@ $(MIME_A): $(MIME_OBJS)
 
 MIME_TESTS := $(B)/tests/unit/test_mime $(B)/tests/fuzz/fuzz_mime \
               $(B)/tests/fuzz/replay_mime
-$(MIME_TESTS): $(MIME_A)
+$(MIME_TESTS): $(MIME_A) $(IDENT_A)
 $(MIME_TESTS): TEST_LIBS += $(MIME_A) $(LIB_A) $(MIME_LIBS)
 
 tests unit test: $(MIME_A)

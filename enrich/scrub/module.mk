@@ -21,13 +21,14 @@ $(SCRUB_A): $(SCRUB_OBJS)
 
 SCRUB_EVAL := $(B)/enrich/crm-scrub-eval
 $(SCRUB_EVAL): $(B)/enrich/scrub/crm-scrub-eval.o $(SCRUB_A) $(MIME_A) \
+    $(IDENT_A) \
     $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(SCRUB_LIBS) \
 	    $(MIME_LIBS)
 
 SCRUB_TESTS := $(B)/tests/unit/test_scrub $(B)/tests/fuzz/fuzz_scrub_html \
                $(B)/tests/fuzz/replay_scrub_html
-$(SCRUB_TESTS): $(SCRUB_A) $(MIME_A)
+$(SCRUB_TESTS): $(SCRUB_A) $(MIME_A) $(IDENT_A)
 $(SCRUB_TESTS): TEST_LIBS += $(SCRUB_A) $(MIME_A) $(LIB_A) $(SCRUB_LIBS) \
     $(MIME_LIBS)
 

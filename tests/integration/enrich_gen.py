@@ -32,7 +32,7 @@ EXTERNAL = [
     ("Carol Buyer", "carol@initech.com"),
     ("Dave Ops", "Dave.Ops@mail.initech.com"),     # same account, mixed case
     ("Erin", "erin@gmail.com"),                    # free mail: no account
-    (None, "noreply@vendor.io"),                   # robot: no account
+    (None, "noreply@vendor.io"),                   # robot: no contact
     ("Frank", "frank@umbrella.co.uk"),
     ("Grace", "grace@hooli.example"),
 ]
@@ -139,7 +139,9 @@ def main():
         for role, lst in (("from", frm), ("to", to), ("cc", cc)):
             for _, ad in lst:
                 parts.add((role, ad.lower()))
-                exp[tenant]["addresses"].add(ad.lower())
+                # automated senders are participants, never contacts
+                if not ad.lower().startswith("noreply@"):
+                    exp[tenant]["addresses"].add(ad.lower())
         for _, ad in ext:
             d = ad.lower().split("@")[1]
             if d in ("gmail.com",) or ad.startswith("noreply"):
@@ -187,7 +189,8 @@ def main():
             ("observed-at", "2026-09-01T10:00:00.000Z")])
         exp[tenant]["meetings"] += 1
         exp[tenant]["attendees"] += 2
-        exp[tenant]["addresses"].add(att)
+        if not att.startswith("noreply@"):
+            exp[tenant]["addresses"].add(att)
         exp[tenant]["addresses"].add(user)
         d = att.split("@")[1]
         if d != "gmail.com" and not att.startswith("noreply"):

@@ -114,6 +114,109 @@ grep -q 'error-topic=crm.calendar.v1.*' "$T/dlq.txt" || fail "no calendar dead l
 grep -q 'idempotency-key=0000' "$T/dlq.txt" || fail "original headers not kept"
 note "dead letters: $(cut -d'|' -f2 "$T/dlq.txt" | grep -o 'error=[^,]*' | sort | uniq -c | tr '\n' ';')"
 
+step "the enrichment libraries: decoding, scrubbing, resolution, calendar"
+# Hand-written records, each proving one stage of the pipeline with the
+# exact row it must produce.  All in tenant acme, mailbox alice.
+nwired=0
+produce_one() { # TOPIC FILE [IDKEY-SEED]
+	local h=(-H schema=crm.mail/1)
+	[ "$1" = crm.calendar.v1 ] && h=(-H schema=crm.calendar/1)
+	[ -n "${3:-}" ] && h+=(-H "idempotency-key=$(printf '%s' "$3" | sha256sum | cut -c1-64)")
+	kcat -P -b "$KAFKA_BOOTSTRAP" -t "$1" -k acme/alice@acme.example \
+	    -H tenant=acme -H user=alice@acme.example -H direction=in \
+	    "${h[@]}" "$2" || fail "kcat produce $2"
+	nwired=$((nwired + 1))
+}
+# RFC 2047 subject; a signature with title and international phone; a
+# sender on a subdomain of a co.uk company.
+printf '%s\r\n' 'From: Ian Wright <ian@sales.wayne.co.uk>' \
+    'To: alice@acme.example' 'Message-ID: <w1@wayne.co.uk>' \
+    'Subject: =?UTF-8?B?QW5nZWJvdCBmw7xy?= =?ISO-8859-1?Q?_Q3_=E0_voir?=' \
+    'Date: Tue, 3 Nov 2026 09:00:00 +0000' \
+    'Content-Type: text/plain; charset=utf-8' '' \
+    'Please find our revised terms below.' '' 'Best regards,' 'Ian Wright' \
+    'Head of Procurement' 'Wayne Enterprises Ltd' 'Tel: +44 20 7946 0018' \
+    >"$T/w1.eml"
+produce_one crm.mail.v1 "$T/w1.eml" w1
+# HTML only, with the previous message quoted in a blockquote.
+printf '%s\r\n' 'From: Dana <dana@initech.com>' 'To: alice@acme.example' \
+    'Message-ID: <w2@initech.com>' 'Subject: Re: pricing' \
+    'Date: Tue, 3 Nov 2026 10:00:00 +0000' 'MIME-Version: 1.0' \
+    'Content-Type: text/html; charset=utf-8' '' \
+    '<html><body><p>Thanks, the numbers work for us.</p>' \
+    '<div>On Mon, 2 Nov 2026, Alice wrote:</div>' \
+    '<blockquote><p>Here is our offer for the third quarter.</p></blockquote>' \
+    '</body></html>' >"$T/w2.eml"
+produce_one crm.mail.v1 "$T/w2.eml" w2
+# A free-mail sender (a person, never an account) and an automated one
+# (kept as a message and a participant, never a contact).
+printf '%s\r\n' 'From: Zoe <zoe@yahoo.co.uk>' 'To: alice@acme.example' \
+    'Message-ID: <w3@yahoo.co.uk>' 'Subject: hello' '' 'Hi Alice' >"$T/w3.eml"
+produce_one crm.mail.v1 "$T/w3.eml" w3
+printf '%s\r\n' 'From: GitHub <notifications@github.com>' \
+    'To: alice@acme.example' 'Message-ID: <w4@github.com>' \
+    'Subject: [acme/app] build failed' 'Auto-Submitted: auto-generated' \
+    '' 'The build failed.' >"$T/w4.eml"
+produce_one crm.mail.v1 "$T/w4.eml" w4
+# A weekly meeting in Europe/Berlin (CEST in October: UTC+2) with one
+# overridden instance, then its cancellation.
+printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//crm tests//EN' \
+    METHOD:REQUEST BEGIN:VTIMEZONE TZID:Europe/Berlin BEGIN:DAYLIGHT \
+    TZOFFSETFROM:+0100 TZOFFSETTO:+0200 DTSTART:19700329T020000 \
+    'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU' END:DAYLIGHT BEGIN:STANDARD \
+    TZOFFSETFROM:+0200 TZOFFSETTO:+0100 DTSTART:19701025T030000 \
+    'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU' END:STANDARD END:VTIMEZONE \
+    BEGIN:VEVENT UID:weekly-1@acme.example SEQUENCE:0 \
+    DTSTAMP:20260901T090000Z 'DTSTART;TZID=Europe/Berlin:20261005T100000' \
+    'DTEND;TZID=Europe/Berlin:20261005T110000' 'RRULE:FREQ=WEEKLY;COUNT=4' \
+    'SUMMARY:Weekly sync' ORGANIZER:mailto:alice@acme.example \
+    'ATTENDEE;PARTSTAT=ACCEPTED;CN=Ian:mailto:Ian@Sales.Wayne.co.uk' \
+    'ATTENDEE;PARTSTAT=TENTATIVE:mailto:dana@initech.com' END:VEVENT \
+    BEGIN:VEVENT UID:weekly-1@acme.example SEQUENCE:0 \
+    DTSTAMP:20260901T090000Z 'RECURRENCE-ID;TZID=Europe/Berlin:20261012T100000' \
+    'DTSTART;TZID=Europe/Berlin:20261012T150000' \
+    'DTEND;TZID=Europe/Berlin:20261012T160000' 'SUMMARY:Weekly sync (moved)' \
+    ORGANIZER:mailto:alice@acme.example END:VEVENT END:VCALENDAR >"$T/w5.ics"
+produce_one crm.calendar.v1 "$T/w5.ics"
+wait_sql "SELECT count(*) FROM messages WHERE message_id LIKE 'w_@%'" 4 30
+wait_sql "SELECT count(*) FROM meetings WHERE uid = 'weekly-1@acme.example'" 1 30
+[ "$(sql "SELECT subject FROM messages WHERE message_id = 'w1@wayne.co.uk'")" = "Angebot für Q3 à voir" ] ||
+	fail "RFC 2047 subject not decoded: $(sql "SELECT subject FROM messages WHERE message_id = 'w1@wayne.co.uk'")"
+[ "$(sql "SELECT body_text FROM messages WHERE message_id = 'w1@wayne.co.uk'")" = "Please find our revised terms below." ] ||
+	fail "signature left in body_text"
+[ "$(sql "SELECT c.title || '|' || c.phone FROM contacts c JOIN contact_addresses a ON a.contact_id = c.id WHERE a.tenant_id = 'acme' AND a.address = 'ian@sales.wayne.co.uk'")" = "Head of Procurement|+442079460018" ] ||
+	fail "signature title/phone not on the contact"
+[ "$(sql "SELECT d.domain FROM contacts c JOIN contact_addresses a ON a.contact_id = c.id JOIN account_domains d ON d.account_id = c.account_id WHERE a.tenant_id = 'acme' AND a.address = 'ian@sales.wayne.co.uk'")" = wayne.co.uk ] ||
+	fail "sales.wayne.co.uk not resolved to the registrable domain wayne.co.uk"
+[ "$(sql "SELECT body_text FROM messages WHERE message_id = 'w2@initech.com'")" = "Thanks, the numbers work for us." ] ||
+	fail "HTML-only body not scrubbed: $(sql "SELECT body_text FROM messages WHERE message_id = 'w2@initech.com'")"
+[ "$(sql "SELECT count(*) FROM messages WHERE message_id = 'w2@initech.com' AND body_quoted LIKE '%Here is our offer for the third quarter.%' AND body_text NOT LIKE '%offer%'")" = 1 ] ||
+	fail "quote not in body_quoted"
+[ "$(sql "SELECT count(*) FROM contacts c JOIN contact_addresses a ON a.contact_id = c.id WHERE a.tenant_id = 'acme' AND a.address = 'zoe@yahoo.co.uk' AND c.account_id IS NULL")" = 1 ] ||
+	fail "free-mail sender: contact without account expected"
+[ "$(sql "SELECT count(*) FROM account_domains WHERE domain LIKE '%yahoo%'")" = 0 ] ||
+	fail "a free-mail domain became an account"
+[ "$(sql "SELECT count(*) FROM participants p JOIN messages m ON m.id = p.message_id WHERE m.message_id = 'w4@github.com' AND p.address = 'notifications@github.com' AND p.contact_id IS NULL")" = 1 ] ||
+	fail "automated sender: participant without contact expected"
+[ "$(sql "SELECT count(*) FROM contact_addresses WHERE address = 'notifications@github.com' OR domain = 'vendor.io'")" = 0 ] ||
+	fail "an automated sender became a contact"
+[ "$(sql "SELECT starts_at AT TIME ZONE 'UTC' || '|' || ends_at AT TIME ZONE 'UTC' || '|' || rrule || '|' || summary FROM meetings WHERE uid = 'weekly-1@acme.example'")" = "2026-10-05 08:00:00|2026-10-05 09:00:00|FREQ=WEEKLY;COUNT=4|Weekly sync" ] ||
+	fail "recurring meeting in Europe/Berlin: $(sql "SELECT starts_at, ends_at, rrule, summary FROM meetings WHERE uid = 'weekly-1@acme.example'")"
+[ "$(sql "SELECT string_agg(address || '=' || partstat, ',' ORDER BY address) FROM attendees a JOIN meetings m ON m.id = a.meeting_id WHERE m.uid = 'weekly-1@acme.example'")" = "dana@initech.com=TENTATIVE,ian@sales.wayne.co.uk=ACCEPTED" ] ||
+	fail "attendees/PARTSTAT of the recurring meeting"
+printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//crm tests//EN' \
+    METHOD:CANCEL BEGIN:VEVENT UID:weekly-1@acme.example SEQUENCE:1 \
+    DTSTAMP:20260902T090000Z ORGANIZER:mailto:alice@acme.example \
+    ATTENDEE:mailto:dana@initech.com STATUS:CANCELLED END:VEVENT \
+    END:VCALENDAR >"$T/w6.ics"
+produce_one crm.calendar.v1 "$T/w6.ics"
+wait_sql "SELECT status FROM meetings WHERE uid = 'weekly-1@acme.example'" CANCELLED 30
+[ "$(sql "SELECT count(*) || '|' || max(starts_at AT TIME ZONE 'UTC') FROM meetings WHERE uid = 'weekly-1@acme.example'")" = "1|2026-10-05 08:00:00" ] ||
+	fail "CANCEL must keep one meeting and its times"
+[ "$(sql "SELECT count(*) FROM attendees a JOIN meetings m ON m.id = a.meeting_id WHERE m.uid = 'weekly-1@acme.example'")" = 2 ] ||
+	fail "CANCEL must not drop attendees"
+note "$nwired records: RFC 2047 subject, signature fields, co.uk account, HTML scrubbed, free-mail and automated senders, recurring meeting in Europe/Berlin and its CANCEL"
+
 step "database outage: records wait and retry, in order, none dead-lettered"
 pg_stop "$T/pg"
 "$PY" "$GEN" "$T/gen3" --count 8 --start 600 --seed 3 --calendar 0 >/dev/null
@@ -137,7 +240,7 @@ wait "$ENRICH_PID_a"; rc=$?
 [ "$rc" = 0 ] || fail "crm-enrich exited $rc on SIGTERM"
 grep -q 'partitions revoked' "$T/enrich-a.log" || fail "no revoke on close"
 grep -q 'stopped: done=' "$T/enrich-a.log" || fail "no final stats line"
-total=$((records + 5 + $(wc -l <"$T/gen3/manifest.tsv")))
+total=$((records + 5 + nwired + $(wc -l <"$T/gen3/manifest.tsv")))
 before="$(table_counts)"
 digest() {
 	sql "SELECT md5(string_agg(concat_ws('|', idempotency_key, thread_id,

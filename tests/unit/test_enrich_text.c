@@ -1,6 +1,6 @@
 /*
- * test_enrich_text.c - enrich/textutil: UTF-8 repair, subject
- * normalisation, address canonicalisation.  Table-driven.
+ * test_enrich_text.c - enrich/textutil: UTF-8 repair and address
+ * canonicalisation.  Table-driven.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,40 +44,6 @@ test_utf8_clean(void **state)
 		char *o = text_utf8_clean(utf8_cases[i].in, utf8_cases[i].len,
 		    utf8_cases[i].max);
 		assert_string_equal(o, utf8_cases[i].out);
-		free(o);
-	}
-}
-
-static const struct {
-	const char *in;
-	const char *out;
-	bool prefix;
-} subject_cases[] = {
-	{ "Hello", "hello", false },
-	{ "Re: Hello", "hello", true },
-	{ "RE: re:  Fwd: Hello  World ", "hello world", true },
-	{ "AW: WG: Angebot", "angebot", true },
-	{ "Re[2]: Offer", "offer", true },
-	{ "Re : spaced", "spaced", true },
-	{ "[sales] Re: Q3 deal", "q3 deal", true },
-	{ "[only a tag]", "[only a tag]", false },
-	{ "Regarding the deal", "regarding the deal", false },
-	{ "Re:", "", true },
-	{ "", "", false },
-	{ "Sv: Vs: Tr: x", "x", true },
-	{ "Caf\xc3\xa9 Meeting", "caf\xc3\xa9 meeting", false },
-};
-
-static void
-test_subject_norm(void **state)
-{
-	(void)state;
-	for (size_t i = 0; i < sizeof(subject_cases) /
-	    sizeof(subject_cases[0]); i++) {
-		bool p;
-		char *o = text_subject_norm(subject_cases[i].in, &p);
-		assert_string_equal(o, subject_cases[i].out);
-		assert_int_equal(p, subject_cases[i].prefix);
 		free(o);
 	}
 }
@@ -131,7 +97,6 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8_clean),
-		cmocka_unit_test(test_subject_norm),
 		cmocka_unit_test(test_address_canon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
