@@ -15,17 +15,19 @@ IMIP_OBJS := $(B)/enrich/imip/crm-imip.o $(B)/enrich/imip/imip_conf.o
 $(B)/enrich/imip/%.o: PKG_CFLAGS += $(IMIP_CFLAGS)
 
 # libmime's libetpan leaks a no-PIE specs file into its Libs; drop it.
-$(B)/crm-imip: $(IMIP_OBJS) $(IMIP_CORE_OBJS) $(B)/enrich/mime/libmime.a $(LIB_A)
+# libmime takes Message-ID lists from libident, so that follows it.
+$(B)/crm-imip: $(IMIP_OBJS) $(IMIP_CORE_OBJS) $(B)/enrich/mime/libmime.a \
+    $(IDENT_A) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(IMIP_LIBS) \
-	    $(IMIP_MIME_LIBS)
+	    $(IMIP_MIME_LIBS) $(IDENT_LIBS)
 
 BINS += $(B)/crm-imip
 
 IMIP_TESTS := $(B)/tests/unit/test_imip $(B)/tests/fuzz/replay_imip \
     $(B)/tests/fuzz/fuzz_imip
-$(IMIP_TESTS): $(IMIP_CORE_OBJS) $(B)/enrich/mime/libmime.a
-$(IMIP_TESTS): TEST_LIBS += $(B)/enrich/mime/libmime.a $(LIB_A) $(IMIP_LIBS) \
-    $(IMIP_MIME_LIBS)
+$(IMIP_TESTS): $(IMIP_CORE_OBJS) $(B)/enrich/mime/libmime.a $(IDENT_A)
+$(IMIP_TESTS): TEST_LIBS += $(B)/enrich/mime/libmime.a $(IDENT_A) $(LIB_A) \
+    $(IMIP_LIBS) $(IMIP_MIME_LIBS) $(IDENT_LIBS)
 
 test: $(B)/crm-imip
 
