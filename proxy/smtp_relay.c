@@ -32,6 +32,7 @@
 #define SMTP_SESSION_INTERNAL
 #include "proxy/smtp_session.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "proxy/session.h"
+#include "proxy/tap_policy.h"
 #include "proxy/worker.h"
 
 static const char *const relay_ehlo_drop[] = { "CHUNKING", "BINARYMIME",
@@ -207,21 +209,46 @@ relay_rcpt_list(const struct smtp_session *sm, char *buf, size_t size)
 	return len;
 }
 
+/* Length of the header section at the start of msg (through the empty
+ * line), or len when it has none within len. */
+static size_t
+relay_header_len(const unsigned char *msg, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (msg[i] != '\n')
+			continue;
+		if (msg[i + 1] == '\n')
+			return i + 2;
+		if (msg[i + 1] == '\r' && i + 2 < len && msg[i + 2] == '\n')
+			return i + 3;
+	}
+	return len;
+}
+
 static void
 relay_tap_commit(struct session *s)
 {
 	struct smtp_session *sm = s->smtp;
-	const struct capture_conf *cc = &s->w->conf->capture;
+	const struct proxy_conf *conf = s->w->conf;
+	const struct capture_conf *cc = &conf->capture;
 	struct spool_writer *w = s->w->spool;
+	/* The same tenant and edge policy as the IMAP tap: the route's
+	 * tenant, else [capture] tenant; its [tenant] policy, if any. */
+	const char *tenant = sm->user != NULL ?
+	    config_tenant(conf, sm->user) : cc->tenant;
+	const struct tenant_conf *tc = tenant != NULL ?
+	    config_tenant_conf(conf, tenant) : NULL;
+	struct tap_decision dec;
+	bool headers_only = false;
 	struct event_meta m = {
 		.schema = EVENT_SCHEMA_MAIL,
-		.tenant = cc->tenant,
+		.tenant = tenant,
 		.user = sm->user,
 		.direction = EVENT_DIR_OUT,
 		.source = EVENT_SRC_SMTP,
 	};
 	struct event_headers eh;
-	struct spool_header h[EVENT_HEADERS_MAX + 3], idh;
+	struct spool_header h[EVENT_HEADERS_MAX + 4], idh;
 	char key[SPOOL_KEY_MAX], idkey[EVENT_IDKEY_LEN + 1], count[16];
 	char *rcpts = xmalloc(SPOOL_HEADER_VALUE_MAX);
 	size_t n, len;
@@ -238,9 +265,27 @@ relay_tap_commit(struct session *s)
 	}
 	len = evbuffer_get_length(sm->msg);
 	msg = evbuffer_pullup(sm->msg, -1);
-	klen = event_key(cc->tenant, sm->user, key, sizeof(key));
+	if (tenant == NULL) {
+		relay_capture_lost(s, "no tenant");
+		goto out;
+	}
+	/* Outbound mail has no IMAP folder: with folder opt-in configured
+	 * it is not captured (tap_policy_decide with no mailbox). */
+	if (msg != NULL && tap_policy_decide(tc != NULL ? &tc->policy : NULL,
+	    NULL, msg, relay_header_len(msg, len), &dec) == TAP_VERDICT_DROP) {
+		session_log(log_info, s, "capture drop: reason=%s rule=%s "
+		    "tenant=%s user=%s mailbox=- uid=0 source=smtp",
+		    dec.reason, *dec.detail != '\0' ? dec.detail : "-",
+		    tenant, sm->user != NULL ? sm->user : "-");
+		goto out;
+	}
+	if (msg != NULL && dec.verdict == TAP_VERDICT_HEADERS_ONLY) {
+		len = relay_header_len(msg, len);
+		headers_only = true;
+	}
+	klen = event_key(tenant, sm->user, key, sizeof(key));
 	if (klen < 0 || event_headers_fill(&eh, &m) != 0 ||
-	    event_idkey_for_message(cc->tenant, msg != NULL ? msg :
+	    event_idkey_for_message(tenant, msg != NULL ? msg :
 	    (const unsigned char *)"", len, idkey) != 0) {
 		relay_capture_lost(s, "cannot label the event");
 		goto out;
@@ -257,6 +302,9 @@ relay_tap_commit(struct session *s)
 	snprintf(count, sizeof(count), "%u", sm->nrcpts);
 	h[n++] = (struct spool_header){ "envelope-rcpt-count", count,
 	    strlen(count) };
+	if (headers_only)
+		h[n++] = (struct spool_header){ "content", "headers-only",
+		    strlen("headers-only") };
 	idh = (struct spool_header){ "idempotency-key", idkey,
 	    EVENT_IDKEY_LEN };
 	st = spool_record_begin(w, EVENT_TOPIC_MAIL, key, (size_t)klen, h, n);

@@ -207,4 +207,54 @@ grep -q 'capture lost (spool full)' "$T/crm-proxy-full.log" ||
 	{ tail "$T/crm-proxy-full.log"; fail "the loss is not logged"; }
 note "3 messages delivered with the spool full; the loss logged"
 
+step "edge policy and route tenants, as for IMAP"
+alloc_port PROXY_POL
+mkdir -p "$T/spool-pol"
+[ "$(id -u)" = 0 ] && chown nobody "$T/spool-pol"
+sed -e "s|^address = 127.0.0.1:$PROXY_465\$|address = 127.0.0.1:$PROXY_POL|" \
+    -e "s|^spool_dir = .*|spool_dir = $T/spool-pol|" \
+    -e "s|^user bob = provider-starttls\$|user bob = provider-starttls tenant=globex|" \
+    -e "/^\\[listen submission\\]/,/^key/d" \
+    -e "/^\\[listen submission-lb\\]/,/^trusted_proxies/d" \
+    "$T/crm-proxy.conf" >"$T/crm-proxy-pol.conf"
+printf '\n[tenant acme]\nblock_domains = blocked.example\n\n[tenant globex]\ndomains = globex.example\n' >>"$T/crm-proxy-pol.conf"
+"$B/crm-proxy" --check -c "$T/crm-proxy-pol.conf" >/dev/null ||
+	{ cat "$T/crm-proxy-pol.conf"; fail "policy config rejected"; }
+"$B/crm-proxy" -c "$T/crm-proxy-pol.conf" -F >>"$T/crm-proxy-pol.log" 2>&1 &
+POL_PID=$!
+track_pid "$POL_PID" crm-proxy-pol
+wait_port "$PROXY_POL" 10 "$POL_PID" || fail "policy proxy not listening"
+SPOOL_DIR_POL="$T/spool-pol"
+sed -i "s|^dir = .*|dir = $SPOOL_DIR_POL|" "$T/capture.conf"
+"$B/crm-capture" -c "$T/capture.conf" >>"$T/capture-pol.log" 2>&1 &
+track_pid $! crm-capture-pol
+before="$(smtp_count)"
+swaks --silent 2 --server "127.0.0.1:$PROXY_POL" --tlsc \
+    --auth PLAIN --auth-user alice --auth-password alicepw \
+    --from alice@example.test --to counsel@blocked.example \
+    --header "Subject: policy-blocked-7c1" || fail "blocked message not sent"
+swaks --silent 2 --server "127.0.0.1:$PROXY_POL" --tlsc \
+    --auth PLAIN --auth-user bob --auth-password bobpw \
+    --from bob@example.test --to c9@example.test \
+    --header "Subject: policy-globex-7c1" || fail "globex message not sent"
+[ "$(smtp_count)" = $((before + 2)) ] ||
+	fail "the provider did not get both messages (mail must flow)"
+grep -q 'capture drop: reason=blocked-domain rule=blocked.example tenant=acme user=alice .*source=smtp' \
+    "$T/crm-proxy-pol.log" || { tail "$T/crm-proxy-pol.log"; fail "no audit line for the drop"; }
+if grep -rqa "policy-blocked-7c1" "$T/spool-pol"; then
+	fail "a blocked message reached the spool"
+fi
+for _ in $(seq 100); do
+	kcat -C -b "$KAFKA_BOOTSTRAP" -t crm.mail.v1 -e -q \
+	    -f '%k\t%s\n--\n' >"$T/pol.kcat" 2>/dev/null
+	grep -q "policy-globex-7c1" "$T/pol.kcat" && break
+	sleep 0.2
+done
+grep -q "^globex/bob	" "$T/pol.kcat" ||
+	fail "bob's message is not keyed with his route's tenant (globex/bob)"
+if grep -q "policy-blocked-7c1" "$T/pol.kcat"; then
+	fail "a blocked message reached Kafka"
+fi
+note "blocked domain: delivered, not in the spool nor on Kafka, audited; route tenant globex keys bob's event"
+
 pass "smtp_submission"
