@@ -40,6 +40,7 @@ static struct {
 	struct spool_writer *w;
 	const struct caldav_conf *cc;
 	const struct capture_conf *cap;	/* [capture]: tenant, spool */
+	const struct proxy_conf *conf;	/* [route caldav] tenants */
 	struct caldav_tap_stats st;
 } tap;
 
@@ -149,6 +150,16 @@ seen_store(uint64_t key, uint64_t version, const char *uid)
 
 /* ---- keys ----------------------------------------------------------- */
 
+/* The user's tenant: their [route caldav] route's "tenant=", else
+ * [capture] tenant (the same rule as the mail taps). */
+static const char *
+tap_tenant(const char *user)
+{
+	const char *t = config_tenant_caldav(tap.conf, user);
+
+	return t != NULL ? t : "";	/* no tenant: event_key() refuses */
+}
+
 static void
 digest_str(struct event_digest *d, const char *s)
 {
@@ -165,7 +176,7 @@ object_key(const char *user, const char *href)
 	uint64_t k;
 
 	digest_str(d, "crm-caldav-seen/1");
-	digest_str(d, tap.cap->tenant);
+	digest_str(d, tap_tenant(user));
 	digest_str(d, user);
 	digest_str(d, href);
 	event_digest_final(d, out);
@@ -239,7 +250,7 @@ tap_commit(const char *sid, const char *user, const char *href,
 {
 	struct event_meta meta = {
 		.schema = EVENT_SCHEMA_CALENDAR,
-		.tenant = tap.cap->tenant,
+		.tenant = tap_tenant(user),
 		.user = user,
 		.direction = dir,
 		.source = EVENT_SRC_CALDAV,
@@ -252,7 +263,7 @@ tap_commit(const char *sid, const char *user, const char *href,
 	int klen;
 	enum spool_status st;
 
-	if ((klen = event_key(tap.cap->tenant, user, key, sizeof(key))) < 0 ||
+	if ((klen = event_key(tap_tenant(user), user, key, sizeof(key))) < 0 ||
 	    event_headers_fill(&eh, &meta) != 0) {
 		tap.st.refused++;
 		log_info("session=%s caldav tap: no key for user \"%s\"", sid,
@@ -333,7 +344,7 @@ tap_object(const char *sid, const char *user, const char *raw_href,
 	snprintf(fp, sizeof(fp), "%016llx", (unsigned long long)m.fingerprint);
 	{
 		char seq[16];
-		const char *parts[] = { tap.cap->tenant, "ical", user, href,
+		const char *parts[] = { tap_tenant(user), "ical", user, href,
 		    m.uid, seq, fp };
 
 		snprintf(seq, sizeof(seq), "%d", m.sequence);
@@ -374,7 +385,7 @@ caldav_tap_delete(const char *sid, const char *user, const char *raw_href)
 		snprintf(ver, sizeof(ver), "t%llu",
 		    (unsigned long long)event_now_ms());
 	{
-		const char *parts[] = { tap.cap->tenant, "ical-delete", user,
+		const char *parts[] = { tap_tenant(user), "ical-delete", user,
 		    href, ver };
 
 		idkey(parts, 5, id);
@@ -408,6 +419,7 @@ caldav_tap_worker_init(const struct proxy_conf *conf, unsigned slot)
 
 	tap.cc = &conf->caldav;
 	tap.cap = &conf->capture;
+	tap.conf = conf;
 	if (conf->capture.spool_dir == NULL)
 		return;
 	/* A writer of its own: the mail taps stream their records, which

@@ -1227,6 +1227,40 @@ config_tenant(const struct proxy_conf *conf, const char *user)
 	    conf->capture.tenant;
 }
 
+const char *
+config_tenant_caldav(const struct proxy_conf *conf, const char *user)
+{
+	const struct route_conf *dflt = NULL, *dom = NULL;
+	const char *at = strrchr(user, '@');
+
+	for (unsigned i = 0; i < conf->nroutes; i++) {
+		const struct route_conf *r = &conf->routes[i];
+
+		if (!r->caldav)
+			continue;
+		switch (r->kind) {
+		case ROUTE_USER:
+			if (strcasecmp(r->match, user) == 0)
+				return r->tenant != NULL ? r->tenant :
+				    conf->capture.tenant;
+			break;
+		case ROUTE_DOMAIN:
+			if (at != NULL && strcasecmp(r->match, at + 1) == 0)
+				dom = r;
+			break;
+		case ROUTE_DEFAULT:
+			dflt = r;
+			break;
+		case ROUTE_HOST:
+			break;	/* the tap knows the user, not the Host */
+		}
+	}
+	if (dom == NULL)
+		dom = dflt;
+	return dom != NULL && dom->tenant != NULL ? dom->tenant :
+	    conf->capture.tenant;
+}
+
 const struct tenant_conf *
 config_tenant_conf(const struct proxy_conf *conf, const char *tenant)
 {

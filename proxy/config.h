@@ -188,6 +188,10 @@ const char *tls_mode_name(enum tls_mode mode);
  * [capture] default_tenant), and that tenant's [tenant NAME] section (NULL
  * when it has none: no policy, everything captured). */
 const char *config_tenant(const struct proxy_conf *conf, const char *user);
+/* The same for a CalDAV user: their [route caldav] user, domain or default
+ * route's tenant, else [capture] tenant. */
+const char *config_tenant_caldav(const struct proxy_conf *conf,
+    const char *user);
 const struct tenant_conf *config_tenant_conf(const struct proxy_conf *conf,
     const char *tenant);
 /* SMTP / capture keys (the separate block at the end of config.c).  Return

@@ -16,7 +16,8 @@
 # sides match at the end; Radicale's own REPORT shows every change).
 # Kafka (crm.calendar.v1, read with kcat) must hold exactly one record per
 # created, changed and deleted event - 7 - with the iCalendar text as the
-# value, key acme/alice, and headers parsed from it (UID, SEQUENCE,
+# value, key initech/alice (the route's tenant, over [capture]'s acme),
+# and headers parsed from it (UID, SEQUENCE,
 # organizer, attendees, DTSTART); REPORTs and the repeated PUT add none.
 . "$(dirname "$0")/../lib/common.sh"
 scenario_init caldav_sync 9
@@ -46,7 +47,7 @@ verify = yes
 server_name = localhost
 
 [route caldav]
-default = radicale
+default = radicale tenant=initech
 EOF
 caldav_proxy_start "$T/upstreams.conf"
 C=(curl -sS --max-time 10 --cacert "$CA" -u alice:alicepw)
@@ -179,8 +180,8 @@ for _, h, r in got:
     seen.append(line)
     print('  %-6s %-13s seq=%-4s href=%s' % (line[0], line[1], line[2],
           h.get('href')))
-    assert r['key'] == 'acme/alice', r['key']
-    assert h['schema'] == 'crm.calendar/1' and h['tenant'] == 'acme'
+    assert r['key'] == 'initech/alice', r['key']
+    assert h['schema'] == 'crm.calendar/1' and h['tenant'] == 'initech'
     assert h['user'] == 'alice' and h['source'] == 'caldav'
     assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z',
                         h['observed-at']), h['observed-at']
