@@ -2,7 +2,7 @@
 # The parsers link alone (no libevent/OpenSSL) into unit tests and fuzzers.
 PROXY_PURE_SRCS := $(wildcard proxy/imap_parse.c proxy/sasl.c proxy/proxy_proto.c \
 	proxy/smtp_parse.c proxy/http_parse.c \
-	proxy/imap_caps.c proxy/tap_policy.c)
+	proxy/imap_caps.c proxy/tap_policy.c proxy/config_tenant.c)
 PROXY_PURE_OBJS := $(PROXY_PURE_SRCS:%.c=$(B)/%.o)
 PURE_OBJS += $(PROXY_PURE_OBJS)
 
