@@ -43,8 +43,10 @@ install: install-capture
 .PHONY: install-capture
 install-capture: $(B)/crm-capture
 	install -d $(DESTDIR)$(PREFIX)/sbin \
-	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy
+	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy \
+	    $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 755 $(B)/crm-capture $(DESTDIR)$(PREFIX)/sbin/crm-capture
+	install -m 644 man/crm-capture.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 capture/crm-capture.conf.example \
 	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy/
 
