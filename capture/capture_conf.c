@@ -23,22 +23,11 @@ capture_conf_handler(void *ctx, const char *section, const char *name,
 	uint64_t sz;
 
 	(void)line;
-	if (*key == '\0') {
-		if (*name != '\0') {
-			snprintf(err, CONF_ERR_MAX,
-			    "[%s] takes no name", section);
-			return -1;
-		}
-		if (strcmp(section, "spool") != 0 &&
-		    strcmp(section, "kafka") != 0 &&
-		    strcmp(section, "metrics") != 0 &&
-		    strcmp(section, "log") != 0) {
-			snprintf(err, CONF_ERR_MAX, "unknown section [%s]",
-			    section);
-			return -1;
-		}
-		return 0;
-	}
+	static const char *const sections[] = { "spool", "kafka", "metrics",
+	    "log", NULL };
+
+	if (*key == '\0')
+		return conf_section_plain(section, name, sections, err);
 	if (strcmp(section, "spool") == 0) {
 		if (strcmp(key, "dir") == 0) {
 			capture_conf_set_str(&c->spool_dir, value);
@@ -113,15 +102,8 @@ capture_conf_handler(void *ctx, const char *section, const char *name,
 			return conf_parse_uint(value, 100, 3600000,
 			    &c->metrics_interval_ms, err);
 	} else if (strcmp(section, "log") == 0) {
-		if (strcmp(key, "level") == 0) {
-			if (log_level_parse(value, &c->log_level) != 0) {
-				snprintf(err, CONF_ERR_MAX,
-				    "level must be error, warn, info or "
-				    "debug");
-				return -1;
-			}
-			return 0;
-		}
+		if (strcmp(key, "level") == 0)
+			return conf_parse_log_level(value, &c->log_level, err);
 	} else {
 		snprintf(err, CONF_ERR_MAX, "\"%s\" outside a section", key);
 		return -1;

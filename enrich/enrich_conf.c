@@ -80,23 +80,11 @@ enrich_conf_handler(void *ctx, const char *section, const char *name,
 	struct enrich_conf *c = ctx;
 
 	(void)line;
-	if (*key == '\0') {
-		if (*name != '\0') {
-			snprintf(err, CONF_ERR_MAX, "[%s] takes no name",
-			    section);
-			return -1;
-		}
-		if (strcmp(section, "database") != 0 &&
-		    strcmp(section, "kafka") != 0 &&
-		    strcmp(section, "retry") != 0 &&
-		    strcmp(section, "resolve") != 0 &&
-		    strcmp(section, "log") != 0) {
-			snprintf(err, CONF_ERR_MAX, "unknown section [%s]",
-			    section);
-			return -1;
-		}
-		return 0;
-	}
+	static const char *const sections[] = { "database", "kafka", "retry",
+	    "resolve", "log", NULL };
+
+	if (*key == '\0')
+		return conf_section_plain(section, name, sections, err);
 	if (strcmp(section, "database") == 0) {
 		if (strcmp(key, "conninfo") == 0) {
 			if (has_password(value)) {
@@ -177,14 +165,8 @@ enrich_conf_handler(void *ctx, const char *section, const char *name,
 			return conf_parse_uint(value, 10, 600000,
 			    &c->retry_max_ms, err);
 	} else if (strcmp(section, "log") == 0) {
-		if (strcmp(key, "level") == 0) {
-			if (log_level_parse(value, &c->log_level) != 0) {
-				snprintf(err, CONF_ERR_MAX, "level must be "
-				    "error, warn, info or debug");
-				return -1;
-			}
-			return 0;
-		}
+		if (strcmp(key, "level") == 0)
+			return conf_parse_log_level(value, &c->log_level, err);
 		if (strcmp(key, "syslog") == 0)
 			return conf_parse_bool(value, &c->syslog, err);
 	} else {

@@ -319,3 +319,27 @@ conf_parse_sockaddr(const char *s, struct sockaddr_storage *ss,
 	}
 	return 0;
 }
+
+int
+conf_section_plain(const char *section, const char *name,
+    const char *const *known, char *err)
+{
+	if (*name != '\0') {
+		snprintf(err, CONF_ERR_MAX, "[%s] takes no name", section);
+		return -1;
+	}
+	for (; *known != NULL; known++)
+		if (strcmp(section, *known) == 0)
+			return 0;
+	snprintf(err, CONF_ERR_MAX, "unknown section [%s]", section);
+	return -1;
+}
+
+int
+conf_parse_log_level(const char *s, enum log_level *level_r, char *err)
+{
+	if (log_level_parse(s, level_r) == 0)
+		return 0;
+	snprintf(err, CONF_ERR_MAX, "level must be error, warn, info or debug");
+	return -1;
+}

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "lib/log.h"
+
 #define CONF_LINE_MAX 4096
 #define CONF_ERR_MAX 512
 
@@ -44,6 +46,12 @@ int conf_parse_duration(const char *s, unsigned min, unsigned max,
     unsigned *v_r, char *err);
 int conf_parse_uint(const char *s, unsigned min, unsigned max, unsigned *v_r,
     char *err);
+/* A section header in a file whose sections take no name: 0 when
+ * section is one of known (NULL-terminated), else -1 with the reason. */
+int conf_section_plain(const char *section, const char *name,
+    const char *const *known, char *err);
+/* "[log] level": error, warn, info or debug. */
+int conf_parse_log_level(const char *s, enum log_level *level_r, char *err);
 /* "host:port", "[v6]:port" -> split copies (host without brackets). */
 int conf_split_hostport(const char *s, char *host, size_t host_size,
     char *port, size_t port_size, char *err);

@@ -35,21 +35,11 @@ imip_conf_handler(void *ctx, const char *section, const char *name,
 	struct imip_conf *c = ctx;
 
 	(void)line;
-	if (*key == '\0') {
-		if (*name != '\0') {
-			snprintf(err, CONF_ERR_MAX, "[%s] takes no name",
-			    section);
-			return -1;
-		}
-		if (strcmp(section, "kafka") != 0 &&
-		    strcmp(section, "imip") != 0 &&
-		    strcmp(section, "log") != 0) {
-			snprintf(err, CONF_ERR_MAX, "unknown section [%s]",
-			    section);
-			return -1;
-		}
-		return 0;
-	}
+	static const char *const sections[] = { "kafka", "imip", "log",
+	    NULL };
+
+	if (*key == '\0')
+		return conf_section_plain(section, name, sections, err);
 	if (strcmp(section, "kafka") == 0) {
 		if (strcmp(key, "brokers") == 0) {
 			set_str(&c->brokers, value);
@@ -102,15 +92,8 @@ imip_conf_handler(void *ctx, const char *section, const char *name,
 			return conf_parse_size(value, 4096,
 			    16 * 1024 * 1024, &c->calendar_max, err);
 	} else if (strcmp(section, "log") == 0) {
-		if (strcmp(key, "level") == 0) {
-			if (log_level_parse(value, &c->log_level) != 0) {
-				snprintf(err, CONF_ERR_MAX,
-				    "level must be error, warn, info or "
-				    "debug");
-				return -1;
-			}
-			return 0;
-		}
+		if (strcmp(key, "level") == 0)
+			return conf_parse_log_level(value, &c->log_level, err);
 	} else {
 		snprintf(err, CONF_ERR_MAX, "\"%s\" outside a section", key);
 		return -1;
