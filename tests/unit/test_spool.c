@@ -157,6 +157,55 @@ test_crc32c(void **state)
 	    0xe3069283u);
 }
 
+/* Bit at a time, straight from the definition: the reference. */
+static uint32_t
+crc32c_bitwise(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint32_t c = ~crc;
+
+	while (len-- > 0) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (c & 1) != 0 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+	}
+	return ~c;
+}
+
+/* Every length around the lane sizes (3 x 256, 3 x 2048 and their
+ * multiples), at every alignment, whole and split at random points. */
+static void
+test_crc32c_lengths(void **state)
+{
+	enum { MAX = 3 * 2048 * 3 + 64 };
+	static const size_t lens[] = { 0, 1, 7, 8, 9, 63, 64, 255, 256, 767,
+	    768, 769, 1535, 1536, 1537, 6143, 6144, 6145, 6144 + 768,
+	    6144 + 767, 12288, 12289, 12288 + 1536 + 5, MAX - 8 };
+	uint8_t *buf = malloc(MAX);
+	uint32_t seed = 12345;
+
+	(void)state;
+	assert_non_null(buf);
+	for (size_t i = 0; i < MAX; i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(seed >> 16);
+	}
+	for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+		for (size_t align = 0; align < 8; align++) {
+			const uint8_t *p = buf + align;
+			size_t n = lens[l];
+			uint32_t want = crc32c_bitwise(0x5a5a5a5au, p, n);
+			size_t cut;
+
+			assert_int_equal(crc32c(0x5a5a5a5au, p, n), want);
+			seed = seed * 1103515245u + 12345u;
+			cut = n == 0 ? 0 : (seed >> 8) % n;
+			assert_int_equal(crc32c(crc32c(0x5a5a5a5au, p, cut),
+			    p + cut, n - cut), want);
+		}
+	}
+	free(buf);
+}
+
 static void
 test_names(void **state)
 {
@@ -626,6 +675,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_crc32c_lengths),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_streaming),
