@@ -112,8 +112,6 @@ declare -A PIDFILE=([direct]=$W/dovecot/dovecot.pid
 	[crm-tap]=$W/crm-tap/crm-proxy.pid)
 declare -A REF=([direct]=direct [direct-tls]=direct-tls [nginx]=direct
 	[crm-proxy]=direct [crm-tls]=direct-tls [crm-tap]=direct)
-# Rows measured in the bulk phase only.
-declare -A BULK_ONLY=([crm-tap]=1)
 declare -A STATE	# "" = running, otherwise why the row is empty
 declare -A R		# results: R[target.metric]
 
@@ -333,7 +331,7 @@ root_pid() { cat "${PIDFILE[$1]}"; }
 
 bench_log "sessions/s: $SESSION_SECS s, 8 clients, $SESSION_ROUNDS rounds"
 for t in "${TARGETS[@]}"; do
-	running "$t" && [ -z "${BULK_ONLY[$t]:-}" ] || continue
+	running "$t" || continue
 	# first sessions spawn Dovecot's imap processes; not measured
 	ib "$t" warmup sessions -c 8 -t 1 --max-time 60 || true
 done
@@ -341,7 +339,7 @@ done
 # machine does not land on one target only; the median is reported.
 for round in $(seq "$SESSION_ROUNDS"); do
 	for t in "${TARGETS[@]}"; do
-		running "$t" && [ -z "${BULK_ONLY[$t]:-}" ] || continue
+		running "$t" || continue
 		ib "$t" sessions sessions -c 8 -t "$SESSION_SECS" --max-time 120 ||
 			continue
 		R[$t.sess.$round]="$(kv "$OUT" rate)"
@@ -415,7 +413,7 @@ ALL_CPUS="0-$(( $(nproc) - 1 ))"
 bench_log "NOOP round trips: 5000 per connection; 1 (pinned) and 4, $NOOP_ROUNDS rounds"
 for round in $(seq "$NOOP_ROUNDS"); do
 	for t in "${TARGETS[@]}"; do
-		running "$t" && [ -z "${BULK_ONLY[$t]:-}" ] || continue
+		running "$t" || continue
 		pin_tree 0 "$(root_pid direct)" "$(root_pid "$t")"
 		if ib "$t" noop taskset -c 0 "$IB" noop -c 1 -n 5000 --max-time 120; then
 			R[$t.n1.p50.$round]="$(kv "$OUT" p50_ms)"
@@ -483,7 +481,7 @@ idle_run() { # TARGET N
 
 bench_log "idle memory at: $IDLE_COUNTS"
 for t in "${TARGETS[@]}"; do
-	running "$t" && [ -z "${BULK_ONLY[$t]:-}" ] || continue
+	running "$t" || continue
 	for n in $IDLE_COUNTS; do
 		idle_run "$t" "$n" || break
 	done
