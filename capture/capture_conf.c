@@ -42,10 +42,10 @@ capture_conf_handler(void *ctx, const char *section, const char *name,
 		if (strcmp(key, "fsync") == 0)
 			return conf_parse_bool(value, &c->fsync, err);
 	} else if (strcmp(section, "kafka") == 0) {
-		if (strcmp(key, "brokers") == 0) {
-			capture_conf_set_str(&c->brokers, value);
-			return 0;
-		}
+		int rc = kafka_conf_key(&c->kafka, key, value, err);
+
+		if (rc <= 0)
+			return rc;
 		if (strcmp(key, "compression") == 0) {
 			if (strcmp(value, "none") != 0 &&
 			    strcmp(value, "lz4") != 0 &&
@@ -82,17 +82,6 @@ capture_conf_handler(void *ctx, const char *section, const char *name,
 		if (strcmp(key, "shutdown_timeout") == 0)
 			return conf_parse_duration(value, 0, 3600,
 			    &c->shutdown_timeout, err);
-		if (strncmp(key, "rdkafka.", 8) == 0 && key[8] != '\0') {
-			if (c->nprops == CAPTURE_RDKAFKA_PROPS_MAX) {
-				snprintf(err, CONF_ERR_MAX,
-				    "more than %d rdkafka.* settings",
-				    CAPTURE_RDKAFKA_PROPS_MAX);
-				return -1;
-			}
-			c->prop_names[c->nprops] = xstrdup(key + 8);
-			c->prop_values[c->nprops++] = xstrdup(value);
-			return 0;
-		}
 	} else if (strcmp(section, "metrics") == 0) {
 		if (strcmp(key, "file") == 0) {
 			capture_conf_set_str(&c->metrics_file, value);
@@ -119,6 +108,7 @@ capture_conf_load(const char *path, char *err)
 	struct capture_conf *c = xcalloc(1, sizeof(*c));
 
 	c->path = xstrdup(path);
+	kafka_conf_init(&c->kafka, NULL);
 	c->poll_ms = 20;
 	c->ack_interval_ms = 200;
 	c->fsync = true;
@@ -136,9 +126,13 @@ capture_conf_load(const char *path, char *err)
 		capture_conf_free(&c);
 		return NULL;
 	}
-	if (c->spool_dir == NULL || c->brokers == NULL) {
-		snprintf(err, CONF_ERR_MAX, "%s: [spool] dir and [kafka] "
-		    "brokers are required", path);
+	if (c->spool_dir == NULL) {
+		snprintf(err, CONF_ERR_MAX, "%s: [spool] dir is required",
+		    path);
+		capture_conf_free(&c);
+		return NULL;
+	}
+	if (kafka_conf_check(&c->kafka, path, err) != 0) {
 		capture_conf_free(&c);
 		return NULL;
 	}
@@ -152,13 +146,9 @@ capture_conf_free(struct capture_conf **confp)
 
 	if (c == NULL)
 		return;
-	for (unsigned i = 0; i < c->nprops; i++) {
-		free(c->prop_names[i]);
-		free(c->prop_values[i]);
-	}
+	kafka_conf_clear(&c->kafka);
 	free(c->path);
 	free(c->spool_dir);
-	free(c->brokers);
 	free(c->compression);
 	free(c->metrics_file);
 	x_free(confp);

@@ -9,9 +9,8 @@
 #include <stdint.h>
 
 #include "lib/conf.h"
+#include "lib/kafka_conf.h"
 #include "lib/log.h"
-
-#define CAPTURE_RDKAFKA_PROPS_MAX 32
 
 struct capture_conf {
 	char *path;
@@ -21,7 +20,7 @@ struct capture_conf {
 	unsigned ack_interval_ms;
 	bool fsync;
 	/* [kafka] */
-	char *brokers;
+	struct kafka_conf kafka;	/* brokers, rdkafka.* */
 	char *compression;
 	uint64_t message_max;
 	unsigned linger_ms;
@@ -29,9 +28,6 @@ struct capture_conf {
 	uint64_t inflight_max_bytes;
 	unsigned inflight_max_records;
 	unsigned shutdown_timeout;	/* seconds */
-	unsigned nprops;
-	char *prop_names[CAPTURE_RDKAFKA_PROPS_MAX];
-	char *prop_values[CAPTURE_RDKAFKA_PROPS_MAX];
 	/* [metrics] */
 	char *metrics_file;
 	unsigned metrics_interval_ms;

@@ -242,7 +242,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_info("shipping %s to %s (compression %s, fsync %s)",
-	    conf->spool_dir, conf->brokers, conf->compression,
+	    conf->spool_dir, conf->kafka.brokers, conf->compression,
 	    conf->fsync ? "on" : "off");
 	while (!capture_stop) {
 		if (shipper_run(s, (int)conf->poll_ms) != 0) {

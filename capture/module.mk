@@ -21,7 +21,7 @@ RDKAFKA_LIBS := $(shell $(PKG_CONFIG) --libs rdkafka)
 $(CAPTURE_OBJS): PKG_CFLAGS += $(RDKAFKA_CFLAGS)
 
 $(B)/crm-capture: $(CAPTURE_OBJS) $(CAPTURE_EVENT_OBJS) \
-    $(CAPTURE_PURE_OBJS) $(LIB_A)
+    $(CAPTURE_PURE_OBJS) $(LIB_KAFKA_O) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(RDKAFKA_LIBS) \
 	    $(CAPTURE_EVENT_LIBS)
 

@@ -7,6 +7,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "lib/kafka.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
@@ -53,35 +54,6 @@ producer_error(rd_kafka_t *rk, int err, const char *reason, void *arg)
 	    (rd_kafka_resp_err_t)err), reason);
 }
 
-static void
-producer_log(const rd_kafka_t *rk, int level, const char *fac,
-    const char *buf)
-{
-	(void)rk;
-	/* librdkafka's syslog levels: 0-3 error, 4 warning, 5-6 info. */
-	if (level <= 4)
-		log_warnx("kafka: %s: %s", fac, buf);
-	else if (level <= 6)
-		log_info("kafka: %s: %s", fac, buf);
-	else
-		log_debug("kafka: %s: %s", fac, buf);
-}
-
-static int
-producer_set(rd_kafka_conf_t *kc, const char *name, const char *value,
-    char *err)
-{
-	char e[256];
-
-	if (rd_kafka_conf_set(kc, name, value, e, sizeof(e)) !=
-	    RD_KAFKA_CONF_OK) {
-		snprintf(err, CONF_ERR_MAX, "kafka setting %s=%s: %s", name,
-		    value, e);
-		return -1;
-	}
-	return 0;
-}
-
 /* The librdkafka configuration for conf; NULL with a message in err. */
 static rd_kafka_conf_t *
 producer_conf(const struct capture_conf *conf, char *err)
@@ -91,31 +63,30 @@ producer_conf(const struct capture_conf *conf, char *err)
 	uint64_t qkb;
 	int rc = 0;
 
-	rc |= producer_set(kc, "bootstrap.servers", conf->brokers, err);
-	rc |= producer_set(kc, "client.id", "crm-capture", err);
+	rc |= kafka_set(kc, "bootstrap.servers", conf->kafka.brokers, err);
+	rc |= kafka_set(kc, "client.id", "crm-capture", err);
 	/* Idempotence implies acks=all and bounded in-flight requests;
 	 * librdkafka's internal retries then never reorder or duplicate. */
-	rc |= producer_set(kc, "enable.idempotence", "true", err);
-	rc |= producer_set(kc, "acks", "all", err);
-	rc |= producer_set(kc, "compression.type", conf->compression, err);
+	rc |= kafka_set(kc, "enable.idempotence", "true", err);
+	rc |= kafka_set(kc, "acks", "all", err);
+	rc |= kafka_set(kc, "compression.type", conf->compression, err);
 	snprintf(v, sizeof(v), "%llu", (unsigned long long)conf->message_max);
-	rc |= producer_set(kc, "message.max.bytes", v, err);
+	rc |= kafka_set(kc, "message.max.bytes", v, err);
 	snprintf(v, sizeof(v), "%u", conf->linger_ms);
-	rc |= producer_set(kc, "linger.ms", v, err);
+	rc |= kafka_set(kc, "linger.ms", v, err);
 	snprintf(v, sizeof(v), "%u", conf->delivery_timeout_ms);
-	rc |= producer_set(kc, "message.timeout.ms", v, err);
+	rc |= kafka_set(kc, "message.timeout.ms", v, err);
 	/* Our own in-flight bound is the real one; librdkafka's queue just
 	 * has to hold it plus one largest message. */
 	qkb = (conf->inflight_max_bytes + conf->message_max) / 1024 + 1;
 	if (qkb > 2097151)
 		qkb = 2097151;
 	snprintf(v, sizeof(v), "%llu", (unsigned long long)qkb);
-	rc |= producer_set(kc, "queue.buffering.max.kbytes", v, err);
+	rc |= kafka_set(kc, "queue.buffering.max.kbytes", v, err);
 	snprintf(v, sizeof(v), "%u", conf->inflight_max_records + 1000);
-	rc |= producer_set(kc, "queue.buffering.max.messages", v, err);
-	for (unsigned i = 0; i < conf->nprops && rc == 0; i++)
-		rc |= producer_set(kc, conf->prop_names[i],
-		    conf->prop_values[i], err);
+	rc |= kafka_set(kc, "queue.buffering.max.messages", v, err);
+	if (rc == 0)
+		rc = kafka_set_props(kc, &conf->kafka, err);
 	if (rc != 0) {
 		rd_kafka_conf_destroy(kc);
 		return NULL;
@@ -148,7 +119,7 @@ producer_new(const struct capture_conf *conf, producer_delivery_cb *cb,
 	p->cb = cb;
 	rd_kafka_conf_set_dr_msg_cb(kc, producer_dr);
 	rd_kafka_conf_set_error_cb(kc, producer_error);
-	rd_kafka_conf_set_log_cb(kc, producer_log);
+	rd_kafka_conf_set_log_cb(kc, kafka_log_cb);
 	rd_kafka_conf_set_opaque(kc, p);
 	if ((p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, e, sizeof(e))) ==
 	    NULL) {

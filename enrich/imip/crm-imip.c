@@ -34,6 +34,7 @@
 #include "capture/ical_meta.h"
 #include "enrich/imip/imip.h"
 #include "enrich/imip/imip_conf.h"
+#include "lib/kafka.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
@@ -96,93 +97,26 @@ now_ms(void)
 }
 
 static void
-kset(rd_kafka_conf_t *kc, const char *k, const char *v)
-{
-	char err[512];
-
-	if (rd_kafka_conf_set(kc, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		fatalx("kafka setting %s: %s", k, err);
-}
-
-static void
 commit_sync(struct imip_daemon *d, const char *why)
 {
-	rd_kafka_resp_err_t e = rd_kafka_commit(d->rk, NULL, 0);
-
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_debug("offsets committed (%s)", why);
-	else if (e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-		log_warnx("offset commit failed (%s): %s", why,
-		    rd_kafka_err2str(e));
+	kafka_commit_now(d->rk, why);
 	d->stored_since_commit = 0;
 	d->last_commit_ms = now_ms();
+}
+
+/* Between records: every stored offset is of a record whose calendar
+ * records were acknowledged. */
+static void
+commit_revoke(void *arg)
+{
+	commit_sync(arg, "revoke");
 }
 
 static void
 rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-	struct imip_daemon *d = opaque;
-	bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-	rd_kafka_error_t *e = NULL;
-
-	switch (err) {
-	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-		log_info("%d partition(s) assigned", parts->cnt);
-		if (coop)
-			e = rd_kafka_incremental_assign(rk, parts);
-		else
-			rd_kafka_assign(rk, parts);
-		break;
-	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-		/* Between records: every stored offset is of a record whose
-		 * calendar records were acknowledged. */
-		if (rd_kafka_assignment_lost(rk))
-			log_warnx("partitions lost; records since the last "
-			    "commit will be replayed by their new owner");
-		else {
-			log_info("%d partition(s) revoked", parts->cnt);
-			commit_sync(d, "revoke");
-		}
-		if (coop)
-			e = rd_kafka_incremental_unassign(rk, parts);
-		else
-			rd_kafka_assign(rk, NULL);
-		break;
-	default:
-		log_warnx("rebalance error: %s", rd_kafka_err2str(err));
-		rd_kafka_assign(rk, NULL);
-		break;
-	}
-	if (e != NULL) {
-		log_warnx("rebalance: %s", rd_kafka_error_string(e));
-		rd_kafka_error_destroy(e);
-	}
-}
-
-static void
-commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-    rd_kafka_topic_partition_list_t *offsets, void *opaque)
-{
-	(void)rk;
-	(void)offsets;
-	(void)opaque;
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-		log_warnx("offset commit failed: %s", rd_kafka_err2str(err));
-}
-
-static void
-error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-	char buf[512];
-
-	(void)opaque;
-	if (err == RD_KAFKA_RESP_ERR__FATAL &&
-	    rd_kafka_fatal_error(rk, buf, sizeof(buf)) !=
-	    RD_KAFKA_RESP_ERR_NO_ERROR)
-		fatalx("kafka: fatal: %s", buf);
-	log_warnx("kafka: %s: %s", rd_kafka_err2name(err), reason);
+	kafka_rebalance(rk, err, parts, commit_revoke, opaque);
 }
 
 static void
@@ -200,48 +134,35 @@ static void
 kafka_setup(struct imip_daemon *d)
 {
 	struct imip_conf *c = d->conf;
-	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	rd_kafka_conf_t *kc;
 	rd_kafka_topic_partition_list_t *topics;
-	char err[512], num[32];
+	char err[CONF_ERR_MAX];
+	int rc = 0;
 
-	kset(kc, "bootstrap.servers", c->brokers);
-	kset(kc, "group.id", c->group_id);
-	kset(kc, "client.id", "crm-imip");
-	kset(kc, "enable.auto.commit", "false");
-	kset(kc, "enable.auto.offset.store", "false");
-	kset(kc, "auto.offset.reset", "earliest");
-	kset(kc, "enable.partition.eof", "false");
-	kset(kc, "fetch.message.max.bytes", FETCH_MAX_BYTES);
-	kset(kc, "receive.message.max.bytes", "140000000");
-	kset(kc, "isolation.level", "read_committed");
-	snprintf(num, sizeof(num), "%u", c->session_timeout * 1000);
-	kset(kc, "session.timeout.ms", num);
-	snprintf(num, sizeof(num), "%u", c->session_timeout * 1000 / 4);
-	kset(kc, "heartbeat.interval.ms", num);
-	snprintf(num, sizeof(num), "%u", c->max_poll_interval * 1000);
-	kset(kc, "max.poll.interval.ms", num);
-	for (unsigned i = 0; i < c->nprops; i++)
-		kset(kc, c->prop_names[i], c->prop_values[i]);
+	if ((kc = kafka_consumer_conf(&c->kafka, "crm-imip", FETCH_MAX_BYTES,
+	    err)) == NULL)
+		fatalx("%s", err);
 	rd_kafka_conf_set_opaque(kc, d);
 	rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
-	rd_kafka_conf_set_offset_commit_cb(kc, commit_cb);
-	rd_kafka_conf_set_error_cb(kc, error_cb);
 	d->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
 	if (d->rk == NULL)
 		fatalx("kafka consumer: %s", err);
 	rd_kafka_poll_set_consumer(d->rk);
 
 	kc = rd_kafka_conf_new();
-	kset(kc, "bootstrap.servers", c->brokers);
-	kset(kc, "client.id", "crm-imip-producer");
-	kset(kc, "enable.idempotence", "true");
-	kset(kc, "acks", "all");
-	kset(kc, "message.max.bytes", FETCH_MAX_BYTES);
-	kset(kc, "compression.codec", "lz4");
-	kset(kc, "linger.ms", "0");
+	rc |= kafka_set(kc, "bootstrap.servers", c->kafka.brokers, err);
+	rc |= kafka_set(kc, "client.id", "crm-imip-producer", err);
+	rc |= kafka_set(kc, "enable.idempotence", "true", err);
+	rc |= kafka_set(kc, "acks", "all", err);
+	rc |= kafka_set(kc, "message.max.bytes", FETCH_MAX_BYTES, err);
+	rc |= kafka_set(kc, "compression.codec", "lz4", err);
+	rc |= kafka_set(kc, "linger.ms", "0", err);
+	if (rc != 0)
+		fatalx("%s", err);
 	rd_kafka_conf_set_opaque(kc, d);
 	rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
-	rd_kafka_conf_set_error_cb(kc, error_cb);
+	rd_kafka_conf_set_error_cb(kc, kafka_error_cb);
+	rd_kafka_conf_set_log_cb(kc, kafka_log_cb);
 	d->pk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
 	if (d->pk == NULL)
 		fatalx("kafka producer: %s", err);
@@ -540,7 +461,7 @@ main(int argc, char **argv)
 
 	kafka_setup(&d);
 	log_info("consuming %s as group %s, publishing to %s",
-	    d.conf->input_topic, d.conf->group_id, d.conf->output_topic);
+	    d.conf->input_topic, d.conf->kafka.group_id, d.conf->output_topic);
 	d.last_commit_ms = d.last_stats_ms = now_ms();
 	while (!imip_stop) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(d.rk, 200);
@@ -557,7 +478,7 @@ main(int argc, char **argv)
 		rd_kafka_poll(d.pk, 0);
 		t = now_ms();
 		if (d.stored_since_commit > 0 &&
-		    t - d.last_commit_ms >= d.conf->commit_interval_ms)
+		    t - d.last_commit_ms >= d.conf->kafka.commit_interval_ms)
 			commit_sync(&d, "interval");
 		if (t - d.last_stats_ms >= 60000) {
 			log_stats(&d, "stats");

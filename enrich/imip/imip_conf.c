@@ -41,49 +41,20 @@ imip_conf_handler(void *ctx, const char *section, const char *name,
 	if (*key == '\0')
 		return conf_section_plain(section, name, sections, err);
 	if (strcmp(section, "kafka") == 0) {
-		if (strcmp(key, "brokers") == 0) {
-			set_str(&c->brokers, value);
-			return 0;
-		}
-		if (strcmp(key, "group_id") == 0) {
-			if (*value == '\0') {
-				snprintf(err, CONF_ERR_MAX,
-				    "group_id is empty");
-				return -1;
-			}
-			set_str(&c->group_id, value);
-			return 0;
-		}
+		int rc = kafka_conf_key(&c->kafka, key, value, err);
+
+		if (rc <= 0)
+			return rc;
 		if (strcmp(key, "input_topic") == 0)
 			return set_topic(&c->input_topic, value, err);
 		if (strcmp(key, "output_topic") == 0)
 			return set_topic(&c->output_topic, value, err);
-		if (strcmp(key, "commit_interval_ms") == 0)
-			return conf_parse_uint(value, 10, 600000,
-			    &c->commit_interval_ms, err);
-		if (strcmp(key, "session_timeout") == 0)
-			return conf_parse_duration(value, 6, 300,
-			    &c->session_timeout, err);
-		if (strcmp(key, "max_poll_interval") == 0)
-			return conf_parse_duration(value, 10, 86400,
-			    &c->max_poll_interval, err);
 		if (strcmp(key, "retry_initial_ms") == 0)
 			return conf_parse_uint(value, 1, 60000,
 			    &c->retry_initial_ms, err);
 		if (strcmp(key, "retry_max_ms") == 0)
 			return conf_parse_uint(value, 1, 600000,
 			    &c->retry_max_ms, err);
-		if (strncmp(key, "rdkafka.", 8) == 0 && key[8] != '\0') {
-			if (c->nprops == IMIP_RDKAFKA_PROPS_MAX) {
-				snprintf(err, CONF_ERR_MAX,
-				    "more than %d rdkafka.* settings",
-				    IMIP_RDKAFKA_PROPS_MAX);
-				return -1;
-			}
-			c->prop_names[c->nprops] = xstrdup(key + 8);
-			c->prop_values[c->nprops++] = xstrdup(value);
-			return 0;
-		}
 	} else if (strcmp(section, "imip") == 0) {
 		if (strcmp(key, "message_max") == 0)
 			return conf_parse_size(value, 64 * 1024,
@@ -109,12 +80,9 @@ imip_conf_load(const char *path, char *err)
 	struct imip_conf *c = xcalloc(1, sizeof(*c));
 
 	c->path = xstrdup(path);
-	c->group_id = xstrdup("crm-imip");
+	kafka_conf_init(&c->kafka, "crm-imip");
 	c->input_topic = xstrdup("crm.mail.v1");
 	c->output_topic = xstrdup("crm.calendar.v1");
-	c->commit_interval_ms = 1000;
-	c->session_timeout = 30;
-	c->max_poll_interval = 300;
 	c->retry_initial_ms = 500;
 	c->retry_max_ms = 30000;
 	c->message_max = 64 * 1024 * 1024;
@@ -124,9 +92,7 @@ imip_conf_load(const char *path, char *err)
 		imip_conf_free(&c);
 		return NULL;
 	}
-	if (c->brokers == NULL) {
-		snprintf(err, CONF_ERR_MAX, "%s: [kafka] brokers is required",
-		    path);
+	if (kafka_conf_check(&c->kafka, path, err) != 0) {
 		imip_conf_free(&c);
 		return NULL;
 	}
@@ -148,13 +114,8 @@ imip_conf_free(struct imip_conf **confp)
 
 	if (c == NULL)
 		return;
-	for (unsigned i = 0; i < c->nprops; i++) {
-		free(c->prop_names[i]);
-		free(c->prop_values[i]);
-	}
+	kafka_conf_clear(&c->kafka);
 	free(c->path);
-	free(c->brokers);
-	free(c->group_id);
 	free(c->input_topic);
 	free(c->output_topic);
 	x_free(confp);

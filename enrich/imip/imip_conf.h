@@ -8,25 +8,17 @@
 #include <stdint.h>
 
 #include "lib/conf.h"
+#include "lib/kafka_conf.h"
 #include "lib/log.h"
-
-#define IMIP_RDKAFKA_PROPS_MAX 32
 
 struct imip_conf {
 	char *path;
 	/* [kafka] */
-	char *brokers;
-	char *group_id;
+	struct kafka_conf kafka;	/* brokers, group, rdkafka.* */
 	char *input_topic;
 	char *output_topic;
-	unsigned commit_interval_ms;
-	unsigned session_timeout;	/* seconds */
-	unsigned max_poll_interval;	/* seconds */
 	unsigned retry_initial_ms;
 	unsigned retry_max_ms;
-	unsigned nprops;
-	char *prop_names[IMIP_RDKAFKA_PROPS_MAX];
-	char *prop_values[IMIP_RDKAFKA_PROPS_MAX];
 	/* [imip] */
 	uint64_t message_max;
 	uint64_t calendar_max;

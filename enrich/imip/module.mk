@@ -17,7 +17,7 @@ $(B)/enrich/imip/%.o: PKG_CFLAGS += $(IMIP_CFLAGS)
 # libmime's libetpan leaks a no-PIE specs file into its Libs; drop it.
 # libmime takes Message-ID lists from libident, so that follows it.
 $(B)/crm-imip: $(IMIP_OBJS) $(IMIP_CORE_OBJS) $(B)/enrich/mime/libmime.a \
-    $(IDENT_A) $(LIB_A)
+    $(IDENT_A) $(LIB_KAFKA_O) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(IMIP_LIBS) \
 	    $(IMIP_MIME_LIBS) $(IDENT_LIBS)
 

@@ -256,7 +256,7 @@ grep "exit: mail 6, published 5, broken parts 1 in 1 message" \
 IMIP2=$!
 track_pid "$IMIP2" crm-imip-2
 for _ in $(seq 1 100); do
-	grep -q "partition(s) assigned" "$T/imip2.log" && break
+	grep -q "partitions assigned" "$T/imip2.log" && break
 	sleep 0.1
 done
 sleep 2

@@ -1,0 +1,60 @@
+/*
+ * kafka.h - librdkafka glue the Kafka daemons share: settings applied with
+ * file-style errors, the consumer settings of a commit-after-processing
+ * daemon, and the callbacks that report through lib/log.h.
+ *
+ * Daemon code, like lib/log.c: its callbacks log, and they run on the
+ * daemon's own thread (from rd_kafka_poll() / rd_kafka_consumer_poll()).
+ */
+#ifndef CRM_KAFKA_H
+#define CRM_KAFKA_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "lib/kafka_conf.h"
+
+/* One setting; -1 with "kafka setting NAME=VALUE: why" in err
+ * (CONF_ERR_MAX bytes). */
+int kafka_set(rd_kafka_conf_t *kc, const char *name, const char *value,
+    char *err);
+/* The rdkafka.* pass-through settings, applied last so they win. */
+int kafka_set_props(rd_kafka_conf_t *kc, const struct kafka_conf *c,
+    char *err);
+
+/*
+ * A consumer that stores an offset only once its record is done and
+ * commits them itself: no auto commit, earliest on a new group, committed
+ * reads only, the group timing from c, fetches up to fetch_max bytes.
+ * Error and commit callbacks set; the caller adds its rebalance callback
+ * and opaque.  NULL with a reason in err.
+ */
+rd_kafka_conf_t *kafka_consumer_conf(const struct kafka_conf *c,
+    const char *client_id, const char *fetch_max, char *err);
+
+/* Logs a client error; a fatal one (idempotent producer) ends the
+ * daemon. */
+void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
+    void *opaque);
+/* Logs a failed background commit. */
+void kafka_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *offsets, void *opaque);
+/* librdkafka's own log lines, at our levels. */
+void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+    const char *buf);
+
+/* Commits the stored offsets now; why goes to the log. */
+void kafka_commit_now(rd_kafka_t *rk, const char *why);
+
+/*
+ * The body of a rebalance callback: logs, assigns or revokes (eager or
+ * cooperative), and on an orderly revoke calls before_revoke(arg) first
+ * (commit what is done) -- never on a lost assignment, whose records go to
+ * the new owner.
+ */
+void kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void (*before_revoke)(void *),
+    void *arg);
+
+#endif
