@@ -413,6 +413,15 @@ relay_send(struct relay_io *io, size_t *offered_r)
 	nv = evbuffer_peek(io->out, -1, NULL, v, RELAY_SEND_IOV);
 	if (nv > RELAY_SEND_IOV)
 		nv = RELAY_SEND_IOV;
+	if (nv == 1) {
+		/* the usual case, a command or an answer: no msghdr */
+		*offered_r = v[0].iov_len;
+		n = send(io->fd, v[0].iov_base, v[0].iov_len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0)
+			evbuffer_drain(io->out, (size_t)n);
+		return n;
+	}
 	*offered_r = 0;
 	for (int i = 0; i < nv; i++) {
 		iov[i].iov_base = v[i].iov_base;
