@@ -229,7 +229,7 @@ struct search_ranked {
 };
 
 struct search_fused {
-	size_t a, b;		/* index into list A / B, or SIZE_MAX */
+	size_t a, b, c;		/* index into list A / B / C, or SIZE_MAX */
 	double score;
 };
 
@@ -245,5 +245,15 @@ size_t search_rrf(const struct search_ranked *a, size_t na,
 size_t search_rrf_weighted(const struct search_ranked *a, size_t na,
     const struct search_ranked *b, size_t nb, unsigned k, double wa,
     double wb, struct search_fused *out);
+/*
+ * Three lists (OUT has room for na + nb + nc; C may be NULL with nc 0):
+ * score = wa / (k + rank in A) + wb / (k + rank in B) + wc / (k + rank in
+ * C).  Ties go to the better best single rank, then to the better rank
+ * in A, B, C in that order.  With nc 0 it is search_rrf_weighted().
+ */
+size_t search_rrf3(const struct search_ranked *a, size_t na,
+    const struct search_ranked *b, size_t nb,
+    const struct search_ranked *c, size_t nc, unsigned k, double wa,
+    double wb, double wc, struct search_fused *out);
 
 #endif
