@@ -77,6 +77,7 @@ NOTICE.packaging f594c1ea495ad5d62f5bf3f46ac336ddf96714720cb92d9ef7b7500a643a6cc
 model.safetensors 5679dbb5e7264058fcd76b12b6ecbed36fcc4537ff23f34492b1b165d4431157
 1_Pooling/config.json 4518a5e34fefd6aaa5ee5562578e7c37ef08cdb3fe08c03b6f531f74b6418c10
 sentence_bert_config.json 58787f21f40a487c3be8af769ca60f5901e57063c0f1f4a746a2add5a6f2e3bb
+modules.json 5a04d2d1e039aef346c7fc3ba60cfbe767c19a5bdacbcd30ebba4012fefe1e8b
 "
 	;;
 *)
@@ -135,6 +136,7 @@ if [ "$NAME" = bge-small-en-v1.5-int8 ]; then
 	printf '%s\n' '{"word_embedding_dimension": 384, "pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true, "pooling_mode_max_tokens": false, "pooling_mode_mean_sqrt_len_tokens": false}' \
 		>"$DIR/1_Pooling/config.json"
 	printf '%s\n' '{"max_seq_length": 512, "do_lower_case": true}' >"$DIR/sentence_bert_config.json"
+	printf '%s\n' '[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}, {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}, {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]' >"$DIR/modules.json"
 	"$PY" "$(dirname "$0")/onnx2st.py" "$DIR/model.onnx" "$DIR/model.safetensors.part" ||
 		die "converting model.onnx failed"
 	mv "$DIR/model.safetensors.part" "$DIR/model.safetensors"
