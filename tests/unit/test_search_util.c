@@ -187,6 +187,15 @@ test_fts_expand(void **state)
 		assert_null(strstr(p + 1, " or budget"));
 	}
 	free(s);
+	/* technical and service groups: integration, outages, visits */
+	s = search_fts_expand("integrating systems");
+	assert_non_null(strstr(s, " or connector"));
+	assert_non_null(strstr(s, " or webhook"));
+	free(s);
+	s = search_fts_expand("site visited");
+	assert_non_null(strstr(s, " or \"in person\""));
+	assert_null(strstr(s, " or downtime"));
+	free(s);
 	/* short words are not stripped into a group word ("is" !~ "i") */
 	s = search_fts_expand("is it");
 	assert_string_equal(s, "is or it");
