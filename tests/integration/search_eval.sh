@@ -219,6 +219,13 @@ sed 's/^conninfo = .*/conninfo = host=127.0.0.1 password=hunter2/' "$T/crm_api.c
 "$B/crm-search" -c "$T/pw.conf" --tenant acme x 2>"$T/pw.err" && fail "password in config accepted"
 grep -q "pw.conf:[0-9]*: conninfo: no password" "$T/pw.err" || fail "password: $(cat "$T/pw.err")"
 grep -q hunter2 "$T/pw.err" && fail "password echoed"
+# the second store must be a store of its own, and needs its model
+sed "s#^data_dir = $T/vec2#data_dir = $T/vec#" "$T/crm_api.conf" >"$T/same.conf"
+"$B/crm-search" -c "$T/same.conf" --tenant acme x 2>"$T/same.err" && fail "[vector2] = [vector] accepted"
+grep -q "same.conf: \[vector2\] needs a data_dir of its own" "$T/same.err" || fail "same store: $(cat "$T/same.err")"
+sed '/^\[embed2\]/,/^$/d' "$T/crm_api.conf" >"$T/no2.conf"
+"$B/crm-search" -c "$T/no2.conf" --tenant acme x 2>"$T/no2.err" && fail "[vector2] without [embed2] accepted"
+grep -q "needs \[embed2\]" "$T/no2.err" || fail "no embed2: $(cat "$T/no2.err")"
 
 step "re-ingestion is idempotent"
 before="$(psql -X -At -c "SELECT count(*) FROM message_chunks")"
