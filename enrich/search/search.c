@@ -39,6 +39,44 @@ search_config_init(struct search_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	embedder_config_init(&cfg->embed);
 	vec_config_init(&cfg->vec);
+	embedder_config_init(&cfg->embed2);
+	vec_config_init(&cfg->vec2);
+}
+
+/* One key of [vector] or [vector2]. */
+static int
+vector_set(struct vec_config *v, const char *key, const char *value,
+    char *err)
+{
+	if (strcmp(key, "backend") == 0) {
+		if (strcmp(value, "local") == 0)
+			v->backend = VEC_BACKEND_LOCAL;
+		else if (strcmp(value, "qdrant") == 0)
+			v->backend = VEC_BACKEND_QDRANT;
+		else {
+			snprintf(err, CONF_ERR_MAX, "backend: local or qdrant");
+			return -1;
+		}
+	} else if (strcmp(key, "data_dir") == 0) {
+		free((void *)(uintptr_t)v->data_dir);
+		v->data_dir = xstrdup(value);
+	} else if (strcmp(key, "url") == 0) {
+		free((void *)(uintptr_t)v->url);
+		v->url = xstrdup(value);
+	} else if (strcmp(key, "sync") == 0) {
+		if (strcmp(value, "batch") == 0)
+			v->sync = VEC_SYNC_BATCH;
+		else if (strcmp(value, "none") == 0)
+			v->sync = VEC_SYNC_NONE;
+		else {
+			snprintf(err, CONF_ERR_MAX, "sync: batch or none");
+			return -1;
+		}
+	} else {
+		snprintf(err, CONF_ERR_MAX, "unknown key '%s'", key);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -52,16 +90,25 @@ conf_cb(void *ctx, const char *section, const char *name, const char *key,
 	if (*key == '\0') {
 		if (strcmp(section, "embed") != 0 &&
 		    strcmp(section, "vector") != 0 &&
+		    strcmp(section, "embed2") != 0 &&
+		    strcmp(section, "vector2") != 0 &&
 		    strcmp(section, "database") != 0) {
 			snprintf(err, CONF_ERR_MAX, "unknown section [%s]",
 			    section);
 			return -1;
 		}
+		if (strcmp(section, "embed2") == 0)
+			cfg->has_embed2 = true;
 		return 0;
 	}
 	if (strcmp(section, "embed") == 0)
 		return embedder_config_set(&cfg->embed, key, value, err,
 		    CONF_ERR_MAX);
+	if (strcmp(section, "embed2") == 0)
+		return embedder_config_set(&cfg->embed2, key, value, err,
+		    CONF_ERR_MAX);
+	if (strcmp(section, "vector2") == 0)
+		return vector_set(&cfg->vec2, key, value, err);
 	if (strcmp(section, "database") == 0) {
 		if (strcmp(key, "conninfo") != 0) {
 			snprintf(err, CONF_ERR_MAX, "unknown key '%s'", key);
@@ -79,39 +126,8 @@ conf_cb(void *ctx, const char *section, const char *name, const char *key,
 		cfg->conninfo = xstrdup(value);
 		return 0;
 	}
-	if (strcmp(section, "vector") == 0) {
-		if (strcmp(key, "backend") == 0) {
-			if (strcmp(value, "local") == 0)
-				cfg->vec.backend = VEC_BACKEND_LOCAL;
-			else if (strcmp(value, "qdrant") == 0)
-				cfg->vec.backend = VEC_BACKEND_QDRANT;
-			else {
-				snprintf(err, CONF_ERR_MAX,
-				    "backend: local or qdrant");
-				return -1;
-			}
-		} else if (strcmp(key, "data_dir") == 0) {
-			free((void *)(uintptr_t)cfg->vec.data_dir);
-			cfg->vec.data_dir = xstrdup(value);
-		} else if (strcmp(key, "url") == 0) {
-			free((void *)(uintptr_t)cfg->vec.url);
-			cfg->vec.url = xstrdup(value);
-		} else if (strcmp(key, "sync") == 0) {
-			if (strcmp(value, "batch") == 0)
-				cfg->vec.sync = VEC_SYNC_BATCH;
-			else if (strcmp(value, "none") == 0)
-				cfg->vec.sync = VEC_SYNC_NONE;
-			else {
-				snprintf(err, CONF_ERR_MAX,
-				    "sync: batch or none");
-				return -1;
-			}
-		} else {
-			snprintf(err, CONF_ERR_MAX, "unknown key '%s'", key);
-			return -1;
-		}
-		return 0;
-	}
+	if (strcmp(section, "vector") == 0)
+		return vector_set(&cfg->vec, key, value, err);
 	snprintf(err, CONF_ERR_MAX, "key outside a section");
 	return -1;
 }
@@ -130,6 +146,23 @@ search_config_load(struct search_config *cfg, const char *path, char *err,
 	if (cfg->vec.backend == VEC_BACKEND_QDRANT && cfg->vec.url == NULL)
 		return search_err(err, errlen, "%s: [vector] url is required "
 		    "for qdrant", path);
+	if (!cfg->has_embed2) {
+		if (cfg->vec2.data_dir != NULL || cfg->vec2.url != NULL)
+			return search_err(err, errlen, "%s: [vector2] needs "
+			    "[embed2]", path);
+		return 0;
+	}
+	/* the same point ids go to both stores: they must not be one */
+	if (cfg->vec2.backend == VEC_BACKEND_LOCAL && (cfg->vec2.data_dir ==
+	    NULL || (cfg->vec.backend == VEC_BACKEND_LOCAL &&
+	    strcmp(cfg->vec2.data_dir, cfg->vec.data_dir) == 0)))
+		return search_err(err, errlen, "%s: [vector2] needs a "
+		    "data_dir of its own", path);
+	if (cfg->vec2.backend == VEC_BACKEND_QDRANT && (cfg->vec2.url ==
+	    NULL || (cfg->vec.backend == VEC_BACKEND_QDRANT &&
+	    strcmp(cfg->vec2.url, cfg->vec.url) == 0)))
+		return search_err(err, errlen, "%s: [vector2] needs a "
+		    "Qdrant url of its own", path);
 	return 0;
 }
 
@@ -139,6 +172,9 @@ search_config_fini(struct search_config *cfg)
 	embedder_config_fini(&cfg->embed);
 	free((void *)(uintptr_t)cfg->vec.data_dir);
 	free((void *)(uintptr_t)cfg->vec.url);
+	embedder_config_fini(&cfg->embed2);
+	free((void *)(uintptr_t)cfg->vec2.data_dir);
+	free((void *)(uintptr_t)cfg->vec2.url);
 	free(cfg->conninfo);
 	search_config_init(cfg);
 }
@@ -164,6 +200,20 @@ search_open(const struct search_config *cfg, struct search_ctx **ctx_r,
 	if (vec_open(&vc, &c->vec, &errstr) != 0) {
 		search_err(err, errlen, "vector store: %s", errstr);
 		goto fail;
+	}
+	if (cfg->has_embed2) {
+		struct vec_config vc2 = cfg->vec2;
+
+		if (embedder_open(&cfg->embed2, &c->emb2, e, sizeof(e)) != 0) {
+			search_err(err, errlen, "embedder2: %s", e);
+			goto fail;
+		}
+		c->dim2 = embedder_dim(c->emb2);
+		vc2.dim = (uint32_t)c->dim2;
+		if (vec_open(&vc2, &c->vec2, &errstr) != 0) {
+			search_err(err, errlen, "vector store2: %s", errstr);
+			goto fail;
+		}
 	}
 	c->pg = PQconnectdb(cfg->conninfo != NULL ? cfg->conninfo : "");
 	if (PQstatus(c->pg) != CONNECTION_OK) {
@@ -199,6 +249,10 @@ search_close(struct search_ctx **cp)
 		PQfinish(c->pg);
 	vec_close(&c->vec);
 	embedder_close(&c->emb);
+	if (c->vec2 != NULL)
+		vec_close(&c->vec2);
+	if (c->emb2 != NULL)
+		embedder_close(&c->emb2);
 	free(c);
 	*cp = NULL;
 }
@@ -285,6 +339,7 @@ search_opts_init(struct search_opts *o)
 	o->mode = SEARCH_HYBRID;
 	o->account_id = -1;
 	o->fts_expand = true;
+	o->dense2 = true;
 }
 
 static void
@@ -385,13 +440,14 @@ out:
 /*
  * Dense retrieval.  Q (c->dim floats) is the query vector: computed here
  * unless HAVE_Q; with OWN_PRF and o->prf_docs, feedback from this list is
- * added to it before the final search.
+ * added to it before the final search.  SECOND: the second model and its
+ * store instead (Q has c->dim2 floats; no synonyms, no feedback).
  */
 static int
 dense(struct search_ctx *c, const char *tenant, const char *query,
     const struct search_opts *o, size_t depth, float *q, bool have_q,
-    bool own_prf, struct search_ranked **r_r, int32_t **chunks_r,
-    size_t *n_r, char *err, size_t errlen)
+    bool own_prf, bool second, struct search_ranked **r_r,
+    int32_t **chunks_r, size_t *n_r, char *err, size_t errlen)
 {
 	size_t qlen = strlen(query);
 	struct vec_filter f = { 0 };
@@ -399,13 +455,17 @@ dense(struct search_ctx *c, const char *tenant, const char *query,
 	char acct[24];
 	const char *errstr;
 	char e[EMBEDDER_ERR_MAX];
+	struct embedder *emb = second ? c->emb2 : c->emb;
+	struct vec_store *vec = second ? c->vec2 : c->vec;
 
 	*r_r = NULL;
 	*n_r = 0;
-	if (!have_q && embedder_texts(c->emb, &query, &qlen, 1, q, e,
+	if (!have_q && embedder_texts(emb, &query, &qlen, 1, q, e,
 	    sizeof(e)) != 0)
 		return search_err(err, errlen, "embedding the query: %s", e);
-	if (!have_q && o->dense_syn_weight > 0) {
+	if (second)
+		own_prf = false;
+	if (!have_q && !second && o->dense_syn_weight > 0) {
 		char *syn = search_synonyms(query);
 		const char *sp = syn;
 		size_t sl = strlen(syn);
@@ -435,7 +495,7 @@ dense(struct search_ctx *c, const char *tenant, const char *query,
 	f.since = o->since;
 	f.has_until = o->has_until;
 	f.until = o->until;
-	if (vec_search(c->vec, tenant, q, depth, &f, 0, &vr, &errstr) != 0) {
+	if (vec_search(vec, tenant, q, depth, &f, 0, &vr, &errstr) != 0) {
 		vec_result_fini(&vr);
 		return search_err(err, errlen, "vector search: %s", errstr);
 	}
@@ -457,7 +517,7 @@ dense(struct search_ctx *c, const char *tenant, const char *query,
 			return -1;
 		}
 		vec_result_fini(&vr);
-		if (vec_search(c->vec, tenant, q, depth, &f, 0, &vr,
+		if (vec_search(vec, tenant, q, depth, &f, 0, &vr,
 		    &errstr) != 0) {
 			vec_result_fini(&vr);
 			return search_err(err, errlen, "vector search: %s",
@@ -650,13 +710,15 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
     const struct search_opts *o, struct search_result *r, char *err,
     size_t errlen)
 {
-	struct search_ranked *da = NULL, *fa = NULL;
-	int32_t *dch = NULL, *fch = NULL;
+	struct search_ranked *da = NULL, *fa = NULL, *d2a = NULL;
+	int32_t *dch = NULL, *fch = NULL, *d2ch = NULL;
 	struct search_fused *fused = NULL;
-	size_t nd = 0, nf = 0, nfused, k, depth;
+	size_t nd = 0, nf = 0, nd2 = 0, nfused, k, depth;
 	unsigned rrf_k;
 	int rc = -1;
-	float *qv = NULL;
+	float *qv = NULL, *qv2 = NULL;
+	bool use2 = c->emb2 != NULL && ((o->mode == SEARCH_HYBRID &&
+	    o->dense2) || o->mode == SEARCH_DENSE2);
 	bool fb_fused = o->prf_docs > 0 && o->prf_fused &&
 	    o->mode == SEARCH_HYBRID;
 	double fw = o->fts_weight > 0 ? o->fts_weight : 1.0;
@@ -674,17 +736,29 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 		return search_err(err, errlen, "k or depth too large");
 	if (depth < k)
 		depth = k;
+	if (o->mode == SEARCH_DENSE2 && c->emb2 == NULL)
+		return search_err(err, errlen, "no second dense model "
+		    "configured ([embed2])");
 	if (search_begin(c, tenant, true, err, errlen) != 0)
 		return -1;
 	qv = xreallocarray(NULL, c->dim, sizeof(*qv));
-	if (o->mode != SEARCH_FTS && dense(c, tenant, query, o, depth, qv,
-	    false, !fb_fused, &da, &dch, &nd, err, errlen) != 0)
+	if ((o->mode == SEARCH_HYBRID || o->mode == SEARCH_DENSE) &&
+	    dense(c, tenant, query, o, depth, qv, false, !fb_fused, false,
+	    &da, &dch, &nd, err, errlen) != 0)
 		goto out;
-	if (o->mode != SEARCH_DENSE && fulltext(c, tenant, query, o, depth,
-	    &fa, &fch, &nf, err, errlen) != 0)
+	if (use2) {
+		qv2 = xreallocarray(NULL, c->dim2, sizeof(*qv2));
+		if (dense(c, tenant, query, o, depth, qv2, false, false, true,
+		    &d2a, &d2ch, &nd2, err, errlen) != 0)
+			goto out;
+	}
+	if ((o->mode == SEARCH_HYBRID || o->mode == SEARCH_FTS) &&
+	    fulltext(c, tenant, query, o, depth, &fa, &fch, &nf, err,
+	    errlen) != 0)
 		goto out;
-	fused = xcalloc(nd + nf + 1, sizeof(*fused));
-	nfused = search_rrf_weighted(da, nd, fa, nf, rrf_k, 1.0, fw, fused);
+	fused = xcalloc(nd + nf + nd2 + 1, sizeof(*fused));
+	nfused = search_rrf3(da, nd, fa, nf, d2a, nd2, rrf_k, 1.0, fw, 1.0,
+	    fused);
 	if (fb_fused && nfused > 0) {
 		/* feedback from the fused list, then dense and fusion again */
 		size_t m = nfused < o->prf_docs ? nfused : o->prf_docs;
@@ -694,10 +768,12 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 
 		for (size_t i = 0; i < m; i++) {
 			bool in_a = fused[i].a != SIZE_MAX;
+			bool in_b = fused[i].b != SIZE_MAX;
 
-			keys[i] = in_a ? da[fused[i].a].key :
-			    fa[fused[i].b].key;
-			chs[i] = in_a ? dch[fused[i].a] : fch[fused[i].b];
+			keys[i] = in_a ? da[fused[i].a].key : in_b ?
+			    fa[fused[i].b].key : d2a[fused[i].c].key;
+			chs[i] = in_a ? dch[fused[i].a] : in_b ?
+			    fch[fused[i].b] : d2ch[fused[i].c];
 		}
 		prc = prf_vector(c, tenant, keys, chs, m, o->prf_docs,
 		    o->prf_weight, qv, err, errlen);
@@ -710,13 +786,13 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 		da = NULL;
 		dch = NULL;
 		nd = 0;
-		if (dense(c, tenant, query, o, depth, qv, true, false, &da,
-		    &dch, &nd, err, errlen) != 0)
+		if (dense(c, tenant, query, o, depth, qv, true, false, false,
+		    &da, &dch, &nd, err, errlen) != 0)
 			goto out;
 		free(fused);
-		fused = xcalloc(nd + nf + 1, sizeof(*fused));
-		nfused = search_rrf_weighted(da, nd, fa, nf, rrf_k, 1.0, fw,
-		    fused);
+		fused = xcalloc(nd + nf + nd2 + 1, sizeof(*fused));
+		nfused = search_rrf3(da, nd, fa, nf, d2a, nd2, rrf_k, 1.0, fw,
+		    1.0, fused);
 	}
 	/* a few spare candidates, in case some are not visible in SQL */
 	r->hits = xcalloc(nfused + 1, sizeof(*r->hits));
@@ -724,12 +800,15 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 		struct search_hit *h = &r->hits[r->count++];
 		bool in_a = fused[i].a != SIZE_MAX;
 		bool in_b = fused[i].b != SIZE_MAX;
+		bool in_c = fused[i].c != SIZE_MAX;
 
-		h->message_key = xstrdup(in_a ? da[fused[i].a].key :
-		    fa[fused[i].b].key);
-		h->chunk_no = in_a ? dch[fused[i].a] : fch[fused[i].b];
+		h->message_key = xstrdup(in_a ? da[fused[i].a].key : in_b ?
+		    fa[fused[i].b].key : d2a[fused[i].c].key);
+		h->chunk_no = in_a ? dch[fused[i].a] : in_b ?
+		    fch[fused[i].b] : d2ch[fused[i].c];
 		h->dense_rank = in_a ? da[fused[i].a].rank : 0;
 		h->fts_rank = in_b ? fa[fused[i].b].rank : 0;
+		h->dense2_rank = in_c ? d2a[fused[i].c].rank : 0;
 		h->score = fused[i].score;
 	}
 	if (fetch_rows(c, r, err, errlen) != 0)
@@ -746,10 +825,13 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 out:
 	(void)search_end(c, rc == 0);
 	free(qv);
+	free(qv2);
 	ranked_free(da, nd);
 	ranked_free(fa, nf);
+	ranked_free(d2a, nd2);
 	free(dch);
 	free(fch);
+	free(d2ch);
 	free(fused);
 	if (rc != 0)
 		search_result_fini(r);

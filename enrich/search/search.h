@@ -6,8 +6,10 @@
  *              vector store (vec.h), one collection / directory per tenant
  *   full text  PostgreSQL websearch_to_tsquery over message_chunks.tsv,
  *              ranked by ts_rank_cd, under row-level security
+ * Optionally a second dense retriever: another model ([embed2]) with its
+ * own vector store ([vector2]), fed by the same ingestion.
  * Each returns its best `depth` chunks; chunks collapse to messages (a
- * message ranks at its best chunk); the two message lists are fused by
+ * message ranks at its best chunk); the message lists are fused by
  * reciprocal rank fusion, score = sum over lists of 1 / (rrf_k + rank).
  *
  * Every SQL statement runs in a transaction that first sets crm.tenant_id,
@@ -46,6 +48,7 @@ enum search_mode {
 	SEARCH_HYBRID,
 	SEARCH_DENSE,
 	SEARCH_FTS,
+	SEARCH_DENSE2,	/* the second dense model alone */
 };
 
 /* How query words combine in full-text search. */
@@ -65,12 +68,21 @@ struct search_config {
 	struct embedder_config embed;	/* [embed] */
 	struct vec_config vec;		/* [vector]; dim comes from embed */
 	char *conninfo;			/* [database]; NULL: libpq env */
+	/*
+	 * Optional second dense model: [embed2] and [vector2] take the keys
+	 * of [embed] and [vector].  Its store must be another data_dir (or
+	 * another Qdrant server): point ids are the same in both.
+	 */
+	bool has_embed2;
+	struct embedder_config embed2;
+	struct vec_config vec2;
 };
 
 void search_config_init(struct search_config *cfg);
 /*
- * Reads [embed], [vector] (backend local|qdrant, data_dir, url, sync) and
- * [database] (conninfo).  Returns 0, or -1 with "file:line: msg" in err.
+ * Reads [embed], [vector] (backend local|qdrant, data_dir, url, sync),
+ * [database] (conninfo) and, optionally, [embed2] with [vector2].
+ * Returns 0, or -1 with "file:line: msg" in err.
  */
 int search_config_load(struct search_config *cfg, const char *path,
     char *err, size_t errlen);
@@ -117,6 +129,11 @@ struct search_opts {
 	double dense_syn_weight;
 	/* Weight of the full-text list in the fusion (dense is 1); <= 0: 1. */
 	double fts_weight;
+	/*
+	 * Hybrid: fuse the second dense model's list too, when one is
+	 * configured.  On by default (search_opts_init).
+	 */
+	bool dense2;
 };
 
 void search_opts_init(struct search_opts *o);
@@ -132,6 +149,7 @@ struct search_hit {
 	char *body;		/* the chunk's text */
 	double score;		/* fused (hybrid) or the retriever's own */
 	unsigned dense_rank, fts_rank;	/* 1-based; 0: not found by it */
+	unsigned dense2_rank;		/* the second dense model's; 0: none */
 };
 
 struct search_result {
@@ -161,7 +179,8 @@ struct search_message {
 
 /*
  * Chunks, embeds and stores N messages for TENANT: vectors are upserted
- * into the store, then the chunk rows are written in one transaction
+ * into the store (and into the second model's, when configured), then
+ * the chunk rows are written in one transaction
  * (insert or update by primary key; chunks beyond the new count are
  * removed).  Idempotent: ingesting a message again replaces it.
  * *chunks_r, if not NULL, gets the number of chunks written.
@@ -229,7 +248,7 @@ struct search_ranked {
 };
 
 struct search_fused {
-	size_t a, b;		/* index into list A / B, or SIZE_MAX */
+	size_t a, b, c;		/* index into list A / B / C, or SIZE_MAX */
 	double score;
 };
 
@@ -245,5 +264,15 @@ size_t search_rrf(const struct search_ranked *a, size_t na,
 size_t search_rrf_weighted(const struct search_ranked *a, size_t na,
     const struct search_ranked *b, size_t nb, unsigned k, double wa,
     double wb, struct search_fused *out);
+/*
+ * Three lists (OUT has room for na + nb + nc; C may be NULL with nc 0):
+ * score = wa / (k + rank in A) + wb / (k + rank in B) + wc / (k + rank in
+ * C).  Ties go to the better best single rank, then to the better rank
+ * in A, B, C in that order.  With nc 0 it is search_rrf_weighted().
+ */
+size_t search_rrf3(const struct search_ranked *a, size_t na,
+    const struct search_ranked *b, size_t nb,
+    const struct search_ranked *c, size_t nc, unsigned k, double wa,
+    double wb, double wc, struct search_fused *out);
 
 #endif

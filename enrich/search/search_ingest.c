@@ -140,13 +140,14 @@ message_valid(const struct search_message *m)
 	    strcmp(m->direction, "draft") == 0);
 }
 
+/* Embeds every piece with EMB (DIM floats) and upserts it into VEC. */
 static int
-upsert_vectors(struct search_ctx *c, const char *tenant,
-    const struct search_message *msgs, struct pieces *ps, char *err,
-    size_t errlen)
+upsert_vectors(struct embedder *emb, struct vec_store *vec, size_t dim,
+    const char *tenant, const struct search_message *msgs, struct pieces *ps,
+    char *err, size_t errlen)
 {
 	enum { BATCH = 64 };
-	float *vecs = xreallocarray(NULL, BATCH * c->dim, sizeof(float));
+	float *vecs = xreallocarray(NULL, BATCH * dim, sizeof(float));
 	struct vec_point pts[BATCH];
 	char accts[BATCH][24];
 	const char *texts[BATCH];
@@ -162,7 +163,7 @@ upsert_vectors(struct search_ctx *c, const char *tenant,
 			texts[j] = ps->p[i + j].embed_text;
 			lens[j] = ps->p[i + j].embed_len;
 		}
-		if (embedder_texts(c->emb, texts, lens, n, vecs, e,
+		if (embedder_texts(emb, texts, lens, n, vecs, e,
 		    sizeof(e)) != 0) {
 			search_err(err, errlen, "embedding: %s", e);
 			goto out;
@@ -174,7 +175,7 @@ upsert_vectors(struct search_ctx *c, const char *tenant,
 
 			memset(pt, 0, sizeof(*pt));
 			search_chunk_id(m->message_key, p->chunk_no, &pt->id);
-			pt->vector = vecs + j * c->dim;
+			pt->vector = vecs + j * dim;
 			accts[j][0] = '\0';
 			if (m->account_id >= 0)
 				snprintf(accts[j], sizeof(accts[j]),
@@ -190,7 +191,7 @@ upsert_vectors(struct search_ctx *c, const char *tenant,
 			pt->payload.message_ref = m->message_key;
 			pt->payload.chunk = (uint32_t)p->chunk_no;
 		}
-		if (vec_upsert(c->vec, tenant, pts, n, &errstr) != 0) {
+		if (vec_upsert(vec, tenant, pts, n, &errstr) != 0) {
 			search_err(err, errlen, "vector store: %s", errstr);
 			goto out;
 		}
@@ -288,7 +289,9 @@ search_ingest(struct search_ctx *c, const char *tenant,
 		if (chunk_message(c, &ps, i, &msgs[i], err, errlen) != 0)
 			goto out;
 	}
-	if (upsert_vectors(c, tenant, msgs, &ps, err, errlen) != 0 ||
+	if (upsert_vectors(c->emb, c->vec, c->dim, tenant, msgs, &ps, err,
+	    errlen) != 0 || (c->emb2 != NULL && upsert_vectors(c->emb2,
+	    c->vec2, c->dim2, tenant, msgs, &ps, err, errlen) != 0) ||
 	    write_rows(c, tenant, msgs, n, &ps, err, errlen) != 0)
 		goto out;
 	if (chunks_r != NULL)

@@ -13,6 +13,10 @@ struct search_ctx {
 	struct vec_store *vec;
 	PGconn *pg;
 	size_t dim;
+	/* the second dense model; NULL when not configured */
+	struct embedder *emb2;
+	struct vec_store *vec2;
+	size_t dim2;
 };
 
 int search_err(char *err, size_t errlen, const char *fmt, ...)

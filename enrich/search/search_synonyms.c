@@ -85,6 +85,25 @@ static const char *const groups[] = {
 	/* deals gone quiet */
 	"stalled stall silent silence ghosted unresponsive no_response "
 	    "quiet stuck",
+	/* connecting to other systems */
+	"integration integrations integrate connect connector connectors "
+	    "api apis endpoint endpoints webhook webhooks sync import export "
+	    "erp crm plugin interface",
+	/* where data lives and who sees it */
+	"privacy gdpr residency hosted hosting region data_center "
+	    "subprocessor subprocessors dpa retention deletion "
+	    "personal_data",
+	/* asks for the product to do more */
+	"feature features roadmap functionality capability capabilities "
+	    "enhancement wishlist feature_request",
+	/* seeing the customer in person */
+	"visit visiting onsite on-site in_person trip travel fly flying "
+	    "stop_by",
+	/* service unavailable */
+	"outage down downtime unavailable unreachable offline degraded "
+	    "disruption",
+	/* moving a meeting */
+	"reschedule move moved postpone push rebook shift",
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 

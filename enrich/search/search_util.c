@@ -336,61 +336,101 @@ search_rrf_weighted(const struct search_ranked *a, size_t na,
     const struct search_ranked *b, size_t nb, unsigned k, double wa,
     double wb, struct search_fused *out)
 {
+	return search_rrf3(a, na, b, nb, NULL, 0, k, wa, wb, 0, out);
+}
+
+/* Index of KEY in L (N entries), or SIZE_MAX. */
+static size_t
+ranked_find(const struct search_ranked *l, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(l[i].key, key) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+static unsigned
+rank_of(const struct search_ranked *l, size_t i)
+{
+	return i != SIZE_MAX ? l[i].rank : UINT32_MAX;
+}
+
+/*
+ * Among equal scores: the better best single rank first, then the better
+ * rank in A, then in B, then in C.
+ */
+static bool
+tie_before(const struct search_fused *x, const struct search_fused *y,
+    const struct search_ranked *a, const struct search_ranked *b,
+    const struct search_ranked *c)
+{
+	unsigned xr[3] = { rank_of(a, x->a), rank_of(b, x->b),
+	    rank_of(c, x->c) };
+	unsigned yr[3] = { rank_of(a, y->a), rank_of(b, y->b),
+	    rank_of(c, y->c) };
+	unsigned xb = xr[0], yb = yr[0];
+
+	for (size_t i = 1; i < 3; i++) {
+		xb = xr[i] < xb ? xr[i] : xb;
+		yb = yr[i] < yb ? yr[i] : yb;
+	}
+	if (xb != yb)
+		return xb < yb;
+	for (size_t i = 0; i < 3; i++)
+		if (xr[i] != yr[i])
+			return xr[i] < yr[i];
+	return false;
+}
+
+size_t
+search_rrf3(const struct search_ranked *a, size_t na,
+    const struct search_ranked *b, size_t nb,
+    const struct search_ranked *c, size_t nc, unsigned k, double wa,
+    double wb, double wc, struct search_fused *out)
+{
 	size_t n = 0;
 
-	for (size_t i = 0; i < na; i++) {
-		out[n].a = i;
-		out[n].b = SIZE_MAX;
-		out[n].score = wa / (k + a[i].rank);
-		for (size_t j = 0; j < nb; j++)
-			if (strcmp(a[i].key, b[j].key) == 0) {
-				out[n].b = j;
-				out[n].score += wb / (k + b[j].rank);
-				break;
-			}
-		n++;
-	}
-	for (size_t j = 0; j < nb; j++) {
-		bool seen = false;
+	/* every distinct key once, in list order A, B, C */
+	for (size_t l = 0; l < 3; l++) {
+		const struct search_ranked *lst = l == 0 ? a : l == 1 ? b : c;
+		size_t nl = l == 0 ? na : l == 1 ? nb : nc;
 
-		for (size_t i = 0; i < na && !seen; i++)
-			seen = strcmp(a[i].key, b[j].key) == 0;
-		if (seen)
-			continue;
-		out[n].a = SIZE_MAX;
-		out[n].b = j;
-		out[n].score = wb / (k + b[j].rank);
-		n++;
+		for (size_t i = 0; i < nl; i++) {
+			const char *key = lst[i].key;
+			struct search_fused *f;
+
+			if ((l > 0 && ranked_find(a, na, key) != SIZE_MAX) ||
+			    (l > 1 && ranked_find(b, nb, key) != SIZE_MAX))
+				continue;
+			f = &out[n++];
+			f->a = l == 0 ? i : SIZE_MAX;
+			f->b = l == 1 ? i : l < 1 ? ranked_find(b, nb, key) :
+			    SIZE_MAX;
+			f->c = l == 2 ? i : ranked_find(c, nc, key);
+			f->score = 0;
+			if (f->a != SIZE_MAX)
+				f->score += wa / (k + a[f->a].rank);
+			if (f->b != SIZE_MAX)
+				f->score += wb / (k + b[f->b].rank);
+			if (f->c != SIZE_MAX)
+				f->score += wc / (k + c[f->c].rank);
+		}
 	}
 	/*
-	 * Ties: equal scores mean equal rank patterns; qsort is not stable,
-	 * so order them explicitly by best single rank, then list A first.
+	 * Ties: qsort is not stable, so runs of equal scores are ordered
+	 * explicitly (tie_before) by insertion.
 	 */
 	qsort(out, n, sizeof(*out), fused_cmp);
 	for (size_t i = 1; i < n; i++) {
 		size_t j = i;
 
-		while (j > 0 && out[j - 1].score == out[j].score) {
-			unsigned ra = out[j - 1].a != SIZE_MAX ?
-			    a[out[j - 1].a].rank : UINT32_MAX;
-			unsigned rb = out[j].a != SIZE_MAX ?
-			    a[out[j].a].rank : UINT32_MAX;
-			unsigned sa = out[j - 1].b != SIZE_MAX ?
-			    b[out[j - 1].b].rank : UINT32_MAX;
-			unsigned sb = out[j].b != SIZE_MAX ?
-			    b[out[j].b].rank : UINT32_MAX;
-			unsigned best_prev = ra < sa ? ra : sa;
-			unsigned best_cur = rb < sb ? rb : sb;
+		while (j > 0 && out[j - 1].score == out[j].score &&
+		    tie_before(&out[j], &out[j - 1], a, b, c)) {
+			struct search_fused t = out[j];
 
-			if (best_cur < best_prev ||
-			    (best_cur == best_prev && rb < ra)) {
-				struct search_fused t = out[j];
-
-				out[j] = out[j - 1];
-				out[j - 1] = t;
-				j--;
-			} else
-				break;
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+			j--;
 		}
 	}
 	return n;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # search_eval.sh - hybrid search end to end on the labelled retrieval set
 # (tests/fixtures/retrieval), against a real PostgreSQL 15 and the
-# embedded vector store, with the real all-MiniLM-L6-v2 model.
+# embedded vector store, with the real all-MiniLM-L6-v2 model and, as the
+# second dense model ([embed2] / [vector2]), bge-small-en-v1.5 (int8 ONNX
+# export rewritten as F32 by enrich/embed/onnx2st.py).
 #
 #   1. migrations applied; roles crm_enrich (ingest) and crm_api (search)
 #      log in as non-owners, so row-level security applies to both
@@ -11,14 +13,15 @@
 #      on 71 queries (53 paraphrases, 18 lookups of named things; a fixed
 #      dev half for tuning and a held-out test half); fails if the
 #      measured hybrid recall@10 falls below SEARCH_RECALL_MIN (default
-#      0.75, a regression floor under the 0.771 measured with
-#      all-MiniLM-L6-v2 and the sales synonyms; the 0.9 goal is not met,
-#      see docs/search.md), on the test half below SEARCH_TEST_MIN
-#      (default 0.75, under 0.776), or on lookups below SEARCH_LOOKUP_MIN
-#      (default 0.95); and full text with the synonyms must beat it
-#      without them (the synonyms are really applied)
+#      0.78, a regression floor under the 0.819 measured with both models
+#      and the sales synonyms; the 0.9 goal is not met, see
+#      docs/search.md), on the test half below SEARCH_TEST_MIN (default
+#      0.78, under 0.807), or on lookups below SEARCH_LOOKUP_MIN (default
+#      0.95); full text with the synonyms must beat it without them (the
+#      synonyms are really applied), and hybrid with the second model must
+#      differ from hybrid without it (the second list is really fused)
 #   4. tenant isolation: searches for one tenant never return the other's
-#      chunks, in every mode (so on the SQL and the vector side), and SQL
+#      chunks, in every mode (so on the SQL side and in both vector stores), and SQL
 #      as crm_api / crm_enrich cannot read or write across tenants
 #   5. the CLI: --help, --since 30d (with --now), --account, grouping,
 #      and re-ingestion is idempotent
@@ -26,8 +29,8 @@
 scenario_init search_eval 41
 . "$TLIB/postgres.sh"
 need_cmd psql
-MIN="${SEARCH_RECALL_MIN:-0.75}"
-TEST_MIN="${SEARCH_TEST_MIN:-0.75}"
+MIN="${SEARCH_RECALL_MIN:-0.78}"
+TEST_MIN="${SEARCH_TEST_MIN:-0.78}"
 LOOKUP_MIN="${SEARCH_LOOKUP_MIN:-0.95}"
 FIX="$ROOT/tests/fixtures/retrieval"
 
@@ -35,6 +38,8 @@ make -s -C "$ROOT" B="$B" "$B/crm-migrate" "$B/crm-search" "$B/crm-search-ingest
 	"$B/crm-search-eval" >/dev/null || fail "build"
 MODEL="$("$ROOT/enrich/embed/fetch-model.sh" | tail -n 1)" ||
 	skip "cannot fetch the model (registry unreachable?)"
+MODEL2="$("$ROOT/enrich/embed/fetch-model.sh" bge-small-en-v1.5-int8 | tail -n 1)" ||
+	skip "cannot fetch the second model (registry unreachable?)"
 
 step "PostgreSQL and migrations"
 alloc_port PGP
@@ -52,6 +57,15 @@ model_dir = $MODEL
 [vector]
 backend = local
 data_dir = $T/vec
+sync = none
+
+[embed2]
+backend = local
+model_dir = $MODEL2
+
+[vector2]
+backend = local
+data_dir = $T/vec2
 sync = none
 
 [database]
@@ -98,11 +112,16 @@ print(f"  hybrid recall@10 {h:.3f} (floor {m}): dev {hd:.3f}, test {ht:.3f} (flo
 ok = h >= m and hl >= lm and ht >= tm
 if s["fts-synonyms"]["recall"] <= s["fts-english-any"]["recall"]:
     print("  full text with synonyms is no better than without"); ok = False
+h1 = s["hybrid-1model"]
+print(f"  one model: hybrid {h1['recall']:.3f} / MRR {h1['mrr']:.3f}; second model alone "
+      f"{s['dense2']['recall']:.3f}")
+if (h1["recall"], h1["mrr"]) == (h, s["hybrid"]["mrr"]):
+    print("  the second model's list changed nothing"); ok = False
 sys.exit(0 if ok else 1)
 PYEOF
 
 step "tenant isolation"
-for mode in hybrid dense fts; do
+for mode in hybrid dense dense2 fts; do
 	for q in "buyer complained about pricing" "security questionnaire" "renewal"; do
 		for t in acme globex; do
 			"$B/crm-search" -c "$T/crm_api.conf" --tenant $t --mode $mode \
@@ -118,7 +137,7 @@ PYEOF
 		done
 	done
 done
-note "hybrid, dense and full text: 18 searches, no cross-tenant result"
+note "hybrid, dense, dense2 and full text: 24 searches, no cross-tenant result"
 # SQL as the API role: no tenant set -> nothing; the other tenant's keys
 # are invisible; writes across tenants are refused by the policy.
 [ "$(psql -X -At -U crm_api -c 'SELECT count(*) FROM message_chunks')" = 0 ] ||
@@ -159,6 +178,7 @@ ids = [g["account_id"] for g in s["accounts"]]
 assert len(ids) == len(set(ids)), "an account appears twice"
 ranks = [min(h["rank"] for h in g["results"]) for g in s["accounts"]]
 assert ranks == sorted(ranks), "groups not ordered by best rank"
+assert any(h["dense2_rank"] for h in hits) and any(h["dense_rank"] for h in hits), "dense ranks"
 assert all(g["account_id"] == 101 for g in a["accounts"]) and a["accounts"], "account filter"
 PYEOF
 "$B/crm-search" -c "$T/crm_api.conf" --tenant acme --now 2026-11-20 --json -n 20 \
@@ -199,6 +219,13 @@ sed 's/^conninfo = .*/conninfo = host=127.0.0.1 password=hunter2/' "$T/crm_api.c
 "$B/crm-search" -c "$T/pw.conf" --tenant acme x 2>"$T/pw.err" && fail "password in config accepted"
 grep -q "pw.conf:[0-9]*: conninfo: no password" "$T/pw.err" || fail "password: $(cat "$T/pw.err")"
 grep -q hunter2 "$T/pw.err" && fail "password echoed"
+# the second store must be a store of its own, and needs its model
+sed "s#^data_dir = $T/vec2#data_dir = $T/vec#" "$T/crm_api.conf" >"$T/same.conf"
+"$B/crm-search" -c "$T/same.conf" --tenant acme x 2>"$T/same.err" && fail "[vector2] = [vector] accepted"
+grep -q "same.conf: \[vector2\] needs a data_dir of its own" "$T/same.err" || fail "same store: $(cat "$T/same.err")"
+sed '/^\[embed2\]/,/^$/d' "$T/crm_api.conf" >"$T/no2.conf"
+"$B/crm-search" -c "$T/no2.conf" --tenant acme x 2>"$T/no2.err" && fail "[vector2] without [embed2] accepted"
+grep -q "needs \[embed2\]" "$T/no2.err" || fail "no embed2: $(cat "$T/no2.err")"
 
 step "re-ingestion is idempotent"
 before="$(psql -X -At -c "SELECT count(*) FROM message_chunks")"
@@ -224,29 +251,31 @@ sed 's/"body": ".*"}$/"body": "Short now."}/' "$T/long.jsonl" >"$T/short.jsonl"
 "$B/crm-search-ingest" -c "$T/crm_enrich.conf" --tenant acme "$T/long.jsonl" || fail "ingest long"
 n_long="$(psql -X -At -c "SELECT count(*) FROM message_chunks WHERE message_key = 'rs-long'")"
 [ "$n_long" -ge 4 ] || fail "a 70-email body gave $n_long chunks"
-for mode in fts dense; do
+for mode in fts dense dense2; do
 	"$B/crm-search" -c "$T/crm_api.conf" --tenant acme --mode $mode --json -n 3 \
 		"forklift battery recall in Reno" >"$T/long-$mode.json" || fail "search long $mode"
 done
-"$PY" - "$T/long-fts.json" "$T/long-dense.json" <<'PYEOF' || fail "the chunk holding the sentence is not found first"
+"$PY" - "$T/long-fts.json" "$T/long-dense.json" "$T/long-dense2.json" <<'PYEOF' || fail "the chunk holding the sentence is not found first"
 import json, sys
 for f in sys.argv[1:]:
     top = json.load(open(f))["accounts"][0]["results"][0]
     assert top["message_key"] == "rs-long" and top["chunk_no"] > 0, (f, top["message_key"], top["chunk_no"])
     assert "forklift battery recall" in top["text"], f
 PYEOF
-note "rs-long: $n_long chunks; full text and dense both rank the right chunk first"
+note "rs-long: $n_long chunks; full text and both dense models rank the right chunk first"
 "$B/crm-search-ingest" -c "$T/crm_enrich.conf" --tenant acme "$T/short.jsonl" >/dev/null || fail "ingest short"
 [ "$(psql -X -At -c "SELECT count(*) FROM message_chunks WHERE message_key = 'rs-long'")" = 1 ] ||
 	fail "old chunks of rs-long kept in SQL"
-"$B/crm-search" -c "$T/crm_api.conf" --tenant acme --mode dense --json -n 50 \
+for mode in dense dense2; do
+"$B/crm-search" -c "$T/crm_api.conf" --tenant acme --mode $mode --json -n 50 \
 	"forklift battery recall in Reno" >"$T/stale.json" || fail "search stale"
-"$PY" - "$T/stale.json" <<'PYEOF' || fail "a stale vector without its row was returned"
+"$PY" - "$T/stale.json" <<'PYEOF' || fail "a stale vector without its row was returned ($mode)"
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert all(not (h["message_key"] == "rs-long" and h["chunk_no"] > 0)
            for g in r["accounts"] for h in g["results"])
 PYEOF
+done
 printf '{"id": "x", "direction": "sideways", "sent_at": "2026-01-01"}\n' >"$T/bad.jsonl"
 "$B/crm-search-ingest" -c "$T/crm_enrich.conf" --tenant acme "$T/bad.jsonl" 2>"$T/bad.err" &&
 	fail "a bad direction was accepted"

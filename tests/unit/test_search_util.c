@@ -187,6 +187,15 @@ test_fts_expand(void **state)
 		assert_null(strstr(p + 1, " or budget"));
 	}
 	free(s);
+	/* technical and service groups: integration, outages, visits */
+	s = search_fts_expand("integrating systems");
+	assert_non_null(strstr(s, " or connector"));
+	assert_non_null(strstr(s, " or webhook"));
+	free(s);
+	s = search_fts_expand("site visited");
+	assert_non_null(strstr(s, " or \"in person\""));
+	assert_null(strstr(s, " or downtime"));
+	free(s);
 	/* short words are not stripped into a group word ("is" !~ "i") */
 	s = search_fts_expand("is it");
 	assert_string_equal(s, "is or it");
@@ -233,6 +242,55 @@ test_rrf_weighted(void **state)
 	assert_int_equal(out[1].b, 0);		/* z: 2/61 */
 	assert_int_equal(out[2].a, 0);		/* x: 1/61 */
 	(void)n;
+}
+
+/* Three lists: sums over all three, ties by best rank, then A, B, C. */
+static void
+test_rrf3(void **state)
+{
+	const struct search_ranked a[] = { { "x", 1 }, { "y", 2 } };
+	const struct search_ranked b[] = { { "z", 1 }, { "y", 3 } };
+	const struct search_ranked c[] = { { "y", 1 }, { "w", 2 },
+	    { "v", 3 }, { "z", 4 } };
+	const struct search_ranked p[] = { { "p", 1 }, { "q", 2 } };
+	const struct search_ranked q[] = { { "q", 1 }, { "p", 2 } };
+	struct search_fused out[8], two[8];
+	size_t n, m;
+
+	(void)state;
+	n = search_rrf3(a, 2, b, 2, c, 4, 60, 1.0, 1.0, 1.0, out);
+	assert_int_equal(n, 5);			/* x y z w v */
+	assert_int_equal(out[0].a, 1);		/* y: 1/62 + 1/63 + 1/61 */
+	assert_int_equal(out[0].b, 1);
+	assert_int_equal(out[0].c, 0);
+	assert_true(out[0].score == 1.0 / 62 + 1.0 / 63 + 1.0 / 61);
+	assert_int_equal(out[1].b, 0);		/* z: 1/61 + 1/64 */
+	assert_int_equal(out[1].c, 3);
+	assert_int_equal(out[1].a, SIZE_MAX);
+	assert_int_equal(out[2].a, 0);		/* x: 1/61 */
+	assert_int_equal(out[3].c, 1);		/* w: 1/62 */
+	assert_int_equal(out[4].c, 2);		/* v: 1/63 */
+	/* C weighted 0 changes the scores, never the membership */
+	n = search_rrf3(a, 2, b, 2, c, 4, 60, 1.0, 1.0, 0.0, out);
+	assert_int_equal(n, 5);
+	assert_true(out[0].score == 1.0 / 62 + 1.0 / 63);
+	/* without C it is search_rrf_weighted(), entry for entry */
+	n = search_rrf3(a, 2, b, 2, NULL, 0, 60, 1.0, 2.0, 1.0, out);
+	m = search_rrf_weighted(a, 2, b, 2, 60, 1.0, 2.0, two);
+	assert_int_equal(n, m);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(out[i].a, two[i].a);
+		assert_int_equal(out[i].b, two[i].b);
+		assert_int_equal(out[i].c, SIZE_MAX);
+		assert_true(out[i].score == two[i].score);
+	}
+	/* a full tie outside A (p: B1 + C2, q: B2 + C1): B decides */
+	n = search_rrf3(NULL, 0, p, 2, q, 2, 60, 1.0, 1.0, 1.0, out);
+	assert_int_equal(n, 2);
+	assert_true(out[0].score == out[1].score);
+	assert_int_equal(out[0].b, 0);		/* p */
+	assert_int_equal(out[0].c, 1);
+	assert_int_equal(out[1].b, 1);		/* q */
 }
 
 static void
@@ -308,6 +366,7 @@ main(void)
 		cmocka_unit_test(test_fts_expand),
 		cmocka_unit_test(test_fts_expand_limit),
 		cmocka_unit_test(test_rrf_weighted),
+		cmocka_unit_test(test_rrf3),
 		cmocka_unit_test(test_fts_any_limit),
 		cmocka_unit_test(test_rrf),
 		cmocka_unit_test(test_time_phrase),
