@@ -801,8 +801,9 @@ static char *
 txn_begin(struct enrich_store *s, const char *tenant, const struct prep *pv,
     size_t n)
 {
-	char **doms = xcalloc(n + 1, sizeof(*doms)), *arr, *v[5] = { NULL };
+	char **doms = xcalloc(n + 1, sizeof(*doms)), *arr, *v[6] = { NULL };
 	size_t nd = 0;
+	unsigned nv;
 
 	for (size_t i = 0; i < n; i++) {
 		const char *at;
@@ -821,6 +822,19 @@ txn_begin(struct enrich_store *s, const char *tenant, const struct prep *pv,
 	{
 		const char *p[2] = { tenant, arr };
 
+		/* Cached plans (crm_store_message()'s statements, the
+		 * foreign-key checks) were made for the tables' sizes when
+		 * they were first used.  A young table - a new install, a
+		 * backfill - outgrows them long before autovacuum analyzes
+		 * it, and a plan made for 10 rows scans 100,000.  The
+		 * planner sees a table's current size, so planning again
+		 * is enough: at the 4th, 8th, 16th ... transaction of a
+		 * connection, and every 4096th, so no plan is older than
+		 * twice the work done since it was made. */
+		s->txns++;
+		if (s->txns >= 4 && ((s->txns & (s->txns - 1)) == 0 ||
+		    s->txns % 4096 == 0))
+			pipe_send(s, "DISCARD PLANS", 0, NULL, -1);
 		pipe_send(s, "BEGIN", 0, NULL, -1);
 		pipe_send(s, "SELECT set_config('crm.tenant_id', $1, true)",
 		    1, p, -1);
@@ -833,18 +847,19 @@ txn_begin(struct enrich_store *s, const char *tenant, const struct prep *pv,
 		    "'') || ' ' FROM tenant_domains WHERE tenant_id = $1", 1,
 		    p, -1);
 	}
+	nv = s->piped;
 	pipe_end(s, v);
 	s->piped = 0;
 	free(arr);
 	free(doms);
-	for (int i = 0; i < 4; i++)
+	for (unsigned i = 0; i + 1 < nv; i++)
 		free(v[i]);
-	if (s->failed || v[4] == NULL) {
+	if (s->failed || v[nv - 1] == NULL) {
 		s->failed = true;
-		free(v[4]);
+		free(v[nv - 1]);
 		return NULL;
 	}
-	return v[4];
+	return v[nv - 1];
 }
 
 /*

@@ -25,6 +25,7 @@ struct enrich_store {
 	unsigned piped;
 	int *piped_item;
 	unsigned piped_cap;
+	unsigned txns;		/* transactions on this connection */
 	struct resolve_rules *rules;
 };
 

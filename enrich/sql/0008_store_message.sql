@@ -1,4 +1,4 @@
--- 0007_store_message.sql - one message, one statement.
+-- 0008_store_message.sql - one message, one statement.
 --
 -- crm-enrich used to write a message with a dozen statements in three
 -- round trips, each parsed and planned again; the server spent more time
@@ -95,45 +95,50 @@ DECLARE
 	v_tid bigint;
 	v_contact bigint;
 	v_orphan bigint;
+	v_how text;
 BEGIN
-	INSERT INTO messages (tenant_id, idempotency_key, message_id,
-	    in_reply_to, refs, subject, sent_at, direction, mailbox_owner,
-	    mailbox, uid, uidvalidity, source, observed_at, size_bytes,
-	    body_text, kafka_topic, kafka_partition, kafka_offset, kafka_key,
-	    kafka_headers, body_quoted, body_signature, body_disclaimer)
-	    VALUES (p_tenant, p_idkey, p_message_id, p_in_reply_to,
-	    COALESCE(p_refs, '{}'), p_subject, p_sent_at, p_direction,
-	    p_owner, p_mailbox, p_uid, p_uidvalidity, p_source, p_observed_at,
-	    p_size, p_body_text, p_topic, p_partition, p_offset, p_key,
-	    p_headers, p_body_quoted, p_body_signature, p_body_disclaimer)
-	    ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-	    RETURNING id, COALESCE(sent_at, observed_at, created_at)
-	    INTO v_id, v_sent;
-	IF v_id IS NULL THEN
+	-- The thread is found before the message row is written, so the row
+	-- is inserted once with its thread_id: updating it afterwards wrote
+	-- every index of messages a second time.
+	PERFORM FROM messages
+	    WHERE tenant_id = p_tenant AND idempotency_key = p_idkey;
+	IF FOUND THEN
 		RETURN NULL;
 	END IF;
+	v_sent := COALESCE(p_sent_at, p_observed_at, now());
 
 	IF cardinality(p_parents) > 0 THEN
 		SELECT m.thread_id INTO v_tid
 		    FROM unnest(p_parents) WITH ORDINALITY AS r(mid, ord)
 		    JOIN messages m ON m.tenant_id = p_tenant AND
 		    m.message_id = r.mid
-		    WHERE m.thread_id IS NOT NULL AND m.id <> v_id
+		    WHERE m.thread_id IS NOT NULL
 		    ORDER BY r.ord LIMIT 1;
+		v_how := 'p';
+	END IF;
+	-- A child that arrived first (replies overtake originals across
+	-- mailboxes and partitions): by In-Reply-To, then by References
+	-- (message_refs, 0007).  Two statements, not one with OR: each
+	-- keeps its index in a cached plan.
+	IF v_tid IS NULL AND p_message_id IS NOT NULL THEN
+		SELECT thread_id INTO v_tid FROM messages
+		    WHERE tenant_id = p_tenant AND in_reply_to = p_message_id
+		    AND thread_id IS NOT NULL LIMIT 1;
+		IF v_tid IS NULL THEN
+			SELECT m.thread_id INTO v_tid FROM message_refs r
+			    JOIN messages m ON m.tenant_id = p_tenant AND
+			    m.id = r.message_id
+			    WHERE r.tenant_id = p_tenant AND
+			    r.ref = p_message_id AND m.thread_id IS NOT NULL
+			    LIMIT 1;
+		END IF;
+		v_how := 'c';
 	END IF;
 	IF v_tid IS NULL THEN
-		WITH c AS (
-			SELECT thread_id AS id FROM messages
-			    WHERE p_message_id IS NOT NULL AND
-			    tenant_id = p_tenant AND id <> v_id AND
-			    thread_id IS NOT NULL AND
-			    (in_reply_to = p_message_id OR
-			    refs @> ARRAY[p_message_id])
-			    LIMIT 1),
-		f AS (
+		WITH f AS (
 			SELECT id FROM threads
-			    WHERE NOT EXISTS (SELECT FROM c) AND
-			    p_subject_norm <> '' AND tenant_id = p_tenant AND
+			    WHERE p_subject_norm <> '' AND
+			    tenant_id = p_tenant AND
 			    subject_norm = p_subject_norm AND
 			    (p_had_prefix OR orphan) AND
 			    last_at >= v_sent - interval '30 days'
@@ -147,19 +152,49 @@ BEGIN
 			    orphan)
 			    SELECT p_tenant, p_subject, p_subject_norm,
 			    p_had_prefix
-			    WHERE NOT EXISTS (SELECT FROM c) AND
-			    NOT EXISTS (SELECT FROM f)
+			    WHERE NOT EXISTS (SELECT FROM f)
 			    RETURNING id)
-		SELECT u.id INTO v_tid FROM (SELECT id FROM c UNION ALL
-		    SELECT id FROM f UNION ALL SELECT id FROM n) u LIMIT 1;
+		SELECT u.id, u.how INTO v_tid, v_how FROM (
+		    SELECT id, 'f' AS how FROM f UNION ALL
+		    SELECT id, 'n' FROM n) u LIMIT 1;
 	END IF;
+
+	INSERT INTO messages (tenant_id, idempotency_key, message_id,
+	    in_reply_to, refs, subject, sent_at, direction, mailbox_owner,
+	    mailbox, uid, uidvalidity, source, observed_at, size_bytes,
+	    body_text, kafka_topic, kafka_partition, kafka_offset, kafka_key,
+	    kafka_headers, body_quoted, body_signature, body_disclaimer,
+	    thread_id)
+	    VALUES (p_tenant, p_idkey, p_message_id, p_in_reply_to,
+	    COALESCE(p_refs, '{}'), p_subject, p_sent_at, p_direction,
+	    p_owner, p_mailbox, p_uid, p_uidvalidity, p_source, p_observed_at,
+	    p_size, p_body_text, p_topic, p_partition, p_offset, p_key,
+	    p_headers, p_body_quoted, p_body_signature, p_body_disclaimer,
+	    v_tid)
+	    ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+	    RETURNING id INTO v_id;
+	IF v_id IS NULL THEN
+		-- Another transaction stored this key since the check above
+		-- (it was in flight, and committed while this INSERT waited
+		-- for it): a duplicate after all.  Undo the one side effect
+		-- so far, the thread lookup's.
+		IF v_how = 'n' THEN
+			DELETE FROM threads
+			    WHERE tenant_id = p_tenant AND id = v_tid;
+		ELSIF v_how = 'f' AND NOT p_had_prefix THEN
+			UPDATE threads SET orphan = true
+			    WHERE tenant_id = p_tenant AND id = v_tid;
+		END IF;
+		RETURN NULL;
+	END IF;
+	INSERT INTO message_refs (tenant_id, ref, message_id)
+	    SELECT DISTINCT p_tenant, r, v_id FROM unnest(p_refs) AS r
+	    ON CONFLICT DO NOTHING;
 
 	UPDATE threads SET message_count = message_count + 1,
 	    first_at = LEAST(first_at, v_sent),
 	    last_at = GREATEST(last_at, v_sent)
 	    WHERE tenant_id = p_tenant AND id = v_tid;
-	UPDATE messages SET thread_id = v_tid
-	    WHERE tenant_id = p_tenant AND id = v_id;
 
 	-- Statements in a function run with cached, generic plans: each is
 	-- written so that its plan does not depend on the values (an orphan
