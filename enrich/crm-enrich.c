@@ -78,7 +78,7 @@ usage(FILE *f)
 	    "  -h, --help         this text\n"
 	    "  -V, --version      print the version\n"
 	    "\n"
-	    "Signals: TERM and INT finish the current record, commit offsets "
+	    "Signals: TERM and INT finish the current batch, commit offsets "
 	    "and\nleave the consumer group.  See man crm-enrich(8).\n",
 	    DEFAULT_CONFIG);
 }
