@@ -17,6 +17,9 @@
 #   - every other record took effect exactly once: the expected counts per
 #     tenant, thread counters matching the threaded messages, one
 #     tenant's records in offset order within a partition;
+#   - two transactions storing one key at once (as two instances with a
+#     copy each would) leave one row and one thread: the loser undoes the
+#     thread it made and reports a duplicate;
 #   - a replay of both topics under a new group changes no row count.
 . "$(dirname "$0")/../lib/common.sh"
 scenario_init enrich_batch 13
@@ -59,6 +62,9 @@ step "consume in batches of at most 16"
 enrich_conf "$T/enrich-a.conf"
 sed -i 's/^commit_interval_ms = .*/&\nbatch_records = 16/' "$T/enrich-a.conf"
 "$ENRICH" --check -c "$T/enrich-a.conf" >/dev/null || fail "batch_records refused"
+printf '[kafka]\nbrokers = x\nbatch_records = 0\n' >"$T/bad.conf"
+if "$ENRICH" --check -c "$T/bad.conf" 2>"$T/bad.err"; then fail "batch_records = 0 accepted"; fi
+grep -q 'bad.conf:3:' "$T/bad.err" || { cat "$T/bad.err"; fail "batch_records = 0: no file:line"; }
 "$ENRICH" -c "$T/enrich-a.conf" >>"$T/enrich-a.log" 2>&1 &
 ENRICH_PID_a=$!
 track_pid "$ENRICH_PID_a" "crm-enrich a"
@@ -95,6 +101,44 @@ grep -q 'error=database: P0001 .*rejected by test trigger' "$T/dlq.txt" ||
 	fail "the dead letter does not carry the database's reason"
 grep -q "idempotency-key=$(printf '%064d' 3)" "$T/dlq.txt" ||
 	fail "the dead letter is not the rejected record"
+
+step "two transactions race on one key: one row, one thread"
+# What two instances do when each holds a copy of one message (two
+# mailboxes, two partitions): B's call does not see A's uncommitted row,
+# finds no thread and makes one, then its INSERT waits for A.  When A
+# commits, B's call must undo its thread and report a duplicate (NULL).
+race_call() { # SUBJECT
+	printf "SELECT crm_store_message('acme', repeat('e', 64), 'race@x', NULL,
+	    '{}', '%s', now(), 'in', 'alice@acme.example', NULL, NULL, NULL,
+	    NULL, NULL, 10, 'hi', 'crm.mail.v1', 0, 0,
+	    'acme/alice@acme.example', '{}', NULL, NULL, NULL, NULL, '%s',
+	    false, true, '{from}', '{carol@initech.com}', '{initech.com}',
+	    '{Carol}', '{f}', '{f}', '{initech.com}', NULL, NULL, NULL, NULL,
+	    '{}', '{}', '{}', '{}') IS NOT NULL;\n" "$1" "$1"
+}
+as_enrich() {
+	psql -X -q -A -t -v ON_ERROR_STOP=1 -U crm_enrich "$@"
+}
+{
+	printf "BEGIN;\nSELECT set_config('crm.tenant_id', 'acme', true) \\g /dev/null\n"
+	race_call "race"
+	printf "SELECT pg_sleep(3) \\g /dev/null\nCOMMIT;\n"
+} | as_enrich >"$T/race-a.out" 2>&1 &
+RACE_A=$!
+sleep 1
+{
+	printf "BEGIN;\nSELECT set_config('crm.tenant_id', 'acme', true) \\g /dev/null\n"
+	race_call "race"
+	printf "COMMIT;\n"
+} | as_enrich >"$T/race-b.out" 2>&1 || { cat "$T/race-b.out"; fail "B's call failed"; }
+wait "$RACE_A" || { cat "$T/race-a.out"; fail "A's call failed"; }
+[ "$(cat "$T/race-a.out")" = t ] || { cat "$T/race-a.out"; fail "A did not store the message"; }
+[ "$(cat "$T/race-b.out")" = f ] || { cat "$T/race-b.out"; fail "B did not see a duplicate"; }
+[ "$(sql "SELECT count(*) FROM messages WHERE message_id = 'race@x'")" = 1 ] ||
+	fail "the raced message is not exactly one row"
+[ "$(sql "SELECT count(*) || '/' || sum(message_count) FROM threads WHERE subject = 'race'")" = 1/1 ] ||
+	fail "the losing call left a thread behind: $(sql "SELECT count(*) FROM threads WHERE subject = 'race'")"
+sql "DELETE FROM messages WHERE message_id = 'race@x'; DELETE FROM threads WHERE subject = 'race'" >/dev/null
 
 step "replay under a new group: nothing changes"
 before="$(table_counts)"
