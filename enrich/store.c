@@ -5,22 +5,22 @@
  * Round trips: one to open the transaction (tenant setting, tenants row,
  * the mailbox owners' domains, the tenant's internal domains), then one
  * pipeline with a crm_store_message() call per mail record and the
- * COMMIT.  crm_store_message() (enrich/sql/0007) runs the statements of
+ * COMMIT.  crm_store_message() (enrich/sql/0008) runs the statements of
  * one message with plans cached for the session; the call itself is a
  * prepared statement.  Calendar records (few) run their statements one by
  * one in the same transaction (store_cal.c).
  *
- * Idempotency: crm_store_message() inserts the message first, with ON
- * CONFLICT (tenant_id, idempotency_key) DO NOTHING.  When the row already
- * exists (a replay, a re-sent record, the same message seen in another
- * mailbox, also earlier in the same batch) it returns NULL and writes
- * nothing more, so threads, contacts and counters are touched exactly
- * once per key.  If two instances race on one key, the second INSERT
- * waits for the first transaction and then does nothing (or, when their
- * batches wait on each other, one gets a deadlock error, which is
- * transient: its batch is rolled back and retried).  Meetings are keyed
- * on (tenant, UID) and only move forward in SEQUENCE, so replaying a
- * calendar record rewrites the same values.
+ * Idempotency: crm_store_message() looks the idempotency key up first.
+ * When the row already exists (a replay, a re-sent record, the same
+ * message seen in another mailbox, also earlier in the same batch) it
+ * returns NULL and writes nothing, so threads, contacts and counters are
+ * touched exactly once per key.  If two instances race on one key, the
+ * second one's INSERT (ON CONFLICT DO NOTHING) waits for the first
+ * transaction, then the call undoes its thread lookup and returns NULL;
+ * when their batches wait on each other, one gets a deadlock error,
+ * which is transient: its batch is rolled back and retried.  Meetings
+ * are keyed on (tenant, UID) and only move forward in SEQUENCE, so
+ * replaying a calendar record rewrites the same values.
  *
  * A record the database refuses (a constraint, a value out of range)
  * fails its statement, and with it the transaction: the transaction is
