@@ -163,7 +163,8 @@ sqlstate_transient(const char *st)
 }
 
 PGresult *
-store_db(struct enrich_store *s, const char *sql, int n, const char *const *p)
+store_db(struct enrich_store *s, const char *sql, int n,
+    const char *const *p)
 {
 	PGresult *r;
 	ExecStatusType st;
@@ -188,7 +189,8 @@ store_db(struct enrich_store *s, const char *sql, int n, const char *const *p)
 }
 
 void
-store_db_cmd(struct enrich_store *s, const char *sql, int n, const char *const *p)
+store_db_cmd(struct enrich_store *s, const char *sql, int n,
+    const char *const *p)
 {
 	PGresult *r = store_db(s, sql, n, p);
 
