@@ -522,8 +522,8 @@ handle_batch(struct enrich_daemon *d, rd_kafka_message_t *const *msgs,
 		if (items[i].result != ENRICH_POISON) {
 			log_debug("record %s[%" PRId32 "]@%" PRId64
 			    " tenant=%s %s %" PRIu64 " ms (batch of %zu)",
-			    ev->topic,
-			    ev->partition, ev->offset, tenant ? tenant : "-",
+			    ev->topic, ev->partition, ev->offset,
+			    tenant ? tenant : "-",
 			    enrich_result_names[items[i].result], ms, n);
 			continue;
 		}
