@@ -137,6 +137,7 @@ enrich_store_connect(struct enrich_store *s, char *err, size_t errsize)
 		return -1;
 	}
 	PQclear(r);
+	s->txns = 0;
 	return 0;
 }
 
