@@ -2,20 +2,28 @@
  * crm-enrich.c - consumes crm.mail.v1 / crm.calendar.v1 and writes
  * PostgreSQL.  A plain consume -> process -> commit loop (STYLE 2).
  *
+ * Batches: the record a poll returns plus the records already fetched
+ * behind it (up to batch_records), written with one transaction per
+ * tenant (enrich_process_batch()).  Under a backlog that saves most of
+ * the per-record round trips; a quiet stream still goes one record at a
+ * time, without waiting.
+ *
  * Delivery: at-least-once in, effectively-once in the database.  Offsets
- * are stored (enable.auto.offset.store=false) only after the record's
- * transaction committed, or after a poison record was acknowledged by the
- * dead-letter topic; stored offsets are committed every
+ * are stored (enable.auto.offset.store=false) only after every record of
+ * the batch took effect: its transaction committed, or (poison) the
+ * dead-letter topic acknowledged it; stored offsets are committed every
  * commit_interval_ms, synchronously when partitions are revoked and at
  * shutdown.  A crash between a database commit and the next offset commit
  * replays a few records, which the idempotent writes turn into no-ops.
  *
- * Order: one record at a time.  A transient database error retries the
- * same record with exponential back-off; meanwhile the assigned
- * partitions are paused and the consumer keeps polling, so the group
- * membership stays alive and nothing behind the record overtakes it.
+ * Order: records of one tenant are written in the order they were
+ * polled, so one mailbox's records (one key, one partition) keep their
+ * order.  A transient database error retries the same batch with
+ * exponential back-off; meanwhile the assigned partitions are paused and
+ * the consumer keeps polling, so the group membership stays alive and
+ * nothing behind the batch overtakes it.
  *
- *   SIGTERM, SIGINT  finish the current record, commit offsets, leave
+ *   SIGTERM, SIGINT  finish the current batch, commit offsets, leave
  *                    the group, exit 0.
  */
 #include <errno.h>
@@ -38,6 +46,8 @@
 #define VERSION "0.1.0"
 /* A 64 MiB message plus headers and framing (docs/events.md). */
 #define FETCH_MAX_BYTES "70000000"
+/* A batch stops growing past this many payload bytes. */
+#define BATCH_BYTES_MAX (16u * 1024 * 1024)
 
 static volatile sig_atomic_t enrich_stop;
 
@@ -68,7 +78,7 @@ usage(FILE *f)
 	    "  -h, --help         this text\n"
 	    "  -V, --version      print the version\n"
 	    "\n"
-	    "Signals: TERM and INT finish the current record, commit offsets "
+	    "Signals: TERM and INT finish the current batch, commit offsets "
 	    "and\nleave the consumer group.  See man crm-enrich(8).\n",
 	    DEFAULT_CONFIG);
 }
@@ -409,92 +419,167 @@ event_fini(struct enrich_event *ev)
 		free((char *)ev->hvalue[i]);
 }
 
+/*
+ * Stores, per partition, the offset after the batch's last record there.
+ * Called once every record of the batch took effect (its transaction
+ * committed, or it was dead-lettered).
+ */
 static void
-store_offset(struct enrich_daemon *d, const rd_kafka_message_t *m)
+store_offsets(struct enrich_daemon *d, rd_kafka_message_t *const *msgs,
+    size_t n)
 {
 	rd_kafka_topic_partition_list_t *l =
-	    rd_kafka_topic_partition_list_new(1);
+	    rd_kafka_topic_partition_list_new((int)n);
 	rd_kafka_resp_err_t e;
 
-	rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt),
-	    m->partition)->offset = m->offset + 1;
+	for (size_t i = 0; i < n; i++) {
+		const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
+		rd_kafka_topic_partition_t *tp =
+		    rd_kafka_topic_partition_list_find(l, topic,
+		    msgs[i]->partition);
+
+		if (tp == NULL)
+			tp = rd_kafka_topic_partition_list_add(l, topic,
+			    msgs[i]->partition);
+		if (msgs[i]->offset + 1 > tp->offset)
+			tp->offset = msgs[i]->offset + 1;
+	}
 	e = rd_kafka_offsets_store(d->rk, l);
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-		e = l->elems[0].err;
+	for (int i = 0; i < l->cnt; i++) {
+		rd_kafka_resp_err_t pe = e != RD_KAFKA_RESP_ERR_NO_ERROR ? e :
+		    l->elems[i].err;
+
+		if (pe != RD_KAFKA_RESP_ERR_NO_ERROR)
+			/* The partition moved to another member while we
+			 * worked; it replays these records, harmlessly. */
+			log_info("offset not stored for %s[%" PRId32 "]@%"
+			    PRId64 ": %s", l->elems[i].topic,
+			    l->elems[i].partition, l->elems[i].offset,
+			    rd_kafka_err2str(pe));
+		else
+			d->stored_since_commit++;
+	}
 	rd_kafka_topic_partition_list_destroy(l);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-		/* The partition moved to another member while we retried;
-		 * it replays this record, harmlessly. */
-		log_info("offset not stored for %s[%" PRId32 "]@%" PRId64
-		    ": %s", rd_kafka_topic_name(m->rkt), m->partition,
-		    m->offset, rd_kafka_err2str(e));
-	else
-		d->stored_since_commit++;
 }
 
+/*
+ * One batch: every record is settled (written, a duplicate, ignored or
+ * dead-lettered) before any offset of the batch is stored.  A transient
+ * database error retries the whole batch with exponential back-off
+ * (records already settled are not redone).
+ */
 static void
-handle(struct enrich_daemon *d, const rd_kafka_message_t *m)
+handle_batch(struct enrich_daemon *d, rd_kafka_message_t *const *msgs,
+    size_t n)
 {
-	struct enrich_event ev;
-	char reason[ENRICH_REASON_MAX], *key;
+	struct enrich_event *evs = xcalloc(n, sizeof(*evs));
+	struct enrich_item *items = xcalloc(n, sizeof(*items));
+	char **keys = xcalloc(n, sizeof(*keys));
+	char reason[ENRICH_REASON_MAX];
 	unsigned backoff = d->conf->retry_initial_ms;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = now_ms(), ms;
 	enum enrich_result r;
 	bool paused = false;
-	const char *tenant;
 
-	event_from_message(&ev, m, &key);
-	tenant = enrich_event_header(&ev, "tenant");
+	for (size_t i = 0; i < n; i++) {
+		event_from_message(&evs[i], msgs[i], &keys[i]);
+		items[i].ev = &evs[i];
+	}
 	for (;;) {
-		r = enrich_process(d->store, &ev, reason);
+		r = enrich_process_batch(d->store, items, n, reason);
 		if (r != ENRICH_RETRY)
 			break;
 		d->n_retries++;
-		log_warnx("retry %s[%" PRId32 "]@%" PRId64 " in %u ms: %s",
-		    ev.topic, ev.partition, ev.offset, backoff, reason);
+		log_warnx("retry %s[%" PRId32 "]@%" PRId64 " (batch of %zu) "
+		    "in %u ms: %s", evs[0].topic, evs[0].partition,
+		    evs[0].offset, n, backoff, reason);
 		if (!paused) {
 			pause_all(d, true);
 			paused = true;
 		}
 		idle_poll(d, backoff);
 		if (enrich_stop) {
-			/* Not stored: the next owner processes it. */
+			/* Not stored: the next owner processes them. */
 			log_info("stopping during retry of %s[%" PRId32 "]@%"
-			    PRId64, ev.topic, ev.partition, ev.offset);
+			    PRId64 " (batch of %zu)", evs[0].topic,
+			    evs[0].partition, evs[0].offset, n);
 			goto out;
 		}
 		backoff = backoff * 2 > d->conf->retry_max_ms ?
 		    d->conf->retry_max_ms : backoff * 2;
 	}
-	switch (r) {
-	case ENRICH_DONE: d->n_done++; break;
-	case ENRICH_DUPLICATE: d->n_dup++; break;
-	case ENRICH_IGNORED: d->n_ignored++; break;
-	default: break;
-	}
-	if (r == ENRICH_POISON) {
+	ms = now_ms() - t0;
+	for (size_t i = 0; i < n; i++) {
+		const struct enrich_event *ev = &evs[i];
+		const char *tenant = enrich_event_header(ev, "tenant");
+
+		switch (items[i].result) {
+		case ENRICH_DONE: d->n_done++; break;
+		case ENRICH_DUPLICATE: d->n_dup++; break;
+		case ENRICH_IGNORED: d->n_ignored++; break;
+		default: break;
+		}
+		if (items[i].result != ENRICH_POISON) {
+			log_debug("record %s[%" PRId32 "]@%" PRId64
+			    " tenant=%s %s %" PRIu64 " ms (batch of %zu)",
+			    ev->topic, ev->partition, ev->offset,
+			    tenant ? tenant : "-",
+			    enrich_result_names[items[i].result], ms, n);
+			continue;
+		}
 		log_warnx("dead-letter %s[%" PRId32 "]@%" PRId64 " tenant=%s: "
-		    "%s", ev.topic, ev.partition, ev.offset,
-		    tenant ? tenant : "-", reason);
-		if (deadletter(d, m, reason) != 0)
-			goto out;
+		    "%s", ev->topic, ev->partition, ev->offset,
+		    tenant ? tenant : "-", items[i].reason);
+		if (deadletter(d, msgs[i], items[i].reason) != 0)
+			goto out;	/* stopping: nothing stored */
 		d->n_dead++;
-	} else
-		log_debug("record %s[%" PRId32 "]@%" PRId64 " tenant=%s %s "
-		    "%" PRIu64 " ms", ev.topic, ev.partition, ev.offset,
-		    tenant ? tenant : "-", enrich_result_names[r],
-		    now_ms() - t0);
-	store_offset(d, m);
+	}
+	store_offsets(d, msgs, n);
 out:
 	if (paused)
 		pause_all(d, false);
-	event_fini(&ev);
-	free(key);
+	for (size_t i = 0; i < n; i++) {
+		event_fini(&evs[i]);
+		free(keys[i]);
+	}
+	free(keys);
+	free(items);
+	free(evs);
+}
+
+/* A batch: the record just polled, then whatever is already fetched, up
+ * to batch_records records or BATCH_BYTES_MAX bytes.  Nothing waits for
+ * more: an idle stream is processed one record at a time, as it comes. */
+static size_t
+collect_batch(struct enrich_daemon *d, rd_kafka_message_t *first,
+    rd_kafka_message_t **msgs)
+{
+	size_t n = 0, bytes = 0;
+	rd_kafka_message_t *m = first;
+
+	while (m != NULL) {
+		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			msgs[n++] = m;
+			bytes += m->len;
+		} else {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				log_warnx("kafka: %s",
+				    rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+		}
+		if (n == d->conf->batch_records || bytes >= BATCH_BYTES_MAX ||
+		    enrich_stop)
+			break;
+		m = rd_kafka_consumer_poll(d->rk, 0);
+	}
+	return n;
 }
 
 static void
 run(struct enrich_daemon *d)
 {
+	rd_kafka_message_t **msgs = xcalloc(d->conf->batch_records,
+	    sizeof(*msgs));
 	uint64_t last_stats = now_ms();
 
 	while (!enrich_stop) {
@@ -502,12 +587,12 @@ run(struct enrich_daemon *d)
 		uint64_t now;
 
 		if (m != NULL) {
-			if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
-				handle(d, m);
-			else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				log_warnx("kafka: %s",
-				    rd_kafka_message_errstr(m));
-			rd_kafka_message_destroy(m);
+			size_t n = collect_batch(d, m, msgs);
+
+			if (n > 0)
+				handle_batch(d, msgs, n);
+			for (size_t i = 0; i < n; i++)
+				rd_kafka_message_destroy(msgs[i]);
 		}
 		now = now_ms();
 		if (d->stored_since_commit > 0 &&
@@ -524,6 +609,7 @@ run(struct enrich_daemon *d)
 			last_stats = now;
 		}
 	}
+	free(msgs);
 }
 
 int

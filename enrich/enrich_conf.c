@@ -146,6 +146,9 @@ enrich_conf_handler(void *ctx, const char *section, const char *name,
 		if (strcmp(key, "commit_interval_ms") == 0)
 			return conf_parse_uint(value, 0, 60000,
 			    &c->commit_interval_ms, err);
+		if (strcmp(key, "batch_records") == 0)
+			return conf_parse_uint(value, 1, 1000,
+			    &c->batch_records, err);
 		if (strncmp(key, "rdkafka.", 8) == 0 && key[8] != '\0') {
 			if (c->nprops == ENRICH_RDKAFKA_PROPS_MAX) {
 				snprintf(err, CONF_ERR_MAX, "more than %d "
@@ -194,6 +197,7 @@ enrich_conf_load(const char *path, char *err)
 	c->session_timeout = 30;
 	c->max_poll_interval = 300;
 	c->commit_interval_ms = 1000;
+	c->batch_records = 64;
 	c->retry_initial_ms = 200;
 	c->retry_max_ms = 30000;
 	c->log_level = LOG_LEVEL_INFO;

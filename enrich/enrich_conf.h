@@ -28,6 +28,7 @@ struct enrich_conf {
 	unsigned session_timeout;	/* seconds */
 	unsigned max_poll_interval;	/* seconds */
 	unsigned commit_interval_ms;
+	unsigned batch_records;		/* records per batch, at most */
 	unsigned retry_initial_ms;
 	unsigned retry_max_ms;
 	char *prop_names[ENRICH_RDKAFKA_PROPS_MAX];

@@ -147,20 +147,14 @@ scrub_bodies(struct mail_parsed *mp, const struct mime_message *m)
 static void
 set_auto(struct mail_parsed *mp, const struct mime_message *m)
 {
-	struct ident_header h[3];
-	size_t n = 0;
+	struct ident_header h[MIME_AUTO_FIELDS_MAX];
 	const char *local = NULL, *at;
 	size_t local_len = 0;
 
-	if (m->auto_submitted != NULL)
-		h[n++] = (struct ident_header){ "Auto-Submitted", 14,
-		    m->auto_submitted, strlen(m->auto_submitted) };
-	if (m->precedence != NULL)
-		h[n++] = (struct ident_header){ "Precedence", 10,
-		    m->precedence, strlen(m->precedence) };
-	if (m->has_list_unsubscribe)
-		h[n++] = (struct ident_header){ "List-Unsubscribe", 16,
-		    "<>", 2 };
+	for (size_t i = 0; i < m->n_auto_fields; i++)
+		h[i] = (struct ident_header){ m->auto_fields[i].name,
+		    strlen(m->auto_fields[i].name), m->auto_fields[i].value,
+		    strlen(m->auto_fields[i].value) };
 	for (size_t i = 0; i < mp->naddrs; i++)
 		if (mp->addrs[i].role == MAIL_ROLE_FROM) {
 			local = mp->addrs[i].address;
@@ -168,7 +162,8 @@ set_auto(struct mail_parsed *mp, const struct mime_message *m)
 			local_len = (size_t)(at - local);
 			break;
 		}
-	mp->auto_reasons = ident_auto_reasons(local, local_len, h, n);
+	mp->auto_reasons = ident_auto_reasons(local, local_len, h,
+	    m->n_auto_fields);
 }
 
 /* A header section starts with "name:" (RFC 5322 ftext). */

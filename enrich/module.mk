@@ -31,7 +31,8 @@ ENRICH_LIBS   := $(ENRICH_LIB_A) $(LIB_A) \
     $(filter-out -specs=%,$(shell $(PKG_CONFIG) --libs $(ENRICH_PKGS)))
 
 # Parsers and the store: shared by crm-enrich, crm-admin and the tests.
-ENRICH_CORE_SRCS := enrich/mail_parse.c enrich/resolve.c enrich/store.c
+ENRICH_CORE_SRCS := enrich/mail_parse.c enrich/resolve.c enrich/store.c \
+    enrich/store_cal.c
 ENRICH_CORE_OBJS := $(ENRICH_CORE_SRCS:%.c=$(B)/%.o)
 ENRICH_SRCS := enrich/crm-enrich.c enrich/enrich_conf.c
 ENRICH_OBJS := $(ENRICH_SRCS:%.c=$(B)/%.o)

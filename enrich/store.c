@@ -1,21 +1,41 @@
 /*
- * store.c - enrich_process(): one record, one transaction.  See enrich.h.
+ * store.c - enrich_process_batch(): a batch of records, one transaction
+ * per tenant.  See enrich.h.
  *
- * Idempotency: messages are inserted first, with ON CONFLICT (tenant_id,
- * idempotency_key) DO NOTHING.  When the row already exists (a replay, a
- * re-sent record, or the same message seen in another mailbox) the
- * transaction ends there, so threads, contacts and counters are touched
- * exactly once per key.  If two instances race on one key, the second
- * INSERT waits for the first transaction and then does nothing.
- * Meetings are keyed on (tenant, UID) and only move forward in SEQUENCE,
- * so replaying a calendar record rewrites the same values.
+ * Round trips: one to open the transaction (tenant setting, tenants row,
+ * the mailbox owners' domains, the tenant's internal domains), then one
+ * pipeline with a crm_store_message() call per mail record and the
+ * COMMIT.  crm_store_message() (enrich/sql/0008) runs the statements of
+ * one message with plans cached for the session; the call itself is a
+ * prepared statement.  Calendar records (few) run their statements one by
+ * one in the same transaction (store_cal.c).
+ *
+ * Idempotency: crm_store_message() looks the idempotency key up first.
+ * When the row already exists (a replay, a re-sent record, the same
+ * message seen in another mailbox, also earlier in the same batch) it
+ * returns NULL and writes nothing, so threads, contacts and counters are
+ * touched exactly once per key.  If two instances race on one key, the
+ * second one's INSERT (ON CONFLICT DO NOTHING) waits for the first
+ * transaction, then the call undoes its thread lookup and returns NULL;
+ * when their batches wait on each other, one gets a deadlock error,
+ * which is transient: its batch is rolled back and retried.  Meetings
+ * are keyed on (tenant, UID) and only move forward in SEQUENCE, so
+ * replaying a calendar record rewrites the same values.
+ *
+ * A record the database refuses (a constraint, a value out of range)
+ * fails its statement, and with it the transaction: the transaction is
+ * rolled back, the record is settled as poison, and the transaction is
+ * redone without it.  A failure that cannot be pinned on one record (the
+ * COMMIT itself) makes every record of the batch go alone.
  *
  * Tenant isolation: every transaction starts with set_config(
  * 'crm.tenant_id', tenant, true), transaction-local, so a pooled or
  * reused connection never carries one tenant's setting into the next
- * record; the row-level-security policies do the rest.
+ * transaction; the row-level-security policies do the rest.  Only the
+ * records of that tenant run in it.
  */
 #include "enrich/enrich.h"
+#include "enrich/store_int.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -34,22 +54,16 @@
 #include "enrich/textutil.h"
 #include "lib/xmalloc.h"
 
-#define THREAD_SUBJECT_DAYS "30"
+#define STORE_MESSAGE_NPARAMS 43
+#define STORE_MESSAGE_SQL "SELECT crm_store_message($1, $2, $3, $4, $5, " \
+	"$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, " \
+	"$20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, " \
+	"$33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43)"
 
 const char *const enrich_result_names[] = {
 	"done", "duplicate", "ignored", "poison", "retry",
 };
 
-struct enrich_store {
-	char *conninfo;
-	PGconn *conn;
-	bool failed;		/* a statement of this transaction failed */
-	bool transient;
-	unsigned piped;		/* statements sent in pipeline mode */
-	bool committed;		/* COMMIT went out in the last pipeline */
-	char err[ENRICH_REASON_MAX];
-	struct resolve_rules *rules;
-};
 
 struct enrich_store *
 enrich_store_new(const char *conninfo)
@@ -69,6 +83,7 @@ enrich_store_free(struct enrich_store **sp)
 		return;
 	if (s->conn != NULL)
 		PQfinish(s->conn);
+	free(s->piped_item);
 	resolve_rules_free(&s->rules);
 	free(s->conninfo);
 	x_free(sp);
@@ -108,6 +123,21 @@ enrich_store_connect(struct enrich_store *s, char *err, size_t errsize)
 	}
 	r = PQexec(s->conn, "SET application_name = 'crm-enrich'");
 	PQclear(r);
+	/* The one statement of every mail record: parsed and planned once
+	 * per connection. */
+	r = PQprepare(s->conn, "crm_store_message", STORE_MESSAGE_SQL,
+	    STORE_MESSAGE_NPARAMS, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		snprintf(err, errsize, "preparing crm_store_message() (is "
+		    "the schema migrated?): %s", PQresultErrorMessage(r));
+		err[strcspn(err, "\n")] = '\0';
+		PQclear(r);
+		PQfinish(s->conn);
+		s->conn = NULL;
+		return -1;
+	}
+	PQclear(r);
+	s->txns = 0;
 	return 0;
 }
 
@@ -133,13 +163,9 @@ sqlstate_transient(const char *st)
 	    strncmp(st, "58", 2) == 0 || strcmp(st, "55P03") == 0;
 }
 
-/*
- * Runs one statement.  After the first failure every later call is a
- * no-op returning NULL, so a write sequence reads straight through and
- * checks s->failed once at the end.
- */
-static PGresult *
-db(struct enrich_store *s, const char *sql, int n, const char *const *p)
+PGresult *
+store_db(struct enrich_store *s, const char *sql, int n,
+    const char *const *p)
 {
 	PGresult *r;
 	ExecStatusType st;
@@ -163,21 +189,21 @@ db(struct enrich_store *s, const char *sql, int n, const char *const *p)
 	return NULL;
 }
 
-static void
-db_cmd(struct enrich_store *s, const char *sql, int n, const char *const *p)
+void
+store_db_cmd(struct enrich_store *s, const char *sql, int n,
+    const char *const *p)
 {
-	PGresult *r = db(s, sql, n, p);
+	PGresult *r = store_db(s, sql, n, p);
 
 	if (r != NULL)
 		PQclear(r);
 }
 
-/* First column of the first row, copied, or NULL. */
-static char *
-db_value(struct enrich_store *s, const char *sql, int n,
+char *
+store_db_value(struct enrich_store *s, const char *sql, int n,
     const char *const *p)
 {
-	PGresult *r = db(s, sql, n, p);
+	PGresult *r = store_db(s, sql, n, p);
 	char *v = NULL;
 
 	if (r == NULL)
@@ -186,21 +212,6 @@ db_value(struct enrich_store *s, const char *sql, int n,
 		v = xstrdup(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return v;
-}
-
-static enum enrich_result
-finish(struct enrich_store *s, enum enrich_result ok, char *reason)
-{
-	if (!s->failed) {
-		if (!s->committed)
-			db_cmd(s, "COMMIT", 0, NULL);
-		if (!s->failed)
-			return ok;
-	}
-	if (PQstatus(s->conn) == CONNECTION_OK)
-		PQclear(PQexec(s->conn, "ROLLBACK"));
-	snprintf(reason, ENRICH_REASON_MAX, "%s", s->err);
-	return s->transient ? ENRICH_RETRY : ENRICH_POISON;
 }
 
 static enum enrich_result
@@ -248,8 +259,8 @@ rfc3339_or_null(const char *s)
 	return s;
 }
 
-static char *
-headers_json(const struct enrich_event *ev)
+char *
+store_headers_json(const struct enrich_event *ev)
 {
 	json_t *o = json_object();
 	char *s, *out;
@@ -316,8 +327,8 @@ check_envelope(const struct enrich_event *ev, const char **tenant_r,
 /*
  * Pipeline mode (libpq 14+): statements whose results the next statement
  * does not need are sent back to back and read after one sync, one round
- * trip for all.  An error aborts the rest of the pipeline and leaves the
- * transaction failed; finish() rolls it back.
+ * trip for all.  An error makes the server skip the rest up to the sync
+ * and leaves the transaction failed; the caller rolls it back.
  */
 static void
 pipe_broken(struct enrich_store *s)
@@ -325,11 +336,12 @@ pipe_broken(struct enrich_store *s)
 	s->failed = true;
 	s->transient = true;
 	snprintf(s->err, sizeof(s->err), "database: %s",
-	    PQerrorMessage(s->conn));
+	    s->conn != NULL ? PQerrorMessage(s->conn) : "no connection");
 	s->err[strcspn(s->err, "\n")] = '\0';
 	/* The pipeline state is unknown: drop the connection; the next
-	 * record reconnects. */
-	PQfinish(s->conn);
+	 * batch reconnects. */
+	if (s->conn != NULL)
+		PQfinish(s->conn);
 	s->conn = NULL;
 }
 
@@ -337,13 +349,26 @@ static void
 pipe_begin(struct enrich_store *s)
 {
 	s->piped = 0;
-	if (!s->failed && PQenterPipelineMode(s->conn) != 1)
+	if (!s->failed && (s->conn == NULL ||
+	    PQenterPipelineMode(s->conn) != 1))
 		pipe_broken(s);
 }
 
 static void
+pipe_note(struct enrich_store *s, int item)
+{
+	if (s->piped == s->piped_cap) {
+		s->piped_cap = s->piped_cap ? s->piped_cap * 2 : 64;
+		s->piped_item = xreallocarray(s->piped_item, s->piped_cap,
+		    sizeof(*s->piped_item));
+	}
+	s->piped_item[s->piped++] = item;
+}
+
+/* item: the batch item the statement runs for, -1 for none. */
+static void
 pipe_send(struct enrich_store *s, const char *sql, int n,
-    const char *const *p)
+    const char *const *p, int item)
 {
 	if (s->failed)
 		return;
@@ -351,13 +376,29 @@ pipe_send(struct enrich_store *s, const char *sql, int n,
 	if (PQsendQueryParams(s->conn, sql, n, NULL, p, NULL, NULL, 0) != 1)
 		pipe_broken(s);
 	else
-		s->piped++;
+		pipe_note(s, item);
 }
 
-/* Reads every result; for each statement i (0-based) whose bit is set in
- * want, values[i] gets a copy of the first column of its single row. */
 static void
-pipe_end(struct enrich_store *s, unsigned want, char **values)
+pipe_send_prepared(struct enrich_store *s, const char *name, int n,
+    const char *const *p, int item)
+{
+	if (s->failed)
+		return;
+	if (PQsendQueryPrepared(s->conn, name, n, p, NULL, NULL, 0) != 1)
+		pipe_broken(s);
+	else
+		pipe_note(s, item);
+}
+
+/*
+ * Sends the sync and reads every result.  values (NULL, or s->piped
+ * entries, all NULL) gets for each statement a copy of the first column
+ * of its single row, NULL for SQL NULL or no row.  The first error sets
+ * s->failed, s->err, s->transient and s->fail_item.
+ */
+static void
+pipe_end(struct enrich_store *s, char **values)
 {
 	PGresult *r;
 
@@ -376,14 +417,15 @@ pipe_end(struct enrich_store *s, unsigned want, char **values)
 				const char *state = PQresultErrorField(r,
 				    PG_DIAG_SQLSTATE);
 				s->failed = true;
+				s->fail_item = s->piped_item[i];
 				s->transient = PQstatus(s->conn) !=
 				    CONNECTION_OK || sqlstate_transient(state);
 				snprintf(s->err, sizeof(s->err), "database: "
 				    "%s %s", state ? state : "",
 				    PQresultErrorMessage(r));
 				s->err[strcspn(s->err, "\n")] = '\0';
-			} else if (i < 32 && (want & (1u << i)) != 0 &&
-			    st == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+			} else if (values != NULL && st == PGRES_TUPLES_OK &&
+			    PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
 			    values[i] == NULL)
 				values[i] = xstrdup(PQgetvalue(r, 0, 0));
 			PQclear(r);
@@ -395,59 +437,14 @@ pipe_end(struct enrich_store *s, unsigned want, char **values)
 		pipe_broken(s);
 }
 
-/*
- * Opens the record's transaction in a pipeline: BEGIN, the tenant
- * setting, the tenants row, the mailbox owner's domain as an internal
- * domain, and (statement BEGIN_DOMAINS) the tenant's internal domains as
- * " a b c ".  The caller may add statements before pipe_end().
- */
-#define BEGIN_DOMAINS 4
 static void
-begin_tenant_send(struct enrich_store *s, const char *tenant,
-    const char *user)
+rollback(struct enrich_store *s)
 {
-	const char *at = strrchr(user, '@');
-	const char *p[2] = { tenant, at != NULL && at[1] != '\0' ? at + 1 :
-	    NULL };
-
-	s->failed = false;
-	s->transient = false;
-	s->committed = false;
-	pipe_begin(s);
-	pipe_send(s, "BEGIN", 0, NULL);
-	pipe_send(s, "SELECT set_config('crm.tenant_id', $1, true)", 1, p);
-	pipe_send(s, "INSERT INTO tenants (tenant_id) VALUES ($1) ON CONFLICT "
-	    "DO NOTHING", 1, p);
-	pipe_send(s, "INSERT INTO tenant_domains (tenant_id, domain) SELECT "
-	    "$1, $2::text WHERE $2::text IS NOT NULL ON CONFLICT DO NOTHING",
-	    2, p);
-	pipe_send(s, "SELECT ' ' || COALESCE(string_agg(domain, ' '), '') || "
-	    "' ' FROM tenant_domains WHERE tenant_id = $1", 1, p);
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+		PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
-/* begin_tenant_send() alone: the domains (caller frees), or NULL after a
- * failure.  One round trip. */
-static char *
-begin_tenant(struct enrich_store *s, const char *tenant, const char *user)
-{
-	char *v[BEGIN_DOMAINS + 1] = { NULL };
-
-	begin_tenant_send(s, tenant, user);
-	pipe_end(s, 1u << BEGIN_DOMAINS, v);
-	if (s->failed || v[BEGIN_DOMAINS] == NULL) {
-		s->failed = true;
-		free(v[BEGIN_DOMAINS]);
-		return NULL;
-	}
-	return v[BEGIN_DOMAINS];
-}
-
-/* The tenant's domains from begin_tenant()'s " a b c " (modified). */
-struct tenant_domains {
-	const char *v[64];
-	size_t n;
-};
-
+/* The tenant's domains from " a b c " (modified in place). */
 static void
 split_domains(char *list, struct tenant_domains *td)
 {
@@ -460,52 +457,32 @@ split_domains(char *list, struct tenant_domains *td)
 		td->v[td->n++] = t;
 }
 
-/* resolve_party() for one address: internal flag and account domain. */
-static enum resolve_kind
-party(const struct enrich_store *s, const struct tenant_domains *td,
+enum resolve_kind
+store_party(const struct enrich_store *s, const struct tenant_domains *td,
     const char *address, char *buf, size_t size)
 {
 	return resolve_party(s->rules, address, td->v, td->n, buf, size);
 }
 
-/* Contact (and account) for one address in one statement: $1 tenant, $2
- * address, $3 domain, $4 name, $5 seen, $6 internal, $7 account domain. */
-#define CONTACT_SQL "crm_contact_for_address($1, $2, $3, $4, " \
-	"COALESCE($5::timestamptz, now()), $6, CASE WHEN $7::text IS NULL " \
-	"THEN NULL ELSE crm_account_for_domain($1, $7) END)"
-
-/* Returns the contact id (copied), or NULL after a failure (s->failed). */
-static char *
-resolve_contact(struct enrich_store *s, const char *tenant,
-    const struct tenant_domains *td, const char *address, const char *domain,
-    const char *name, const char *seen)
+char *
+store_text_array(char *const *v, size_t n)
 {
-	char buf[256];
-	enum resolve_kind k = party(s, td, address, buf, sizeof(buf));
-	const char *p[7] = { tenant, address, domain, name, seen,
-	    k == RESOLVE_INTERNAL ? "t" : "f",
-	    k == RESOLVE_COMPANY ? buf : NULL };
-
-	/* Machines never become contacts. */
-	if (k == RESOLVE_NOREPLY || k == RESOLVE_INVALID)
-		return NULL;
-	return db_value(s, "SELECT " CONTACT_SQL, 7, p);
-}
-
-static char *
-pg_text_array(char *const *v, size_t n)
-{
-	/* '{"a","b"}' with " and \ escaped. */
+	/* '{"a","b",NULL}' with " and \ escaped. */
 	size_t cap = 3;
 	char *out, *o;
 
 	for (size_t i = 0; i < n; i++)
-		cap += strlen(v[i]) * 2 + 3;
+		cap += (v[i] != NULL ? strlen(v[i]) * 2 : 4) + 3;
 	out = o = xmalloc(cap);
 	*o++ = '{';
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			*o++ = ',';
+		if (v[i] == NULL) {
+			memcpy(o, "NULL", 4);
+			o += 4;
+			continue;
+		}
 		*o++ = '"';
 		for (const char *c = v[i]; *c; c++) {
 			if (*c == '"' || *c == '\\')
@@ -519,6 +496,22 @@ pg_text_array(char *const *v, size_t n)
 	return out;
 }
 
+/* '{t,f}' for a boolean[] parameter.  Caller frees. */
+static char *
+bool_array(const bool *v, size_t n)
+{
+	char *out = xmalloc(2 * n + 3), *o = out;
+
+	*o++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*o++ = ',';
+		*o++ = v[i] ? 't' : 'f';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}
 /*
  * Thread key of a subject: ident_subject_base() folded.  *had_prefix_r:
  * something (a reply/forward prefix, a list tag) was taken off, so this
@@ -549,576 +542,459 @@ subject_key(const char *subject, bool *had_prefix_r)
 	return norm;
 }
 
-static char *
-find_thread(struct enrich_store *s, const char *tenant, const char *msg_row,
-    const struct mail_parsed *mp, const char *sent)
+/* One record of a batch, parsed, waiting for its transaction. */
+struct prep {
+	struct enrich_item *it;
+	const char *tenant;	/* the record's header */
+	char *user;		/* canonical mailbox owner */
+	bool mail;		/* else a calendar object */
+	bool duplicate;		/* crm_store_message() said so */
+	struct mail_parsed mp;
+	struct cal_object *obj;
+};
+
+static void
+settle(struct enrich_item *it, enum enrich_result r, const char *why)
 {
-	char *tid = NULL;
+	it->settled = true;
+	it->result = r;
+	snprintf(it->reason, sizeof(it->reason), "%s", why ? why : "");
+}
 
-	/* 1. A parent we know: In-Reply-To first, then References from
-	 * the newest. */
-	if (mp->in_reply_to != NULL || mp->nrefs > 0) {
-		char **ids = xcalloc(mp->nrefs + 1, sizeof(*ids));
-		size_t n = 0;
-		char *arr;
-
-		if (mp->in_reply_to != NULL)
-			ids[n++] = mp->in_reply_to;
-		for (size_t i = mp->nrefs; i > 0; i--)
-			ids[n++] = mp->refs[i - 1];
-		arr = pg_text_array(ids, n);
-		{
-			const char *p[3] = { tenant, arr, msg_row };
-			tid = db_value(s, "SELECT m.thread_id FROM unnest("
-			    "$2::text[]) WITH ORDINALITY AS r(mid, ord) "
-			    "JOIN messages m ON m.tenant_id = $1 AND "
-			    "m.message_id = r.mid WHERE m.thread_id IS NOT "
-			    "NULL AND m.id <> $3 ORDER BY r.ord LIMIT 1", 3, p);
-		}
-		free(arr);
-		free(ids);
-		if (tid != NULL || s->failed)
-			return tid;
-	}
-	/*
-	 * 2. A child that arrived first (replies can overtake originals
-	 * across mailboxes and partitions).
-	 * 3. Subject fallback, for a "Re:"/"Fwd:" subject without usable
-	 * references (some clients drop them), within a recent thread only,
-	 * so two unrelated "Hello"s never merge.  An original (no prefix)
-	 * joins only an orphan thread - one a reply started before its
-	 * parent arrived - and makes it a normal thread.
-	 * 4. A new thread (an orphan when the subject had a prefix).
-	 * One statement, one round trip: each step runs only when the ones
-	 * before it found nothing.
-	 */
-	{
-		bool had_prefix = false;
-		char *norm = mp->subject != NULL ?
-		    subject_key(mp->subject, &had_prefix) : NULL;
-		const char *p[7] = { tenant, mp->message_id, msg_row, norm,
-		    sent, mp->subject, had_prefix ? "t" : "f" };
-
-		tid = db_value(s, "WITH c AS (SELECT thread_id AS id FROM "
-		    "messages WHERE $2::text IS NOT NULL AND tenant_id = $1 "
-		    "AND id <> $3::bigint AND thread_id IS NOT NULL AND "
-		    "(in_reply_to = $2::text OR refs @> ARRAY[$2::text]) "
-		    "LIMIT 1), "
-		    "f AS (SELECT id FROM threads WHERE NOT EXISTS (SELECT "
-		    "FROM c) AND $4::text <> '' AND tenant_id = $1 AND "
-		    "subject_norm = $4::text AND ($7::boolean OR orphan) AND "
-		    "last_at >= COALESCE($5::timestamptz, now()) - interval '"
-		    THREAD_SUBJECT_DAYS " days' ORDER BY last_at DESC LIMIT 1), "
-		    "o AS (UPDATE threads SET orphan = false WHERE NOT "
-		    "$7::boolean AND id IN (SELECT id FROM f) RETURNING id), "
-		    "n AS (INSERT INTO threads (tenant_id, subject, "
-		    "subject_norm, orphan) SELECT $1, $6::text, $4::text, "
-		    "$7::boolean WHERE NOT EXISTS (SELECT FROM c) AND NOT "
-		    "EXISTS (SELECT FROM f) RETURNING id) "
-		    "SELECT id FROM c UNION ALL SELECT id FROM f UNION ALL "
-		    "SELECT id FROM n LIMIT 1", 7, p);
-		free(norm);
-		return tid;
-	}
+static void
+prep_fini(struct prep *p)
+{
+	free(p->user);
+	p->user = NULL;
+	if (p->mail)
+		mail_parsed_fini(&p->mp);
+	cal_object_free(&p->obj);
 }
 
 /*
- * A root message (no In-Reply-To, no References) names its thread: the
- * thread takes its subject, and orphan threads with the same normalised
- * subject - replies that arrived before it and had nothing else to join
- * (docs/schema.md, threads) - are merged into it.
+ * Everything that needs no database: the schema, the envelope, the
+ * payload parsed.  Returns true when the record must be written; else it
+ * is settled (poison or ignored).
  */
-static void
-adopt_orphans(struct enrich_store *s, const char *tenant, const char *tid,
-    const char *subject, const char *sent)
+static bool
+prep_item(struct prep *p)
 {
-	bool had_prefix;
-	char *norm = subject_key(subject, &had_prefix);
+	const struct enrich_event *ev = p->it->ev;
+	const char *schema = enrich_event_header(ev, "schema");
+	char reason[ENRICH_REASON_MAX];
+	enum enrich_result res;
+	const char *errstr;
 
-	if (!had_prefix && *norm != '\0') {
-		const char *p[4] = { tenant, tid, norm, sent };
-		const char *p2[4] = { tenant, tid, norm, subject };
-
-		pipe_send(s, "UPDATE messages SET thread_id = $2 WHERE tenant_id = "
-		    "$1 AND thread_id IN (SELECT id FROM threads WHERE "
-		    "tenant_id = $1 AND id <> $2 AND orphan AND subject_norm = "
-		    "$3 AND last_at >= COALESCE($4::timestamptz, now()) - "
-		    "interval '" THREAD_SUBJECT_DAYS " days')", 4, p);
-		pipe_send(s, "WITH o AS (DELETE FROM threads t WHERE tenant_id = "
-		    "$1 AND id <> $2 AND orphan AND subject_norm = $3 AND NOT "
-		    "EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = $1 "
-		    "AND m.thread_id = t.id) RETURNING message_count, first_at, "
-		    "last_at) UPDATE threads SET message_count = message_count "
-		    "+ (SELECT COALESCE(sum(message_count), 0) FROM o), "
-		    "first_at = LEAST(first_at, (SELECT min(first_at) FROM o)), "
-		    "last_at = GREATEST(last_at, (SELECT max(last_at) FROM o)), "
-		    "subject = $4, subject_norm = $3, orphan = false WHERE "
-		    "tenant_id = $1 AND id = $2", 4, p2);
+	memset(&p->mp, 0, sizeof(p->mp));
+	/* The schema header names the payload (docs/events.md); the topic
+	 * name is the fallback, so renamed topics still work. */
+	if (schema != NULL ? strncmp(schema, "crm.mail/1", 10) == 0 &&
+	    (schema[10] == '\0' || schema[10] == '.') :
+	    strcmp(ev->topic, "crm.mail.v1") == 0)
+		p->mail = true;
+	else if (!(schema != NULL ? strncmp(schema, "crm.calendar/1", 14) ==
+	    0 && (schema[14] == '\0' || schema[14] == '.') :
+	    strcmp(ev->topic, "crm.calendar.v1") == 0)) {
+		poison(reason, "no handler for schema %s on topic %s",
+		    schema ? schema : "(none)", ev->topic);
+		settle(p->it, ENRICH_POISON, reason);
+		return false;
 	}
-	free(norm);
+	if (check_envelope(ev, &p->tenant, &p->user, reason) != ENRICH_DONE) {
+		settle(p->it, ENRICH_POISON, reason);
+		return false;
+	}
+	if (p->mail) {
+		const char *idkey = enrich_event_header(ev, "idempotency-key");
+
+		if (idkey == NULL || strlen(idkey) != 64 ||
+		    strspn(idkey, "0123456789abcdef") != 64) {
+			settle(p->it, ENRICH_POISON,
+			    "missing or malformed idempotency-key");
+			return false;
+		}
+		if (mail_parse(ev->value, ev->len, &p->mp, &errstr) != 0) {
+			settle(p->it, ENRICH_POISON, errstr);
+			return false;
+		}
+		return true;
+	}
+	if ((p->obj = store_cal_parse(ev, &res, reason)) == NULL) {
+		settle(p->it, res, reason);
+		return false;
+	}
+	return true;
 }
 
-static enum enrich_result
-process_mail(struct enrich_store *s, const struct enrich_event *ev,
-    char *reason)
+/* Queues the crm_store_message() call of one mail record (item). */
+static void
+mail_send(struct enrich_store *s, const struct tenant_domains *td,
+    struct prep *pr, int item)
 {
-	const char *tenant, *idkey, *direction, *errstr;
-	char *user = NULL, *hdrs, *row = NULL, *tid, *domains = NULL;
-	char *sent_fixed = NULL;
-	char part[32], off[32], size[32], *refs;
-	struct mail_parsed mp;
-	struct tenant_domains td;
-	char *v[BEGIN_DOMAINS + 2] = { NULL };
-	bool sig_done = false;
-	enum enrich_result res;
+	const struct enrich_event *ev = pr->it->ev;
+	const struct mail_parsed *mp = &pr->mp;
+	const char *direction = enrich_event_header(ev, "direction");
+	const char *uid = enrich_event_header(ev, "uid");
+	const char *uidv = enrich_event_header(ev, "uidvalidity");
+	const char *mbox = enrich_event_header(ev, "mailbox");
+	const char *src = enrich_event_header(ev, "source");
+	size_t na = mp->naddrs, nt = mp->natts, np = 0;
+	char part[32], off[32], size[32], sigpos[16];
+	char *hdrs, *refs, *parents = NULL, *norm = NULL, *mbox_c, *src_c;
+	char *key_c, *roles, *addrs, *doms, *names, *robot_a, *internal_a;
+	char *accounts, *att_names, *att_types, *att_sizes, *att_sha;
+	char **v = xcalloc(na + nt + mp->nrefs + 2, sizeof(*v));
+	char (*acct)[256] = xcalloc(na + 1, sizeof(*acct));
+	bool *robot = xcalloc(na + 1, sizeof(*robot));
+	bool *internal = xcalloc(na + 1, sizeof(*internal));
+	bool had_prefix = false, adopt, sig = false;
+	char *sz;
 
-	if ((res = check_envelope(ev, &tenant, &user, reason)) != ENRICH_DONE)
-		return res;
-	idkey = enrich_event_header(ev, "idempotency-key");
-	if (idkey == NULL || strlen(idkey) != 64 ||
-	    strspn(idkey, "0123456789abcdef") != 64) {
-		free(user);
-		return poison(reason, "missing or malformed idempotency-key");
-	}
-	if (mail_parse(ev->value, ev->len, &mp, &errstr) != 0) {
-		free(user);
-		return poison(reason, "%s", errstr);
-	}
-	direction = enrich_event_header(ev, "direction");
 	if (direction == NULL || (strcmp(direction, "in") != 0 &&
 	    strcmp(direction, "out") != 0 && strcmp(direction, "draft") != 0))
 		direction = "other";
 	snprintf(part, sizeof(part), "%d", (int)ev->partition);
 	snprintf(off, sizeof(off), "%lld", (long long)ev->offset);
 	snprintf(size, sizeof(size), "%zu", ev->len);
-	hdrs = headers_json(ev);
-	refs = pg_text_array(mp.refs, mp.nrefs);
+	hdrs = store_headers_json(ev);
+	refs = store_text_array(mp->refs, mp->nrefs);
+	mbox_c = mbox ? text_utf8_clean(mbox, strlen(mbox), 1024) : NULL;
+	src_c = src ? text_utf8_clean(src, strlen(src), 64) : NULL;
+	key_c = text_utf8_clean(ev->key, strlen(ev->key), 1024);
 
-	/* The opening statements and the message row: one round trip. */
-	begin_tenant_send(s, tenant, user);
+	/* Known parents: In-Reply-To first, then References from the
+	 * newest. */
+	if (mp->in_reply_to != NULL || mp->nrefs > 0) {
+		if (mp->in_reply_to != NULL)
+			v[np++] = mp->in_reply_to;
+		for (size_t i = mp->nrefs; i > 0; i--)
+			v[np++] = mp->refs[i - 1];
+		parents = store_text_array(v, np);
+	}
+	if (mp->subject != NULL)
+		norm = subject_key(mp->subject, &had_prefix);
+	adopt = mp->in_reply_to == NULL && mp->nrefs == 0 && norm != NULL &&
+	    !had_prefix && *norm != '\0';
+
+	/* Participants.  Machines (a no-reply local part, or a sender
+	 * whose headers say the message is automated) get no contact. */
+	for (size_t i = 0; i < na; i++) {
+		const struct mail_addr *a = &mp->addrs[i];
+		enum resolve_kind k = store_party(s, td, a->address, acct[i],
+		    sizeof(acct[i]));
+
+		robot[i] = k == RESOLVE_NOREPLY || k == RESOLVE_INVALID ||
+		    (a->role == MAIL_ROLE_FROM && mp->auto_reasons != 0);
+		internal[i] = k == RESOLVE_INTERNAL;
+		if (k != RESOLVE_COMPANY)
+			acct[i][0] = '\0';
+		/* What the sender's signature says about them. */
+		if (!sig && !robot[i] && a->role == MAIL_ROLE_FROM &&
+		    (mp->sig.title != NULL || mp->sig.phone != NULL ||
+		    mp->sig.company != NULL)) {
+			sig = true;
+			snprintf(sigpos, sizeof(sigpos), "%zu", i);
+		}
+	}
+	for (size_t i = 0; i < na; i++)
+		v[i] = (char *)mail_role_names[mp->addrs[i].role];
+	roles = store_text_array(v, na);
+	for (size_t i = 0; i < na; i++)
+		v[i] = mp->addrs[i].address;
+	addrs = store_text_array(v, na);
+	for (size_t i = 0; i < na; i++)
+		v[i] = (char *)mp->addrs[i].domain;
+	doms = store_text_array(v, na);
+	for (size_t i = 0; i < na; i++)
+		v[i] = mp->addrs[i].display_name;
+	names = store_text_array(v, na);
+	for (size_t i = 0; i < na; i++)
+		v[i] = acct[i][0] != '\0' ? acct[i] : NULL;
+	accounts = store_text_array(v, na);
+	robot_a = bool_array(robot, na);
+	internal_a = bool_array(internal, na);
+
+	for (size_t i = 0; i < nt; i++)
+		v[i] = mp->atts[i].filename;
+	att_names = store_text_array(v, nt);
+	for (size_t i = 0; i < nt; i++)
+		v[i] = mp->atts[i].content_type;
+	att_types = store_text_array(v, nt);
+	for (size_t i = 0; i < nt; i++)
+		v[i] = mp->atts[i].sha256;
+	att_sha = store_text_array(v, nt);
+	att_sizes = sz = xmalloc(nt * 22 + 3);
+	*sz++ = '{';
+	for (size_t i = 0; i < nt; i++)
+		sz += snprintf(sz, 23, "%s%llu", i > 0 ? "," : "",
+		    (unsigned long long)mp->atts[i].size);
+	*sz++ = '}';
+	*sz = '\0';
+
 	{
-		const char *uid = enrich_event_header(ev, "uid");
-		const char *uidv = enrich_event_header(ev, "uidvalidity");
-		const char *mbox = enrich_event_header(ev, "mailbox");
-		const char *src = enrich_event_header(ev, "source");
-		char *mbox_c = mbox ? text_utf8_clean(mbox, strlen(mbox), 1024)
-		    : NULL;
-		char *src_c = src ? text_utf8_clean(src, strlen(src), 64) : NULL;
-		char *key_c = text_utf8_clean(ev->key, strlen(ev->key), 1024);
-		const char *p[24] = {
-			tenant, idkey, mp.message_id, mp.in_reply_to, refs,
-			mp.subject, mp.date, direction, user, mbox_c,
+		const char *p[STORE_MESSAGE_NPARAMS] = {
+			pr->tenant, enrich_event_header(ev, "idempotency-key"),
+			mp->message_id, mp->in_reply_to, refs, mp->subject,
+			mp->date, direction, pr->user, mbox_c,
 			all_digits(uid, 18) ? uid : NULL,
 			all_digits(uidv, 18) ? uidv : NULL, src_c,
 			rfc3339_or_null(enrich_event_header(ev,
 			    "observed-at")),
-			size, mp.body_text, ev->topic, part, off, key_c, hdrs,
-			mp.body_quoted, mp.body_signature, mp.body_disclaimer,
+			size, mp->body_text, ev->topic, part, off, key_c, hdrs,
+			mp->body_quoted, mp->body_signature,
+			mp->body_disclaimer,
+			parents, norm, had_prefix ? "t" : "f",
+			adopt ? "t" : "f",
+			roles, addrs, doms, names, robot_a, internal_a,
+			accounts, sig ? sigpos : NULL, mp->sig.title,
+			mp->sig.phone, mp->sig.company,
+			att_names, att_types, att_sizes, att_sha,
 		};
-		pipe_send(s, "INSERT INTO messages (tenant_id, "
-		    "idempotency_key, message_id, in_reply_to, refs, subject, "
-		    "sent_at, direction, mailbox_owner, mailbox, uid, "
-		    "uidvalidity, source, observed_at, size_bytes, body_text, "
-		    "kafka_topic, kafka_partition, kafka_offset, kafka_key, "
-		    "kafka_headers, body_quoted, body_signature, "
-		    "body_disclaimer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-		    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, "
-		    "$20, $21, $22, $23, $24) ON CONFLICT (tenant_id, "
-		    "idempotency_key) DO NOTHING RETURNING id::text || '|' || "
-		    "COALESCE(sent_at, observed_at, created_at)::text", 24, p);
-		pipe_end(s, 1u << BEGIN_DOMAINS | 1u << (BEGIN_DOMAINS + 1),
-		    v);
-		if (s->failed || v[BEGIN_DOMAINS] == NULL) {
-			s->failed = true;
-			free(v[BEGIN_DOMAINS + 1]);
-		} else if ((row = v[BEGIN_DOMAINS + 1]) != NULL) {
-			/* "id|sent_at" as PostgreSQL read it, for thread
-			 * times and contacts. */
-			char *bar = strchr(row, '|');
-			sent_fixed = xstrdup(bar != NULL ? bar + 1 : "");
-			if (bar != NULL)
-				*bar = '\0';
-		}
-		domains = v[BEGIN_DOMAINS] != NULL ? v[BEGIN_DOMAINS] :
-		    xstrdup(" ");
-		split_domains(domains, &td);
-		free(mbox_c);
-		free(src_c);
-		free(key_c);
+		pipe_send_prepared(s, "crm_store_message",
+		    STORE_MESSAGE_NPARAMS, p, item);
 	}
-	if (row == NULL) {
-		/* Already stored (or a failure, which finish() reports). */
-		res = finish(s, ENRICH_DUPLICATE, reason);
-		goto out;
-	}
-	tid = find_thread(s, tenant, row, &mp, sent_fixed);
-	/* Everything else depends only on row and tid: one pipeline. */
-	pipe_begin(s);
-	{
-		const char *p[3] = { tenant, tid, sent_fixed };
-		const char *p2[3] = { tenant, tid, row };
-		pipe_send(s, "UPDATE threads SET message_count = message_count "
-		    "+ 1, first_at = LEAST(first_at, $3::timestamptz), last_at "
-		    "= GREATEST(last_at, $3::timestamptz) WHERE tenant_id = $1 "
-		    "AND id = $2", 3, p);
-		pipe_send(s, "UPDATE messages SET thread_id = $2 WHERE "
-		    "tenant_id = $1 AND id = $3", 3, p2);
-	}
-	if (mp.in_reply_to == NULL && mp.nrefs == 0 && mp.subject != NULL &&
-	    tid != NULL)
-		adopt_orphans(s, tenant, tid, mp.subject, sent_fixed);
-	free(tid);
-	/* Contact, account and participant: one statement per address.
-	 * Machines (a no-reply local part, or a sender whose headers say
-	 * the message is automated) are participants without a contact. */
-	for (size_t i = 0; i < mp.naddrs; i++) {
-		const struct mail_addr *a = &mp.addrs[i];
-		char pos[16], buf[256];
-		enum resolve_kind k = party(s, &td, a->address, buf,
-		    sizeof(buf));
-		bool robot = k == RESOLVE_NOREPLY || k == RESOLVE_INVALID ||
-		    (a->role == MAIL_ROLE_FROM && mp.auto_reasons != 0);
-		const char *p[10] = { tenant, a->address, a->domain,
-		    a->display_name, sent_fixed,
-		    k == RESOLVE_INTERNAL ? "t" : "f",
-		    k == RESOLVE_COMPANY ? buf : NULL, row,
-		    mail_role_names[a->role], pos };
-
-		snprintf(pos, sizeof(pos), "%zu", i);
-		if (robot) {
-			const char *pr[6] = { tenant, row, p[8], a->address,
-			    a->display_name, pos };
-			pipe_send(s, "INSERT INTO participants (tenant_id, "
-			    "message_id, role, address, display_name, "
-			    "position) VALUES ($1, $2, $3, $4, $5, $6) ON "
-			    "CONFLICT DO NOTHING", 6, pr);
-		} else
-			pipe_send(s, "INSERT INTO participants (tenant_id, "
-			    "message_id, role, address, display_name, "
-			    "contact_id, position) VALUES ($1, $8, $9, $2, $4, "
-			    CONTACT_SQL ", $10) ON CONFLICT DO NOTHING", 10, p);
-		/* What the sender's signature says about them. */
-		if (!robot && a->role == MAIL_ROLE_FROM && !sig_done &&
-		    (mp.sig.title != NULL || mp.sig.phone != NULL ||
-		    mp.sig.company != NULL)) {
-			const char *p2[6] = { tenant, a->address, mp.sig.title,
-			    mp.sig.phone, mp.sig.company, sent_fixed };
-
-			/* Only from the newest message seen from them (the
-			 * contact statement above has moved last_seen), so
-			 * an old message processed late changes nothing. */
-			sig_done = true;
-			pipe_send(s, "UPDATE contacts c SET title = COALESCE("
-			    "$3, c.title), phone = COALESCE($4, c.phone), "
-			    "company = COALESCE($5, c.company) FROM "
-			    "contact_addresses ca WHERE ca.tenant_id = $1 AND "
-			    "ca.address = $2 AND c.tenant_id = $1 AND c.id = "
-			    "ca.contact_id AND c.last_seen <= $6::timestamptz",
-			    6, p2);
-		}
-	}
-	for (size_t i = 0; i < mp.natts; i++) {
-		const struct mail_attachment *a = &mp.atts[i];
-		char pos[16], asz[32];
-		const char *p[7] = { tenant, row, pos, a->filename,
-		    a->content_type, asz, a->sha256 };
-
-		snprintf(pos, sizeof(pos), "%zu", i);
-		snprintf(asz, sizeof(asz), "%llu", (unsigned long long)a->size);
-		pipe_send(s, "INSERT INTO attachments (tenant_id, message_id, "
-		    "position, filename, content_type, size_bytes, sha256) "
-		    "VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, p);
-	}
-	/* After an error in the pipeline the server skips the rest, COMMIT
-	 * included, and the transaction stays open and failed: finish()
-	 * rolls it back. */
-	pipe_send(s, "COMMIT", 0, NULL);
-	pipe_end(s, 0, NULL);
-	s->committed = !s->failed;
-	res = finish(s, ENRICH_DONE, reason);
-	free(row);
-out:
-	free(domains);
-	free(sent_fixed);
+	free(att_sizes);
+	free(att_sha);
+	free(att_types);
+	free(att_names);
+	free(internal_a);
+	free(robot_a);
+	free(accounts);
+	free(names);
+	free(doms);
+	free(addrs);
+	free(roles);
+	free(internal);
+	free(robot);
+	free(acct);
+	free(v);
+	free(key_c);
+	free(src_c);
+	free(mbox_c);
+	free(norm);
+	free(parents);
 	free(refs);
 	free(hdrs);
-	free(user);
-	mail_parsed_fini(&mp);
-	return res;
 }
 
-/* A calendar address as an attendees/organizer key, or NULL. */
-static char *
-cal_addr(const char *addr)
-{
-	struct ident_addr a;
-	const char *err;
-
-	if (addr == NULL || ident_addr_parse(addr, strlen(addr), 0, &a,
-	    &err) != 0)
-		return NULL;
-	return xstrdup(a.addr);
-}
-
-/* "YYYY-MM-DD HH:MM:SS+0000", or NULL. */
-static char *
-cal_time_str(const struct cal_time *t, bool has)
-{
-	time_t tt;
-	struct tm tm;
-	char buf[40];
-
-	if (!has)
-		return NULL;
-	tt = (time_t)t->utc;
-	if (gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 < 1 ||
-	    tm.tm_year + 1900 > 9999)
-		return NULL;
-	snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d+0000",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec);
-	return xstrdup(buf);
-}
-
-static const char *
-cal_status_str(const struct cal_event *e)
-{
-	if (e->cancelled)
-		return "CANCELLED";
-	switch (e->status) {
-	case CAL_STATUS_TENTATIVE:
-		return "TENTATIVE";
-	case CAL_STATUS_CONFIRMED:
-		return "CONFIRMED";
-	default:
-		return NULL;
-	}
-}
-
-static const char *
-cal_role_str(enum cal_role r)
-{
-	static const char *const names[] = {
-		NULL, "CHAIR", "REQ-PARTICIPANT", "OPT-PARTICIPANT",
-		"NON-PARTICIPANT", NULL,
-	};
-
-	return (size_t)r < sizeof(names) / sizeof(*names) ? names[r] : NULL;
-}
-
-static const char *
-cal_partstat_str(enum cal_partstat p)
-{
-	return p == CAL_PARTSTAT_NONE || p == CAL_PARTSTAT_OTHER ?
-	    "NEEDS-ACTION" : cal_partstat_name(p);
-}
-
+/* pipe_end(), then each mail record's verdict from its call's result:
+ * the new message's id, or NULL for a duplicate. */
 static void
-store_attendees(struct enrich_store *s, const char *tenant,
-    const struct tenant_domains *td, const char *mid,
-    const struct cal_event *e, bool keep_partstat, bool reply)
+pipe_flush(struct enrich_store *s, struct prep *pv)
 {
-	char **addrs = xcalloc(e->n_attendees + 1, sizeof(*addrs));
-	size_t n = 0;
+	unsigned n = s->piped;
+	char **values = xcalloc(n + 1, sizeof(*values));
 
-	for (size_t j = 0; j < e->n_attendees && !s->failed; j++) {
-		const struct cal_person *a = &e->attendees[j];
-		char *addr = cal_addr(a->addr), *cid;
-		const char *dom;
-
-		if (addr == NULL)
-			continue;
-		addrs[n++] = addr;
-		dom = strrchr(addr, '@') + 1;
-		cid = resolve_contact(s, tenant, td, addr, dom, a->cn, NULL);
-		const char *p[7] = { tenant, mid, addr, a->cn,
-		    cal_partstat_str(a->partstat), cal_role_str(a->role), cid };
-
-		/* A re-sent invitation (same SEQUENCE) says NEEDS-ACTION
-		 * for everyone; it must not undo the replies seen since. */
-		if (reply)
-			db_cmd(s, "INSERT INTO attendees (tenant_id, "
-			    "meeting_id, address, display_name, partstat, role, "
-			    "contact_id) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-			    "ON CONFLICT (meeting_id, address) DO UPDATE SET "
-			    "partstat = EXCLUDED.partstat", 7, p);
-		else
-			db_cmd(s, keep_partstat ?
-			    "INSERT INTO attendees (tenant_id, meeting_id, "
-			    "address, display_name, partstat, role, contact_id) "
-			    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT "
-			    "(meeting_id, address) DO UPDATE SET display_name = "
-			    "EXCLUDED.display_name, role = EXCLUDED.role, "
-			    "contact_id = EXCLUDED.contact_id, partstat = CASE "
-			    "WHEN EXCLUDED.partstat = 'NEEDS-ACTION' THEN "
-			    "attendees.partstat ELSE EXCLUDED.partstat END" :
-			    "INSERT INTO attendees (tenant_id, meeting_id, "
-			    "address, display_name, partstat, role, contact_id) "
-			    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT "
-			    "(meeting_id, address) DO UPDATE SET display_name = "
-			    "EXCLUDED.display_name, role = EXCLUDED.role, "
-			    "contact_id = EXCLUDED.contact_id, partstat = "
-			    "EXCLUDED.partstat", 7, p);
-		free(cid);
-	}
-	if (!reply && !s->failed) {
-		/* Attendees dropped from a new version of the meeting. */
-		char *arr = pg_text_array(addrs, n);
-		const char *p[3] = { tenant, mid, arr };
-
-		db_cmd(s, "DELETE FROM attendees WHERE tenant_id = $1 AND "
-		    "meeting_id = $2 AND NOT (address = ANY($3::text[]))", 3, p);
-		free(arr);
-	}
-	for (size_t j = 0; j < n; j++)
-		free(addrs[j]);
-	free(addrs);
+	pipe_end(s, values);
+	for (unsigned i = 0; i < n && !s->failed; i++)
+		if (s->piped_item[i] >= 0)
+			pv[s->piped_item[i]].duplicate = values[i] == NULL;
+	for (unsigned i = 0; i < n; i++)
+		free(values[i]);
+	free(values);
+	s->piped = 0;
 }
 
-/* One meeting per UID: the master VEVENT (no RECURRENCE-ID) when the
- * object has one, else the first VEVENT of that UID.  Overridden
- * instances do not make meetings of their own. */
-static bool
-cal_event_is_meeting(const struct cal_object *obj, size_t i)
+/*
+ * Opens the transaction of the n records pv (one tenant) and reads the
+ * tenant's domains as " a b c " (caller frees); NULL after a failure.
+ * The mailbox owners' domains are internal domains from now on.
+ */
+static char *
+txn_begin(struct enrich_store *s, const char *tenant, const struct prep *pv,
+    size_t n)
 {
-	const struct cal_event *e = &obj->events[i];
+	char **doms = xcalloc(n + 1, sizeof(*doms)), *arr, *v[6] = { NULL };
+	size_t nd = 0;
+	unsigned nv;
 
-	for (size_t j = 0; j < obj->n_events; j++) {
-		const struct cal_event *o = &obj->events[j];
+	for (size_t i = 0; i < n; i++) {
+		const char *at;
 
-		if (j == i || strcmp(o->uid, e->uid) != 0)
+		if (pv[i].it->settled)
 			continue;
-		if (e->has_recurrence_id && !o->has_recurrence_id)
-			return false;	/* the master speaks */
-		if (j < i && e->has_recurrence_id == o->has_recurrence_id)
-			return false;	/* a duplicate: the first wins */
+		at = strrchr(pv[i].user, '@');
+		if (at != NULL && at[1] != '\0')
+			doms[nd++] = (char *)at + 1;
 	}
-	return true;
+	arr = store_text_array(doms, nd);
+	s->failed = false;
+	s->transient = false;
+	s->fail_item = -1;
+	pipe_begin(s);
+	{
+		const char *p[2] = { tenant, arr };
+
+		/* Cached plans (crm_store_message()'s statements, the
+		 * foreign-key checks) were made for the tables' sizes when
+		 * they were first used.  A young table - a new install, a
+		 * backfill - outgrows them long before autovacuum analyzes
+		 * it, and a plan made for 10 rows scans 100,000.  The
+		 * planner sees a table's current size, so planning again
+		 * is enough: at the 4th, 8th, 16th ... transaction of a
+		 * connection, and every 4096th, so no plan is older than
+		 * twice the work done since it was made. */
+		s->txns++;
+		if (s->txns >= 4 && ((s->txns & (s->txns - 1)) == 0 ||
+		    s->txns % 4096 == 0))
+			pipe_send(s, "DISCARD PLANS", 0, NULL, -1);
+		pipe_send(s, "BEGIN", 0, NULL, -1);
+		pipe_send(s, "SELECT set_config('crm.tenant_id', $1, true)",
+		    1, p, -1);
+		pipe_send(s, "INSERT INTO tenants (tenant_id) VALUES ($1) ON "
+		    "CONFLICT DO NOTHING", 1, p, -1);
+		pipe_send(s, "INSERT INTO tenant_domains (tenant_id, domain) "
+		    "SELECT $1, d FROM unnest($2::text[]) AS d ON CONFLICT DO "
+		    "NOTHING", 2, p, -1);
+		pipe_send(s, "SELECT ' ' || COALESCE(string_agg(domain, ' '), "
+		    "'') || ' ' FROM tenant_domains WHERE tenant_id = $1", 1,
+		    p, -1);
+	}
+	nv = s->piped;
+	pipe_end(s, v);
+	s->piped = 0;
+	free(arr);
+	free(doms);
+	for (unsigned i = 0; i + 1 < nv; i++)
+		free(v[i]);
+	if (s->failed || v[nv - 1] == NULL) {
+		s->failed = true;
+		free(v[nv - 1]);
+		return NULL;
+	}
+	return v[nv - 1];
 }
 
+/*
+ * The n records pv of one tenant: one transaction, redone without a
+ * record that fails.  Returns ENRICH_DONE when all are settled, or
+ * ENRICH_RETRY with a reason.
+ */
 static enum enrich_result
-process_calendar(struct enrich_store *s, const struct enrich_event *ev,
-    char *reason)
+run_tenant(struct enrich_store *s, struct prep *pv, size_t n, char *reason)
 {
-	const char *tenant, *errstr;
-	char *user = NULL, *hdrs, *domains, *key_c;
-	char part[32], off[32];
-	struct cal_object *obj;
-	struct tenant_domains td;
-	bool reply;
-	enum enrich_result res;
+	for (;;) {
+		struct tenant_domains td;
+		size_t live = 0;
+		char *domains;
 
-	if ((res = check_envelope(ev, &tenant, &user, reason)) != ENRICH_DONE)
-		return res;
-	if ((obj = cal_parse(ev->value, ev->len, NULL, &errstr)) == NULL) {
-		free(user);
-		/* A calendar without events (a VTODO list) is valid. */
-		if (strcmp(errstr, "no VEVENT") == 0)
-			return ENRICH_IGNORED;
-		return poison(reason, "%s", errstr);
-	}
-	reply = obj->method == CAL_METHOD_REPLY;
-	snprintf(part, sizeof(part), "%d", (int)ev->partition);
-	snprintf(off, sizeof(off), "%lld", (long long)ev->offset);
-	hdrs = headers_json(ev);
-	key_c = text_utf8_clean(ev->key, strlen(ev->key), 1024);
-	if ((domains = begin_tenant(s, tenant, user)) == NULL)
-		domains = xstrdup(" ");	/* s->failed: nothing more runs */
-	split_domains(domains, &td);
-	for (size_t i = 0; i < obj->n_events && !s->failed; i++) {
-		const struct cal_event *e = &obj->events[i];
-		char seq[16], *cid = NULL, *org, *starts, *ends, *uid, *sum,
-		    *loc;
-		PGresult *r;
-
-		if (!cal_event_is_meeting(obj, i))
-			continue;
-		snprintf(seq, sizeof(seq), "%d", e->sequence);
-		org = cal_addr(e->organizer.addr);
-		starts = cal_time_str(&e->start, e->has_start);
-		ends = cal_time_str(&e->end, e->has_start);
-		uid = text_utf8_clean(e->uid, strlen(e->uid), 1024);
-		sum = e->summary ? text_utf8_clean(e->summary,
-		    strlen(e->summary), 4096) : NULL;
-		loc = e->location ? text_utf8_clean(e->location,
-		    strlen(e->location), 4096) : NULL;
-		if (org != NULL)
-			cid = resolve_contact(s, tenant, &td, org,
-			    strrchr(org, '@') + 1, e->organizer.cn, starts);
-		free(cid);
-		{
-			const char *p[16] = { tenant, uid, seq, sum, loc,
-			    cal_status_str(e), starts, ends, org, user,
-			    ev->topic, part, off, key_c, hdrs, e->rrule };
-			/* A REPLY carries the organizer's data too, but an
-			 * attendee's client may have an older copy: it
-			 * creates the meeting when unknown and otherwise
-			 * only updates PARTSTATs.  Other methods move the
-			 * meeting forward, never back, in SEQUENCE; a
-			 * CANCEL without times keeps the known ones. */
-			r = db(s, reply ?
-			    "WITH old AS (SELECT id, sequence FROM meetings "
-			    "WHERE tenant_id = $1 AND uid = $2), ins AS ("
-			    "INSERT INTO meetings (tenant_id, uid, sequence, "
-			    "summary, location, status, starts_at, ends_at, "
-			    "organizer, mailbox_owner, kafka_topic, "
-			    "kafka_partition, kafka_offset, kafka_key, "
-			    "kafka_headers, rrule) SELECT $1, $2, $3, $4, $5, "
-			    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 "
-			    "WHERE NOT EXISTS (SELECT FROM old) ON CONFLICT DO "
-			    "NOTHING RETURNING id) SELECT id, true FROM ins "
-			    "UNION ALL SELECT id, true FROM old" :
-			    "WITH old AS (SELECT sequence FROM meetings WHERE "
-			    "tenant_id = $1 AND uid = $2) "
-			    "INSERT INTO meetings (tenant_id, uid, sequence, "
-			    "summary, location, status, starts_at, ends_at, "
-			    "organizer, mailbox_owner, kafka_topic, "
-			    "kafka_partition, kafka_offset, kafka_key, "
-			    "kafka_headers, rrule) VALUES ($1, $2, $3, $4, $5, "
-			    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
-			    "ON CONFLICT (tenant_id, uid) DO UPDATE SET "
-			    "sequence = EXCLUDED.sequence, summary = COALESCE("
-			    "EXCLUDED.summary, meetings.summary), location = "
-			    "COALESCE(EXCLUDED.location, meetings.location), "
-			    "status = EXCLUDED.status, starts_at = COALESCE("
-			    "EXCLUDED.starts_at, meetings.starts_at), ends_at = "
-			    "COALESCE(EXCLUDED.ends_at, meetings.ends_at), "
-			    "organizer = COALESCE(EXCLUDED.organizer, "
-			    "meetings.organizer), rrule = CASE WHEN "
-			    "EXCLUDED.starts_at IS NULL THEN meetings.rrule "
-			    "ELSE EXCLUDED.rrule END, updated_at = now() WHERE "
-			    "meetings.sequence <= EXCLUDED.sequence RETURNING "
-			    "id, COALESCE((SELECT sequence FROM old) = "
-			    "$3::integer, false)", 16, p);
+		for (size_t i = 0; i < n; i++)
+			live += !pv[i].it->settled;
+		if (live == 0)
+			return ENRICH_DONE;
+		if ((domains = txn_begin(s, pv[0].tenant, pv, n)) != NULL) {
+			split_domains(domains, &td);
+			pipe_begin(s);
+			for (size_t i = 0; i < n && !s->failed; i++) {
+				if (pv[i].it->settled)
+					continue;
+				if (pv[i].mail) {
+					mail_send(s, &td, &pv[i], (int)i);
+					continue;
+				}
+				pipe_flush(s, pv);
+				store_cal_write(s, pv[i].tenant, pv[i].user,
+				    &td, pv[i].it->ev, pv[i].obj);
+				if (s->failed && s->fail_item < 0)
+					s->fail_item = (int)i;
+				pipe_begin(s);
+			}
+			pipe_send(s, "COMMIT", 0, NULL, -1);
+			pipe_flush(s, pv);
+			free(domains);
 		}
-		free(org);
-		free(starts);
-		free(ends);
-		free(uid);
-		free(sum);
-		free(loc);
-		if (r == NULL)
-			break;
-		if (PQntuples(r) > 0) {
-			char *mid = xstrdup(PQgetvalue(r, 0, 0));
-			bool same = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-
-			PQclear(r);
-			/* A CANCEL lists whom it tells, not who is
-			 * invited: it leaves the attendees alone. */
-			if (obj->method != CAL_METHOD_CANCEL)
-				store_attendees(s, tenant, &td, mid, e, same,
-				    reply);
-			free(mid);
-		} else
-			PQclear(r);	/* an older SEQUENCE: nothing new */
+		if (!s->failed) {
+			for (size_t i = 0; i < n; i++)
+				if (!pv[i].it->settled)
+					settle(pv[i].it, pv[i].mail &&
+					    pv[i].duplicate ? ENRICH_DUPLICATE :
+					    ENRICH_DONE, NULL);
+			return ENRICH_DONE;
+		}
+		rollback(s);
+		if (s->transient) {
+			snprintf(reason, ENRICH_REASON_MAX, "%s", s->err);
+			return ENRICH_RETRY;
+		}
+		if (s->fail_item >= 0) {
+			/* That record's own statement: the others go on
+			 * without it. */
+			settle(pv[s->fail_item].it, ENRICH_POISON, s->err);
+			continue;
+		}
+		if (live == 1) {
+			for (size_t i = 0; i < n; i++)
+				if (!pv[i].it->settled)
+					settle(pv[i].it, ENRICH_POISON, s->err);
+			return ENRICH_DONE;
+		}
+		/* Not one record's fault (the opening statements or the
+		 * COMMIT): each record alone finds out which. */
+		for (size_t i = 0; i < n; i++)
+			if (!pv[i].it->settled &&
+			    run_tenant(s, &pv[i], 1, reason) == ENRICH_RETRY)
+				return ENRICH_RETRY;
+		return ENRICH_DONE;
 	}
-	res = finish(s, ENRICH_DONE, reason);
-	free(domains);
-	free(key_c);
-	free(hdrs);
-	free(user);
-	cal_object_free(&obj);
+}
+
+static bool
+same_tenant(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+enum enrich_result
+enrich_process_batch(struct enrich_store *s, struct enrich_item *items,
+    size_t n, char *reason)
+{
+	struct prep *pv = xcalloc(n + 1, sizeof(*pv));
+	struct prep *grp = xcalloc(n + 1, sizeof(*grp));
+	bool *taken = xcalloc(n + 1, sizeof(*taken));
+	enum enrich_result res = ENRICH_DONE;
+	char err[ENRICH_REASON_MAX];
+	size_t np = 0, ng = 0;
+
+	reason[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].settled)
+			continue;
+		pv[np].it = &items[i];
+		if (prep_item(&pv[np]))
+			np++;
+		else
+			prep_fini(&pv[np]);
+	}
+	if (np > 0 && enrich_store_connect(s, err, sizeof(err)) != 0) {
+		snprintf(reason, ENRICH_REASON_MAX, "database: %s", err);
+		res = ENRICH_RETRY;
+		goto out;
+	}
+	/* Tenants in order of first appearance, each its records in
+	 * record order. */
+	for (size_t i = 0; i < np && res == ENRICH_DONE; i++) {
+		size_t first = ng;
+
+		if (taken[i])
+			continue;
+		for (size_t j = i; j < np; j++)
+			if (!taken[j] && same_tenant(pv[i].tenant,
+			    pv[j].tenant)) {
+				grp[ng++] = pv[j];
+				taken[j] = true;
+			}
+		res = run_tenant(s, grp + first, ng - first, reason);
+	}
+out:
+	/* Each prep is in pv or, once grouped, in grp: free it once. */
+	for (size_t i = 0; i < np; i++)
+		if (!taken[i])
+			prep_fini(&pv[i]);
+	for (size_t i = 0; i < ng; i++)
+		prep_fini(&grp[i]);
+	free(taken);
+	free(grp);
+	free(pv);
 	return res;
 }
 
@@ -1126,25 +1002,14 @@ enum enrich_result
 enrich_process(struct enrich_store *s, const struct enrich_event *ev,
     char *reason)
 {
-	char err[ENRICH_REASON_MAX];
-	const char *schema;
+	struct enrich_item it;
+	enum enrich_result r;
 
-	reason[0] = '\0';
-	if (enrich_store_connect(s, err, sizeof(err)) != 0) {
-		snprintf(reason, ENRICH_REASON_MAX, "database: %s", err);
-		return ENRICH_RETRY;
-	}
-	/* The schema header names the payload (docs/events.md); the topic
-	 * name is the fallback, so renamed topics still work. */
-	schema = enrich_event_header(ev, "schema");
-	if (schema != NULL ? strncmp(schema, "crm.mail/1", 10) == 0 &&
-	    (schema[10] == '\0' || schema[10] == '.') :
-	    strcmp(ev->topic, "crm.mail.v1") == 0)
-		return process_mail(s, ev, reason);
-	if (schema != NULL ? strncmp(schema, "crm.calendar/1", 14) == 0 &&
-	    (schema[14] == '\0' || schema[14] == '.') :
-	    strcmp(ev->topic, "crm.calendar.v1") == 0)
-		return process_calendar(s, ev, reason);
-	return poison(reason, "no handler for schema %s on topic %s",
-	    schema ? schema : "(none)", ev->topic);
+	memset(&it, 0, sizeof(it));
+	it.ev = ev;
+	if ((r = enrich_process_batch(s, &it, 1, reason)) == ENRICH_RETRY)
+		return r;
+	if (it.result == ENRICH_POISON)
+		snprintf(reason, ENRICH_REASON_MAX, "%s", it.reason);
+	return it.result;
 }

@@ -187,6 +187,7 @@ bool ident_domain_is_internal(const char *domain,
 #define IDENT_AUTO_SUPPRESS	0x010	/* X-Auto-Response-Suppress: All... */
 #define IDENT_AUTO_NULL_SENDER	0x020	/* Return-Path: <> */
 #define IDENT_AUTO_AUTOREPLY	0x040	/* X-Autoreply / X-Autorespond */
+#define IDENT_AUTO_FEEDBACK_ID	0x080	/* Feedback-ID (bulk senders) */
 
 struct ident_header {
 	const char *name;

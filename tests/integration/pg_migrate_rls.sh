@@ -113,6 +113,8 @@ INSERT INTO messages (tenant_id, idempotency_key, direction, mailbox_owner, size
     SELECT '$t', 'k1', 'in', 'a@$t.example', 10, 'crm.mail.v1', 0, 1, '$t/a', '{}', id FROM threads;
 INSERT INTO participants (tenant_id, message_id, role, address, position)
     SELECT '$t', id, 'from', 'carol@initech.com', 0 FROM messages;
+INSERT INTO message_refs (tenant_id, ref, message_id)
+    SELECT '$t', 'parent@$t.example', id FROM messages;
 INSERT INTO attachments (tenant_id, message_id, position, content_type, size_bytes, sha256)
     SELECT '$t', id, 0, 'text/plain', 1, repeat('a', 64) FROM messages;
 INSERT INTO meetings (tenant_id, uid, mailbox_owner, kafka_topic, kafka_partition, kafka_offset,

@@ -116,6 +116,15 @@ test_envelope(void **state)
 	assert_true(m.has_list_unsubscribe);
 	assert_string_equal(m.auto_submitted, "auto-replied");
 	assert_string_equal(m.precedence, "bulk");
+	/* the raw fields for ident_auto_reasons(), in message order */
+	assert_int_equal(m.n_auto_fields, 4);
+	assert_string_equal(m.auto_fields[0].name, "Return-Path");
+	assert_string_equal(m.auto_fields[0].value, "<x@y>");
+	assert_string_equal(m.auto_fields[1].name, "List-Unsubscribe");
+	assert_string_equal(m.auto_fields[1].value, "<mailto:u@x.example>");
+	assert_string_equal(m.auto_fields[2].name, "Auto-Submitted");
+	assert_string_equal(m.auto_fields[2].value, "Auto-Replied");
+	assert_string_equal(m.auto_fields[3].name, "Precedence");
 	assert_string_equal(m.text, "body\n");
 	mime_message_free(&m);
 	mime_message_free(&m);	/* idempotent */
