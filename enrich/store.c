@@ -5,7 +5,7 @@
  * Round trips: one to open the transaction (tenant setting, tenants row,
  * the mailbox owners' domains, the tenant's internal domains), then one
  * pipeline with a crm_store_message() call per mail record and the
- * COMMIT.  crm_store_message() (enrich/sql/0008) runs the statements of
+ * COMMIT.  crm_store_message() (enrich/sql/0013) runs the statements of
  * one message with plans cached for the session; the call itself is a
  * prepared statement.  Calendar records (few) run their statements one by
  * one in the same transaction (store_cal.c).

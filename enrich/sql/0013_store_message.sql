@@ -1,4 +1,4 @@
--- 0008_store_message.sql - one message, one statement.
+-- 0013_store_message.sql - one message, one statement.
 --
 -- crm-enrich used to write a message with a dozen statements in three
 -- round trips, each parsed and planned again; the server spent more time
@@ -118,7 +118,7 @@ BEGIN
 	END IF;
 	-- A child that arrived first (replies overtake originals across
 	-- mailboxes and partitions): by In-Reply-To, then by References
-	-- (message_refs, 0007).  Two statements, not one with OR: each
+	-- (message_refs, 0012).  Two statements, not one with OR: each
 	-- keeps its index in a cached plan.
 	IF v_tid IS NULL AND p_message_id IS NOT NULL THEN
 		SELECT thread_id INTO v_tid FROM messages

@@ -1,4 +1,4 @@
--- 0007_message_refs.sql - the References of each message, one row per
+-- 0012_message_refs.sql - the References of each message, one row per
 -- id, for "which stored message names this one as its parent?".
 --
 -- crm-enrich asks that for nearly every new message (a reply can arrive
