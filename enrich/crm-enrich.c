@@ -39,6 +39,7 @@
 
 #include "enrich/enrich.h"
 #include "enrich/enrich_conf.h"
+#include "lib/kafka.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
@@ -100,106 +101,27 @@ now_ms(void)
 }
 
 static void
-kset(rd_kafka_conf_t *kc, const char *k, const char *v)
-{
-	char err[512];
-
-	if (rd_kafka_conf_set(kc, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		fatalx("kafka setting %s: %s", k, err);
-}
-
-static void
-parts_str(const rd_kafka_topic_partition_list_t *l, char *buf, size_t size)
-{
-	size_t o = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; i < l->cnt && o < size; i++) {
-		int n = snprintf(buf + o, size - o, "%s%s[%" PRId32 "]",
-		    i ? " " : "", l->elems[i].topic, l->elems[i].partition);
-		if (n < 0)
-			break;
-		o += (size_t)n;
-	}
-}
-
-static void
 commit_sync(struct enrich_daemon *d, const char *why)
 {
-	rd_kafka_resp_err_t e = rd_kafka_commit(d->rk, NULL, 0);
-
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_debug("offsets committed (%s)", why);
-	else if (e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-		log_warnx("offset commit failed (%s): %s", why,
-		    rd_kafka_err2str(e));
+	kafka_commit_now(d->rk, why);
 	d->stored_since_commit = 0;
 	d->last_commit_ms = now_ms();
+}
+
+/* Called from rd_kafka_consumer_poll(), between batches: every processed
+ * record's offset is stored, so this commit hands the partitions over
+ * with nothing in flight. */
+static void
+commit_revoke(void *arg)
+{
+	commit_sync(arg, "revoke");
 }
 
 static void
 rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-	struct enrich_daemon *d = opaque;
-	bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-	char buf[1024];
-	rd_kafka_error_t *e = NULL;
-
-	parts_str(parts, buf, sizeof(buf));
-	switch (err) {
-	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-		log_info("partitions assigned: %s", buf);
-		if (coop)
-			e = rd_kafka_incremental_assign(rk, parts);
-		else
-			rd_kafka_assign(rk, parts);
-		break;
-	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-		/* Called from rd_kafka_consumer_poll(), between records:
-		 * every processed record's offset is stored, so this commit
-		 * hands the partitions over with nothing in flight. */
-		if (rd_kafka_assignment_lost(rk))
-			log_warnx("partitions lost: %s (records since the last "
-			    "commit will be replayed by their new owner)", buf);
-		else {
-			log_info("partitions revoked: %s", buf);
-			commit_sync(d, "revoke");
-		}
-		if (coop)
-			e = rd_kafka_incremental_unassign(rk, parts);
-		else
-			rd_kafka_assign(rk, NULL);
-		break;
-	default:
-		log_warnx("rebalance error: %s", rd_kafka_err2str(err));
-		rd_kafka_assign(rk, NULL);
-		break;
-	}
-	if (e != NULL) {
-		log_warnx("rebalance: %s", rd_kafka_error_string(e));
-		rd_kafka_error_destroy(e);
-	}
-}
-
-static void
-commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-    rd_kafka_topic_partition_list_t *offsets, void *opaque)
-{
-	(void)rk;
-	(void)offsets;
-	(void)opaque;
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-		log_warnx("offset commit failed: %s", rd_kafka_err2str(err));
-}
-
-static void
-error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-	(void)rk;
-	(void)opaque;
-	log_warnx("kafka: %s: %s", rd_kafka_err2name(err), reason);
+	kafka_rebalance(rk, err, parts, commit_revoke, opaque);
 }
 
 static void
@@ -214,59 +136,31 @@ dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 }
 
 static void
-apply_props(struct enrich_conf *c, rd_kafka_conf_t *kc)
-{
-	for (unsigned i = 0; i < c->nprops; i++)
-		kset(kc, c->prop_names[i], c->prop_values[i]);
-}
-
-static void
 kafka_setup(struct enrich_daemon *d)
 {
 	struct enrich_conf *c = d->conf;
-	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	rd_kafka_conf_t *kc;
 	rd_kafka_topic_partition_list_t *topics;
-	char err[512], num[32];
+	char err[CONF_ERR_MAX];
 
-	kset(kc, "bootstrap.servers", c->brokers);
-	kset(kc, "group.id", c->group_id);
-	kset(kc, "client.id", "crm-enrich");
-	kset(kc, "enable.auto.commit", "false");
-	kset(kc, "enable.auto.offset.store", "false");
-	kset(kc, "auto.offset.reset", "earliest");
-	kset(kc, "enable.partition.eof", "false");
-	kset(kc, "fetch.message.max.bytes", FETCH_MAX_BYTES);
-	kset(kc, "receive.message.max.bytes", "140000000");
-	/* Only committed transactional records (crm-capture does not use
-	 * transactions today; this keeps it safe if it ever does). */
-	kset(kc, "isolation.level", "read_committed");
-	snprintf(num, sizeof(num), "%u", c->session_timeout * 1000);
-	kset(kc, "session.timeout.ms", num);
-	snprintf(num, sizeof(num), "%u", c->session_timeout * 1000 / 4);
-	kset(kc, "heartbeat.interval.ms", num);
-	snprintf(num, sizeof(num), "%u", c->max_poll_interval * 1000);
-	kset(kc, "max.poll.interval.ms", num);
-	apply_props(c, kc);
+	/* read_committed: only committed transactional records (crm-capture
+	 * does not use transactions today; this keeps it safe if it ever
+	 * does). */
+	if ((kc = kafka_consumer_conf(&c->kafka, "crm-enrich",
+	    FETCH_MAX_BYTES, err)) == NULL)
+		fatalx("%s", err);
 	rd_kafka_conf_set_opaque(kc, d);
 	rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
-	rd_kafka_conf_set_offset_commit_cb(kc, commit_cb);
-	rd_kafka_conf_set_error_cb(kc, error_cb);
 	d->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
 	if (d->rk == NULL)
 		fatalx("kafka consumer: %s", err);
 	rd_kafka_poll_set_consumer(d->rk);
 
-	kc = rd_kafka_conf_new();
-	kset(kc, "bootstrap.servers", c->brokers);
-	kset(kc, "client.id", "crm-enrich-deadletter");
-	kset(kc, "enable.idempotence", "true");
-	kset(kc, "acks", "all");
-	kset(kc, "message.max.bytes", FETCH_MAX_BYTES);
-	kset(kc, "compression.codec", "lz4");
-	kset(kc, "linger.ms", "0");
+	if ((kc = kafka_side_producer_conf(&c->kafka,
+	    "crm-enrich-deadletter", FETCH_MAX_BYTES, err)) == NULL)
+		fatalx("%s", err);
 	rd_kafka_conf_set_opaque(kc, d);
 	rd_kafka_conf_set_dr_msg_cb(kc, dlq_dr_cb);
-	rd_kafka_conf_set_error_cb(kc, error_cb);
 	d->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
 	if (d->dlq == NULL)
 		fatalx("kafka dead-letter producer: %s", err);
@@ -596,7 +490,7 @@ run(struct enrich_daemon *d)
 		}
 		now = now_ms();
 		if (d->stored_since_commit > 0 &&
-		    now - d->last_commit_ms >= d->conf->commit_interval_ms) {
+		    now - d->last_commit_ms >= d->conf->kafka.commit_interval_ms) {
 			rd_kafka_commit(d->rk, NULL, 1);
 			d->stored_since_commit = 0;
 			d->last_commit_ms = now;
@@ -688,7 +582,7 @@ main(int argc, char **argv)
 	kafka_setup(&d);
 	d.last_commit_ms = now_ms();
 	log_info("started: group=%s brokers=%s topics=%u deadletter=%s",
-	    d.conf->group_id, d.conf->brokers, d.conf->ntopics,
+	    d.conf->kafka.group_id, d.conf->kafka.brokers, d.conf->ntopics,
 	    d.conf->deadletter_topic);
 	run(&d);
 

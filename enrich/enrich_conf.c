@@ -123,43 +123,19 @@ enrich_conf_handler(void *ctx, const char *section, const char *name,
 			return 0;
 		}
 	} else if (strcmp(section, "kafka") == 0) {
-		if (strcmp(key, "brokers") == 0) {
-			set_str(&c->brokers, value);
-			return 0;
-		}
-		if (strcmp(key, "group_id") == 0) {
-			set_str(&c->group_id, value);
-			return 0;
-		}
+		int rc = kafka_conf_key(&c->kafka, key, value, err);
+
+		if (rc <= 0)
+			return rc;
 		if (strcmp(key, "topics") == 0)
 			return set_topics(c, value, err);
 		if (strcmp(key, "deadletter_topic") == 0) {
 			set_str(&c->deadletter_topic, value);
 			return 0;
 		}
-		if (strcmp(key, "session_timeout") == 0)
-			return conf_parse_duration(value, 6, 300,
-			    &c->session_timeout, err);
-		if (strcmp(key, "max_poll_interval") == 0)
-			return conf_parse_duration(value, 10, 86400,
-			    &c->max_poll_interval, err);
-		if (strcmp(key, "commit_interval_ms") == 0)
-			return conf_parse_uint(value, 0, 60000,
-			    &c->commit_interval_ms, err);
 		if (strcmp(key, "batch_records") == 0)
 			return conf_parse_uint(value, 1, 1000,
 			    &c->batch_records, err);
-		if (strncmp(key, "rdkafka.", 8) == 0 && key[8] != '\0') {
-			if (c->nprops == ENRICH_RDKAFKA_PROPS_MAX) {
-				snprintf(err, CONF_ERR_MAX, "more than %d "
-				    "rdkafka.* settings",
-				    ENRICH_RDKAFKA_PROPS_MAX);
-				return -1;
-			}
-			c->prop_names[c->nprops] = xstrdup(key + 8);
-			c->prop_values[c->nprops++] = xstrdup(value);
-			return 0;
-		}
 	} else if (strcmp(section, "retry") == 0) {
 		if (strcmp(key, "initial_ms") == 0)
 			return conf_parse_uint(value, 10, 60000,
@@ -189,14 +165,11 @@ enrich_conf_load(const char *path, char *err)
 
 	c->path = xstrdup(path);
 	c->conninfo = xstrdup("dbname=crm user=crm_enrich");
-	c->group_id = xstrdup("crm-enrich");
+	kafka_conf_init(&c->kafka, "crm-enrich");
 	c->topics[0] = xstrdup("crm.mail.v1");
 	c->topics[1] = xstrdup("crm.calendar.v1");
 	c->ntopics = 2;
 	c->deadletter_topic = xstrdup("crm.deadletter.v1");
-	c->session_timeout = 30;
-	c->max_poll_interval = 300;
-	c->commit_interval_ms = 1000;
 	c->batch_records = 64;
 	c->retry_initial_ms = 200;
 	c->retry_max_ms = 30000;
@@ -205,9 +178,7 @@ enrich_conf_load(const char *path, char *err)
 		enrich_conf_free(&c);
 		return NULL;
 	}
-	if (c->brokers == NULL) {
-		snprintf(err, CONF_ERR_MAX, "%s: [kafka] brokers is required",
-		    path);
+	if (kafka_conf_check(&c->kafka, path, err) != 0) {
 		enrich_conf_free(&c);
 		return NULL;
 	}
@@ -215,12 +186,6 @@ enrich_conf_load(const char *path, char *err)
 		snprintf(e2, sizeof(e2), "%s: [retry] max_ms is below "
 		    "initial_ms", path);
 		snprintf(err, CONF_ERR_MAX, "%s", e2);
-		enrich_conf_free(&c);
-		return NULL;
-	}
-	if (c->max_poll_interval * 1000 <= c->session_timeout * 1000) {
-		snprintf(err, CONF_ERR_MAX, "%s: [kafka] max_poll_interval "
-		    "must exceed session_timeout", path);
 		enrich_conf_free(&c);
 		return NULL;
 	}
@@ -234,10 +199,7 @@ enrich_conf_free(struct enrich_conf **confp)
 
 	if (c == NULL)
 		return;
-	for (unsigned i = 0; i < c->nprops; i++) {
-		free(c->prop_names[i]);
-		free(c->prop_values[i]);
-	}
+	kafka_conf_clear(&c->kafka);
 	for (unsigned i = 0; i < c->ntopics; i++)
 		free(c->topics[i]);
 	free(c->path);
@@ -245,8 +207,6 @@ enrich_conf_free(struct enrich_conf **confp)
 	free(c->passfile);
 	free(c->psl_file);
 	free(c->freemail_file);
-	free(c->brokers);
-	free(c->group_id);
 	free(c->deadletter_topic);
 	x_free(confp);
 }

@@ -9,10 +9,10 @@
 #include <stdbool.h>
 
 #include "lib/conf.h"
+#include "lib/kafka_conf.h"
 #include "lib/log.h"
 
 #define ENRICH_TOPICS_MAX 8
-#define ENRICH_RDKAFKA_PROPS_MAX 32
 
 struct enrich_conf {
 	char *path;
@@ -20,20 +20,13 @@ struct enrich_conf {
 	char *passfile;		/* libpq password file, mode 0600 */
 	char *psl_file;		/* [resolve]; NULL: the defaults */
 	char *freemail_file;
-	char *brokers;
-	char *group_id;
+	struct kafka_conf kafka;	/* brokers, group, rdkafka.* */
 	char *topics[ENRICH_TOPICS_MAX];
 	unsigned ntopics;
 	char *deadletter_topic;
-	unsigned session_timeout;	/* seconds */
-	unsigned max_poll_interval;	/* seconds */
-	unsigned commit_interval_ms;
 	unsigned batch_records;		/* records per batch, at most */
 	unsigned retry_initial_ms;
 	unsigned retry_max_ms;
-	char *prop_names[ENRICH_RDKAFKA_PROPS_MAX];
-	char *prop_values[ENRICH_RDKAFKA_PROPS_MAX];
-	unsigned nprops;
 	enum log_level log_level;
 	bool syslog;
 };

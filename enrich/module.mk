@@ -41,7 +41,7 @@ $(ENRICH_CORE_OBJS) $(ENRICH_OBJS): PKG_CFLAGS += $(ENRICH_CFLAGS) \
     -DCRM_FREEMAIL_PATH='"$(PREFIX)/share/crm-proxy/freemail.txt"'
 
 $(B)/crm-enrich: $(ENRICH_OBJS) $(ENRICH_CORE_OBJS) $(ENRICH_PURE_OBJS) \
-    $(ENRICH_LIB_A) $(LIB_A)
+    $(ENRICH_LIB_A) $(LIB_KAFKA_O) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(ENRICH_LIBS)
 
 BINS += $(B)/crm-enrich

@@ -73,6 +73,29 @@ kafka_consumer_conf(const struct kafka_conf *c, const char *client_id,
 	return kc;
 }
 
+rd_kafka_conf_t *
+kafka_side_producer_conf(const struct kafka_conf *c, const char *client_id,
+    const char *message_max, char *err)
+{
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	int rc = 0;
+
+	rc |= kafka_set(kc, "bootstrap.servers", c->brokers, err);
+	rc |= kafka_set(kc, "client.id", client_id, err);
+	rc |= kafka_set(kc, "enable.idempotence", "true", err);
+	rc |= kafka_set(kc, "acks", "all", err);
+	rc |= kafka_set(kc, "message.max.bytes", message_max, err);
+	rc |= kafka_set(kc, "compression.codec", "lz4", err);
+	rc |= kafka_set(kc, "linger.ms", "0", err);
+	if (rc != 0) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	rd_kafka_conf_set_error_cb(kc, kafka_error_cb);
+	rd_kafka_conf_set_log_cb(kc, kafka_log_cb);
+	return kc;
+}
+
 void
 kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {

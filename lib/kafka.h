@@ -33,6 +33,15 @@ int kafka_set_props(rd_kafka_conf_t *kc, const struct kafka_conf *c,
 rd_kafka_conf_t *kafka_consumer_conf(const struct kafka_conf *c,
     const char *client_id, const char *fetch_max, char *err);
 
+/*
+ * A producer that a consumer daemon writes its few records with
+ * (calendar records, dead letters): idempotent, acks=all, lz4, sent at
+ * once, records up to message_max bytes.  Error and log callbacks set;
+ * the caller adds its delivery callback and opaque.
+ */
+rd_kafka_conf_t *kafka_side_producer_conf(const struct kafka_conf *c,
+    const char *client_id, const char *message_max, char *err);
+
 /* Logs a client error; a fatal one (idempotent producer) ends the
  * daemon. */
 void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,

@@ -137,7 +137,6 @@ kafka_setup(struct imip_daemon *d)
 	rd_kafka_conf_t *kc;
 	rd_kafka_topic_partition_list_t *topics;
 	char err[CONF_ERR_MAX];
-	int rc = 0;
 
 	if ((kc = kafka_consumer_conf(&c->kafka, "crm-imip", FETCH_MAX_BYTES,
 	    err)) == NULL)
@@ -149,20 +148,11 @@ kafka_setup(struct imip_daemon *d)
 		fatalx("kafka consumer: %s", err);
 	rd_kafka_poll_set_consumer(d->rk);
 
-	kc = rd_kafka_conf_new();
-	rc |= kafka_set(kc, "bootstrap.servers", c->kafka.brokers, err);
-	rc |= kafka_set(kc, "client.id", "crm-imip-producer", err);
-	rc |= kafka_set(kc, "enable.idempotence", "true", err);
-	rc |= kafka_set(kc, "acks", "all", err);
-	rc |= kafka_set(kc, "message.max.bytes", FETCH_MAX_BYTES, err);
-	rc |= kafka_set(kc, "compression.codec", "lz4", err);
-	rc |= kafka_set(kc, "linger.ms", "0", err);
-	if (rc != 0)
+	if ((kc = kafka_side_producer_conf(&c->kafka, "crm-imip-producer",
+	    FETCH_MAX_BYTES, err)) == NULL)
 		fatalx("%s", err);
 	rd_kafka_conf_set_opaque(kc, d);
 	rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
-	rd_kafka_conf_set_error_cb(kc, kafka_error_cb);
-	rd_kafka_conf_set_log_cb(kc, kafka_log_cb);
 	d->pk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
 	if (d->pk == NULL)
 		fatalx("kafka producer: %s", err);
