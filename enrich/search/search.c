@@ -41,24 +41,34 @@ search_config_init(struct search_config *cfg)
 	vec_config_init(&cfg->vec);
 }
 
+bool
+search_config_section(const char *section)
+{
+	return strcmp(section, "embed") == 0 ||
+	    strcmp(section, "vector") == 0 || strcmp(section, "database") == 0;
+}
+
 static int
 conf_cb(void *ctx, const char *section, const char *name, const char *key,
     const char *value, int line, char *err)
 {
-	struct search_config *cfg = ctx;
-
 	(void)name;
 	(void)line;
 	if (*key == '\0') {
-		if (strcmp(section, "embed") != 0 &&
-		    strcmp(section, "vector") != 0 &&
-		    strcmp(section, "database") != 0) {
+		if (!search_config_section(section)) {
 			snprintf(err, CONF_ERR_MAX, "unknown section [%s]",
 			    section);
 			return -1;
 		}
 		return 0;
 	}
+	return search_config_set(ctx, section, key, value, err);
+}
+
+int
+search_config_set(struct search_config *cfg, const char *section,
+    const char *key, const char *value, char *err)
+{
 	if (strcmp(section, "embed") == 0)
 		return embedder_config_set(&cfg->embed, key, value, err,
 		    CONF_ERR_MAX);
@@ -124,6 +134,13 @@ search_config_load(struct search_config *cfg, const char *path, char *err,
 
 	if (conf_parse_file(path, conf_cb, cfg, e) != 0)
 		return search_err(err, errlen, "%s", e);
+	return search_config_check(cfg, path, err, errlen);
+}
+
+int
+search_config_check(const struct search_config *cfg, const char *path,
+    char *err, size_t errlen)
+{
 	if (cfg->vec.backend == VEC_BACKEND_LOCAL && cfg->vec.data_dir == NULL)
 		return search_err(err, errlen, "%s: [vector] data_dir is "
 		    "required", path);
@@ -201,6 +218,12 @@ search_close(struct search_ctx **cp)
 	embedder_close(&c->emb);
 	free(c);
 	*cp = NULL;
+}
+
+bool
+search_db_ok(const struct search_ctx *c)
+{
+	return c != NULL && c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK;
 }
 
 void
