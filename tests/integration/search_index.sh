@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# search_index.sh - a message stored by crm-enrich is searchable within
+# seconds: real Kafka + real PostgreSQL 15 + crm-enrich + crm-index (the
+# real all-MiniLM-L6-v2 model, the embedded vector store) + crm-search.
+#
+#   1. latency: 24 messages for tenant acme produced with kcat at a few
+#      per second (while 24 for globex arrive too); for each, crm-search
+#      is run with a paraphrase of it until it is returned; produce ->
+#      searchable median / p95 printed; fails if p95 > INDEX_P95_MAX_MS
+#      (default 5000) or a message is never found
+#   2. tenant isolation: every topic query in one tenant returns none of
+#      the other tenant's messages, both ways
+#   3. SIGTERM: crm-index exits 0 and says so
+#   4. throughput: a backlog of 180 messages stored while crm-index is
+#      down, then indexed: messages/s
+#   5. kill -9: crm-index killed mid-burst, restarted; afterwards every
+#      message has its chunks exactly once, chunk rows = vectors in the
+#      store, chunk numbers contiguous, nothing left queued or failed
+#   6. purge: crm-admin removes a correspondent; crm-index removes the
+#      chunks and vectors of the deleted messages
+. "$(dirname "$0")/../lib/common.sh"
+scenario_init search_index 42
+. "$TLIB/enrich.sh"
+. "$TLIB/index.sh"
+P95_MAX="${INDEX_P95_MAX_MS:-5000}"
+GENI="$ROOT/tests/integration/search_index.py"
+
+make -s -C "$ROOT" B="$B" "$B/crm-enrich" "$B/crm-migrate" "$B/crm-admin" \
+	"$B/crm-index" "$B/crm-search" "$B/crm-vec" >/dev/null || fail "build"
+enrich_stack
+index_stack
+
+step "crm-index --help / --check"
+"$INDEX" --help | grep -q -- '--backfill' || fail "--help"
+printf '[index]\nbatch = 9999\n' >"$T/bad.conf"
+out="$("$INDEX" --check -c "$T/bad.conf" 2>&1)" && fail "--check accepted batch = 9999"
+case "$out" in *"$T/bad.conf:2:"*) ;; *) fail "--check did not name file:line: $out";; esac
+note "$out"
+
+enrich_start a
+index_start a
+for i in $(seq 1 100); do
+	grep -q 'started:' "$T/index-a.log" && break
+	sleep 0.1
+done
+grep -q 'started:' "$T/index-a.log" || { cat "$T/index-a.log"; fail "crm-index did not start"; }
+
+msg_keys() { # TENANT -> distinct message keys with chunks
+	sql "SELECT count(DISTINCT message_key) FROM message_chunks WHERE tenant_id = '$1'"
+}
+
+step "latency: 24 messages at 2.5/s (globex in parallel), produce -> searchable"
+"$PY" "$GENI" gen "$T/lat-acme" --tenant acme --count 24 --variant L
+"$PY" "$GENI" gen "$T/lat-globex" --tenant globex --count 24 --variant L
+produce_manifest "$T/lat-globex/manifest.tsv" >"$T/produce-globex.log" 2>&1 &
+GPROD=$!
+"$PY" "$GENI" latency "$T/lat-acme/manifest.tsv" "$T/lat-acme/queries.tsv" \
+	"$T/latency.txt" --brokers "$KAFKA_BOOTSTRAP" --rate 2.5 \
+	--search "$SEARCH" -c "$T/search.conf" --tenant acme --no-dates -n 10 \
+	>"$T/latency.log" 2>&1 || { cat "$T/latency.log"; fail "latency run"; }
+wait "$GPROD" || fail "producing globex"
+cat "$T/latency.log"
+lost="$(awk '$2 < 0' "$T/latency.txt" | wc -l)"
+[ "$lost" = 0 ] || fail "$lost messages never became searchable"
+awk '{ print $2 }' "$T/latency.txt" >"$T/lat.ms"
+n="$(wc -l <"$T/lat.ms")"
+p50="$(percentile "$T/lat.ms" 50)"
+p95="$(percentile "$T/lat.ms" 95)"
+pmax="$(percentile "$T/lat.ms" 100)"
+note "produce -> searchable by crm-search, $n messages: median ${p50} ms, p95 ${p95} ms, max ${pmax} ms"
+grep -h 'lag_ms=' "$T/index-a.log" | sed 's/.*lag_ms=//' >"$T/lag.ms"
+note "crm-index: $(wc -l <"$T/lag.ms") batches, queue wait median $(percentile "$T/lag.ms" 50) ms, p95 $(percentile "$T/lag.ms" 95) ms"
+[ "$n" -ge 20 ] || fail "only $n measurements"
+[ "$p95" -le "$P95_MAX" ] || fail "p95 ${p95} ms > ${P95_MAX} ms"
+
+step "tenant isolation"
+wait_sql "SELECT count(*) FROM messages" 48 60
+index_wait_idle 60
+acme_keys="$(cut -f1 "$T/lat-acme/queries.tsv")"
+globex_keys="$(cut -f1 "$T/lat-globex/queries.tsv")"
+checked=0
+while IFS=$'\t' read -r key topic query; do
+	for t in acme globex; do
+		got="$(search_keys "$t" "$query" 10)" || fail "crm-search $t"
+		other="$globex_keys"; [ "$t" = globex ] && other="$acme_keys"
+		if grep -qxF -f <(echo "$other") <<<"$got"; then
+			fail "tenant $t: search returned the other tenant's message"
+		fi
+		checked=$((checked + 1))
+	done
+done <"$T/lat-acme/queries.tsv"
+# and globex finds its own messages by their paraphrases
+while IFS=$'\t' read -r key topic query; do
+	search_keys globex "$query" 10 | grep -qxF "$key" ||
+	    fail "globex: topic $topic not found by \"$query\""
+done <"$T/lat-globex/queries.tsv"
+note "$checked searches, none crossed tenants; globex finds its 24 too"
+
+step "SIGTERM"
+t0=$(now_ms)
+stop_pid "$INDEX_PID_a" 20 || fail "crm-index did not stop on SIGTERM"
+wait "$INDEX_PID_a"; rc=$?
+[ "$rc" = 0 ] || fail "crm-index exited $rc on SIGTERM"
+grep -q 'stopped: indexed=' "$T/index-a.log" || fail "no stop line"
+note "exited 0 in $(( $(now_ms) - t0 )) ms: $(grep 'stopped:' "$T/index-a.log" | sed 's/.*stopped: //')"
+grep -qx acme "$T/index-tenants" && grep -qx globex "$T/index-tenants" ||
+	fail "tenants file: $(cat "$T/index-tenants")"
+
+step "throughput: a backlog of 180 messages"
+"$PY" "$GENI" gen "$T/bl-acme" --tenant acme --count 120 --start 100 --variant B
+"$PY" "$GENI" gen "$T/bl-globex" --tenant globex --count 60 --start 100 --variant B
+produce_manifest "$T/bl-acme/manifest.tsv"
+produce_manifest "$T/bl-globex/manifest.tsv"
+wait_sql "SELECT count(*) FROM messages" 228 120
+wait_sql "SELECT count(*) FROM index_queue" 180 30
+t0=$(now_ms)
+index_start b
+index_wait_idle 300
+ms=$(( $(now_ms) - t0 ))
+note "180 messages indexed in $ms ms (start included): $(( 180 * 1000 / ms )) messages/s"
+note "$(grep -c 'indexed=' "$T/index-b.log") batches: $(grep -h 'indexed=' "$T/index-b.log" | sed 's/.*: //' | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); s[kv[1]] += kv[2] } } END { printf "indexed=%d chunks=%d, %d ms inside batches", s["indexed"], s["chunks"], s["ms"] }')"
+
+step "kill -9 in the middle of a burst"
+"$PY" "$GENI" gen "$T/k-acme" --tenant acme --count 100 --start 300 --variant K
+"$PY" "$GENI" gen "$T/k-globex" --tenant globex --count 40 --start 300 --variant K
+before="$(sql "SELECT count(DISTINCT message_key) FROM message_chunks")"
+{ produce_manifest "$T/k-acme/manifest.tsv" & produce_manifest "$T/k-globex/manifest.tsv"; wait; } >"$T/produce-k.log" 2>&1 &
+KPROD=$!
+wait_sql_ge "SELECT count(DISTINCT message_key) FROM message_chunks" $((before + 30)) 120
+kill -KILL "$INDEX_PID_b"
+wait "$INDEX_PID_b" 2>/dev/null
+at_kill="$(sql "SELECT count(DISTINCT message_key) FROM message_chunks")"
+queued="$(sql "SELECT count(*) FROM index_queue")"
+note "killed at $((at_kill - before)) of 140 burst messages indexed, $queued queued"
+sleep 1
+index_start c
+wait "$KPROD" || fail "producing the burst"
+wait_sql "SELECT count(*) FROM messages" 368 120
+index_wait_idle 120
+stop_pid "$INDEX_PID_c" 20 || fail "crm-index c did not stop"
+wait "$INDEX_PID_c"; rc=$?
+[ "$rc" = 0 ] || fail "crm-index c exited $rc"
+
+consistency() { # TENANT
+	local t="$1" msgs keys rows vecs gaps
+	msgs="$(sql "SELECT count(*) FROM messages WHERE tenant_id = '$t'")"
+	keys="$(msg_keys "$t")"
+	rows="$(sql "SELECT count(*) FROM message_chunks WHERE tenant_id = '$t'")"
+	gaps="$(sql "SELECT count(*) FROM (SELECT message_key FROM message_chunks
+	    WHERE tenant_id = '$t' GROUP BY message_key
+	    HAVING max(chunk_no) + 1 <> count(*)) s")"
+	vecs="$(vec_count "$t")"
+	note "$t: messages=$msgs keyed=$keys chunk_rows=$rows vectors=$vecs"
+	[ "$keys" = "$msgs" ] || fail "$t: $msgs messages but $keys have chunks"
+	[ "$(sql "SELECT count(*) FROM messages m WHERE tenant_id = '$t' AND NOT EXISTS
+	    (SELECT 1 FROM message_chunks c WHERE c.tenant_id = m.tenant_id
+	     AND c.message_key = m.idempotency_key)")" = 0 ] ||
+	    fail "$t: a message has no chunks"
+	[ "$gaps" = 0 ] || fail "$t: $gaps messages with chunk numbers missing"
+	[ "$vecs" = "$rows" ] || fail "$t: $rows chunk rows but $vecs vectors"
+}
+consistency acme
+consistency globex
+[ "$(sql "SELECT count(*) FROM index_queue")" = 0 ] || fail "queue not empty"
+grep -h 'failed' "$T"/index-*.log | grep -v 'failed=0' && fail "crm-index reported failures"
+note "the restarted instance: $(grep 'stopped:' "$T/index-c.log" | sed 's/.*stopped: //')"
+# every burst message is found by its own paraphrase... among 100 others
+# of 24 topics, ranks are not asserted; the key must be indexed (above)
+
+step "purge: crm-admin removes wendy@initrode.example from globex"
+gone="$(sql "SELECT string_agg(m.idempotency_key, ' ') FROM messages m
+    JOIN participants p ON p.message_id = m.id
+    WHERE m.tenant_id = 'globex' AND p.address = 'wendy@initrode.example'")"
+ngone="$(wc -w <<<"$gone")"
+[ "$ngone" -gt 0 ] || fail "no message from wendy"
+index_start d
+"$ADMIN" -d "host=127.0.0.1 port=$PGPORT dbname=crm user=crm_enrich" purge \
+	--tenant globex --address wendy@initrode.example >"$T/purge.log" 2>&1 ||
+	{ cat "$T/purge.log"; fail "crm-admin purge"; }
+index_wait_idle 60
+left="$(sql "SELECT count(*) FROM message_chunks WHERE tenant_id = 'globex'
+    AND message_key = ANY(string_to_array('$gone', ' '))")"
+[ "$left" = 0 ] || fail "$left chunk rows of purged messages remain"
+stop_pid "$INDEX_PID_d" 20 || fail "crm-index d did not stop"
+consistency globex
+note "$ngone purged messages: chunks and vectors removed"
+
+pass "p95 ${p95} ms over $n messages; kill -9 left nothing missing or doubled"
