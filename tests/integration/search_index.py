@@ -10,13 +10,16 @@
 
     search_index.py latency MANIFEST QUERIES OUT --brokers B --rate R
                     --search CRM_SEARCH_ARGS...
-        Produces each record with kcat at R records per second and, in
-        parallel, runs crm-search (the given command line + --json + the
-        query) for every produced message not found yet, round robin.  A
-        message counts as searchable when a crm-search that returned it
-        ends; its latency is that moment minus the moment just before its
-        kcat started.  Writes "key latency_ms" lines to OUT and prints the
-        search calls made.  Gives up on a message after 60 s.
+        Produces each record with kcat at R records per second.  A watcher
+        polls PostgreSQL every 50 ms (one long-lived psql) for the
+        messages whose chunk rows are committed, and for each of those
+        crm-search (the given command line + --json + the paraphrase) is
+        run until it returns the message.  A message counts as searchable
+        when that crm-search ends; its latency is that moment minus the
+        moment just before its kcat started.  OUT gets one line per
+        message: key, produce->searchable, produce->stored (messages.
+        created_at), stored->indexed (rows seen), indexed->returned by
+        crm-search, in ms (-1: never).  Gives up on a message after 60 s.
 """
 import argparse
 import hashlib
@@ -152,11 +155,39 @@ def produce(brokers, line):
     subprocess.run(args + [f[2]], check=True)
 
 
+class Psql:
+    """One long-lived psql (the scenario's superuser, PG* environment):
+    a poll is a query, not a process start."""
+
+    def __init__(self):
+        self.p = subprocess.Popen(["psql", "-X", "-q", "-A", "-t"],
+                                  stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True,
+                                  bufsize=1)
+
+    def rows(self, sql):
+        self.p.stdin.write(sql + ";\n\\echo __end__\n")
+        self.p.stdin.flush()
+        out = []
+        while True:
+            line = self.p.stdout.readline()
+            if line == "":
+                raise RuntimeError("psql ended")
+            line = line.rstrip("\n")
+            if line == "__end__":
+                return out
+            if line:
+                out.append(line)
+
+
 def latency(a):
     lines = open(a.manifest).read().splitlines()
     qs = [l.split("\t") for l in open(a.queries).read().splitlines()]
-    produced = {}           # key -> t0
-    found = {}              # key -> latency ms
+    query = {k: q for k, _, q in qs}
+    produced = {}           # key -> time just before kcat started
+    indexed = {}            # key -> first poll that saw its chunk rows
+    found = {}              # key -> end of the crm-search that returned it
+    asked = {}              # key -> start of the first crm-search for it
     lock = threading.Lock()
     done = threading.Event()
     errors = []
@@ -168,38 +199,60 @@ def latency(a):
                 wait = start + i / a.rate - time.time()
                 if wait > 0:
                     time.sleep(wait)
-                t0 = time.time()
                 with lock:
-                    produced[qs[i][0]] = t0
+                    produced[qs[i][0]] = time.time()
                 produce(a.brokers, line)
         except Exception as e:   # reported by the main thread
             errors.append(repr(e))
         done.set()
 
+    def watcher():
+        # Chunk rows are committed after the vectors are durable
+        # (search_ingest), so from this moment crm-search can find it.
+        db = Psql()
+        while len(indexed) < len(qs) and not errors:
+            with lock:
+                want = [k for k in produced if k not in indexed]
+            if want:
+                got = db.rows("SELECT DISTINCT message_key FROM "
+                              "message_chunks WHERE message_key IN (" +
+                              ",".join(f"'{k}'" for k in want) + ")")
+                now = time.time()
+                with lock:
+                    for k in got:
+                        indexed.setdefault(k, now)
+            if all(time.time() - produced.get(k, time.time()) > 90
+                   for k in want) and want and done.is_set():
+                break
+            time.sleep(0.05)
+
     th = threading.Thread(target=producer)
     th.start()
-    calls = 0
-    query = {k: q for k, _, q in qs}
-    while True:
+    tw = threading.Thread(target=watcher, daemon=True)
+    tw.start()
+    calls, call_ms = 0, []
+    while len(found) < len(qs) and not errors:
         with lock:
-            pending = [k for k in produced if k not in found]
-        if not pending:
-            if done.is_set() and len(found) + len(errors) >= len(qs):
-                break
-            if done.is_set() and len(produced) == len(found):
-                break
+            ready = [k for k in indexed if k not in found]
+            late = [k for k in produced if k not in found and
+                    time.time() - produced[k] > 60]
+        if late:
+            print(f"{len(late)} messages not searchable after 60 s",
+                  file=sys.stderr)
+            for k in late:
+                found[k] = None
+            continue
+        if not ready:
             time.sleep(0.02)
             continue
-        for k in pending:
-            if time.time() - produced[k] > 60:
-                print(f"gave up on {k}: not searchable after 60 s",
-                      file=sys.stderr)
-                found[k] = None
-                continue
+        for k in ready:
+            t = time.time()
+            asked.setdefault(k, t)
             out = subprocess.run(a.search + ["--json", query[k]],
                                  capture_output=True, text=True)
             t1 = time.time()
             calls += 1
+            call_ms.append((t1 - t) * 1000)
             if out.returncode != 0:
                 print(out.stderr, file=sys.stderr)
                 continue
@@ -207,16 +260,30 @@ def latency(a):
                     json.loads(out.stdout)["accounts"]
                     for r in acc["results"]]
             if k in keys:
-                found[k] = (t1 - produced[k]) * 1000
+                found[k] = t1
     th.join()
     if errors:
         print("producer failed:", errors[0], file=sys.stderr)
         sys.exit(1)
+    stored = dict(r.split("|") for r in Psql().rows(
+        "SELECT idempotency_key, extract(epoch FROM created_at) FROM "
+        "messages WHERE idempotency_key IN (" +
+        ",".join(f"'{k}'" for k, _, _ in qs) + ")"))
     with open(a.out, "w") as f:
+        # key, produce->searchable, produce->stored, stored->indexed,
+        # indexed->returned by crm-search (ms; -1: never)
         for k, _, _ in qs:
-            v = found.get(k)
-            f.write(f"{k} {'-1' if v is None else int(v)}\n")
-    print(f"{calls} crm-search calls")
+            t0, fo = produced[k], found.get(k)
+            if fo is None:
+                f.write(f"{k} -1 -1 -1 -1 -1\n")
+                continue
+            st, ix = float(stored[k]), indexed[k]
+            f.write(f"{k} {int((fo - t0) * 1000)} {int((st - t0) * 1000)} "
+                    f"{int((ix - st) * 1000)} {int((fo - ix) * 1000)} "
+                    f"{int((asked[k] - ix) * 1000)}\n")
+    call_ms.sort()
+    print(f"{calls} crm-search calls, median "
+          f"{int(call_ms[len(call_ms) // 2]) if call_ms else 0} ms each")
 
 
 def main():

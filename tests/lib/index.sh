@@ -14,6 +14,8 @@
 #                                line, best first
 #   vec_count TENANT             points in TENANT's store (crm-vec; only
 #                                while no crm-index holds the store)
+#   vec_stat TENANT FIELD        another line of `crm-vec count` (rows,
+#                                dead_bytes, replayed_records, ...)
 #
 # Everything stays in $T: vectors in $T/vec, the tenants crm-index has
 # seen in $T/index-tenants.
@@ -91,4 +93,9 @@ for a in json.load(sys.stdin)["accounts"]:
 vec_count() { # TENANT
 	"$VEC" count --dir "$T/vec" --tenant "$1" --dim 384 |
 	    sed -n 's/^count=\([0-9][0-9]*\)$/\1/p'
+}
+
+vec_stat() { # TENANT FIELD
+	"$VEC" count --dir "$T/vec" --tenant "$1" --dim 384 |
+	    sed -n "s/^$2=\([0-9][0-9]*\)\$/\1/p" | head -n 1
 }
