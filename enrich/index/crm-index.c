@@ -360,6 +360,7 @@ struct batch {
 	char **qid;			/* index_queue.id, by row */
 	bool *done;
 	int64_t lag_max;
+	bool cut;		/* stopped at batch_bytes: more is waiting */
 };
 
 static void
@@ -379,6 +380,7 @@ batch_read(struct indexd *d, const char *tenant, struct batch *b)
 	char lim[16], att[16];
 	const char *p[3] = { tenant, lim, att };
 	PGresult *r;
+	uint64_t text = 0;
 
 	memset(b, 0, sizeof(*b));
 	snprintf(lim, sizeof(lim), "%u", d->conf->batch);
@@ -425,6 +427,16 @@ batch_read(struct indexd *d, const char *tenant, struct batch *b)
 			b->kind[i] = ROW_SKIP;
 			continue;
 		}
+		/* A batch is also bounded by its text: the model's time
+		 * grows with the tokens, and a message of another tenant
+		 * waits for the batch in hand. */
+		if (i > 0 && text >= d->conf->batch_bytes) {
+			b->n = i;
+			b->cut = true;
+			break;
+		}
+		text += (uint64_t)PQgetlength(r, row, 6) +
+		    (uint64_t)PQgetlength(r, row, 7);
 		b->kind[i] = ROW_INDEX;
 		m->message_key = PQgetvalue(r, row, 2);
 		m->direction = dir;
@@ -607,7 +619,8 @@ index_batch(struct indexd *d, const char *tenant)
 	    "chunks_removed=%zu skipped=%zu ms=%" PRIu64 " lag_ms=%" PRId64,
 	    tenant, nm, chunks, nk, removed, skipped, now_ms() - t0,
 	    b.lag_max);
-	rc = (ssize_t)b.n;
+	/* a full or cut batch: more may be waiting */
+	rc = b.cut ? (ssize_t)d->conf->batch : (ssize_t)b.n;
 	goto out;
 lost:
 	log_warnx("tenant %s: database connection lost: %s", tenant, err);

@@ -59,6 +59,9 @@ handler(void *ctx, const char *section, const char *name, const char *key,
 		if (strcmp(key, "batch") == 0)
 			return conf_parse_uint(value, 1, INDEX_BATCH_MAX,
 			    &c->batch, err);
+		if (strcmp(key, "batch_bytes") == 0)
+			return conf_parse_size(value, 1024, 64u << 20,
+			    &c->batch_bytes, err);
 		if (strcmp(key, "poll_interval") == 0)
 			return conf_parse_duration(value, 1, 86400,
 			    &c->poll_interval, err);
@@ -100,6 +103,7 @@ index_conf_load(const char *path, char *err)
 	c->path = xstrdup(path);
 	search_config_init(&c->search);
 	c->batch = 32;
+	c->batch_bytes = 32 * 1024;
 	c->poll_interval = 30;
 	c->max_attempts = 5;
 	c->retry_initial_ms = 200;

@@ -9,6 +9,7 @@
 #define CRM_INDEX_CONF_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "enrich/search/search.h"
 #include "lib/log.h"
@@ -20,6 +21,7 @@ struct index_conf {
 	char *path;
 	struct search_config search;
 	unsigned batch;		/* messages per embedding batch */
+	uint64_t batch_bytes;	/* and at most about this much text */
 	unsigned poll_interval;	/* seconds between sweeps of every tenant */
 	unsigned max_attempts;	/* failures before a queue row is left */
 	unsigned retry_initial_ms, retry_max_ms;	/* database down */

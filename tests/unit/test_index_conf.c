@@ -49,6 +49,7 @@ test_defaults_and_keys(void **state)
 	c = index_conf_load(path, err);
 	assert_non_null(c);
 	assert_int_equal(c->batch, 32);
+	assert_int_equal(c->batch_bytes, 32 * 1024);
 	assert_int_equal(c->poll_interval, 30);
 	assert_int_equal(c->max_attempts, 5);
 	assert_int_equal(c->ntenants, 0);
@@ -60,7 +61,7 @@ test_defaults_and_keys(void **state)
 	unlink(path);
 	free(path);
 
-	snprintf(text, sizeof(text), "%s[index]\nbatch = 64\n"
+	snprintf(text, sizeof(text), "%s[index]\nbatch = 64\nbatch_bytes = 1m\n"
 	    "poll_interval = 2m\nmax_attempts = 3\n"
 	    "tenants = acme, globex acme\ntenants = initech\n"
 	    "tenants_file = /var/lib/crm/index/tenants\n"
@@ -70,6 +71,7 @@ test_defaults_and_keys(void **state)
 	c = index_conf_load(path, err);
 	assert_non_null(c);
 	assert_int_equal(c->batch, 64);
+	assert_int_equal(c->batch_bytes, 1024 * 1024);
 	assert_int_equal(c->poll_interval, 120);
 	assert_int_equal(c->max_attempts, 3);
 	assert_int_equal(c->ntenants, 3);	/* the repeated acme once */
@@ -97,6 +99,7 @@ test_errors(void **state)
 		{ "[index]\nbatch = 0\n", 10, "" },
 		{ "[index]\nbatch = 513\n", 10, "" },
 		{ "[index]\npoll_interval = 0\n", 10, "" },
+		{ "[index]\nbatch_bytes = 10\n", 10, "" },
 		{ "[index]\ntenants = acme, ../etc\n", 10, "not a tenant id" },
 		{ "[index]\ntenants = -x\n", 10, "not a tenant id" },
 		{ "[index]\nbogus = 1\n", 10, "unknown key" },
