@@ -22,7 +22,7 @@ struct index_conf {
 	struct search_config search;
 	unsigned batch;		/* messages per embedding batch */
 	uint64_t batch_bytes;	/* and at most about this much text */
-	unsigned poll_interval;	/* seconds between sweeps of all tenants */
+	unsigned poll_interval;	/* seconds between full sweeps */
 	unsigned max_attempts;	/* failures before a queue row is left */
 	unsigned retry_initial_ms, retry_max_ms;	/* database down */
 	char *tenants[INDEX_TENANTS_MAX];	/* [index] tenants */
