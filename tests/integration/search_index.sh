@@ -44,12 +44,7 @@ case "$out" in *"$T/bad.conf:2:"*) ;; *) fail "--check did not name file:line: $
 note "$out"
 
 enrich_start a
-index_start a
-for i in $(seq 1 100); do
-	grep -q 'started:' "$T/index-a.log" && break
-	sleep 0.1
-done
-grep -q 'started:' "$T/index-a.log" || { cat "$T/index-a.log"; fail "crm-index did not start"; }
+index_start_wait a
 
 msg_keys() { # TENANT -> distinct message keys with chunks
 	sql "SELECT count(DISTINCT message_key) FROM message_chunks WHERE tenant_id = '$1'"

@@ -9,6 +9,8 @@
 #   index_conf FILE              a crm-index.conf for this stack
 #   search_conf FILE             a crm-search.conf (role crm_api, read-only)
 #   index_start NAME             -> INDEX_PID_<NAME>, log $T/index-NAME.log
+#   index_start_wait NAME        the same, then wait for its "started:"
+#                                line (model loaded, LISTENing)
 #   index_wait_idle [SECS]       until the queue is empty (as superuser)
 #   search_keys TENANT QUERY [N] the message keys crm-search returns, one a
 #                                line, best first
@@ -75,6 +77,17 @@ index_start() { # NAME
 	"$INDEX" -c "$T/index.conf" >>"$T/index-$1.log" 2>&1 &
 	printf -v "INDEX_PID_${1//-/_}" '%s' "$!"
 	track_pid "$!" "crm-index $1"
+}
+
+index_start_wait() { # NAME
+	local i
+	index_start "$1"
+	for i in $(seq 1 200); do
+		grep -q 'started:' "$T/index-$1.log" && return 0
+		sleep 0.1
+	done
+	cat "$T/index-$1.log" >&2
+	fail "crm-index $1 did not start"
 }
 
 index_wait_idle() { # [SECS]
