@@ -253,4 +253,8 @@ stop_pid "$INDEX_PID_d" 20 || fail "crm-index d did not stop"
 consistency globex
 note "$ngone purged messages: chunks and vectors removed"
 
+if grep -nE 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation|assertion' \
+    "$T"/index-*.log "$T"/enrich-*.log "$T/latency.log"; then
+	fail "a sanitizer or an assertion fired"
+fi
 pass "p95 ${p95} ms over $n messages; kill -9 left nothing missing or doubled"
