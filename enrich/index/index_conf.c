@@ -114,6 +114,12 @@ index_conf_load(const char *path, char *err)
 		index_conf_free(&c);
 		return NULL;
 	}
+	/* With the embedded store the data dir is the daemon's own; a tenant
+	 * id never starts with '.', so the name cannot meet a tenant's. */
+	if (c->tenants_file == NULL && c->search.vec.backend ==
+	    VEC_BACKEND_LOCAL)
+		c->tenants_file = xasprintf("%s/.crm-index-tenants",
+		    c->search.vec.data_dir);
 	if (c->retry_max_ms < c->retry_initial_ms) {
 		snprintf(err, CONF_ERR_MAX, "%s: [index] retry_max_ms is "
 		    "below retry_initial_ms", path);

@@ -122,8 +122,8 @@ wait "$INDEX_PID_a"; rc=$?
 [ "$rc" = 0 ] || fail "crm-index exited $rc on SIGTERM"
 grep -q 'stopped: indexed=' "$T/index-a.log" || fail "no stop line"
 note "exited 0 in $(( $(now_ms) - t0 )) ms: $(grep 'stopped:' "$T/index-a.log" | sed 's/.*stopped: //')"
-grep -qx acme "$T/index-tenants" && grep -qx globex "$T/index-tenants" ||
-	fail "tenants file: $(cat "$T/index-tenants")"
+tf="$T/vec/.crm-index-tenants"
+grep -qx acme "$tf" && grep -qx globex "$tf" || fail "tenants file: $(cat "$tf")"
 
 step "throughput: a backlog of 180 messages"
 "$PY" "$GENI" gen "$T/bl-acme" --tenant acme --count 120 --start 100 --variant B

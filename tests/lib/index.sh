@@ -20,7 +20,7 @@
 #                                dead_bytes, replayed_records, ...)
 #
 # Everything stays in $T: vectors in $T/vec, the tenants crm-index has
-# seen in $T/index-tenants.
+# seen in $T/vec/.crm-index-tenants (its default place).
 INDEX="$B/crm-index"
 SEARCH="$B/crm-search"
 VEC="$B/crm-vec"
@@ -61,7 +61,6 @@ index_conf() { # FILE
 [index]
 batch = ${INDEX_BATCH:-32}
 poll_interval = ${INDEX_POLL:-30s}
-tenants_file = $T/index-tenants
 
 [log]
 level = ${INDEX_LOG_LEVEL:-info}

@@ -53,7 +53,8 @@ test_defaults_and_keys(void **state)
 	assert_int_equal(c->poll_interval, 30);
 	assert_int_equal(c->max_attempts, 5);
 	assert_int_equal(c->ntenants, 0);
-	assert_null(c->tenants_file);
+	/* embedded store: beside the tenants' directories */
+	assert_string_equal(c->tenants_file, "/tmp/vec/.crm-index-tenants");
 	assert_string_equal(c->search.vec.data_dir, "/tmp/vec");
 	assert_non_null(strstr(c->search.conninfo, "crm_enrich"));
 	index_conf_free(&c);
