@@ -62,6 +62,7 @@ struct indexd {
 	struct tenant *t;
 	size_t nt, cap;
 	uint64_t last_sweep_ms;
+	unsigned backoff_ms;	/* after an outage of embedder or store */
 	uint64_t n_msgs, n_chunks, n_deleted, n_skipped, n_failed, n_batches;
 };
 
@@ -531,7 +532,11 @@ batch_fail(struct indexd *d, const char *tenant, struct batch *b, size_t i,
  * Indexes up to [index] batch queue rows of TENANT.  Deletes run first:
  * a key deleted and stored again within the batch ends up indexed, as
  * its newest row says.  Returns the rows taken (a full batch means more
- * may wait), or -1 when the database went away.
+ * may wait), -1 when the database went away, or -2 when nothing at all
+ * could be written: the embedder or the vector store is failing, which
+ * is an outage to wait out, not the messages' fault, so no attempt is
+ * counted against them.  A failure that spares some messages of the
+ * batch is theirs, and is counted.
  */
 static ssize_t
 index_batch(struct indexd *d, const char *tenant)
@@ -542,6 +547,8 @@ index_batch(struct indexd *d, const char *tenant)
 	size_t nm = 0, nk = 0, chunks = 0, removed = 0, skipped = 0;
 	char err[SEARCH_ERR_MAX];
 	uint64_t t0 = now_ms();
+	char **failed;		/* by row: the error of a lone retry */
+	bool outage = false;
 	ssize_t rc;
 
 	if (batch_read(d, tenant, &b) != 0)
@@ -552,6 +559,7 @@ index_batch(struct indexd *d, const char *tenant)
 	}
 	msgs = xcalloc(b.n, sizeof(*msgs));
 	keys = xcalloc(b.n, sizeof(*keys));
+	failed = xcalloc(b.n, sizeof(*failed));
 	for (size_t i = 0; i < b.n; i++) {
 		if (b.kind[i] == ROW_INDEX)
 			msgs[nm++] = b.msg[i];
@@ -571,12 +579,11 @@ index_batch(struct indexd *d, const char *tenant)
 		} else if (!db_ok(d)) {
 			goto lost;
 		} else {
-			for (size_t i = 0; i < b.n; i++)
-				if (b.kind[i] == ROW_DELETE)
-					batch_fail(d, tenant, &b, i, err);
+			nk = 0;
+			outage = true;
 		}
 	}
-	if (nm > 0) {
+	if (nm > 0 && !outage) {
 		if (search_ingest(d->ctx, tenant, msgs, nm, &chunks, err,
 		    sizeof(err)) == 0) {
 			for (size_t i = 0; i < b.n; i++)
@@ -603,13 +610,26 @@ index_batch(struct indexd *d, const char *tenant)
 				} else if (!db_ok(d)) {
 					goto lost;
 				} else {
-					batch_fail(d, tenant, &b, i, err);
+					failed[i] = xstrdup(err);
 				}
 			}
+			if (nm == 0)
+				outage = true;
+			else
+				for (size_t i = 0; i < b.n; i++)
+					if (failed[i] != NULL)
+						batch_fail(d, tenant, &b, i,
+						    failed[i]);
 		}
 	}
 	if (batch_ack(d, tenant, &b) != 0 && !db_ok(d))
 		goto lost;
+	if (outage) {
+		log_warnx("tenant %s: nothing could be indexed (%s)", tenant,
+		    err);
+		rc = -2;
+		goto out;
+	}
 	d->n_batches++;
 	d->n_msgs += nm;
 	d->n_chunks += chunks;
@@ -626,8 +646,11 @@ lost:
 	log_warnx("tenant %s: database connection lost: %s", tenant, err);
 	rc = -1;
 out:
+	for (size_t i = 0; i < b.n; i++)
+		free(failed[i]);
 	free(msgs);
 	free(keys);
+	free(failed);
 	batch_free(&b);
 	return rc;
 }
@@ -651,21 +674,19 @@ drain_notifications(struct indexd *d)
 	}
 }
 
-/* Waits for a notification, a signal or the next sweep. */
+/*
+ * Waits for a signal and at most MS milliseconds; with LISTEN, also for a
+ * notification (input on the queue connection).
+ */
 static void
-wait_event(struct indexd *d)
+wait_event(struct indexd *d, uint64_t ms, bool listen)
 {
 	sigset_t block, old;
-	uint64_t now = now_ms(), next = d->last_sweep_ms +
-	    (uint64_t)d->conf->poll_interval * 1000;
-	struct timespec ts = { 0, 0 };
+	struct timespec ts = { (time_t)(ms / 1000),
+	    (long)(ms % 1000) * 1000000 };
 	fd_set rf;
-	int fd = PQsocket(d->q);
+	int fd = listen && d->q != NULL ? PQsocket(d->q) : -1;
 
-	if (next > now) {
-		ts.tv_sec = (time_t)((next - now) / 1000);
-		ts.tv_nsec = (long)((next - now) % 1000) * 1000000;
-	}
 	FD_ZERO(&rf);
 	if (fd >= 0)
 		FD_SET(fd, &rf);
@@ -687,7 +708,7 @@ run(struct indexd *d)
 	uint64_t last_stats = now_ms();
 
 	while (!index_stop) {
-		bool more = false;
+		bool more = false, outage = false;
 
 		if (!db_ok(d) && connect_all(d) != 0)
 			break;
@@ -706,11 +727,16 @@ run(struct indexd *d)
 			if (!d->t[i].pending)
 				continue;
 			n = index_batch(d, d->t[i].name);
+			if (n == -2) {
+				outage = true;
+				continue;	/* still pending */
+			}
 			if (n < 0) {
 				disconnect(d);
 				more = true;
 				break;
 			}
+			d->backoff_ms = 0;
 			d->t[i].pending = (size_t)n >= d->conf->batch;
 			more = more || d->t[i].pending;
 			drain_notifications(d);
@@ -723,10 +749,25 @@ run(struct indexd *d)
 			    d->n_failed, d->n_batches);
 			last_stats = now_ms();
 		}
+		if (outage) {
+			/* back off; every tenant that failed stays pending */
+			d->backoff_ms = d->backoff_ms == 0 ?
+			    d->conf->retry_initial_ms : d->backoff_ms * 2;
+			if (d->backoff_ms > d->conf->retry_max_ms)
+				d->backoff_ms = d->conf->retry_max_ms;
+			log_warnx("indexing unavailable, retrying in %u ms",
+			    d->backoff_ms);
+			wait_event(d, d->backoff_ms, false);
+			continue;
+		}
 		for (size_t i = 0; i < d->nt; i++)
 			more = more || d->t[i].pending;
-		if (!more && db_ok(d))
-			wait_event(d);
+		if (!more && db_ok(d)) {
+			uint64_t now = now_ms(), next = d->last_sweep_ms +
+			    (uint64_t)d->conf->poll_interval * 1000;
+
+			wait_event(d, next > now ? next - now : 0, true);
+		}
 	}
 }
 

@@ -24,6 +24,9 @@
 #      again restores the rows and adds no vector
 #   7. purge: crm-admin removes a correspondent; crm-index removes the
 #      chunks and vectors of the deleted messages
+#   8. the vector store unreachable (a Qdrant URL where nothing listens):
+#      crm-index backs off, counts no attempt, stops on SIGTERM at once;
+#      a working instance then indexes what waited
 . "$(dirname "$0")/../lib/common.sh"
 scenario_init search_index 42
 . "$TLIB/enrich.sh"
@@ -252,6 +255,34 @@ left="$(sql "SELECT count(*) FROM message_chunks WHERE tenant_id = 'globex'
 stop_pid "$INDEX_PID_d" 20 || fail "crm-index d did not stop"
 consistency globex
 note "$ngone purged messages: chunks and vectors removed"
+
+step "vector store unreachable: waited out, no attempt counted"
+# A Qdrant URL where nothing listens (a refused connection is real): every
+# write fails, so crm-index must back off and keep the messages queued
+# with no failure counted against them, then a working instance indexes
+# them.
+alloc_port DEADPORT
+sed -e '/^\[vector\]/,/^\[/{/^backend =/s/.*/backend = qdrant/;/^data_dir =/s|.*|url = http://127.0.0.1:'"$DEADPORT"'|}' \
+    "$T/index.conf" >"$T/index-down.conf"
+"$INDEX" --check -c "$T/index-down.conf" >/dev/null || fail "down config"
+index_start_wait down "$T/index-down.conf"
+"$PY" "$GENI" gen "$T/down" --tenant acme --count 3 --start 950 --variant D
+produce_manifest "$T/down/manifest.tsv"
+for i in $(seq 1 300); do
+	[ "$(grep -c 'indexing unavailable, retrying in' "$T/index-down.log")" -ge 3 ] && break
+	sleep 0.1
+done
+grep -c 'indexing unavailable' "$T/index-down.log" | grep -qv '^[012]$' ||
+	{ cat "$T/index-down.log"; fail "no backoff logged"; }
+[ "$(sql "SELECT count(*) || '/' || max(attempts) FROM index_queue")" = "3/0" ] ||
+	fail "queue after the outage: $(sql "SELECT count(*) || '/' || max(attempts) FROM index_queue")"
+t0=$(now_ms)
+stop_pid "$INDEX_PID_down" 10 || fail "crm-index did not stop during its backoff"
+note "3 messages kept queued, 0 attempts counted; $(grep -o 'retrying in [0-9]* ms' "$T/index-down.log" | tail -n 1) last; SIGTERM during the backoff: $(( $(now_ms) - t0 )) ms"
+index_start_wait up
+index_wait_idle 60
+stop_pid "$INDEX_PID_up" 20 || fail "crm-index up did not stop"
+consistency acme
 
 if grep -nE 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation|assertion' \
     "$T"/index-*.log "$T"/enrich-*.log "$T/latency.log"; then

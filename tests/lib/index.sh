@@ -8,8 +8,8 @@
 #                                $T/index.conf + $T/search.conf
 #   index_conf FILE              a crm-index.conf for this stack
 #   search_conf FILE             a crm-search.conf (role crm_api, read-only)
-#   index_start NAME             -> INDEX_PID_<NAME>, log $T/index-NAME.log
-#   index_start_wait NAME        the same, then wait for its "started:"
+#   index_start NAME [CONF]      -> INDEX_PID_<NAME>, log $T/index-NAME.log
+#   index_start_wait NAME [CONF] the same, then wait for its "started:"
 #                                line (model loaded, LISTENing)
 #   index_wait_idle [SECS]       until the queue is empty (as superuser)
 #   search_keys TENANT QUERY [N] the message keys crm-search returns, one a
@@ -72,15 +72,15 @@ search_conf() { # FILE
 	_index_common_conf crm_api >"$1"
 }
 
-index_start() { # NAME
-	"$INDEX" -c "$T/index.conf" >>"$T/index-$1.log" 2>&1 &
+index_start() { # NAME [CONF]
+	"$INDEX" -c "${2:-$T/index.conf}" >>"$T/index-$1.log" 2>&1 &
 	printf -v "INDEX_PID_${1//-/_}" '%s' "$!"
 	track_pid "$!" "crm-index $1"
 }
 
-index_start_wait() { # NAME
+index_start_wait() { # NAME [CONF]
 	local i
-	index_start "$1"
+	index_start "$@"
 	for i in $(seq 1 200); do
 		grep -q 'started:' "$T/index-$1.log" && return 0
 		sleep 0.1
