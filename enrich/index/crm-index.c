@@ -328,13 +328,15 @@ q_end(struct indexd *d, bool commit)
  * The message fields search needs.  The contact is the sender of an
  * inbound message and the first addressee of an outbound one; the account
  * is that party's, else the first party's that has one.  Messages without
- * a Date header use the time they were observed, else stored.
+ * a Date header use the time they were observed, else stored.  Bodies
+ * are read up to 1 Mi characters: search indexes SEARCH_BODY_MAX bytes of
+ * them anyway, and a batch must not hold 32 bodies of 4 MiB.
  */
 static const char batch_sql[] =
     "SELECT q.id, q.op, q.message_key, m.id IS NOT NULL, m.direction,"
     " extract(epoch FROM COALESCE(m.sent_at, m.observed_at,"
     "  m.created_at))::bigint,"
-    " COALESCE(m.subject, ''), COALESCE(m.body_text, ''),"
+    " COALESCE(m.subject, ''), left(COALESCE(m.body_text, ''), 1048576),"
     " (SELECT p.address FROM participants p WHERE p.tenant_id = m.tenant_id"
     "  AND p.message_id = m.id AND p.role = CASE WHEN m.direction = 'in'"
     "  THEN 'from' ELSE 'to' END ORDER BY p.position LIMIT 1),"
