@@ -329,9 +329,8 @@ q_end(struct indexd *d, bool commit)
  * inbound message and the first addressee of an outbound one; the account
  * is that party's, else the first party's that has one.  Messages without
  * a Date header use the time they were observed, else stored.  Bodies
- * are read up to 1 Mi characters, as search indexes SEARCH_BODY_MAX bytes
- * of them anyway: a batch holds at most 32 x 4 MiB, not 32 x the 4 MiB
- * crm-enrich may store plus whatever a later writer adds.
+ * are read up to 1 Mi characters: search indexes at most SEARCH_BODY_MAX
+ * (1 MiB) of each, so no more needs to cross the connection.
  */
 static const char batch_sql[] =
     "SELECT q.id, q.op, q.message_key, m.id IS NOT NULL, m.direction,"
