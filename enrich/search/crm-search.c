@@ -397,6 +397,10 @@ main(int argc, char **argv)
 	search_config_init(&cfg);
 	if (search_config_load(&cfg, config, err, sizeof(err)) != 0)
 		fatalx("%s", err);
+	/* A reader: the indexing daemon keeps writing the embedded store
+	 * meanwhile (vec.h, read_only). */
+	cfg.vec.read_only = true;
+	cfg.vec2.read_only = true;
 	if (search_open(&cfg, &ctx, err, sizeof(err)) != 0)
 		fatalx("%s", err);
 	search_config_fini(&cfg);

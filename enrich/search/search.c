@@ -79,34 +79,47 @@ vector_set(struct vec_config *v, const char *key, const char *value,
 	return 0;
 }
 
+bool
+search_config_section(const char *section)
+{
+	return strcmp(section, "embed") == 0 ||
+	    strcmp(section, "vector") == 0 ||
+	    strcmp(section, "embed2") == 0 ||
+	    strcmp(section, "vector2") == 0 ||
+	    strcmp(section, "database") == 0;
+}
+
 static int
 conf_cb(void *ctx, const char *section, const char *name, const char *key,
     const char *value, int line, char *err)
 {
-	struct search_config *cfg = ctx;
-
 	(void)name;
 	(void)line;
 	if (*key == '\0') {
-		if (strcmp(section, "embed") != 0 &&
-		    strcmp(section, "vector") != 0 &&
-		    strcmp(section, "embed2") != 0 &&
-		    strcmp(section, "vector2") != 0 &&
-		    strcmp(section, "database") != 0) {
+		if (!search_config_section(section)) {
 			snprintf(err, CONF_ERR_MAX, "unknown section [%s]",
 			    section);
 			return -1;
 		}
 		if (strcmp(section, "embed2") == 0)
-			cfg->has_embed2 = true;
+			((struct search_config *)ctx)->has_embed2 = true;
 		return 0;
 	}
+	return search_config_set(ctx, section, key, value, err);
+}
+
+int
+search_config_set(struct search_config *cfg, const char *section,
+    const char *key, const char *value, char *err)
+{
 	if (strcmp(section, "embed") == 0)
 		return embedder_config_set(&cfg->embed, key, value, err,
 		    CONF_ERR_MAX);
-	if (strcmp(section, "embed2") == 0)
+	if (strcmp(section, "embed2") == 0) {
+		cfg->has_embed2 = true;
 		return embedder_config_set(&cfg->embed2, key, value, err,
 		    CONF_ERR_MAX);
+	}
 	if (strcmp(section, "vector2") == 0)
 		return vector_set(&cfg->vec2, key, value, err);
 	if (strcmp(section, "database") == 0) {
@@ -140,6 +153,13 @@ search_config_load(struct search_config *cfg, const char *path, char *err,
 
 	if (conf_parse_file(path, conf_cb, cfg, e) != 0)
 		return search_err(err, errlen, "%s", e);
+	return search_config_check(cfg, path, err, errlen);
+}
+
+int
+search_config_check(const struct search_config *cfg, const char *path,
+    char *err, size_t errlen)
+{
 	if (cfg->vec.backend == VEC_BACKEND_LOCAL && cfg->vec.data_dir == NULL)
 		return search_err(err, errlen, "%s: [vector] data_dir is "
 		    "required", path);
@@ -255,6 +275,12 @@ search_close(struct search_ctx **cp)
 		embedder_close(&c->emb2);
 	free(c);
 	*cp = NULL;
+}
+
+bool
+search_db_ok(const struct search_ctx *c)
+{
+	return c != NULL && c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK;
 }
 
 void

@@ -87,6 +87,18 @@ void search_config_init(struct search_config *cfg);
 int search_config_load(struct search_config *cfg, const char *path,
     char *err, size_t errlen);
 void search_config_fini(struct search_config *cfg);
+/*
+ * For daemons whose config file adds sections of their own: true if
+ * SECTION is one of [embed], [vector], [database]; search_config_set()
+ * applies one key of those (0, or -1 with a message in err, CONF_ERR_MAX
+ * bytes, without file:line); search_config_check() checks what must be
+ * set once the file is read (-1 with "path: msg").
+ */
+bool search_config_section(const char *section);
+int search_config_set(struct search_config *cfg, const char *section,
+    const char *key, const char *value, char *err);
+int search_config_check(const struct search_config *cfg, const char *path,
+    char *err, size_t errlen);
 
 struct search_ctx;
 
@@ -97,6 +109,8 @@ struct search_ctx;
 int search_open(const struct search_config *cfg, struct search_ctx **ctx_r,
     char *err, size_t errlen);
 void search_close(struct search_ctx **ctx);
+/* True while the context's database connection is up. */
+bool search_db_ok(const struct search_ctx *ctx);
 
 struct search_opts {
 	enum search_mode mode;
@@ -188,6 +202,17 @@ struct search_message {
 int search_ingest(struct search_ctx *ctx, const char *tenant,
     const struct search_message *msgs, size_t n, size_t *chunks_r,
     char *err, size_t errlen);
+
+/*
+ * Removes the chunk rows and vectors of N messages (by key) of TENANT:
+ * the chunk numbers are read from message_chunks, the vectors deleted,
+ * then the rows, in one transaction.  Keys with no rows are no error.
+ * A crash in between leaves rows whose vectors are gone; the next call
+ * finishes the job.  *chunks_r, if not NULL, gets the rows removed.
+ */
+int search_forget(struct search_ctx *ctx, const char *tenant,
+    const char *const *keys, size_t n, size_t *chunks_r, char *err,
+    size_t errlen);
 
 /*
  * The vector point id of a chunk: a UUID (version 8, RFC 9562) made of

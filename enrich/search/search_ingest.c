@@ -303,3 +303,78 @@ out:
 	free(ps.p);
 	return rc;
 }
+
+int
+search_forget(struct search_ctx *c, const char *tenant,
+    const char *const *keys, size_t n, size_t *chunks_r, char *err,
+    size_t errlen)
+{
+	static const char sel[] =
+	    "SELECT chunk_no FROM message_chunks"
+	    " WHERE tenant_id = $1 AND message_key = $2";
+	static const char del[] =
+	    "DELETE FROM message_chunks WHERE tenant_id = $1"
+	    " AND message_key = $2";
+	struct vec_id *ids = NULL;
+	size_t nids = 0, cap = 0, removed = 0;
+	const char *errstr;
+	PGresult *res;
+	int rc = -1;
+
+	if (chunks_r != NULL)
+		*chunks_r = 0;
+	if (!vec_tenant_valid(tenant))
+		return search_err(err, errlen, "bad tenant id");
+	if (search_begin(c, tenant, false, err, errlen) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *params[2] = { tenant, keys[i] };
+
+		res = PQexecParams(c->pg, sel, 2, NULL, params, NULL, NULL, 0);
+		if (search_pg_ok(res, PGRES_TUPLES_OK, err, errlen,
+		    keys[i]) != 0)
+			goto out;
+		for (int r = 0; r < PQntuples(res); r++) {
+			if (nids == cap) {
+				cap = cap * 2 + 16;
+				ids = xreallocarray(ids, cap, sizeof(*ids));
+			}
+			search_chunk_id(keys[i],
+			    (int32_t)strtol(PQgetvalue(res, r, 0), NULL, 10),
+			    &ids[nids++]);
+		}
+		PQclear(res);
+	}
+	/* Vectors first: a row left without its vector is still a row a
+	 * retry finds; a vector left without a row could never be found
+	 * again to delete. */
+	if (nids > 0 && vec_delete_ids(c->vec, tenant, ids, nids,
+	    &errstr) != 0) {
+		search_err(err, errlen, "vector store: %s", errstr);
+		goto out;
+	}
+	if (nids > 0 && c->vec2 != NULL && vec_delete_ids(c->vec2, tenant,
+	    ids, nids, &errstr) != 0) {
+		search_err(err, errlen, "second vector store: %s", errstr);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *params[2] = { tenant, keys[i] };
+
+		res = PQexecParams(c->pg, del, 2, NULL, params, NULL, NULL, 0);
+		if (search_pg_ok(res, PGRES_COMMAND_OK, err, errlen,
+		    keys[i]) != 0)
+			goto out;
+		removed += strtoul(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+	}
+	rc = 0;
+out:
+	if (search_end(c, rc == 0) != 0 && rc == 0)
+		rc = search_err(err, errlen, "COMMIT: %s",
+		    PQerrorMessage(c->pg));
+	if (rc == 0 && chunks_r != NULL)
+		*chunks_r = removed;
+	free(ids);
+	return rc;
+}

@@ -149,6 +149,15 @@ struct vec_config {
 	unsigned threads;
 	/* Compact when the log holds this many dead bytes; 0: 64 MiB. */
 	uint64_t compact_dead_bytes;
+	/*
+	 * Open tenants as a reader beside the one writer process: no lock is
+	 * taken, nothing is created, truncated or compacted, and every write
+	 * call fails.  Each search and count first catches up with what the
+	 * writer appended since (or reloads after a compaction), so a
+	 * long-lived reader sees acknowledged writes.  A tenant with no log
+	 * yet reads as empty.
+	 */
+	bool read_only;
 
 	/* Qdrant backend. */
 	const char *url;	/* e.g. "http://127.0.0.1:6333" */

@@ -290,12 +290,144 @@ tenant_load(struct vec_store *store, struct vec_tenant *t)
 	return 0;
 }
 
+/* ---- readers (vec_config.read_only) ------------------------------------
+ *
+ * A reader takes no lock and never writes.  The writer only ever appends
+ * whole records, cuts back a record it failed to write, or replaces the
+ * file by rename() in a compaction; a reader therefore applies complete,
+ * checksummed records from where it stopped, and reloads from scratch
+ * when the inode changed or anything looks out of place (the file shrank,
+ * damage inside the new bytes).  Bytes past the last valid record are a
+ * write in progress: they are read again next time.
+ */
+
+static void
+tenant_clear(struct vec_tenant *t)
+{
+	for (size_t r = 0; r < t->rows; r++)
+		free(t->strs[r]);
+	t->rows = t->live = 0;
+	t->dead_bytes = t->log_size = 0;
+	t->replayed = t->torn_cut = t->skipped = 0;
+	vec_local_ivf_free(&t->ivf);
+	slots_rebuild(t, 0);
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+}
+
+/* Replays [from, size) of the open log; from 0 means the whole file. */
+static int
+reader_replay(struct vec_store *store, struct vec_tenant *t, uint64_t size)
+{
+	struct vec_log_sink sink = { replay_upsert, replay_delete };
+	struct vec_log_stats st;
+	uint64_t from = t->log_size;
+	size_t len = (size_t)(size - from) + (from > 0 ? VEC_LOG_HEADER_SIZE :
+	    0);
+	uint8_t *buf = xmalloc(len);
+	const char *why;
+	float *scratch;
+	bool ok;
+	int ret;
+
+	/* After the first load: the header again, then the new bytes, so
+	 * the replay checks the dimension and sees whole records. */
+	ok = from == 0 ? pread(t->fd, buf, len, 0) == (ssize_t)len :
+	    pread(t->fd, buf, VEC_LOG_HEADER_SIZE, 0) ==
+	    VEC_LOG_HEADER_SIZE && pread(t->fd, buf + VEC_LOG_HEADER_SIZE,
+	    len - VEC_LOG_HEADER_SIZE, (off_t)from) ==
+	    (ssize_t)(len - VEC_LOG_HEADER_SIZE);
+	if (!ok) {
+		free(buf);
+		return vec_set_error(store, "%s: read: %s", t->log_path,
+		    strerror(errno));
+	}
+	scratch = xreallocarray(NULL, t->dim, sizeof(float));
+	ret = vec_log_replay(buf, len, t->dim, NULL, scratch, &sink, t, &st,
+	    &why);
+	free(scratch);
+	free(buf);
+	if (ret != 0)
+		return vec_set_error(store, "%s: %s", t->log_path, why);
+	if (from > 0 && st.skipped_regions > 0)
+		return 1;	/* not a clean continuation: reload */
+	t->log_size = from > 0 ? from + st.valid_end - VEC_LOG_HEADER_SIZE :
+	    st.valid_end;
+	t->replayed += st.records;
+	t->skipped += st.skipped_bytes;
+	return 0;
+}
+
+/* Brings a reader's tenant up to date with the file on disk. */
+static int
+reader_refresh(struct vec_store *store, struct vec_tenant *t)
+{
+	struct stat sb;
+	int ret;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (t->fd >= 0 && (stat(t->log_path, &sb) != 0 ||
+		    (uint64_t)sb.st_ino != t->ino))
+			tenant_clear(t);	/* compacted (or removed) */
+		if (t->fd < 0) {
+			t->fd = open(t->log_path, O_RDONLY | O_CLOEXEC);
+			if (t->fd < 0)
+				return errno == ENOENT ? 0 : vec_set_error(
+				    store, "%s: %s", t->log_path,
+				    strerror(errno));
+		}
+		if (fstat(t->fd, &sb) != 0)
+			return vec_set_error(store, "%s: %s", t->log_path,
+			    strerror(errno));
+		t->ino = (uint64_t)sb.st_ino;
+		if ((uint64_t)sb.st_size < t->log_size) {
+			tenant_clear(t);	/* cut back: start over */
+			continue;
+		}
+		if ((uint64_t)sb.st_size < VEC_LOG_HEADER_SIZE ||
+		    (uint64_t)sb.st_size == t->log_size)
+			return 0;	/* no header yet, or nothing new */
+		ret = reader_replay(store, t, (uint64_t)sb.st_size);
+		if (ret <= 0)
+			return ret;
+		tenant_clear(t);
+	}
+	return vec_set_error(store, "%s: the log keeps changing under the "
+	    "reader", t->log_path);
+}
+
+static struct vec_tenant *
+reader_get(struct vec_store *store, struct vec_local *l, const char *name)
+{
+	struct vec_tenant *t;
+
+	for (t = l->tenants; t != NULL; t = t->next)
+		if (strcmp(t->name, name) == 0)
+			break;
+	if (t == NULL) {
+		t = xcalloc(1, sizeof(*t));
+		t->fd = t->lock_fd = -1;
+		t->dim = store->dim;
+		snprintf(t->name, sizeof(t->name), "%s", name);
+		t->dir = xasprintf("%s/%s", l->data_dir, name);
+		t->log_path = xasprintf("%s/%s", t->dir, LOG_NAME);
+		slots_rebuild(t, 0);
+		t->next = l->tenants;
+		l->tenants = t;
+	}
+	return reader_refresh(store, t) == 0 ? t : NULL;
+}
+
 static struct vec_tenant *
 tenant_get(struct vec_store *store, const char *name)
 {
 	struct vec_local *l = store->impl;
 	struct vec_tenant *t;
 	char *lock_path, *tmp_path;
+
+	if (l->read_only)
+		return reader_get(store, l, name);
 
 	for (t = l->tenants; t != NULL; t = t->next)
 		if (strcmp(t->name, name) == 0)
@@ -370,14 +502,24 @@ tenant_append(struct vec_store *store, struct vec_local *l,
 }
 
 static int
+read_only_refuse(struct vec_store *store)
+{
+	return vec_set_error(store, "the store is open read-only");
+}
+
+static int
 local_upsert(struct vec_store *store, const char *tenant,
     const struct vec_point *points, size_t n)
 {
 	struct vec_local *l = store->impl;
-	struct vec_tenant *t = tenant_get(store, tenant);
+	struct vec_tenant *t;
 	size_t dim = store->dim, i = 0;
 	float *norm;
 	int ret = 0;
+
+	if (l->read_only)
+		return read_only_refuse(store);
+	t = tenant_get(store, tenant);
 
 	if (t == NULL)
 		return -1;
@@ -465,10 +607,14 @@ static int
 local_delete_ids(struct vec_store *store, const char *tenant,
     const struct vec_id *ids, size_t n)
 {
-	struct vec_tenant *t = tenant_get(store, tenant);
+	struct vec_tenant *t;
 	struct vec_id *live;
 	size_t m = 0;
 	int ret;
+
+	if (((struct vec_local *)store->impl)->read_only)
+		return read_only_refuse(store);
+	t = tenant_get(store, tenant);
 
 	if (t == NULL)
 		return -1;
@@ -488,11 +634,15 @@ static int
 local_delete_filter(struct vec_store *store, const char *tenant,
     const struct vec_filter *filter, uint64_t *deleted_r)
 {
-	struct vec_tenant *t = tenant_get(store, tenant);
+	struct vec_tenant *t;
 	struct vec_local_filter lf;
 	struct vec_id *ids;
 	size_t m = 0;
 	int ret;
+
+	if (((struct vec_local *)store->impl)->read_only)
+		return read_only_refuse(store);
+	t = tenant_get(store, tenant);
 
 	if (t == NULL)
 		return -1;
@@ -648,8 +798,11 @@ local_compact_tenant(struct vec_store *store, struct vec_local *l,
 static int
 local_compact(struct vec_store *store, const char *tenant)
 {
-	struct vec_tenant *t = tenant_get(store, tenant);
+	struct vec_tenant *t;
 
+	if (((struct vec_local *)store->impl)->read_only)
+		return read_only_refuse(store);
+	t = tenant_get(store, tenant);
 	if (t == NULL)
 		return -1;
 	return local_compact_tenant(store, store->impl, t);
@@ -709,12 +862,14 @@ vec_local_open(struct vec_store *store, const struct vec_config *config)
 
 	if (config->data_dir == NULL || config->data_dir[0] == '\0')
 		return vec_set_error(store, "local store needs a data_dir");
-	if (mkdir(config->data_dir, 0700) != 0 && errno != EEXIST)
+	if (!config->read_only && mkdir(config->data_dir, 0700) != 0 &&
+	    errno != EEXIST)
 		return vec_set_error(store, "%s: %s", config->data_dir,
 		    strerror(errno));
 	l = xcalloc(1, sizeof(*l));
 	l->data_dir = xstrdup(config->data_dir);
 	l->sync = config->sync;
+	l->read_only = config->read_only;
 	l->exact_max = config->exact_max != 0 ? config->exact_max : 20000;
 	l->rescore = config->rescore;
 	l->ivf_min = config->ivf_min != 0 ? config->ivf_min : 50000;

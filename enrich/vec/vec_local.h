@@ -31,6 +31,8 @@ struct vec_tenant {
 	char *dir, *log_path;
 	int fd, lock_fd;
 	uint64_t log_size, dead_bytes;
+	/* Read-only: the log's inode when opened (a compaction replaces it). */
+	uint64_t ino;
 	bool broken;		/* a failed write could not be undone */
 	uint64_t replayed, torn_cut, skipped;	/* what open found */
 
@@ -59,6 +61,7 @@ struct vec_local {
 	uint64_t compact_dead_bytes;
 	size_t ivf_min;
 	uint32_t nlist, nprobe;
+	bool read_only;
 	struct vec_tenant *tenants;
 };
 

@@ -544,6 +544,92 @@ test_second_process_locked_out(void **state)
 	vec_close(&other);
 }
 
+/*
+ * A reader beside the writer: no lock, sees each acknowledged write on its
+ * next search, ignores a half-written record until it is complete, and
+ * follows a compaction (the log replaced by rename).  Writes are refused.
+ */
+static void
+test_reader_follows_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct vec_config rc = f->cfg;
+	struct vec_store *rd;
+	struct vec_point p;
+	struct vec_result r;
+	float v[40][DIM];
+	char *path = log_path(f, "t");
+	const char *err = NULL;
+	uint64_t n = 0;
+	off_t end;
+	int fd;
+
+	rc.read_only = true;
+	assert_int_equal(vec_open(&rc, &rd, &err), 0);
+	/* Nothing written yet: empty, and no directory is created. */
+	assert_int_equal(vec_count(rd, "t", &n, &err), 0);
+	assert_int_equal(n, 0);
+	for (int i = 0; i < 40; i++)
+		randvec(v[i], DIM);
+	for (int i = 0; i < 10; i++)
+		upsert1(f, "t", (uint64_t)i, v[i], "a", "c", VEC_DIR_IN, i);
+	assert_int_equal(vec_search(rd, "t", v[3], 1, NULL, 0, &r, &err), 0);
+	assert_int_equal(r.count, 1);
+	assert_int_equal(r.hits[0].id.num, 3);
+	vec_result_fini(&r);
+	/* More appends, a replacement and a delete: caught up incrementally. */
+	for (int i = 10; i < 20; i++)
+		upsert1(f, "t", (uint64_t)i, v[i], "a", "c", VEC_DIR_IN, i);
+	upsert1(f, "t", 3, v[30], "a", "c", VEC_DIR_IN, 3);
+	p.id.kind = VEC_ID_NUM;
+	p.id.num = 5;
+	assert_int_equal(vec_delete_ids(f->st, "t", &p.id, 1, &err), 0);
+	assert_int_equal(vec_count(rd, "t", &n, &err), 0);
+	assert_int_equal(n, 19);
+	assert_int_equal(vec_search(rd, "t", v[30], 1, NULL, 0, &r, &err), 0);
+	assert_int_equal(r.hits[0].id.num, 3);
+	vec_result_fini(&r);
+	/* A record cut in the middle (a write in progress) is not applied. */
+	end = file_size(path);
+	upsert1(f, "t", 20, v[20], "a", "c", VEC_DIR_IN, 20);
+	{
+		off_t full = file_size(path);
+		uint8_t *buf = xmalloc((size_t)(full - end));
+
+		fd = open(path, O_RDWR);
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, buf, (size_t)(full - end), end),
+		    full - end);
+		assert_int_equal(ftruncate(fd, end + (full - end) / 2), 0);
+		assert_int_equal(vec_count(rd, "t", &n, &err), 0);
+		assert_int_equal(n, 19);
+		/* the rest of the write lands: now it counts */
+		assert_int_equal(pwrite(fd, buf, (size_t)(full - end), end),
+		    full - end);
+		close(fd);
+		free(buf);
+	}
+	assert_int_equal(vec_count(rd, "t", &n, &err), 0);
+	assert_int_equal(n, 20);
+	/* Compaction renames a new log over the old one. */
+	assert_int_equal(vec_compact(f->st, "t", &err), 0);
+	upsert1(f, "t", 21, v[21], "a", "c", VEC_DIR_IN, 21);
+	assert_int_equal(vec_count(rd, "t", &n, &err), 0);
+	assert_int_equal(n, 21);
+	assert_int_equal(vec_search(rd, "t", v[21], 1, NULL, 0, &r, &err), 0);
+	assert_int_equal(r.hits[0].id.num, 21);
+	vec_result_fini(&r);
+	/* The reader writes nothing. */
+	point(&p, 99, v[0], "a", "c", VEC_DIR_IN, 0);
+	assert_int_equal(vec_upsert(rd, "t", &p, 1, &err), -1);
+	assert_non_null(strstr(err, "read-only"));
+	assert_int_equal(vec_compact(rd, "t", &err), -1);
+	assert_int_equal(vec_count(f->st, "t", &n, &err), 0);
+	assert_int_equal(n, 21);
+	vec_close(&rd);
+	free(path);
+}
+
 /* Quantized and IVF search agree with exact search on clustered data. */
 static void
 test_quantized_recall(void **state)
@@ -679,6 +765,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_auto_compaction, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_second_process_locked_out,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reader_follows_writer,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quantized_recall, setup,
 		    teardown),

@@ -1,0 +1,113 @@
+# tests/lib/index.sh - the semantic layer on top of the enrichment stack:
+# crm-index following PostgreSQL into the embedded vector store, and
+# crm-search reading it.  Source after tests/lib/common.sh, scenario_init
+# and tests/lib/enrich.sh (enrich_stack sets PGPORT and KAFKA_BOOTSTRAP).
+#
+#   index_stack                  the model (fetch-model.sh, cached), roles
+#                                crm_enrich / crm_api able to log in, and
+#                                $T/index.conf + $T/search.conf
+#   index_conf FILE              a crm-index.conf for this stack
+#   search_conf FILE             a crm-search.conf (role crm_api, read-only)
+#   index_start NAME [CONF]      -> INDEX_PID_<NAME>, log $T/index-NAME.log
+#   index_start_wait NAME [CONF] the same, then wait for its "started:"
+#                                line (model loaded, LISTENing)
+#   index_wait_idle [SECS]       until the queue is empty (as superuser)
+#   search_keys TENANT QUERY [N] the message keys crm-search returns, one a
+#                                line, best first
+#   vec_count TENANT             points in TENANT's store (crm-vec; only
+#                                while no crm-index holds the store)
+#   vec_stat TENANT FIELD        another line of `crm-vec count` (rows,
+#                                dead_bytes, replayed_records, ...)
+#
+# Everything stays in $T: vectors in $T/vec, the tenants crm-index has
+# seen in $T/vec/.crm-index-tenants (its default place).
+INDEX="$B/crm-index"
+SEARCH="$B/crm-search"
+VEC="$B/crm-vec"
+
+index_stack() {
+	[ -x "$INDEX" ] && [ -x "$SEARCH" ] && [ -x "$VEC" ] ||
+	    fail "build first: make $INDEX $SEARCH $VEC"
+	INDEX_MODEL="$("$ROOT/enrich/embed/fetch-model.sh" | tail -n 1)" ||
+	    skip "cannot fetch the embedding model (registry unreachable?)"
+	pg_psql -c "ALTER ROLE crm_enrich LOGIN; ALTER ROLE crm_api LOGIN;" \
+	    >/dev/null || fail "roles"
+	index_conf "$T/index.conf"
+	search_conf "$T/search.conf"
+	"$INDEX" --check -c "$T/index.conf" >/dev/null ||
+	    fail "crm-index --check rejects the scenario's config"
+}
+
+_index_common_conf() { # ROLE
+	cat <<CONF
+[embed]
+backend = local
+model_dir = $INDEX_MODEL
+
+[vector]
+backend = local
+data_dir = $T/vec
+
+[database]
+conninfo = host=127.0.0.1 port=$PGPORT dbname=crm user=$1
+CONF
+}
+
+index_conf() { # FILE
+	{
+		_index_common_conf crm_enrich
+		cat <<CONF
+
+[index]
+batch = ${INDEX_BATCH:-32}
+poll_interval = ${INDEX_POLL:-30s}
+
+[log]
+level = ${INDEX_LOG_LEVEL:-info}
+CONF
+	} >"$1"
+}
+
+search_conf() { # FILE
+	_index_common_conf crm_api >"$1"
+}
+
+index_start() { # NAME [CONF]
+	"$INDEX" -c "${2:-$T/index.conf}" >>"$T/index-$1.log" 2>&1 &
+	printf -v "INDEX_PID_${1//-/_}" '%s' "$!"
+	track_pid "$!" "crm-index $1"
+}
+
+index_start_wait() { # NAME [CONF]
+	local i
+	index_start "$@"
+	for i in $(seq 1 200); do
+		grep -q 'started:' "$T/index-$1.log" && return 0
+		sleep 0.1
+	done
+	cat "$T/index-$1.log" >&2
+	fail "crm-index $1 did not start"
+}
+
+index_wait_idle() { # [SECS]
+	wait_sql "SELECT count(*) FROM index_queue" 0 "${1:-120}"
+}
+
+search_keys() { # TENANT QUERY [N]
+	"$SEARCH" -c "$T/search.conf" --tenant "$1" --json --no-dates \
+	    -n "${3:-10}" "$2" |
+	    "$PY" -c 'import json, sys
+for a in json.load(sys.stdin)["accounts"]:
+    for r in a["results"]:
+        print(r["rank"], r["message_key"])' | sort -n | cut -d' ' -f2
+}
+
+vec_count() { # TENANT
+	"$VEC" count --dir "$T/vec" --tenant "$1" --dim 384 |
+	    sed -n 's/^count=\([0-9][0-9]*\)$/\1/p'
+}
+
+vec_stat() { # TENANT FIELD
+	"$VEC" count --dir "$T/vec" --tenant "$1" --dim 384 |
+	    sed -n "s/^$2=\([0-9][0-9]*\)\$/\1/p" | head -n 1
+}
