@@ -1007,7 +1007,14 @@ process_calendar(struct enrich_store *s, const struct enrich_event *ev,
 	struct tenant_domains td;
 	bool reply;
 	enum enrich_result res;
+	const char *method = enrich_event_header(ev, "http-method");
 
+	/* A CalDAV DELETE (docs/events.md: no value) takes the object out
+	 * of one user's calendar only.  The meeting stays: the others still
+	 * hold it, and a cancellation travels as STATUS:CANCELLED or
+	 * METHOD:CANCEL in a PUT or an invitation. */
+	if (ev->len == 0 && method != NULL && strcmp(method, "DELETE") == 0)
+		return ENRICH_IGNORED;
 	if ((res = check_envelope(ev, &tenant, &user, reason)) != ENRICH_DONE)
 		return res;
 	if ((obj = cal_parse(ev->value, ev->len, NULL, &errstr)) == NULL) {

@@ -215,7 +215,29 @@ wait_sql "SELECT status FROM meetings WHERE uid = 'weekly-1@acme.example'" CANCE
 	fail "CANCEL must keep one meeting and its times"
 [ "$(sql "SELECT count(*) FROM attendees a JOIN meetings m ON m.id = a.meeting_id WHERE m.uid = 'weekly-1@acme.example'")" = 2 ] ||
 	fail "CANCEL must not drop attendees"
-note "$nwired records: RFC 2047 subject, signature fields, co.uk account, HTML scrubbed, free-mail and automated senders, recurring meeting in Europe/Berlin and its CANCEL"
+# A CalDAV DELETE (no value, docs/events.md) takes the object out of one
+# calendar: ignored, never dead-lettered, the meeting stays as it was.
+ignored0="$(grep -c ' ignored ' "$T/enrich-a.log")"
+meeting0="$(sql "SELECT m::text FROM meetings m WHERE uid = 'weekly-1@acme.example'")"
+# (kcat skips empty values; with -K and -Z "key|" is a key and no value)
+printf 'acme/alice@acme.example|\n' | kcat -P -K '|' -Z \
+    -b "$KAFKA_BOOTSTRAP" -t crm.calendar.v1 -H schema=crm.calendar/1 \
+    -H tenant=acme -H user=alice@acme.example \
+    -H direction=out -H source=caldav -H http-method=DELETE \
+    -H href=/alice@acme.example/work/weekly-1.ics \
+    -H ical-uid=weekly-1@acme.example \
+    -H "idempotency-key=$(printf 'delete weekly-1' | sha256sum | cut -c1-64)" \
+    || fail "kcat produce DELETE"
+nwired=$((nwired + 1))
+for i in $(seq 1 100); do
+	[ "$(grep -c ' ignored ' "$T/enrich-a.log")" -gt "$ignored0" ] && break
+	sleep 0.2
+done
+grep ' ignored ' "$T/enrich-a.log" | tail -1 | grep -q 'crm.calendar.v1' ||
+	fail "the CalDAV DELETE record was not ignored"
+[ "$(sql "SELECT m::text FROM meetings m WHERE uid = 'weekly-1@acme.example'")" = "$meeting0" ] ||
+	fail "a CalDAV DELETE changed the meeting"
+note "$nwired records: RFC 2047 subject, signature fields, co.uk account, HTML scrubbed, free-mail and automated senders, recurring meeting in Europe/Berlin, its CANCEL, a CalDAV DELETE (ignored)"
 
 step "database outage: records wait and retry, in order, none dead-lettered"
 pg_stop "$T/pg"
