@@ -39,35 +39,7 @@ tap_proxy_capture acme
 target_start
 
 step "mbsync pulls everything through the proxy"
-cat >"$T/mbsyncrc" <<EOF
-IMAPAccount target
-Host localhost
-Port $TARGET_IMAP
-User alice
-Pass alicepw
-SSLType STARTTLS
-CertificateFile $TARGET_CA
-AuthMechs LOGIN
-PipelineDepth 50
-
-IMAPStore target-remote
-Account target
-
-MaildirStore target-local
-Path $T/A/
-Inbox $T/A/INBOX
-SubFolders Verbatim
-
-Channel target
-Far :target-remote:
-Near :target-local:
-Patterns *
-Create Both
-Expunge None
-Sync Pull
-SyncState *
-EOF
-mkdir -p "$T/A"
+mbsync_pull_conf "$T/mbsyncrc" alice alicepw "$T/A"
 t0=$(now_ms)
 timeout 300 mbsync -q -c "$T/mbsyncrc" target >"$T/mbsync.log" 2>&1 ||
 	{ tail "$T/mbsync.log" >&2; fail "mbsync"; }
