@@ -6,7 +6,9 @@
 #   enrich_stack                 pg + migrations + kafka + topics
 #   enrich_conf FILE [GROUP]     a crm-enrich.conf for this stack
 #   enrich_start NAME [GROUP]    -> ENRICH_PID_<NAME> (- becomes _), log
-#                                $T/enrich-NAME.log
+#                                $T/enrich-NAME.log; with ENRICH_STAMP=1
+#                                every log line starts with the wall-clock
+#                                time it was written, in microseconds
 #   db_dump FILE                 every table of the schema as COPY text,
 #                                rows ordered by primary key (or by the
 #                                whole row): equal files = equal data
@@ -62,7 +64,17 @@ CONF
 
 enrich_start() { # NAME [GROUP]
 	enrich_conf "$T/enrich-$1.conf" "${2:-crm-enrich}"
-	"$ENRICH" -c "$T/enrich-$1.conf" >>"$T/enrich-$1.log" 2>&1 &
+	if [ "${ENRICH_STAMP:-}" = 1 ]; then
+		# The daemon writes its log unbuffered; the reader stamps each
+		# line as the pipe delivers it (microseconds after the write).
+		"$ENRICH" -c "$T/enrich-$1.conf" > >("$PY" -u -c '
+import sys, time
+for line in sys.stdin.buffer:
+    sys.stdout.buffer.write(b"%d " % (time.time_ns() // 1000) + line)
+    sys.stdout.buffer.flush()' >>"$T/enrich-$1.log") 2>&1 &
+	else
+		"$ENRICH" -c "$T/enrich-$1.conf" >>"$T/enrich-$1.log" 2>&1 &
+	fi
 	printf -v "ENRICH_PID_${1//-/_}" '%s' "$!"
 	track_pid "$!" "crm-enrich $1"
 }
