@@ -7,12 +7,21 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "capture/event.h"
 #include "lib/kafka.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
+/* The topics the proxy's taps write (docs/events.md). */
+static const char *const producer_topics[] = {
+	EVENT_TOPIC_MAIL, EVENT_TOPIC_MAIL_SEEN, EVENT_TOPIC_CALENDAR,
+};
+#define PRODUCER_NTOPICS \
+	(sizeof(producer_topics) / sizeof(producer_topics[0]))
+
 struct producer {
 	rd_kafka_t *rk;
+	rd_kafka_topic_t *topics[PRODUCER_NTOPICS];
 	producer_delivery_cb *cb;
 	char fatal[512];
 	bool fatal_set;
@@ -128,6 +137,13 @@ producer_new(const struct capture_conf *conf, producer_delivery_cb *cb,
 		free(p);
 		return NULL;
 	}
+	/* Known topics are looked up now, while nothing waits.  A record
+	 * for a topic librdkafka has not seen yet sits in its queue until
+	 * the topic's metadata arrives, which its periodic topic scan asks
+	 * for: up to a second added to the first record of each topic. */
+	for (size_t i = 0; i < PRODUCER_NTOPICS; i++)
+		p->topics[i] = rd_kafka_topic_new(p->rk, producer_topics[i],
+		    NULL);
 	return p;
 }
 
@@ -136,6 +152,9 @@ producer_free(struct producer **pp)
 {
 	if (*pp == NULL)
 		return;
+	for (size_t i = 0; i < PRODUCER_NTOPICS; i++)
+		if ((*pp)->topics[i] != NULL)
+			rd_kafka_topic_destroy((*pp)->topics[i]);
 	rd_kafka_destroy((*pp)->rk);
 	x_free(pp);
 }

@@ -241,10 +241,8 @@ all_digits(const char *s, size_t max)
 	return true;
 }
 
-/* "2026-11-25T22:08:01.123Z" shape, or NULL: a malformed optional header
- * must not turn the whole record into poison. */
-static const char *
-rfc3339_or_null(const char *s)
+const char *
+store_rfc3339_or_null(const char *s)
 {
 	if (s == NULL || strlen(s) < 20 || strlen(s) > 35)
 		return NULL;
@@ -583,7 +581,7 @@ prep_item(struct prep *p)
 	const char *schema = enrich_event_header(ev, "schema");
 	char reason[ENRICH_REASON_MAX];
 	enum enrich_result res;
-	const char *errstr;
+	const char *errstr, *method;
 
 	memset(&p->mp, 0, sizeof(p->mp));
 	/* The schema header names the payload (docs/events.md); the topic
@@ -598,6 +596,15 @@ prep_item(struct prep *p)
 		poison(reason, "no handler for schema %s on topic %s",
 		    schema ? schema : "(none)", ev->topic);
 		settle(p->it, ENRICH_POISON, reason);
+		return false;
+	}
+	/* A CalDAV DELETE (docs/events.md: no value) takes the object out
+	 * of one user's calendar only.  The meeting stays: the others still
+	 * hold it, and a cancellation travels as STATUS:CANCELLED or
+	 * METHOD:CANCEL in a PUT or an invitation. */
+	if (!p->mail && ev->len == 0 && (method = enrich_event_header(ev,
+	    "http-method")) != NULL && strcmp(method, "DELETE") == 0) {
+		settle(p->it, ENRICH_IGNORED, "");
 		return false;
 	}
 	if (check_envelope(ev, &p->tenant, &p->user, reason) != ENRICH_DONE) {
@@ -738,7 +745,7 @@ mail_send(struct enrich_store *s, const struct tenant_domains *td,
 			mp->date, direction, pr->user, mbox_c,
 			all_digits(uid, 18) ? uid : NULL,
 			all_digits(uidv, 18) ? uidv : NULL, src_c,
-			rfc3339_or_null(enrich_event_header(ev,
+			store_rfc3339_or_null(enrich_event_header(ev,
 			    "observed-at")),
 			size, mp->body_text, ev->topic, part, off, key_c, hdrs,
 			mp->body_quoted, mp->body_signature,

@@ -15,9 +15,12 @@
 #include "lib/xmalloc.h"
 
 /* Contact (and account) for one address in one statement: $1 tenant, $2
- * address, $3 domain, $4 name, $5 seen, $6 internal, $7 account domain. */
+ * address, $3 domain, $4 name, $5 seen, $6 internal, $7 account domain.
+ * A seen time that is not known (NULL) leaves first_seen and last_seen
+ * as they are (LEAST and GREATEST skip NULLs): never now(), or every
+ * replay of the record would move them. */
 #define CONTACT_SQL "crm_contact_for_address($1, $2, $3, $4, " \
-	"COALESCE($5::timestamptz, now()), $6, CASE WHEN $7::text IS NULL " \
+	"$5::timestamptz, $6, CASE WHEN $7::text IS NULL " \
 	"THEN NULL ELSE crm_account_for_domain($1, $7) END)"
 
 /* Returns the contact id (copied), or NULL after a failure (s->failed). */
@@ -107,7 +110,8 @@ cal_partstat_str(enum cal_partstat p)
 static void
 store_attendees(struct enrich_store *s, const char *tenant,
     const struct tenant_domains *td, const char *mid,
-    const struct cal_event *e, bool keep_partstat, bool reply)
+    const struct cal_event *e, const char *seen, bool keep_partstat,
+    bool reply)
 {
 	char **addrs = xcalloc(e->n_attendees + 1, sizeof(*addrs));
 	size_t n = 0;
@@ -121,7 +125,7 @@ store_attendees(struct enrich_store *s, const char *tenant,
 			continue;
 		addrs[n++] = addr;
 		dom = strrchr(addr, '@') + 1;
-		cid = resolve_contact(s, tenant, td, addr, dom, a->cn, NULL);
+		cid = resolve_contact(s, tenant, td, addr, dom, a->cn, seen);
 		const char *p[7] = { tenant, mid, addr, a->cn,
 		    cal_partstat_str(a->partstat), cal_role_str(a->role), cid };
 
@@ -222,6 +226,7 @@ store_cal_write(struct enrich_store *s, const char *tenant,
 		const struct cal_event *e = &obj->events[i];
 		char seq[16], *cid = NULL, *org, *starts, *ends, *uid, *sum,
 		    *loc;
+		const char *seen;
 		PGresult *r;
 
 		if (!cal_event_is_meeting(obj, i))
@@ -235,9 +240,16 @@ store_cal_write(struct enrich_store *s, const char *tenant,
 		    strlen(e->summary), 4096) : NULL;
 		loc = e->location ? text_utf8_clean(e->location,
 		    strlen(e->location), 4096) : NULL;
+		/* When the organizer and attendees were last seen: the
+		 * meeting's start, else when the proxy saw the object.
+		 * Never now(): a replayed record must write the same
+		 * values it wrote the first time. */
+		seen = starts != NULL ? starts :
+		    store_rfc3339_or_null(enrich_event_header(ev,
+		    "observed-at"));
 		if (org != NULL)
 			cid = resolve_contact(s, tenant, td, org,
-			    strrchr(org, '@') + 1, e->organizer.cn, starts);
+			    strrchr(org, '@') + 1, e->organizer.cn, seen);
 		free(cid);
 		{
 			const char *p[16] = { tenant, uid, seq, sum, loc,
@@ -279,19 +291,33 @@ store_cal_write(struct enrich_store *s, const char *tenant,
 			    "organizer = COALESCE(EXCLUDED.organizer, "
 			    "meetings.organizer), rrule = CASE WHEN "
 			    "EXCLUDED.starts_at IS NULL THEN meetings.rrule "
-			    "ELSE EXCLUDED.rrule END, updated_at = now() WHERE "
+			    "ELSE EXCLUDED.rrule END, updated_at = CASE WHEN ("
+			    "meetings.sequence, meetings.summary, "
+			    "meetings.location, meetings.status, "
+			    "meetings.starts_at, meetings.ends_at, "
+			    "meetings.organizer, meetings.rrule) IS NOT "
+			    "DISTINCT FROM (EXCLUDED.sequence, COALESCE("
+			    "EXCLUDED.summary, meetings.summary), COALESCE("
+			    "EXCLUDED.location, meetings.location), "
+			    "EXCLUDED.status, COALESCE(EXCLUDED.starts_at, "
+			    "meetings.starts_at), COALESCE(EXCLUDED.ends_at, "
+			    "meetings.ends_at), COALESCE(EXCLUDED.organizer, "
+			    "meetings.organizer), CASE WHEN EXCLUDED.starts_at "
+			    "IS NULL THEN meetings.rrule ELSE EXCLUDED.rrule "
+			    "END) THEN meetings.updated_at ELSE now() END WHERE "
 			    "meetings.sequence <= EXCLUDED.sequence RETURNING "
 			    "id, COALESCE((SELECT sequence FROM old) = "
 			    "$3::integer, false)", 16, p);
 		}
 		free(org);
-		free(starts);
 		free(ends);
 		free(uid);
 		free(sum);
 		free(loc);
-		if (r == NULL)
+		if (r == NULL) {
+			free(starts);
 			break;
+		}
 		if (PQntuples(r) > 0) {
 			char *mid = xstrdup(PQgetvalue(r, 0, 0));
 			bool same = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
@@ -300,11 +326,12 @@ store_cal_write(struct enrich_store *s, const char *tenant,
 			/* A CANCEL lists whom it tells, not who is
 			 * invited: it leaves the attendees alone. */
 			if (obj->method != CAL_METHOD_CANCEL)
-				store_attendees(s, tenant, td, mid, e, same,
-				    reply);
+				store_attendees(s, tenant, td, mid, e, seen,
+				    same, reply);
 			free(mid);
 		} else
 			PQclear(r);	/* an older SEQUENCE: nothing new */
+		free(starts);	/* (seen may point into it) */
 	}
 	free(key_c);
 	free(hdrs);

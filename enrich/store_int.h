@@ -57,6 +57,9 @@ enum resolve_kind store_party(const struct enrich_store *s,
 /* '{"a","b"}' for a text[] parameter; a NULL element is written NULL.
  * Caller frees. */
 char *store_text_array(char *const *v, size_t n);
+/* "2026-11-25T22:08:01.123Z" shape, or NULL: a malformed optional header
+ * must not turn the whole record into poison. */
+const char *store_rfc3339_or_null(const char *s);
 
 /* JSON object of the record's Kafka headers (caller frees). */
 char *store_headers_json(const struct enrich_event *ev);

@@ -108,43 +108,22 @@ got="$(curl -sS --max-time 10 --cacert "$CA" -u bob:bobpw -o /dev/null \
 note "bob -> alice's calendar: 403"
 
 step "vdirsyncer: two-way sync through the proxy"
-mkdir -p "$T/vdir"
-cat >"$T/vdirsyncer.conf" <<EOF
-[general]
-status_path = "$T/vdirsyncer-status/"
-[pair cal]
-a = "cal_remote"
-b = "cal_local"
-collections = ["from a", "from b"]
-conflict_resolution = "a wins"
-[storage cal_remote]
-type = "caldav"
-url = "$P/"
-username = "alice"
-password = "alicepw"
-verify = "$CA"
-[storage cal_local]
-type = "filesystem"
-path = "$T/vdir/"
-fileext = ".ics"
-EOF
-export VDIRSYNCER_CONFIG="$T/vdirsyncer.conf"
-vs() { vdirsyncer "$@" >>"$T/vdirsyncer.log" 2>&1 ||
-	{ tail -20 "$T/vdirsyncer.log"; fail "vdirsyncer $*"; }; }
-vs discover cal < <(yes)
+caldav_vdirsyncer alice "$P/" alice alicepw
+vs() { caldav_vs alice "$@"; }
+vs discover cal
 vs sync
-f2="$(grep -rl 'UID:m2@crm.test' "$T/vdir/work/")" || fail "m2 not synced down"
-ics m3@crm.test 0 "Kick-off onsite" >"$T/vdir/work/local-m3.ics"
+f2="$(grep -rl 'UID:m2@crm.test' "$T/vdir-alice/work/")" || fail "m2 not synced down"
+ics m3@crm.test 0 "Kick-off onsite" >"$T/vdir-alice/work/local-m3.ics"
 vs sync
 sed -i -e 's/SEQUENCE:0/SEQUENCE:1/' -e 's/Pricing call/Pricing call (final)/' "$f2"
 vs sync
-rm -f "$(grep -rl 'UID:m3@crm.test' "$T/vdir/work/")"
+rm -f "$(grep -rl 'UID:m3@crm.test' "$T/vdir-alice/work/")"
 vs sync
 vs sync
 
 step "both sides hold the same calendar"
 radicale_report alice work >"$T/server.xml" || fail "direct REPORT to Radicale"
-"$PY" - "$T/server.xml" "$T/vdir/work" <<'PYEOF' || fail "calendars differ"
+"$PY" - "$T/server.xml" "$T/vdir-alice/work" <<'PYEOF' || fail "calendars differ"
 import os, re, sys, html
 xml = open(sys.argv[1]).read()
 server = {}

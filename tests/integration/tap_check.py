@@ -97,7 +97,7 @@ def kcat_read(bootstrap, topic, values):
     cmd = ["kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning",
            "-e", "-q", "-X", "fetch.message.max.bytes=70000000",
            "-X", "receive.message.max.bytes=71000000",
-           "-f", "%p %o %S %K %h\n%k%s\n"]
+           "-f", "%p %o %S %K %T %h\n%k%s\n"]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=300)
     buf = p.stdout
@@ -106,7 +106,7 @@ def kcat_read(bootstrap, topic, values):
     while i < len(buf):
         nl = buf.index(b"\n", i)
         head = buf[i:nl].decode("utf-8", "replace")
-        part, off, vlen, klen, hdrs = (head.split(" ", 4) + [""])[:5]
+        part, off, vlen, klen, ts, hdrs = (head.split(" ", 5) + [""])[:6]
         vlen = 0 if vlen == "-1" else int(vlen)
         klen = 0 if klen == "-1" else int(klen)
         j = nl + 1
@@ -120,6 +120,7 @@ def kcat_read(bootstrap, topic, values):
                     k, v = kv.split("=", 1)
                     h[k] = v
         r = {"partition": int(part), "offset": int(off),
+             "timestamp": int(ts),   # the producer's, ms (CreateTime)
              "key": key.decode("utf-8", "replace"), "headers": h,
              "sha256": hashlib.sha256(val).hexdigest(), "size": len(val)}
         if values:

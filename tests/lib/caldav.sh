@@ -13,6 +13,14 @@
 #                            s), then 2 s more, and writes every record as
 #                            kcat JSON lines to $T/kafka.json
 #   caldav_proxy_check_log   fails on crash or sanitizer lines
+#   caldav_vdirsyncer NAME URL USER PASS
+#                            writes $T/vdirsyncer-NAME.conf: a two-way pair
+#                            between the CalDAV server at URL (verified
+#                            against $CA) and $T/vdir-NAME/<collection>/
+#   caldav_vs NAME ARGS...   vdirsyncer with that config (log in
+#                            $T/vdirsyncer-NAME.log); fails the scenario
+#                            on error.  `caldav_vs NAME discover cal`
+#                            answers its questions.
 
 caldav_capture_start() {
 	local kport kport2
@@ -94,4 +102,37 @@ caldav_proxy_check_log() {
 		"$PROXY_LOG"; then
 		fail "crash or sanitizer report in the proxy log"
 	fi
+}
+
+caldav_vdirsyncer() { # NAME URL USER PASS
+	mkdir -p "$T/vdir-$1"
+	cat >"$T/vdirsyncer-$1.conf" <<EOF
+[general]
+status_path = "$T/vdirsyncer-status-$1/"
+[pair cal]
+a = "cal_remote"
+b = "cal_local"
+collections = ["from a", "from b"]
+conflict_resolution = "a wins"
+[storage cal_remote]
+type = "caldav"
+url = "$2"
+username = "$3"
+password = "$4"
+verify = "$CA"
+[storage cal_local]
+type = "filesystem"
+path = "$T/vdir-$1/"
+fileext = ".ics"
+EOF
+}
+
+caldav_vs() { # NAME ARGS...
+	local name="$1"
+	shift
+	# discover asks whether to create collections: answer yes (not
+	# `yes |`, which dies of SIGPIPE under pipefail)
+	VDIRSYNCER_CONFIG="$T/vdirsyncer-$name.conf" vdirsyncer "$@" \
+	    >>"$T/vdirsyncer-$name.log" 2>&1 < <(yes) ||
+		{ tail -20 "$T/vdirsyncer-$name.log"; fail "vdirsyncer ($name) $*"; }
 }

@@ -6,7 +6,12 @@
 #   enrich_stack                 pg + migrations + kafka + topics
 #   enrich_conf FILE [GROUP]     a crm-enrich.conf for this stack
 #   enrich_start NAME [GROUP]    -> ENRICH_PID_<NAME> (- becomes _), log
-#                                $T/enrich-NAME.log
+#                                $T/enrich-NAME.log; with ENRICH_STAMP=1
+#                                every log line starts with the wall-clock
+#                                time it was written, in microseconds
+#   db_dump FILE                 every table of the schema as COPY text,
+#                                rows ordered by primary key (or by the
+#                                whole row): equal files = equal data
 #   produce_manifest FILE [N]    every record of an enrich_gen.py manifest
 #   sql QUERY                    one value, as the superuser (sees all rows)
 #   wait_sql QUERY VALUE [SECS]
@@ -59,7 +64,17 @@ CONF
 
 enrich_start() { # NAME [GROUP]
 	enrich_conf "$T/enrich-$1.conf" "${2:-crm-enrich}"
-	"$ENRICH" -c "$T/enrich-$1.conf" >>"$T/enrich-$1.log" 2>&1 &
+	if [ "${ENRICH_STAMP:-}" = 1 ]; then
+		# The daemon writes its log unbuffered; the reader stamps each
+		# line as the pipe delivers it (microseconds after the write).
+		"$ENRICH" -c "$T/enrich-$1.conf" > >("$PY" -u -c '
+import sys, time
+for line in sys.stdin.buffer:
+    sys.stdout.buffer.write(b"%d " % (time.time_ns() // 1000) + line)
+    sys.stdout.buffer.flush()' >>"$T/enrich-$1.log") 2>&1 &
+	else
+		"$ENRICH" -c "$T/enrich-$1.conf" >>"$T/enrich-$1.log" 2>&1 &
+	fi
 	printf -v "ENRICH_PID_${1//-/_}" '%s' "$!"
 	track_pid "$!" "crm-enrich $1"
 }
@@ -170,4 +185,22 @@ check_order() {
 	    OVER (PARTITION BY kafka_topic, kafka_partition, tenant_id
 	    ORDER BY id) AS prev FROM messages) s WHERE prev > kafka_offset")"
 	[ "$bad" = 0 ] || fail "$bad messages were stored out of partition order"
+}
+
+db_dump() { # FILE
+	local t order
+	: >"$1"
+	for t in $(sql "SELECT c.relname FROM pg_class c JOIN pg_namespace n
+	    ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND
+	    c.relkind = 'r' ORDER BY 1"); do
+		order="$(sql "SELECT string_agg(quote_ident(a.attname), ', '
+		    ORDER BY k.ord) FROM pg_index i, unnest(i.indkey) WITH
+		    ORDINALITY k(attnum, ord), pg_attribute a WHERE
+		    i.indrelid = 'public.$t'::regclass AND i.indisprimary AND
+		    a.attrelid = i.indrelid AND a.attnum = k.attnum")"
+		printf '== %s\n' "$t" >>"$1"
+		psql -X -q -v ON_ERROR_STOP=1 -c "COPY (SELECT * FROM public.$t
+		    AS r ORDER BY ${order:-r}) TO STDOUT" >>"$1" ||
+			fail "db_dump: $t"
+	done
 }

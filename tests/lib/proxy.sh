@@ -19,6 +19,10 @@
 #   proxy_alive           fail unless the proxy is still running
 #   proxy_workers         PIDs of the proxy's worker processes
 #   proxy_check_log       fail on sanitizer reports or crash lines
+#   mbsync_pull_conf FILE USER PASS DIR
+#                         an mbsyncrc (channel "target") pulling every
+#                         mailbox from the target over STARTTLS (verified
+#                         against TARGET_CA) into the Maildir DIR
 #
 # The config follows proxy/crm-proxy.conf.example: a STARTTLS and an
 # implicit-TLS listener with the proxy's own certificate, one upstream (the
@@ -157,4 +161,36 @@ proxy_check_log() {
 vmrss_kb() {
 	awk '/^VmRSS:/ { print $2; f = 1 } END { if (!f) print 0 }' \
 		"/proc/$1/status" 2>/dev/null || echo 0
+}
+
+mbsync_pull_conf() { # FILE USER PASS DIR
+	mkdir -p "$4"
+	cat >"$1" <<EOF
+IMAPAccount target
+Host $TARGET_HOST
+Port $TARGET_IMAP
+User $2
+Pass $3
+SSLType STARTTLS
+CertificateFile $TARGET_CA
+AuthMechs LOGIN
+PipelineDepth 50
+
+IMAPStore target-remote
+Account target
+
+MaildirStore target-local
+Path $4/
+Inbox $4/INBOX
+SubFolders Verbatim
+
+Channel target
+Far :target-remote:
+Near :target-local:
+Patterns *
+Create Both
+Expunge None
+Sync Pull
+SyncState *
+EOF
 }

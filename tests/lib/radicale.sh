@@ -4,7 +4,8 @@
 #   radicale_start [CERT KEY]
 #       Radicale on 127.0.0.1:$RADICALE_PORT with its own config (never
 #       /etc/radicale, whose remote_user auth would let anyone in), plain
-#       htpasswd users alice/alicepw and bob/bobpw, owner_only rights, the
+#       htpasswd users alice/alicepw and bob/bobpw (or RADICALE_USERS:
+#       "user:password ..." pairs), owner_only rights, the
 #       collections under $T/radicale/collections.  With CERT and KEY it
 #       speaks HTTPS (the proxy then verifies it like any provider).
 #       Sets RADICALE_PORT, RADICALE_PID, RADICALE_URL.
@@ -22,7 +23,7 @@ radicale_start() { # [CERT KEY]
 	need_cmd radicale curl
 	mkdir -p "$d/collections"
 	alloc_port RADICALE_PORT
-	printf 'alice:alicepw\nbob:bobpw\n' >"$d/htpasswd"
+	printf '%s\n' ${RADICALE_USERS:-alice:alicepw bob:bobpw} >"$d/htpasswd"
 	{
 		printf '[server]\nhosts = 127.0.0.1:%s\n' "$RADICALE_PORT"
 		if [ -n "$cert" ]; then
