@@ -73,9 +73,11 @@ install-enrich: $(B)/crm-enrich $(B)/crm-migrate $(B)/crm-admin
 	install -m 644 enrich/crm-enrich.conf.example \
 	    $(DESTDIR)$(PREFIX)/share/doc/crm-proxy/
 
-# Test producer for the enrichment benchmark (tests/bench/enrich_bench.sh).
+# Test producer for the enrichment benchmark (tests/bench/enrich_bench.sh)
+# and the enrich_batch scenario.
 $(B)/tests/tools/manifest_produce.o: PKG_CFLAGS += $(RDKAFKA_CFLAGS)
 $(B)/tests/tools/manifest-produce: $(B)/tests/tools/manifest_produce.o
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(RDKAFKA_LIBS)
 tests: $(B)/tests/tools/manifest-produce
+test: $(B)/tests/tools/manifest-produce
 bench: $(B)/tests/tools/manifest-produce $(B)/crm-enrich
