@@ -2,6 +2,13 @@
  * crm-admin.c - operator commands against the CRM database.
  *
  *   crm-admin purge --tenant T (--address A | --domain D) [--dry-run]
+ *   crm-admin account-domain --tenant T --domain D --into E [--dry-run]
+ *
+ * account-domain gives domain D to the account that owns domain E, so
+ * that one customer writing from initech.com and initech.de is one
+ * account.  If D had an account of its own, its contacts, its other
+ * domains and its indexed chunks move to E's account and it goes.  Mail
+ * and meetings resolved later find D's account through account_domains.
  *
  * purge removes a party (a person, or everyone at a domain) from one
  * tenant, in one transaction, and records it in purge_audit.  What goes:
@@ -23,8 +30,10 @@
  * expire with the topic's retention.  See docs/schema.md "Purge".
  *
  * The audit row keeps a SHA-256 of the lower-cased target, never the
- * address itself, plus the counts and the ids of the deleted messages for
- * the vector store (purge_vectors(), below).
+ * address itself, plus the counts and the ids of the deleted messages.
+ * Their chunks and vectors go through the index queue: deleting a message
+ * queues a delete in the same transaction (enrich/sql/0011), which
+ * crm-index carries out in the vector store and message_chunks.
  */
 #include <getopt.h>
 #include <libpq-fe.h>
@@ -63,7 +72,15 @@ usage(FILE *f)
 	    "nothing\n"
 	    "      --actor NAME         who asked (audit), default the login "
 	    "name\n"
-	    "  -h, --help               this text\n");
+	    "  -h, --help               this text\n"
+	    "\n"
+	    "       crm-admin [-d CONNINFO] account-domain --tenant T "
+	    "--domain D --into E\n"
+	    "                 [--dry-run]\n"
+	    "\n"
+	    "  gives domain D (and, if D had an account, that account's "
+	    "contacts and\n"
+	    "  domains) to the account that owns domain E\n");
 }
 
 static PGconn *conn;
@@ -111,20 +128,93 @@ q_count(const char *what, const char *sql, int n, const char *const *p)
 	return v;
 }
 
-/*
- * The vector store holds chunks of the deleted messages.  Chunks kept in
- * PostgreSQL (message_chunks) reference messages and go with them in this
- * transaction; an external store (Qdrant, the embedded store) must delete
- * the points whose message id is in purge_audit.message_ids and then set
- * vector_purged.  That connection is not made yet: this is the one place
- * to make it.
- */
-static bool
-purge_vectors(const char *tenant, const char *message_ids)
+static char *
+lower_dup(const char *s)
 {
-	(void)tenant;
-	(void)message_ids;
-	return false;
+	char *d = xstrdup(s);
+
+	for (char *c = d; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	return d;
+}
+
+/* account-domain: D joins the account of E.  One transaction. */
+static int
+account_domain(const char *tenant, const char *d_arg, const char *e_arg,
+    bool dry)
+{
+	char *d = lower_dup(d_arg), *e = lower_dup(e_arg), *acct_e, *acct_d;
+	char *n_contacts = xstrdup("0"), *n_domains = xstrdup("0");
+	char *n_chunks = xstrdup("0");
+	int rc = 0;
+
+	PQclear(q("begin", "BEGIN", 0, NULL));
+	{
+		const char *p[1] = { tenant };
+		PQclear(q("set tenant", "SELECT set_config('crm.tenant_id', "
+		    "$1, true)", 1, p));
+	}
+	{
+		const char *p[2] = { tenant, e };
+		acct_e = q1("account of --into", "SELECT account_id FROM "
+		    "account_domains WHERE tenant_id = $1 AND domain = $2",
+		    2, p);
+	}
+	{
+		const char *p[2] = { tenant, d };
+		acct_d = q1("account of --domain", "SELECT account_id FROM "
+		    "account_domains WHERE tenant_id = $1 AND domain = $2",
+		    2, p);
+	}
+	if (*acct_e == '\0') {
+		fprintf(stderr, "crm-admin: no account of tenant %s owns the "
+		    "domain %s (see account_domains)\n", tenant, e);
+		rc = 1;
+	} else if (strcmp(acct_d, acct_e) == 0) {
+		printf("tenant=%s domain %s already belongs to account %s\n",
+		    tenant, d, acct_e);
+	} else if (*acct_d == '\0') {
+		const char *p[3] = { tenant, d, acct_e };
+
+		PQclear(q("add domain", "INSERT INTO account_domains "
+		    "(tenant_id, domain, account_id) VALUES ($1, $2, "
+		    "$3::bigint)", 3, p));
+		free(n_domains);
+		n_domains = xstrdup("1");
+	} else {
+		const char *p[3] = { tenant, acct_d, acct_e };
+
+		free(n_contacts);
+		free(n_domains);
+		free(n_chunks);
+		n_contacts = q_count("contacts", "UPDATE contacts SET "
+		    "account_id = $3::bigint WHERE tenant_id = $1 AND "
+		    "account_id = $2::bigint", 3, p);
+		n_chunks = q_count("chunks", "UPDATE message_chunks SET "
+		    "account_id = $3::bigint WHERE tenant_id = $1 AND "
+		    "account_id = $2::bigint", 3, p);
+		n_domains = q_count("domains", "UPDATE account_domains SET "
+		    "account_id = $3::bigint WHERE tenant_id = $1 AND "
+		    "account_id = $2::bigint", 3, p);
+		PQclear(q("drop account", "DELETE FROM accounts WHERE "
+		    "tenant_id = $1 AND id = $2::bigint", 2, p));
+	}
+	if (rc == 0 && strcmp(acct_d, acct_e) != 0)
+		printf("%s tenant=%s domain=%s into account %s (of %s):"
+		    " {\"domains\": %s, \"contacts\": %s, \"chunks\": %s,"
+		    " \"accounts_removed\": %d}\n", dry ? "would move" :
+		    "moved", tenant, d, acct_e, e, n_domains, n_contacts,
+		    n_chunks, *acct_d != '\0' ? 1 : 0);
+	PQclear(q("end", dry || rc != 0 ? "ROLLBACK" : "COMMIT", 0, NULL));
+	free(d);
+	free(e);
+	free(acct_e);
+	free(acct_d);
+	free(n_contacts);
+	free(n_domains);
+	free(n_chunks);
+	return rc;
 }
 
 int
@@ -137,11 +227,13 @@ main(int argc, char **argv)
 		{ "domain", required_argument, NULL, 'D' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "actor", required_argument, NULL, 'A' },
+		{ "into", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conninfo = getenv("DATABASE_URL"), *tenant = NULL;
 	const char *address = NULL, *domain = NULL, *actor = NULL;
+	const char *into = NULL;
 	bool dry = false;
 	char *addrs, *contacts, *msgs, *meetings, *target, *kind;
 	char *n_msgs, *n_parts, *n_meet, *n_att, *n_contacts, *n_threads;
@@ -158,12 +250,30 @@ main(int argc, char **argv)
 		case 'D': domain = optarg; break;
 		case 'n': dry = true; break;
 		case 'A': actor = optarg; break;
+		case 'I': into = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	if (optind + 1 == argc &&
+	    strcmp(argv[optind], "account-domain") == 0) {
+		int rc;
+
+		if (tenant == NULL || domain == NULL || into == NULL ||
+		    address != NULL) {
+			usage(stderr);
+			return 2;
+		}
+		conn = PQconnectdb(conninfo ? conninfo : "");
+		if (PQstatus(conn) != CONNECTION_OK)
+			die("cannot connect", NULL);
+		rc = account_domain(tenant, domain, into, dry);
+		PQfinish(conn);
+		return rc;
+	}
 	if (optind + 1 != argc || strcmp(argv[optind], "purge") != 0 ||
-	    tenant == NULL || (address == NULL) == (domain == NULL)) {
+	    tenant == NULL || (address == NULL) == (domain == NULL) ||
+	    into != NULL) {
 		usage(stderr);
 		return 2;
 	}
@@ -171,10 +281,7 @@ main(int argc, char **argv)
 		struct passwd *pw = getpwuid(getuid());
 		actor = pw ? pw->pw_name : "unknown";
 	}
-	target = xstrdup(address ? address : domain);
-	for (char *c = target; *c; c++)
-		if (*c >= 'A' && *c <= 'Z')
-			*c = (char)(*c - 'A' + 'a');
+	target = lower_dup(address ? address : domain);
 	kind = address ? "address" : "domain";
 	if (EVP_Digest(target, strlen(target), md, &mdlen, EVP_sha256(),
 	    NULL) != 1)
@@ -302,9 +409,10 @@ main(int argc, char **argv)
 	    "\"contacts\": %s, \"accounts\": %s}", n_msgs, n_parts, n_threads,
 	    n_meet, n_att, n_contacts, n_accounts);
 	{
-		bool vec = dry ? false : purge_vectors(tenant, msgs);
+		/* vector_purged stays false: crm-index deletes the vectors
+		 * from the queue, after this commit. */
 		const char *p[7] = { tenant, actor, kind, hash, counts, msgs,
-		    vec ? "t" : "f" };
+		    "f" };
 		char *id = q1("audit", "INSERT INTO purge_audit (tenant_id, "
 		    "actor, target_kind, target_sha256, counts, message_ids, "
 		    "vector_purged) VALUES ($1, $2, $3, $4, $5::jsonb, "
@@ -312,8 +420,7 @@ main(int argc, char **argv)
 		printf("%s tenant=%s %s sha256=%s audit=%s %s%s\n",
 		    dry ? "would purge" : "purged", tenant, kind, hash,
 		    dry ? "-" : id, counts,
-		    dry || vec ? "" : " (vector store: not connected; "
-		    "message ids are in purge_audit)");
+		    dry ? "" : " (chunks and vectors: queued for crm-index)");
 		free(id);
 	}
 	PQclear(q("end", dry ? "ROLLBACK" : "COMMIT", 0, NULL));

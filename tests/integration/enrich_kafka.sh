@@ -381,4 +381,42 @@ cat "$T/purge2.out"
 	fail "initech.com account left"
 [ "$(sql "SELECT count(*) FROM account_domains WHERE tenant_id = 'acme' AND domain = 'initech.com'")" = 1 ] ||
 	fail "acme's initech.com account was touched"
-pass "$records records, replayed three times with no change, 4 dead letters, purges audited"
+step "account-domain: hooli.example joins umbrella.co.uk's account (acme)"
+ADM=("$ADMIN" -d "host=127.0.0.1 port=$PGPORT dbname=crm user=crm_enrich")
+acct() { sql "SELECT account_id FROM account_domains WHERE tenant_id = '$1' AND domain = '$2'"; }
+u="$(acct acme umbrella.co.uk)" h="$(acct acme hooli.example)"
+gh="$(acct globex hooli.example)"
+[ -n "$u" ] && [ -n "$h" ] && [ -n "$gh" ] && [ "$u" != "$h" ] ||
+	fail "expected separate umbrella.co.uk and hooli.example accounts in acme"
+hc="$(sql "SELECT count(*) FROM contacts WHERE tenant_id = 'acme' AND account_id = $h")"
+uc="$(sql "SELECT count(*) FROM contacts WHERE tenant_id = 'acme' AND account_id = $u")"
+"${ADM[@]}" account-domain --tenant acme --domain hooli.example \
+    --into umbrella.co.uk --dry-run >"$T/merge-dry.out" || fail "account-domain --dry-run"
+grep -q "^would move tenant=acme domain=hooli.example into account $u " "$T/merge-dry.out" ||
+	{ cat "$T/merge-dry.out"; fail "dry run output"; }
+[ "$(acct acme hooli.example)" = "$h" ] || fail "--dry-run changed the account"
+"${ADM[@]}" account-domain --tenant acme --domain Hooli.Example \
+    --into umbrella.co.uk >"$T/merge.out" || fail "account-domain"
+cat "$T/merge.out"
+grep -q "\"contacts\": $hc, .*\"accounts_removed\": 1" "$T/merge.out" || fail "merge counts"
+[ "$(acct acme hooli.example)" = "$u" ] || fail "hooli.example not moved"
+[ "$(sql "SELECT count(*) FROM accounts WHERE id = $h")" = 0 ] || fail "old account left"
+[ "$(sql "SELECT count(*) FROM contacts WHERE tenant_id = 'acme' AND account_id = $u")" = $((uc + hc)) ] ||
+	fail "contacts not moved"
+[ "$(acct globex hooli.example)" = "$gh" ] || fail "globex's hooli.example account touched"
+"${ADM[@]}" account-domain --tenant acme --domain hooli.example \
+    --into umbrella.co.uk >"$T/merge2.out" || fail "second account-domain"
+grep -q 'already belongs' "$T/merge2.out" || fail "second run not a no-op"
+if "${ADM[@]}" account-domain --tenant acme --domain x.example \
+    --into nosuch.example 2>"$T/merge3.err"; then fail "unknown --into accepted"; fi
+grep -q 'no account of tenant acme owns the domain nosuch.example' "$T/merge3.err" ||
+	fail "unknown --into: no clear error"
+# mail from someone new at hooli.example now lands in the merged account
+enrich_start after crm-enrich
+printf 'From: "Nia Park" <nia@hooli.example>\r\nTo: alice@acme.example\r\nMessage-ID: <nia@hooli.example>\r\nSubject: hello\r\nDate: Tue, 01 Sep 2026 10:00:00 +0000\r\n\r\nhello\r\n' >"$T/nia.eml"
+produce_one crm.mail.v1 "$T/nia.eml" nia
+wait_sql "SELECT c.account_id FROM contacts c JOIN contact_addresses a ON a.contact_id = c.id WHERE a.address = 'nia@hooli.example'" "$u" 60
+stop_pid "$ENRICH_PID_after" 20 || fail "crm-enrich did not stop"
+note "hooli.example and its $hc contacts joined account $u; later mail from it resolves there"
+
+pass "$records records, replayed three times with no change, 4 dead letters, purges audited, account domains merged"
