@@ -237,7 +237,7 @@ main(int argc, char **argv)
 	bool dry = false;
 	char *addrs, *contacts, *msgs, *meetings, *target, *kind;
 	char *n_msgs, *n_parts, *n_meet, *n_att, *n_contacts, *n_threads;
-	char *n_accounts = xstrdup("0"), *counts, hash[65];
+	char *n_accounts, *counts, hash[65];
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 	int ch;
@@ -281,6 +281,7 @@ main(int argc, char **argv)
 		struct passwd *pw = getpwuid(getuid());
 		actor = pw ? pw->pw_name : "unknown";
 	}
+	n_accounts = xstrdup("0");
 	target = lower_dup(address ? address : domain);
 	kind = address ? "address" : "domain";
 	if (EVP_Digest(target, strlen(target), md, &mdlen, EVP_sha256(),
