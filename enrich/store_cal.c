@@ -23,6 +23,78 @@
 	"$5::timestamptz, $6, CASE WHEN $7::text IS NULL " \
 	"THEN NULL ELSE crm_account_for_domain($1, $7) END)"
 
+/*
+ * A meeting from a PUT or an invitation ($1 tenant, $2 uid, $3 sequence,
+ * $4 summary, $5 location, $6 status, $7 start, $8 end, $9 organizer,
+ * $10 owner, $11-$15 the Kafka record, $16 rrule).  It moves forward,
+ * never back, in SEQUENCE; a CANCEL without times keeps the known ones.
+ * A known meeting is updated only when a value changes and a new one is
+ * inserted only when the UID is unknown, so a replayed record writes no
+ * row version and draws no id.  Rows: (id, same SEQUENCE) when the
+ * record applies, (NULL, NULL) when it is older than what is stored,
+ * none when the UID appeared meanwhile (then MEETING_UPSERT).
+ */
+#define MEETING_NEW "$3::integer, COALESCE($4::text, m.summary), " \
+	"COALESCE($5::text, m.location), $6::text, COALESCE($7::timestamptz, " \
+	"m.starts_at), COALESCE($8::timestamptz, m.ends_at), " \
+	"COALESCE($9::text, m.organizer), CASE WHEN $7::timestamptz IS NULL " \
+	"THEN m.rrule ELSE $16::text END"
+static const char MEETING_WRITE[] =
+    "WITH old AS (SELECT id, sequence FROM meetings WHERE tenant_id = $1 "
+    "AND uid = $2), upd AS (UPDATE meetings m SET (sequence, summary, "
+    "location, status, starts_at, ends_at, organizer, rrule) = "
+    "(" MEETING_NEW "), updated_at = now() FROM old WHERE m.tenant_id = $1 "
+    "AND m.id = old.id AND old.sequence <= $3::integer AND (m.sequence, "
+    "m.summary, m.location, m.status, m.starts_at, m.ends_at, m.organizer, "
+    "m.rrule) IS DISTINCT FROM (" MEETING_NEW ") RETURNING m.id), "
+    "ins AS (INSERT INTO meetings (tenant_id, uid, sequence, summary, "
+    "location, status, starts_at, ends_at, organizer, mailbox_owner, "
+    "kafka_topic, kafka_partition, kafka_offset, kafka_key, kafka_headers, "
+    "rrule) SELECT $1, $2, $3::integer, $4::text, $5::text, $6::text, "
+    "$7::timestamptz, $8::timestamptz, $9::text, $10, $11, $12, $13, $14, "
+    "$15, $16::text WHERE NOT EXISTS (SELECT FROM old) ON CONFLICT "
+    "(tenant_id, uid) DO NOTHING RETURNING id) "
+    "SELECT id, sequence = $3::integer FROM old WHERE sequence <= "
+    "$3::integer UNION ALL SELECT NULL, NULL FROM old WHERE sequence > "
+    "$3::integer UNION ALL SELECT id, false FROM ins";
+/* The same as one upsert, for the race above (draws an id each time). */
+static const char MEETING_UPSERT[] =
+    "WITH old AS (SELECT sequence FROM meetings WHERE "
+    "tenant_id = $1 AND uid = $2) "
+    "INSERT INTO meetings (tenant_id, uid, sequence, "
+    "summary, location, status, starts_at, ends_at, "
+    "organizer, mailbox_owner, kafka_topic, "
+    "kafka_partition, kafka_offset, kafka_key, "
+    "kafka_headers, rrule) VALUES ($1, $2, $3, $4, $5, "
+    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+    "ON CONFLICT (tenant_id, uid) DO UPDATE SET "
+    "sequence = EXCLUDED.sequence, summary = COALESCE("
+    "EXCLUDED.summary, meetings.summary), location = "
+    "COALESCE(EXCLUDED.location, meetings.location), "
+    "status = EXCLUDED.status, starts_at = COALESCE("
+    "EXCLUDED.starts_at, meetings.starts_at), ends_at = "
+    "COALESCE(EXCLUDED.ends_at, meetings.ends_at), "
+    "organizer = COALESCE(EXCLUDED.organizer, "
+    "meetings.organizer), rrule = CASE WHEN "
+    "EXCLUDED.starts_at IS NULL THEN meetings.rrule "
+    "ELSE EXCLUDED.rrule END, updated_at = CASE WHEN ("
+    "meetings.sequence, meetings.summary, "
+    "meetings.location, meetings.status, "
+    "meetings.starts_at, meetings.ends_at, "
+    "meetings.organizer, meetings.rrule) IS NOT "
+    "DISTINCT FROM (EXCLUDED.sequence, COALESCE("
+    "EXCLUDED.summary, meetings.summary), COALESCE("
+    "EXCLUDED.location, meetings.location), "
+    "EXCLUDED.status, COALESCE(EXCLUDED.starts_at, "
+    "meetings.starts_at), COALESCE(EXCLUDED.ends_at, "
+    "meetings.ends_at), COALESCE(EXCLUDED.organizer, "
+    "meetings.organizer), CASE WHEN EXCLUDED.starts_at "
+    "IS NULL THEN meetings.rrule ELSE EXCLUDED.rrule "
+    "END) THEN meetings.updated_at ELSE now() END WHERE "
+    "meetings.sequence <= EXCLUDED.sequence RETURNING "
+    "id, COALESCE((SELECT sequence FROM old) = "
+    "$3::integer, false)";
+
 /* Returns the contact id (copied), or NULL after a failure (s->failed). */
 static char *
 resolve_contact(struct enrich_store *s, const char *tenant,
@@ -136,7 +208,9 @@ store_attendees(struct enrich_store *s, const char *tenant,
 			    "meeting_id, address, display_name, partstat, role, "
 			    "contact_id) VALUES ($1, $2, $3, $4, $5, $6, $7) "
 			    "ON CONFLICT (meeting_id, address) DO UPDATE SET "
-			    "partstat = EXCLUDED.partstat", 7, p);
+			    "partstat = EXCLUDED.partstat WHERE "
+			    "attendees.partstat IS DISTINCT FROM "
+			    "EXCLUDED.partstat", 7, p);
 		else
 			store_db_cmd(s, keep_partstat ?
 			    "INSERT INTO attendees (tenant_id, meeting_id, "
@@ -146,14 +220,24 @@ store_attendees(struct enrich_store *s, const char *tenant,
 			    "EXCLUDED.display_name, role = EXCLUDED.role, "
 			    "contact_id = EXCLUDED.contact_id, partstat = CASE "
 			    "WHEN EXCLUDED.partstat = 'NEEDS-ACTION' THEN "
-			    "attendees.partstat ELSE EXCLUDED.partstat END" :
+			    "attendees.partstat ELSE EXCLUDED.partstat END "
+			    "WHERE (attendees.display_name, attendees.role, "
+			    "attendees.contact_id) IS DISTINCT FROM "
+			    "(EXCLUDED.display_name, EXCLUDED.role, "
+			    "EXCLUDED.contact_id) OR (EXCLUDED.partstat <> "
+			    "'NEEDS-ACTION' AND attendees.partstat IS DISTINCT "
+			    "FROM EXCLUDED.partstat)" :
 			    "INSERT INTO attendees (tenant_id, meeting_id, "
 			    "address, display_name, partstat, role, contact_id) "
 			    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT "
 			    "(meeting_id, address) DO UPDATE SET display_name = "
 			    "EXCLUDED.display_name, role = EXCLUDED.role, "
 			    "contact_id = EXCLUDED.contact_id, partstat = "
-			    "EXCLUDED.partstat", 7, p);
+			    "EXCLUDED.partstat WHERE (attendees.display_name, "
+			    "attendees.role, attendees.contact_id, "
+			    "attendees.partstat) IS DISTINCT FROM "
+			    "(EXCLUDED.display_name, EXCLUDED.role, "
+			    "EXCLUDED.contact_id, EXCLUDED.partstat)", 7, p);
 		free(cid);
 	}
 	if (!reply && !s->failed) {
@@ -273,41 +357,14 @@ store_cal_write(struct enrich_store *s, const char *tenant,
 			    "WHERE NOT EXISTS (SELECT FROM old) ON CONFLICT DO "
 			    "NOTHING RETURNING id) SELECT id, true FROM ins "
 			    "UNION ALL SELECT id, true FROM old" :
-			    "WITH old AS (SELECT sequence FROM meetings WHERE "
-			    "tenant_id = $1 AND uid = $2) "
-			    "INSERT INTO meetings (tenant_id, uid, sequence, "
-			    "summary, location, status, starts_at, ends_at, "
-			    "organizer, mailbox_owner, kafka_topic, "
-			    "kafka_partition, kafka_offset, kafka_key, "
-			    "kafka_headers, rrule) VALUES ($1, $2, $3, $4, $5, "
-			    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
-			    "ON CONFLICT (tenant_id, uid) DO UPDATE SET "
-			    "sequence = EXCLUDED.sequence, summary = COALESCE("
-			    "EXCLUDED.summary, meetings.summary), location = "
-			    "COALESCE(EXCLUDED.location, meetings.location), "
-			    "status = EXCLUDED.status, starts_at = COALESCE("
-			    "EXCLUDED.starts_at, meetings.starts_at), ends_at = "
-			    "COALESCE(EXCLUDED.ends_at, meetings.ends_at), "
-			    "organizer = COALESCE(EXCLUDED.organizer, "
-			    "meetings.organizer), rrule = CASE WHEN "
-			    "EXCLUDED.starts_at IS NULL THEN meetings.rrule "
-			    "ELSE EXCLUDED.rrule END, updated_at = CASE WHEN ("
-			    "meetings.sequence, meetings.summary, "
-			    "meetings.location, meetings.status, "
-			    "meetings.starts_at, meetings.ends_at, "
-			    "meetings.organizer, meetings.rrule) IS NOT "
-			    "DISTINCT FROM (EXCLUDED.sequence, COALESCE("
-			    "EXCLUDED.summary, meetings.summary), COALESCE("
-			    "EXCLUDED.location, meetings.location), "
-			    "EXCLUDED.status, COALESCE(EXCLUDED.starts_at, "
-			    "meetings.starts_at), COALESCE(EXCLUDED.ends_at, "
-			    "meetings.ends_at), COALESCE(EXCLUDED.organizer, "
-			    "meetings.organizer), CASE WHEN EXCLUDED.starts_at "
-			    "IS NULL THEN meetings.rrule ELSE EXCLUDED.rrule "
-			    "END) THEN meetings.updated_at ELSE now() END WHERE "
-			    "meetings.sequence <= EXCLUDED.sequence RETURNING "
-			    "id, COALESCE((SELECT sequence FROM old) = "
-			    "$3::integer, false)", 16, p);
+			    MEETING_WRITE, 16, p);
+			/* No row at all: another writer created the UID
+			 * between the look and the insert; the upsert
+			 * settles it. */
+			if (!reply && r != NULL && PQntuples(r) == 0) {
+				PQclear(r);
+				r = store_db(s, MEETING_UPSERT, 16, p);
+			}
 		}
 		free(org);
 		free(ends);
@@ -318,7 +375,7 @@ store_cal_write(struct enrich_store *s, const char *tenant,
 			free(starts);
 			break;
 		}
-		if (PQntuples(r) > 0) {
+		if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) {
 			char *mid = xstrdup(PQgetvalue(r, 0, 0));
 			bool same = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
 
