@@ -59,8 +59,7 @@ struct enrich_daemon {
 	rd_kafka_t *dlq;	/* dead-letter producer */
 	rd_kafka_resp_err_t dlq_err;
 	int dlq_pending;
-	uint64_t last_commit_ms;
-	unsigned stored_since_commit;
+	struct kafka_offsets offsets;	/* stored, not yet committed */
 	uint64_t n_done, n_dup, n_ignored, n_dead, n_retries;
 };
 
@@ -91,39 +90,6 @@ on_signal(int sig)
 	enrich_stop = 1;
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-commit_sync(struct enrich_daemon *d, const char *why)
-{
-	kafka_commit_now(d->rk, why);
-	d->stored_since_commit = 0;
-	d->last_commit_ms = now_ms();
-}
-
-/* Called from rd_kafka_consumer_poll(), between batches: every processed
- * record's offset is stored, so this commit hands the partitions over
- * with nothing in flight. */
-static void
-commit_revoke(void *arg)
-{
-	commit_sync(arg, "revoke");
-}
-
-static void
-rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-    rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-	kafka_rebalance(rk, err, parts, commit_revoke, opaque);
-}
-
 static void
 dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -149,12 +115,13 @@ kafka_setup(struct enrich_daemon *d)
 	if ((kc = kafka_consumer_conf(&c->kafka, "crm-enrich",
 	    FETCH_MAX_BYTES, err)) == NULL)
 		fatalx("%s", err);
-	rd_kafka_conf_set_opaque(kc, d);
-	rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+	rd_kafka_conf_set_opaque(kc, &d->offsets);
+	rd_kafka_conf_set_rebalance_cb(kc, kafka_rebalance_cb);
 	d->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
 	if (d->rk == NULL)
 		fatalx("kafka consumer: %s", err);
 	rd_kafka_poll_set_consumer(d->rk);
+	kafka_offsets_init(&d->offsets, d->rk, c->kafka.commit_interval_ms);
 
 	if ((kc = kafka_side_producer_conf(&c->kafka,
 	    "crm-enrich-deadletter", FETCH_MAX_BYTES, err)) == NULL)
@@ -179,9 +146,9 @@ kafka_setup(struct enrich_daemon *d)
 static void
 idle_poll(struct enrich_daemon *d, unsigned ms)
 {
-	uint64_t end = now_ms() + ms;
+	uint64_t end = kafka_now_ms() + ms;
 
-	while (!enrich_stop && now_ms() < end) {
+	while (!enrich_stop && kafka_now_ms() < end) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(d->rk, 100);
 
 		if (m == NULL)
@@ -351,7 +318,7 @@ store_offsets(struct enrich_daemon *d, rd_kafka_message_t *const *msgs,
 			    l->elems[i].partition, l->elems[i].offset,
 			    rd_kafka_err2str(pe));
 		else
-			d->stored_since_commit++;
+			d->offsets.stored++;
 	}
 	rd_kafka_topic_partition_list_destroy(l);
 }
@@ -371,7 +338,7 @@ handle_batch(struct enrich_daemon *d, rd_kafka_message_t *const *msgs,
 	char **keys = xcalloc(n, sizeof(*keys));
 	char reason[ENRICH_REASON_MAX];
 	unsigned backoff = d->conf->retry_initial_ms;
-	uint64_t t0 = now_ms(), ms;
+	uint64_t t0 = kafka_now_ms(), ms;
 	enum enrich_result r;
 	bool paused = false;
 
@@ -402,7 +369,7 @@ handle_batch(struct enrich_daemon *d, rd_kafka_message_t *const *msgs,
 		backoff = backoff * 2 > d->conf->retry_max_ms ?
 		    d->conf->retry_max_ms : backoff * 2;
 	}
-	ms = now_ms() - t0;
+	ms = kafka_now_ms() - t0;
 	for (size_t i = 0; i < n; i++) {
 		const struct enrich_event *ev = &evs[i];
 		const char *tenant = enrich_event_header(ev, "tenant");
@@ -474,7 +441,7 @@ run(struct enrich_daemon *d)
 {
 	rd_kafka_message_t **msgs = xcalloc(d->conf->batch_records,
 	    sizeof(*msgs));
-	uint64_t last_stats = now_ms();
+	uint64_t last_stats = kafka_now_ms();
 
 	while (!enrich_stop) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(d->rk, 200);
@@ -488,13 +455,9 @@ run(struct enrich_daemon *d)
 			for (size_t i = 0; i < n; i++)
 				rd_kafka_message_destroy(msgs[i]);
 		}
-		now = now_ms();
-		if (d->stored_since_commit > 0 &&
-		    now - d->last_commit_ms >= d->conf->kafka.commit_interval_ms) {
-			rd_kafka_commit(d->rk, NULL, 1);
-			d->stored_since_commit = 0;
-			d->last_commit_ms = now;
-		}
+		now = kafka_now_ms();
+		if (kafka_offsets_due(&d->offsets, now))
+			kafka_offsets_commit(&d->offsets, true, "interval");
 		if (now - last_stats >= 60000) {
 			log_info("stats: done=%" PRIu64 " duplicate=%" PRIu64
 			    " ignored=%" PRIu64 " deadletter=%" PRIu64
@@ -580,14 +543,13 @@ main(int argc, char **argv)
 		    d.conf->retry_max_ms : backoff * 2;
 	}
 	kafka_setup(&d);
-	d.last_commit_ms = now_ms();
 	log_info("started: group=%s brokers=%s topics=%u deadletter=%s",
 	    d.conf->kafka.group_id, d.conf->kafka.brokers, d.conf->ntopics,
 	    d.conf->deadletter_topic);
 	run(&d);
 
 	log_info("stopping: committing offsets and leaving the group");
-	commit_sync(&d, "shutdown");
+	kafka_offsets_commit(&d.offsets, false, "shutdown");
 	rd_kafka_consumer_close(d.rk);
 	rd_kafka_destroy(d.rk);
 	rd_kafka_flush(d.dlq, 10000);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/conf.h"
 #include "lib/log.h"
@@ -135,16 +136,46 @@ kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
 		log_debug("kafka: %s: %s", fac, buf);
 }
 
-void
-kafka_commit_now(rd_kafka_t *rk, const char *why)
+uint64_t
+kafka_now_ms(void)
 {
-	rd_kafka_resp_err_t e = rd_kafka_commit(rk, NULL, 0);
+	struct timespec ts;
 
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+kafka_offsets_init(struct kafka_offsets *o, rd_kafka_t *rk,
+    unsigned interval_ms)
+{
+	o->rk = rk;
+	o->interval_ms = interval_ms;
+	o->stored = 0;
+	o->last_ms = kafka_now_ms();
+}
+
+bool
+kafka_offsets_due(const struct kafka_offsets *o, uint64_t now_ms)
+{
+	return o->stored > 0 && now_ms - o->last_ms >= o->interval_ms;
+}
+
+void
+kafka_offsets_commit(struct kafka_offsets *o, bool async, const char *why)
+{
+	rd_kafka_resp_err_t e = rd_kafka_commit(o->rk, NULL, async ? 1 : 0);
+
+	/* async: the outcome comes to kafka_commit_cb */
+	if (async)
+		;
+	else if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
 		log_debug("offsets committed (%s)", why);
 	else if (e != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		log_warnx("offset commit failed (%s): %s", why,
 		    rd_kafka_err2str(e));
+	o->stored = 0;
+	o->last_ms = kafka_now_ms();
 }
 
 static void
@@ -165,10 +196,10 @@ kafka_parts_str(const rd_kafka_topic_partition_list_t *l, char *buf,
 }
 
 void
-kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-    rd_kafka_topic_partition_list_t *parts, void (*before_revoke)(void *),
-    void *arg)
+kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
+	struct kafka_offsets *o = opaque;
 	bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
 	rd_kafka_error_t *e = NULL;
 	char buf[1024];
@@ -188,8 +219,7 @@ kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			    "commit will be replayed by their new owner)", buf);
 		else {
 			log_info("partitions revoked: %s", buf);
-			if (before_revoke != NULL)
-				before_revoke(arg);
+			kafka_offsets_commit(o, false, "revoke");
 		}
 		if (coop)
 			e = rd_kafka_incremental_unassign(rk, parts);

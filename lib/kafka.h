@@ -9,7 +9,9 @@
 #ifndef CRM_KAFKA_H
 #define CRM_KAFKA_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -53,17 +55,36 @@ void kafka_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
     const char *buf);
 
-/* Commits the stored offsets now; why goes to the log. */
-void kafka_commit_now(rd_kafka_t *rk, const char *why);
+/*
+ * The offsets a commit-after-processing consumer has stored and not yet
+ * committed.  The daemon counts each stored offset, commits when
+ * kafka_offsets_due() says so, and at stop; the rebalance callback below
+ * commits them on an orderly revoke.
+ */
+struct kafka_offsets {
+	rd_kafka_t *rk;
+	unsigned interval_ms;	/* [kafka] commit_interval_ms */
+	unsigned stored;	/* since the last commit */
+	uint64_t last_ms;	/* CLOCK_MONOTONIC of the last commit */
+};
+
+uint64_t kafka_now_ms(void);
+void kafka_offsets_init(struct kafka_offsets *o, rd_kafka_t *rk,
+    unsigned interval_ms);
+/* Something stored and the interval since the last commit passed. */
+bool kafka_offsets_due(const struct kafka_offsets *o, uint64_t now_ms);
+/* Commits now (async: in the background), resets the count. */
+void kafka_offsets_commit(struct kafka_offsets *o, bool async,
+    const char *why);
 
 /*
- * The body of a rebalance callback: logs, assigns or revokes (eager or
- * cooperative), and on an orderly revoke calls before_revoke(arg) first
- * (commit what is done) -- never on a lost assignment, whose records go to
- * the new owner.
+ * The rebalance callback of such a consumer, its opaque a struct
+ * kafka_offsets: logs, assigns or revokes (eager or cooperative), and on
+ * an orderly revoke commits the stored offsets first -- never on a lost
+ * assignment, whose records go to the new owner.  librdkafka calls it
+ * from the consumer poll, between records.
  */
-void kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-    rd_kafka_topic_partition_list_t *parts, void (*before_revoke)(void *),
-    void *arg);
+void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque);
 
 #endif

@@ -53,8 +53,8 @@ struct imip_daemon {
 	rd_kafka_t *pk;		/* producer */
 	int pending;
 	rd_kafka_resp_err_t dr_err;
-	uint64_t last_commit_ms, last_stats_ms;
-	unsigned stored_since_commit;
+	struct kafka_offsets offsets;	/* stored, not yet committed */
+	uint64_t last_stats_ms;
 	uint64_t n_mail, n_published, n_broken, n_broken_msgs, n_ignored,
 	    n_unlabelled, n_unparsable, n_retries;
 };
@@ -87,38 +87,6 @@ on_signal(int sig)
 	imip_stop = 1;
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-commit_sync(struct imip_daemon *d, const char *why)
-{
-	kafka_commit_now(d->rk, why);
-	d->stored_since_commit = 0;
-	d->last_commit_ms = now_ms();
-}
-
-/* Between records: every stored offset is of a record whose calendar
- * records were acknowledged. */
-static void
-commit_revoke(void *arg)
-{
-	commit_sync(arg, "revoke");
-}
-
-static void
-rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-    rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-	kafka_rebalance(rk, err, parts, commit_revoke, opaque);
-}
-
 static void
 dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -141,12 +109,13 @@ kafka_setup(struct imip_daemon *d)
 	if ((kc = kafka_consumer_conf(&c->kafka, "crm-imip", FETCH_MAX_BYTES,
 	    err)) == NULL)
 		fatalx("%s", err);
-	rd_kafka_conf_set_opaque(kc, d);
-	rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+	rd_kafka_conf_set_opaque(kc, &d->offsets);
+	rd_kafka_conf_set_rebalance_cb(kc, kafka_rebalance_cb);
 	d->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
 	if (d->rk == NULL)
 		fatalx("kafka consumer: %s", err);
 	rd_kafka_poll_set_consumer(d->rk);
+	kafka_offsets_init(&d->offsets, d->rk, c->kafka.commit_interval_ms);
 
 	if ((kc = kafka_side_producer_conf(&c->kafka, "crm-imip-producer",
 	    FETCH_MAX_BYTES, err)) == NULL)
@@ -291,16 +260,16 @@ store_offset(struct imip_daemon *d, const rd_kafka_message_t *m)
 	if (rd_kafka_offsets_store(d->rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		log_debug("offset store refused (partition revoked?)");
 	rd_kafka_topic_partition_list_destroy(l);
-	d->stored_since_commit++;
+	d->offsets.stored++;
 }
 
 /* Sleeps ms in small steps so a signal is seen. */
 static void
 nap(unsigned ms)
 {
-	uint64_t end = now_ms() + ms;
+	uint64_t end = kafka_now_ms() + ms;
 
-	while (!imip_stop && now_ms() < end)
+	while (!imip_stop && kafka_now_ms() < end)
 		usleep(50 * 1000);
 }
 
@@ -452,7 +421,7 @@ main(int argc, char **argv)
 	kafka_setup(&d);
 	log_info("consuming %s as group %s, publishing to %s",
 	    d.conf->input_topic, d.conf->kafka.group_id, d.conf->output_topic);
-	d.last_commit_ms = d.last_stats_ms = now_ms();
+	d.last_stats_ms = kafka_now_ms();
 	while (!imip_stop) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(d.rk, 200);
 		uint64_t t;
@@ -466,18 +435,17 @@ main(int argc, char **argv)
 			rd_kafka_message_destroy(m);
 		}
 		rd_kafka_poll(d.pk, 0);
-		t = now_ms();
-		if (d.stored_since_commit > 0 &&
-		    t - d.last_commit_ms >= d.conf->kafka.commit_interval_ms)
-			commit_sync(&d, "interval");
+		t = kafka_now_ms();
+		if (kafka_offsets_due(&d.offsets, t))
+			kafka_offsets_commit(&d.offsets, false, "interval");
 		if (t - d.last_stats_ms >= 60000) {
 			log_stats(&d, "stats");
 			d.last_stats_ms = t;
 		}
 	}
 	log_info("stopping");
-	if (d.stored_since_commit > 0)
-		commit_sync(&d, "shutdown");
+	if (d.offsets.stored > 0)
+		kafka_offsets_commit(&d.offsets, false, "shutdown");
 	rd_kafka_consumer_close(d.rk);
 	rd_kafka_destroy(d.rk);
 	rd_kafka_flush(d.pk, 10000);
