@@ -90,16 +90,9 @@ capture_conf_handler(void *ctx, const char *section, const char *name,
 		if (strcmp(key, "interval_ms") == 0)
 			return conf_parse_uint(value, 100, 3600000,
 			    &c->metrics_interval_ms, err);
-	} else if (strcmp(section, "log") == 0) {
-		if (strcmp(key, "level") == 0)
-			return conf_parse_log_level(value, &c->log_level, err);
-	} else {
-		snprintf(err, CONF_ERR_MAX, "\"%s\" outside a section", key);
-		return -1;
 	}
-	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [%s]", key,
-	    section);
-	return -1;
+	return conf_log_or_unknown(section, key, value, &c->log_level,
+	    NULL, err);
 }
 
 struct capture_conf *

@@ -343,3 +343,21 @@ conf_parse_log_level(const char *s, enum log_level *level_r, char *err)
 	snprintf(err, CONF_ERR_MAX, "level must be error, warn, info or debug");
 	return -1;
 }
+
+int
+conf_log_or_unknown(const char *section, const char *key, const char *value,
+    enum log_level *level_r, bool *syslog_r, char *err)
+{
+	if (strcmp(section, "log") == 0) {
+		if (strcmp(key, "level") == 0)
+			return conf_parse_log_level(value, level_r, err);
+		if (syslog_r != NULL && strcmp(key, "syslog") == 0)
+			return conf_parse_bool(value, syslog_r, err);
+	} else if (*section == '\0') {
+		snprintf(err, CONF_ERR_MAX, "\"%s\" outside a section", key);
+		return -1;
+	}
+	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [%s]", key,
+	    section);
+	return -1;
+}

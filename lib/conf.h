@@ -52,6 +52,13 @@ int conf_section_plain(const char *section, const char *name,
     const char *const *known, char *err);
 /* "[log] level": error, warn, info or debug. */
 int conf_parse_log_level(const char *s, enum log_level *level_r, char *err);
+/*
+ * The end of a daemon's handler, for any key its own sections did not
+ * take: [log] level (and syslog when syslog_r is not NULL), else -1 with
+ * "outside a section" or "unknown key" in err.
+ */
+int conf_log_or_unknown(const char *section, const char *key,
+    const char *value, enum log_level *level_r, bool *syslog_r, char *err);
 /* "host:port", "[v6]:port" -> split copies (host without brackets). */
 int conf_split_hostport(const char *s, char *host, size_t host_size,
     char *port, size_t port_size, char *err);

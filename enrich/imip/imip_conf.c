@@ -62,16 +62,9 @@ imip_conf_handler(void *ctx, const char *section, const char *name,
 		if (strcmp(key, "calendar_max") == 0)
 			return conf_parse_size(value, 4096,
 			    16 * 1024 * 1024, &c->calendar_max, err);
-	} else if (strcmp(section, "log") == 0) {
-		if (strcmp(key, "level") == 0)
-			return conf_parse_log_level(value, &c->log_level, err);
-	} else {
-		snprintf(err, CONF_ERR_MAX, "\"%s\" outside a section", key);
-		return -1;
 	}
-	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [%s]", key,
-	    section);
-	return -1;
+	return conf_log_or_unknown(section, key, value, &c->log_level,
+	    NULL, err);
 }
 
 struct imip_conf *

@@ -84,18 +84,9 @@ handler(void *ctx, const char *section, const char *name, const char *key,
 			c->tenants_file = xstrdup(value);
 			return 0;
 		}
-	} else if (strcmp(section, "log") == 0) {
-		if (strcmp(key, "level") == 0)
-			return conf_parse_log_level(value, &c->log_level, err);
-		if (strcmp(key, "syslog") == 0)
-			return conf_parse_bool(value, &c->syslog, err);
-	} else {
-		snprintf(err, CONF_ERR_MAX, "\"%s\" outside a section", key);
-		return -1;
 	}
-	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [%s]", key,
-	    section);
-	return -1;
+	return conf_log_or_unknown(section, key, value, &c->log_level,
+	    &c->syslog, err);
 }
 
 struct index_conf *
