@@ -490,6 +490,14 @@ session_client_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
 		return;
+	if (s->state == SESSION_CLOSING) {
+		/* The last words were being flushed and the client is gone
+		 * or stuck: session_close() has run already and would do
+		 * nothing again, and libevent reports no more events on a
+		 * failed bufferevent, so this is the last chance to free. */
+		session_free_later(s);
+		return;
+	}
 	if (s->state == SESSION_RELAY && (what & BEV_EVENT_EOF)) {
 		s->eof[SIDE_CLIENT] = true;
 		session_close(s, "client disconnected");
@@ -514,8 +522,7 @@ session_client_event(struct bufferevent *bev, short what, void *arg)
 		}
 		return;
 	}
-	session_close(s, s->state == SESSION_CLOSING ? "flushed" :
-	    "client disconnected");
+	session_close(s, "client disconnected");
 }
 
 static void

@@ -423,6 +423,34 @@ if PLAIN_LISTENER:
         return stall_mid_fetch(PLAIN_LISTENER, False)
 
 
+@case("300 aborted TLS handshakes")
+def _():
+    """Clients that connect to the implicit-TLS port and vanish: closed at
+    once, closed after a bogus ClientHello, reset.  Each must cost nothing
+    after it is gone: 300 is more than the per-address limit (200 in
+    the scenarios' config), so a session left behind by any of them would
+    hold a place and the next login would get BYE [too many]."""
+    kinds = [b"", b"\x16\x03\x01\x00\x05hello", b"GET / HTTP/1.0\r\n\r\n"]
+    for i in range(300):
+        s = socket.create_connection((HOST, TLS), timeout=10)
+        if kinds[i % 3]:
+            s.sendall(kinds[i % 3])
+        if i % 5 == 4:
+            # RST instead of FIN
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+    time.sleep(0.5)
+    try:
+        c = tls_conn()
+        c.login("alice", "alicepw")
+    except (AssertionError, Closed, OSError) as e:
+        raise Fail("login after the aborted handshakes: %r" % e)
+    c.cmd(b"z", b"LOGOUT")
+    c.close()
+    return "a login still gets in"
+
+
 @case("normal login afterwards")
 def _():
     c = tls_conn()
