@@ -1139,7 +1139,7 @@ caldav_accept(struct worker *w, const struct listen_conf *lc, int fd,
 	    (unsigned long long)++w->next_id);
 	cd_peer_string(s, sa);
 	TAILQ_INSERT_TAIL(&w->caldav_sessions, s, entry);
-	w->nsessions++;
+	worker_session_new(w);
 	s->last_activity = time(NULL);
 	http_parser_init(&s->rq, HTTP_DIR_REQUEST, &(struct http_limits){
 	    .line_max = 16384, .head_max = (uint32_t)s->cc->head_max });

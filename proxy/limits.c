@@ -8,6 +8,7 @@
 
 struct limits_region {
 	uint64_t seed;
+	uint32_t load[LIMITS_SLOTS];
 	uint32_t counts[LIMITS_SLOTS][2][LIMITS_BUCKETS];
 };
 
@@ -26,6 +27,8 @@ limits_init(void)
 	if (getrandom(&limits->seed, sizeof(limits->seed), 0) !=
 	    sizeof(limits->seed))
 		limits->seed = (uint64_t)(uintptr_t)p ^ 0x9e3779b97f4a7c15ULL;
+	for (unsigned s = 0; s < LIMITS_SLOTS; s++)
+		limits->load[s] = LIMITS_LOAD_NONE;
 	return 0;
 }
 
@@ -34,6 +37,8 @@ limits_slot_reset(unsigned slot)
 {
 	if (limits == NULL || slot >= LIMITS_SLOTS)
 		return;
+	__atomic_store_n(&limits->load[slot], LIMITS_LOAD_NONE,
+	    __ATOMIC_RELAXED);
 	for (unsigned k = 0; k < 2; k++)
 		for (unsigned b = 0; b < LIMITS_BUCKETS; b++)
 			__atomic_store_n(&limits->counts[slot][k][b], 0,
@@ -87,4 +92,25 @@ limits_release(enum limits_kind kind, uint32_t hash)
 	c = &limits->counts[limits_slot][kind][hash];
 	if (__atomic_load_n(c, __ATOMIC_RELAXED) > 0)
 		__atomic_sub_fetch(c, 1, __ATOMIC_RELAXED);
+}
+
+void
+limits_load_publish(uint32_t sessions)
+{
+	if (limits != NULL)
+		__atomic_store_n(&limits->load[limits_slot], sessions,
+		    __ATOMIC_RELAXED);
+}
+
+bool
+limits_load_peer_lighter(uint32_t sessions)
+{
+	if (limits == NULL)
+		return false;
+	for (unsigned s = 0; s < LIMITS_SLOTS; s++) {
+		if (s != limits_slot && __atomic_load_n(&limits->load[s],
+		    __ATOMIC_RELAXED) < sessions)
+			return true;
+	}
+	return false;
 }

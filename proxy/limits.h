@@ -19,6 +19,7 @@
 
 #define LIMITS_SLOTS 32		/* worker slots (two generations of 16) */
 #define LIMITS_BUCKETS 16384
+#define LIMITS_LOAD_NONE UINT32_MAX	/* the slot does not accept */
 
 enum limits_kind {
 	LIMITS_IP,
@@ -37,5 +38,15 @@ uint32_t limits_hash(const char *key);
 /* Takes one place for key if fewer than max are taken; true on success. */
 bool limits_acquire(enum limits_kind kind, uint32_t hash, unsigned max);
 void limits_release(enum limits_kind kind, uint32_t hash);
+
+/*
+ * Worker load, for spreading connections over the workers (worker.c).
+ * Every accepting worker publishes how many sessions it serves in its own
+ * slot; a slot that does not accept (free, draining, dead) holds
+ * LIMITS_LOAD_NONE, which limits_init() and limits_slot_reset() set.
+ */
+void limits_load_publish(uint32_t sessions);
+/* True when another accepting worker serves fewer than `sessions`. */
+bool limits_load_peer_lighter(uint32_t sessions);
 
 #endif

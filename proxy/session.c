@@ -273,7 +273,7 @@ session_accept(struct worker *w, const struct listen_conf *lc, int fd,
 	session_addr_string(s);
 	s->state = SESSION_PREAUTH;
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
-	w->nsessions++;
+	worker_session_new(w);
 	evutil_make_socket_nonblocking(fd);
 	/* Small IMAP lines both ways: Nagle would add a round trip. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

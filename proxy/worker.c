@@ -11,12 +11,14 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -59,22 +61,16 @@ worker_drop_privileges(const struct proxy_conf *conf)
 /* One worker per process: the listener callbacks find it here. */
 static struct worker worker;
 
-/*
- * One accept per wakeup, as nginx does with multi_accept off: every worker
- * watches the shared listening socket and the kernel wakes them all, so a
- * burst of connections spreads over the workers instead of landing on
- * whichever woke first (libevent's listener accepts until EAGAIN).
- */
+/* Takes one connection from listener i, if one is waiting. */
 static void
-worker_accept(evutil_socket_t lfd, short what, void *arg)
+worker_accept_one(struct worker *w, unsigned i)
 {
-	const struct listen_conf *lc = arg;
+	const struct listen_conf *lc = &w->conf->listeners[i];
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int fd;
 
-	(void)what;
-	fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+	fd = accept4(w->listen_fds[i], (struct sockaddr *)&ss, &len,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		switch (errno) {
@@ -92,25 +88,70 @@ worker_accept(evutil_socket_t lfd, short what, void *arg)
 			 * moment instead of spinning on it. */
 			log_warn("accept on %s (%s); pausing accepts for "
 			    "100 ms", lc->name, lc->address);
-			for (unsigned i = 0; i < CONFIG_MAX_LISTENERS; i++)
-				if (worker.listeners[i] != NULL)
-					event_del(worker.listeners[i]);
-			if (worker.accept_retry != NULL) {
-				struct timeval tv = { 0, 100000 };
-
-				event_add(worker.accept_retry, &tv);
-			}
+			for (unsigned j = 0; j < CONFIG_MAX_LISTENERS; j++)
+				if (w->listeners[j] != NULL)
+					event_del(w->listeners[j]);
+			event_add(w->accept_retry,
+			    &(struct timeval){ 0, 100000 });
 			return;
 		}
 	}
-	if (worker.draining) {
+	if (w->draining) {
 		close(fd);
 		return;
 	}
 	if (lc->protocol == LISTEN_CALDAV)
-		caldav_accept(&worker, lc, fd, (struct sockaddr *)&ss, len);
+		caldav_accept(w, lc, fd, (struct sockaddr *)&ss, len);
 	else
-		session_accept(&worker, lc, fd, (struct sockaddr *)&ss, len);
+		session_accept(w, lc, fd, (struct sockaddr *)&ss, len);
+}
+
+/*
+ * Every worker watches the shared listening sockets and the kernel wakes
+ * them all for each connection.  A worker takes one connection per wakeup
+ * (libevent's listener accepts until EAGAIN, and the first to wake would
+ * take a whole burst), and leaves it to a worker that serves fewer
+ * sessions: that one was woken by the same connection and takes it within
+ * microseconds.  Four clients thus land two and two on two workers instead
+ * of wherever the race goes.  The socket stays readable until then, so the
+ * deferring worker is woken again at once; it gives way for at most
+ * WORKER_DEFER_USEC (the lighter worker may be busy) and then takes the
+ * connection itself.  Meanwhile it yields the CPU at each wakeup: on a busy
+ * machine the lighter worker may be waiting for this very CPU, and without
+ * the yield four connections still came out three and one.  A fixed pause
+ * instead would take the deferring worker out of the race for a whole
+ * timer tick, in which its peer takes every connection.
+ */
+#define WORKER_DEFER_USEC 500
+
+static void
+worker_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct worker *w = &worker;
+	unsigned i = (unsigned)((const struct listen_conf *)arg -
+	    w->conf->listeners);
+	struct timespec now;
+	int64_t us;
+
+	(void)lfd;
+	(void)what;
+	if (limits_load_peer_lighter(w->nsessions) &&
+	    clock_gettime(CLOCK_MONOTONIC, &now) == 0) {
+		us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+		/* Giving way wakes this worker every few microseconds; a
+		 * longer gap means the socket went quiet in between, and
+		 * this is a new connection. */
+		if (w->defer_since == 0 ||
+		    us - w->defer_last > WORKER_DEFER_USEC)
+			w->defer_since = us;
+		w->defer_last = us;
+		if (us - w->defer_since < WORKER_DEFER_USEC) {
+			sched_yield();
+			return;
+		}
+	}
+	w->defer_since = 0;
+	worker_accept_one(w, i);
 }
 
 static void
@@ -141,12 +182,29 @@ worker_stop_listening(struct worker *w)
 		event_free(w->accept_retry);
 		w->accept_retry = NULL;
 	}
+	limits_load_publish(LIMITS_LOAD_NONE);
+}
+
+/* The session count, while this worker accepts. */
+static void
+worker_publish_load(struct worker *w)
+{
+	if (!w->draining)
+		limits_load_publish(w->nsessions);
+}
+
+void
+worker_session_new(struct worker *w)
+{
+	w->nsessions++;
+	worker_publish_load(w);
 }
 
 void
 worker_session_gone(struct worker *w)
 {
 	w->nsessions--;
+	worker_publish_load(w);
 	if (w->draining && w->nsessions == 0)
 		event_base_loopexit(w->base, NULL);
 }
@@ -249,14 +307,17 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 		event_add(sigs[i], NULL);
 	}
 	w->accept_retry = evtimer_new(w->base, worker_accept_resume, w);
+	if (w->accept_retry == NULL)
+		fatalx("cannot create the accept timer");
 	for (unsigned i = 0; i < conf->nlisteners; i++) {
 		w->listen_fds[i] = fds[i];
 		w->listeners[i] = event_new(w->base, fds[i], EV_READ |
 		    EV_PERSIST, worker_accept, (void *)&conf->listeners[i]);
-		if (w->accept_retry == NULL || w->listeners[i] == NULL ||
+		if (w->listeners[i] == NULL ||
 		    event_add(w->listeners[i], NULL) != 0)
 			fatal("listener %s", conf->listeners[i].name);
 	}
+	limits_load_publish(0);
 	log_debug("worker slot %u ready, %u listeners", slot,
 	    conf->nlisteners);
 	event_base_dispatch(w->base);

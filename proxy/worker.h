@@ -26,6 +26,7 @@ struct worker {
 	struct event *listeners[CONFIG_MAX_LISTENERS];	/* accept events */
 	int listen_fds[CONFIG_MAX_LISTENERS];
 	struct event *accept_retry;	/* listeners paused after EMFILE */
+	int64_t defer_since, defer_last;	/* giving way, in us */
 	TAILQ_HEAD(, session) sessions;
 	TAILQ_HEAD(, caldav_session) caldav_sessions;	/* caldav.c */
 	unsigned nsessions;
@@ -43,7 +44,9 @@ struct worker {
 void worker_main(const struct proxy_conf *conf, const int *fds,
     unsigned slot) __attribute__((noreturn));
 
-/* Called by session.c when a session is freed. */
+/* Called by session.c and caldav.c when a session is created and when it
+ * is freed: the count is published for spreading connections. */
+void worker_session_new(struct worker *w);
 void worker_session_gone(struct worker *w);
 
 #endif

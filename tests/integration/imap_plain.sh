@@ -7,7 +7,8 @@
 # Dovecot's own answer (messages of a few bytes to 12 MB), pipelined
 # commands, COMPRESS refused, IDLE, LOGOUT's BYE delivered; then the
 # hostile-input cases of imap_badinput (badinput.py), whose stalled-client
-# case runs on both listeners and must stay within the memory bound.
+# case runs on both listeners and must stay within the memory bound.  Last,
+# four concurrent sessions must land two on each worker (worker_spread.py).
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/../lib/common.sh"
@@ -35,6 +36,11 @@ DIRECT_PORT="$DOVE_IMAP" "$PY" "$HERE/relay_plain.py" || fail "relay_plain.py"
 step "hostile input with a plaintext upstream"
 BUFFER_HIGH=$((256 * 1024)) BIG_FILE="$T/big.eml" \
 	"$PY" "$HERE/badinput.py" || fail "badinput.py"
+
+if [ "$TARGET_MODE" = proxy ]; then
+	step "four sessions spread two and two over the two workers"
+	"$PY" "$HERE/worker_spread.py" 5 || fail "worker_spread.py"
+fi
 
 proxy_alive
 proxy_check_log
