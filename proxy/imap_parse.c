@@ -763,6 +763,21 @@ again:
 			goto again;
 		case ST_TEXT:
 			EOL(c);
+			{
+				/* Nothing in text changes the state before
+				 * the line ends (no literal, RFC 9051 7.1):
+				 * skip to CR or LF in one scan, within the
+				 * line limit the per-byte count enforces. */
+				const unsigned char *q = pos + 1, *stop = end;
+
+				if ((size_t)(end - q) > p->line_max -
+				    p->line_len)
+					stop = q + (p->line_max - p->line_len);
+				while (q < stop && *q != '\r' && *q != '\n')
+					q++;
+				p->line_len += (size_t)(q - (pos + 1));
+				pos = q - 1;
+			}
 			break;
 		case ST_ARGS:
 			if (client)

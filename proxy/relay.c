@@ -261,7 +261,11 @@ relay_line(struct session *s, int side)
 	s->scanned[side] = 0;
 	s->streaming[side] = false;
 	if (side == SIDE_CLIENT) {
-		if (line->kind == IMAP_LINE_COMMAND) {
+		/* The first letter sorts out most commands (NOOP, FETCH,
+		 * IDLE ...) before any string compare: this runs for every
+		 * line in both directions. */
+		if (line->kind == IMAP_LINE_COMMAND && line->name[0] != '\0' &&
+		    strchr("CSEU", line->name[0]) != NULL) {
 			if (strcmp(line->name, "COMPRESS") == 0 && whole &&
 			    !imap_parser_blind(&s->sp)) {
 				evbuffer_drain(s->io[SIDE_CLIENT].in, n);
@@ -290,14 +294,16 @@ relay_line(struct session *s, int side)
 		relay_tagged(s, line);
 		break;
 	case IMAP_LINE_UNTAGGED:
-		if (whole && strcmp(line->code, "UIDVALIDITY") == 0)
+		if (whole && line->code[0] == 'U' &&
+		    strcmp(line->code, "UIDVALIDITY") == 0)
 			s->pending_uidvalidity = relay_code_number(s, n);
 		break;
 	default:
 		break;
 	}
-	if (whole && (strcmp(line->name, "CAPABILITY") == 0 ||
-	    strcmp(line->code, "CAPABILITY") == 0))
+	if (whole && ((line->name[0] == 'C' &&
+	    strcmp(line->name, "CAPABILITY") == 0) ||
+	    (line->code[0] == 'C' && strcmp(line->code, "CAPABILITY") == 0)))
 		relay_caps_line(s, n);
 	else
 		relay_forward(s, side, n);
