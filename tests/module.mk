@@ -42,6 +42,16 @@ check-asan:
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    test
 
+# The daemons' scenarios with every crm-* program under valgrind memcheck:
+# fails on any memory error or definite/indirect leak (tests/valgrind.sh).
+# Only scenarios without timing bounds (search_index, enrich_e2e and the
+# latency scenarios time out under memcheck); VALGRIND_SCENARIOS overrides.
+VALGRIND_SCENARIOS ?= imap_plain imap_reload imap_badinput smtp_submission \
+    caldav_http tap_capture imip_capture enrich_kafka enrich_badinput
+check-valgrind:
+	$(MAKE) B=build-vg OPT="-O1 -g" all
+	tests/valgrind.sh build-vg $(VALGRIND_SCENARIOS)
+
 # libFuzzer + ASan/UBSan with clang; FUZZ_SECONDS per target (default 60).
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang-14

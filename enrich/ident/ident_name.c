@@ -298,7 +298,8 @@ ident_title_clean(const char *in, size_t len, char *out, size_t outsz)
 	while (n > a && (l = title_sep(w + a, n - a, true)) > 0)
 		n -= l;
 	n -= a;
-	memmove(w, w + a, n);
+	if (a > 0)
+		memmove(w, w + a, n);
 	limit = outsz - 1 < IDENT_TITLE_MAX ? outsz - 1 : IDENT_TITLE_MAX;
 	if (n > limit) {
 		n = limit;
