@@ -9,7 +9,7 @@
 #   make fuzz          libFuzzer targets, FUZZ_SECONDS each (clang)
 #   make bench         benchmarks; prints ratio tables
 #   make install       DESTDIR/PREFIX honoured
-#   make demo          local Dovecot with demo mail + crm-proxy in front
+#   make demo          Dovecot with demo mail, crm-proxy, the capture pipeline
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=

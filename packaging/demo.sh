@@ -1,26 +1,74 @@
 #!/usr/bin/env bash
 # demo.sh - a local demo: a private Dovecot holding demo mail for alice
-# (password alicepw) and crm-proxy in front of it, on 127.0.0.1.
+# (password alicepw) and crm-proxy in front of it, on 127.0.0.1; with the
+# test servers installed (packaging/deps.sh test) also the capture
+# pipeline behind it: PostgreSQL, a Kafka broker, crm-capture, crm-enrich
+# and crm-index, fed by reading the demo mail once through the proxy, and
+# a crm-search question at the end.  CRM_DEMO_PIPELINE=0: the proxy alone.
 #   packaging/demo.sh start     (make demo)   prints how to connect
 #   packaging/demo.sh stop      (make demo-stop)
 # State lives in ${CRM_DEMO_DIR:-/tmp/crm-demo}; processes are stopped by the
 # PIDs recorded there.  Ports: CRM_DEMO_PORT_BASE (default 27000) upwards.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export ROOT B="${B:-build}"
+B="${B:-build}"
+case "$B" in /*) ;; *) B="$ROOT/$B";; esac
+export ROOT B
 DEMO="${CRM_DEMO_DIR:-/tmp/crm-demo}"
 
 stop() {
+	local pid i
 	[ -f "$DEMO/pids" ] || { echo "demo: not running"; return 0; }
+	# one at a time, newest first: the proxy before the servers behind it
 	while read -r pid; do
-		kill "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null || continue
+		for ((i = 0; i < 150; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$pid" 2>/dev/null &&
+			echo "demo: pid $pid still runs 15 s after SIGTERM"
 	done <"$DEMO/pids"
-	sleep 1
 	rm -f "$DEMO/pids"
 	echo "demo: stopped"
 }
 
+# What the capture pipeline needs beyond the proxy demo; prints the first
+# thing missing, or nothing.
+pipeline_missing() {
+	local b c
+	for b in crm-capture crm-enrich crm-migrate crm-admin crm-index \
+	    crm-search crm-vec; do
+		[ -x "$B/$b" ] || { echo "$B/$b (make)"; return; }
+	done
+	[ -x /usr/lib/postgresql/15/bin/initdb ] ||
+		{ echo "postgresql-15"; return; }
+	for c in java mvn kcat psql; do
+		command -v "$c" >/dev/null || { echo "$c"; return; }
+	done
+}
+
+# Reads every demo message through the proxy once, as a mail client
+# would: that is what the tap captures.
+read_all() {
+	"$PY" - "$TARGET_IMAPS" "$TARGET_CA" <<'PYEOF'
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+m = imaplib.IMAP4_SSL("localhost", int(sys.argv[1]), ssl_context=ctx)
+m.login("alice", "alicepw")
+n = 0
+for box in ("INBOX", "Sent"):
+    typ, data = m.select(box, readonly=True)
+    if typ == "OK" and int(data[0]) > 0:
+        typ, got = m.fetch("1:*", "(BODY.PEEK[])")
+        n += sum(1 for x in got if isinstance(x, tuple))
+m.logout()
+print(n)
+PYEOF
+}
+
 start() {
+	local missing="" n i f
 	[ -f "$DEMO/pids" ] && stop
 	rm -rf "$DEMO"
 	mkdir -p "$DEMO"
@@ -34,13 +82,47 @@ start() {
 	_port_next="${CRM_DEMO_PORT_BASE:-27000}"
 	_port_end=$((_port_next + 100))
 	export T
+	if [ "${CRM_DEMO_PIPELINE:-1}" = 1 ]; then
+		missing="$(pipeline_missing)"
+		[ -z "$missing" ] || echo "demo: $missing is missing" \
+		    "(packaging/deps.sh test): starting the proxy alone"
+	else
+		missing="CRM_DEMO_PIPELINE=0"
+	fi
+	if [ -z "$missing" ]; then
+		. "$TLIB/tap.sh"
+		. "$TLIB/enrich.sh"
+		. "$TLIB/index.sh"
+		echo "demo: PostgreSQL, schema, Kafka broker (first run fetches its jars)"
+		enrich_stack
+	fi
 	dovecot_start || exit 1
-	echo "$DOVE_PID" >>"$DEMO/pids"
-	"$PY" "$TLIB/mailgen.py" maildir "$DEMO/demo-mail" --count 25 --big 1 \
-	    --big-min 1 --big-max 1 >/dev/null || exit 1
-	dovecot_import alice "$DEMO/demo-mail" >/dev/null || exit 1
+	"$PY" "$ROOT/packaging/demo_mail.py" \
+	    "$ROOT/tests/fixtures/retrieval/emails.jsonl" "$DEMO/demo-mail" \
+	    >/dev/null || exit 1
+	dovecot_import alice "$DEMO/demo-mail/inbox" >/dev/null || exit 1
+	for f in "$DEMO"/demo-mail/sent/cur/*; do
+		dovecot_deliver alice Sent <"$f" || exit 1
+	done
+	if [ -z "$missing" ]; then
+		echo "demo: embedding model (first run fetches it), crm-capture"
+		index_stack
+		tap_capture_start
+		tap_proxy_capture acme
+	fi
 	target_start || exit 1
-	echo "$PROXY_PID" >>"$DEMO/pids"
+	if [ -z "$missing" ]; then
+		echo "demo: crm-enrich, crm-index; reading the mail once through the proxy"
+		ENRICH_LOG_LEVEL=info enrich_start demo
+		index_start_wait demo
+		n="$(read_all)" || fail "reading the demo mail through the proxy"
+		wait_sql "SELECT count(*) FROM messages" "$n" 120
+		index_wait_idle 120
+	fi
+	# newest first, so the proxy stops before what is behind it
+	for ((i = ${#_pids[@]} - 1; i >= 0; i--)); do
+		echo "${_pids[$i]}" >>"$DEMO/pids"
+	done
 	# The processes must outlive this script: forget them in the
 	# library's cleanup trap.
 	_pids=()
@@ -53,8 +135,21 @@ crm-proxy demo is running (state in $DEMO; log $PROXY_LOG)
   user alice, password alicepw; trust the demo CA $TARGET_CA
   Try:  curl --cacert $TARGET_CA imaps://localhost:$TARGET_IMAPS/INBOX -u alice:alicepw
         neomutt -f imaps://alice@localhost:$TARGET_IMAPS/INBOX -e 'set ssl_ca_certificates_file=$TARGET_CA'
-  Stop: make demo-stop
 EOM
+	if [ -z "$missing" ]; then
+		cat <<EOM
+
+Every message read through the proxy went proxy -> spool -> Kafka ->
+crm-enrich -> PostgreSQL -> crm-index -> vector store ($n messages,
+$(sql "SELECT count(*) FROM accounts") accounts, $(sql "SELECT count(*) FROM contacts") contacts).  Ask it, as a manager would:
+  $B/crm-search -c $T/search.conf --tenant acme --now 2026-11-20 \\
+      "buyer complained about pricing last month"
+
+EOM
+		"$B/crm-search" -c "$T/search.conf" --tenant acme \
+		    --now 2026-11-20 -n 5 "buyer complained about pricing last month"
+	fi
+	echo "  Stop: make demo-stop"
 }
 
 case "${1:-start}" in
