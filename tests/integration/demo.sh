@@ -10,7 +10,8 @@
 #   - the crm-search question it prints ("buyer complained about pricing
 #     last month") answers with at least one email that the labelled set
 #     tags as a price complaint, among its top five;
-#   - `demo.sh stop` ends every process the demo started.
+#   - `demo.sh stop` ends every process the demo started, and no log shows
+#     a crash or a sanitizer report.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/../lib/common.sh"
@@ -76,4 +77,9 @@ for p in "${_pids[@]}"; do
 	kill -0 "$p" 2>/dev/null && fail "pid $p still runs 15 s after demo stop"
 done
 note "every demo process has exited"
+if grep -rlE 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation|core dumped' \
+    "$T/demo" --include='*.log' >"$T/crashed.txt"; then
+	cat "$T/crashed.txt" >&2
+	fail "a demo process reported a crash or sanitizer finding"
+fi
 pass "make demo: proxy + pipeline up, a client reads through it, the question is answered, stop is clean"
