@@ -19,9 +19,12 @@ DEMO="${CRM_DEMO_DIR:-/tmp/crm-demo}"
 stop() {
 	local pid i
 	[ -f "$DEMO/pids" ] || { echo "demo: not running"; return 0; }
-	# one at a time, newest first: the proxy before the servers behind it
+	# newest first, the proxy before the servers behind it; then wait
+	# for all of them (each takes 1-3 s to close its connections)
 	while read -r pid; do
-		kill "$pid" 2>/dev/null || continue
+		kill "$pid" 2>/dev/null
+	done <"$DEMO/pids"
+	while read -r pid; do
 		for ((i = 0; i < 150; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
