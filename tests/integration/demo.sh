@@ -52,20 +52,21 @@ done
 step "the pipeline holds every message, and the question finds a price complaint"
 grep -q '(206 messages,' "$T/demo.out" ||
 	fail "the demo did not report 206 messages captured"
-# the subjects of the labelled price complaints, one a line
+# the labelled price complaints, by the start of their text (the answer
+# prints each result's first words; subjects repeat across threads)
 "$PY" -c 'import json, sys
 for l in open(sys.argv[1]):
     e = json.loads(l)
     if "price_complaint" in e["topics"]:
-        print(e["subject"])' "$ROOT/tests/fixtures/retrieval/emails.jsonl" |
-	sort -u >"$T/complaints.txt"
+        print(" ".join(e["body"].split())[:60])' \
+	"$ROOT/tests/fixtures/retrieval/emails.jsonl" >"$T/complaints.txt"
 sed -n '/Ask it/,$p' "$T/demo.out" >"$T/answer.txt"
 hits=0
-while IFS= read -r subj; do
-	grep -qF -- "$subj" "$T/answer.txt" && hits=$((hits + 1))
+while IFS= read -r start; do
+	grep -qF -- "$start" "$T/answer.txt" && hits=$((hits + 1))
 done <"$T/complaints.txt"
 [ "$hits" -ge 1 ] || { cat "$T/answer.txt" >&2; fail "no price complaint in the answer"; }
-note "the answer names $hits of the $(wc -l <"$T/complaints.txt") complaint subjects"
+note "$hits of the answer's 5 results are labelled price complaints ($(wc -l <"$T/complaints.txt") in the mailbox)"
 
 step "packaging/demo.sh stop"
 CRM_DEMO_DIR="$T/demo" "$ROOT/packaging/demo.sh" stop >/dev/null
