@@ -27,6 +27,7 @@ import time
 
 sys.path.insert(0, os.environ["TLIB"])
 from imapwire import Closed, Conn, Timeout, tls_context  # noqa: E402
+from procs import descendants  # noqa: E402
 
 E = os.environ
 MODE = E["TARGET_MODE"]
@@ -320,22 +321,7 @@ def workers():
     anything they fork), or the parent itself when it has none."""
     if not PROXY:
         return []
-    children = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    st = f.read()
-                ppid = int(st.rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d))
-    out, todo = [], [PROXY_PID]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out or [PROXY_PID]
+    return descendants(PROXY_PID) or [PROXY_PID]
 
 
 def total_rss():

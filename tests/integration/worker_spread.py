@@ -20,29 +20,13 @@ import time
 
 sys.path.insert(0, os.environ["TLIB"])
 from imapwire import Conn  # noqa: E402
+from procs import children  # noqa: E402
 
 E = os.environ
 HOST = E["TARGET_HOST"]
 PORT = int(E["TARGET_PLAIN"])
 PARENT = int(E["PROXY_PID"])
 LISTENERS = {PORT, int(E["TARGET_IMAP"]), int(E["TARGET_IMAPS"])}
-
-
-def workers():
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % pid) as f:
-                st = f.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces
-        ppid = int(st.rsplit(")", 1)[1].split()[1])
-        if ppid == PARENT:
-            out.append(int(pid))
-    return sorted(out)
 
 
 def socket_inodes(pid):
@@ -78,7 +62,7 @@ def held(ws):
 
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    ws = workers()
+    ws = children(PARENT)
     if len(ws) != 2:
         print("FAIL: want 2 workers, found %r" % ws)
         return 1
