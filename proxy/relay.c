@@ -3,9 +3,10 @@
  * each direction.
  *
  * Bytes move between the two sides with evbuffer_remove_buffer(), which
- * hands over whole chains, so literal data (message bodies) is never copied
- * by the proxy.  Each side holds back at most one line (line_max) so that
- * the few lines the proxy edits can be edited whole:
+ * hands over whole chains, so literal data (message bodies) is not copied
+ * by the proxy; the flat path below copies only what it must queue for a
+ * peer that is behind.  Each side holds back at most one line (line_max)
+ * so that the few lines the proxy edits can be edited whole:
  *
  *   server -> client   capability lists lose COMPRESS=DEFLATE, so traffic
  *                      stays readable for the capture tap;
@@ -21,7 +22,9 @@
  * bytes written towards the peer as soon as they are parsed.  That is two
  * system calls per chunk, as nginx's mail proxy does, instead of the four
  * to five a bufferevent spends (FIONREAD, readv, epoll_ctl to arm and
- * disarm the write event, a loop round before writev).
+ * disarm the write event, a loop round before writev).  When both sides
+ * are raw and nothing waits in either queue, a read skips the evbuffers
+ * altogether (relay_flat()).
  *
  * Backpressure (STYLE 4): when the output towards one side passes
  * buffer_high, reading from the other side stops, and resumes when that
@@ -215,29 +218,24 @@ relay_forward(struct session *s, int side, size_t n)
 	}
 }
 
-/* A whole server line sits at the start of the input: edit the capability
- * list and pass it on. */
+/* A whole server line: edit the capability list and queue it for the
+ * client. */
 static void
-relay_caps_line(struct session *s, size_t n)
+relay_caps_line(struct session *s, const char *line, size_t n)
 {
-	struct evbuffer *in = s->io[SIDE_UPSTREAM].in;
-	char *line = (char *)evbuffer_pullup(in, (ssize_t)n);
 	char *copy = xmalloc(n);
 	size_t len;
 
 	memcpy(copy, line, n);
 	len = imap_caps_filter(copy, n, relay_caps_drop);
 	evbuffer_add(s->io[SIDE_CLIENT].out, copy, len);
-	evbuffer_drain(in, n);
 	s->bytes[SIDE_UPSTREAM] += n;
 	free(copy);
 }
 
 static uint32_t
-relay_code_number(struct session *s, size_t n)
+relay_code_number(const char *line, size_t n)
 {
-	const char *line = (const char *)evbuffer_pullup(
-	    s->io[SIDE_UPSTREAM].in, (ssize_t)n);
 	const char *p = memchr(line, '[', n);
 	unsigned long v;
 
@@ -248,10 +246,31 @@ relay_code_number(struct session *s, size_t n)
 	return v > UINT32_MAX ? 0 : (uint32_t)v;
 }
 
-/* A complete line ended: scanned[side] bytes, the whole line unless
- * streaming[side] (its start already went out). */
-static void
-relay_line(struct session *s, int side)
+/* What becomes of a line's bytes once relay_line_verdict() has seen it. */
+enum relay_verdict {
+	RELAY_FORWARD,		/* pass them on unchanged */
+	RELAY_DROP,		/* the proxy answered it: drop them */
+	RELAY_EDIT_CAPS,	/* pass on an edited capability list */
+};
+
+/* The line's n bytes: flat when the caller holds them in one piece, else
+ * at the start of the side's input. */
+static const char *
+relay_line_bytes(struct session *s, int side, const char *flat, size_t n)
+{
+	if (flat != NULL)
+		return flat;
+	return (const char *)evbuffer_pullup(s->io[side].in, (ssize_t)n);
+}
+
+/*
+ * A complete line ended: scanned[side] bytes, the whole line unless
+ * streaming[side] (its start already went out).  Does the bookkeeping the
+ * line calls for and says what to do with its bytes; flat is the line when
+ * the caller holds it in one piece (see relay_line_bytes()).
+ */
+static enum relay_verdict
+relay_line_verdict(struct session *s, int side, const char *flat)
 {
 	const struct imap_line *line = side == SIDE_CLIENT ? &s->cp.line :
 	    &s->sp.line;
@@ -268,11 +287,10 @@ relay_line(struct session *s, int side)
 		    strchr("CSEU", line->name[0]) != NULL) {
 			if (strcmp(line->name, "COMPRESS") == 0 && whole &&
 			    !imap_parser_blind(&s->sp)) {
-				evbuffer_drain(s->io[SIDE_CLIENT].in, n);
-				relay_inject(s, "%s NO [CANNOT] COMPRESS is not "
-				    "available on this server.\r\n",
+				relay_inject(s, "%s NO [CANNOT] COMPRESS is "
+				    "not available on this server.\r\n",
 				    line->tag[0] ? line->tag : "*");
-				return;
+				return RELAY_DROP;
 			}
 			if (strcmp(line->name, "SELECT") == 0)
 				relay_track(s, line, TRACKED_SELECT);
@@ -282,8 +300,7 @@ relay_line(struct session *s, int side)
 			    strcmp(line->name, "UNSELECT") == 0)
 				relay_track(s, line, TRACKED_CLOSE);
 		}
-		relay_forward(s, side, n);
-		return;
+		return RELAY_FORWARD;
 	}
 	switch (line->kind) {
 	case IMAP_LINE_CONTINUATION:
@@ -296,7 +313,8 @@ relay_line(struct session *s, int side)
 	case IMAP_LINE_UNTAGGED:
 		if (whole && line->code[0] == 'U' &&
 		    strcmp(line->code, "UIDVALIDITY") == 0)
-			s->pending_uidvalidity = relay_code_number(s, n);
+			s->pending_uidvalidity = relay_code_number(
+			    relay_line_bytes(s, side, flat, n), n);
 		break;
 	default:
 		break;
@@ -304,10 +322,40 @@ relay_line(struct session *s, int side)
 	if (whole && ((line->name[0] == 'C' &&
 	    strcmp(line->name, "CAPABILITY") == 0) ||
 	    (line->code[0] == 'C' && strcmp(line->code, "CAPABILITY") == 0)))
-		relay_caps_line(s, n);
-	else
+		return RELAY_EDIT_CAPS;
+	return RELAY_FORWARD;
+}
+
+/* A complete line ended at the start of side's input. */
+static void
+relay_line(struct session *s, int side)
+{
+	size_t n = s->scanned[side];
+
+	switch (relay_line_verdict(s, side, NULL)) {
+	case RELAY_FORWARD:
 		relay_forward(s, side, n);
-	relay_flush_inject(s);
+		break;
+	case RELAY_DROP:
+		evbuffer_drain(s->io[side].in, n);
+		break;
+	case RELAY_EDIT_CAPS:
+		relay_caps_line(s, relay_line_bytes(s, side, NULL, n), n);
+		evbuffer_drain(s->io[side].in, n);
+		break;
+	}
+	if (side == SIDE_UPSTREAM)
+		relay_flush_inject(s);
+}
+
+static void
+relay_parse_error(struct session *s, int side, const char *errstr)
+{
+	if (s->blind_logged)
+		return;
+	session_log(log_warnx, s, "%s stream not understood (%s); relaying "
+	    "blind", relay_side_names[side], errstr);
+	s->blind_logged = true;
 }
 
 static void
@@ -375,12 +423,7 @@ relay_pump(struct session *s, int side)
 			relay_line(s, side);
 			break;
 		case IMAP_PARSE_ERROR:
-			if (!s->blind_logged) {
-				session_log(log_warnx, s, "%s stream not "
-				    "understood (%s); relaying blind",
-				    relay_side_names[side], errstr);
-				s->blind_logged = true;
-			}
+			relay_parse_error(s, side, errstr);
 			/* FALLTHROUGH */
 		case IMAP_PARSE_BLIND:
 		case IMAP_PARSE_LITERAL:
@@ -500,6 +543,142 @@ relay_eof(struct session *s, int side)
 	session_close(s, "server closed the connection");
 }
 
+/*
+ * The plaintext fast path.  When both sides are raw and nothing is held or
+ * queued, a read goes into one flat buffer, is parsed where it lies and is
+ * sent to the peer straight from it: a command or its answer then costs no
+ * allocation and no evbuffer work, which is most of what the relay adds to
+ * a round trip.  Whatever cannot leave at once (the peer's socket is full,
+ * a partial line) is copied into the evbuffers, and the buffered path
+ * carries on from there until they are empty again.
+ *
+ * One buffer serves the whole worker: it is used only between a recv(2)
+ * and the return of relay_flat(), and the tap copies what it keeps.
+ */
+static unsigned char relay_flat_buf[RELAY_IO_CHUNK];
+
+static bool
+relay_flat_ok(const struct session *s, int side)
+{
+	return s->io[!side].raw && s->scanned[side] == 0 &&
+	    evbuffer_get_length(s->io[side].in) == 0 &&
+	    evbuffer_get_length(s->io[!side].out) == 0;
+}
+
+/* Parsed bytes of side go to the peer: sent now if nothing waits before
+ * them, else queued behind what does. */
+static void
+relay_emit(struct session *s, int side, const unsigned char *p, size_t len)
+{
+	struct relay_io *peer = &s->io[!side];
+	size_t sent = 0;
+
+	if (len == 0 || s->state != SESSION_RELAY)
+		return;
+	s->bytes[side] += (uint64_t)len;
+	if (!peer->write_blocked && evbuffer_get_length(peer->out) == 0) {
+		ssize_t n;
+
+		do
+			n = send(peer->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			session_close(s, side == SIDE_CLIENT ?
+			    "server connection error" :
+			    "client connection error");
+			return;
+		}
+		sent = n < 0 ? 0 : (size_t)n;
+		/* short of len: the socket buffer is full */
+		if (sent < len)
+			peer->write_blocked = true;
+	}
+	if (sent < len)
+		evbuffer_add(peer->out, p + sent, len - sent);
+}
+
+/* n bytes read from side into buf: parse and pass them on in place. */
+static void
+relay_flat(struct session *s, int side, const unsigned char *buf, size_t n)
+{
+	struct imap_parser *p = side == SIDE_CLIENT ? &s->cp : &s->sp;
+	const struct limits_conf *lim = &s->w->conf->limits;
+	const unsigned char *fwd = buf, *cur = buf, *end = buf + n;
+
+	s->last_activity = time(NULL);
+	/* [fwd, cur) is parsed and not yet passed on; its last scanned[side]
+	 * bytes are the line in progress. */
+	while (cur < end && s->state == SESSION_RELAY) {
+		const unsigned char *start;
+		const char *errstr = NULL;
+		size_t consumed = 0;
+		enum imap_parse_result r;
+		uint64_t lit;
+
+		lit = imap_parser_in_literal(p) ? imap_parser_literal_left(p) :
+		    0;
+		r = imap_parser_feed(p, cur, (size_t)(end - cur), &consumed,
+		    &errstr);
+		if (s->tap != NULL)
+			imap_tap_feed(s->tap, side == SIDE_CLIENT ?
+			    IMAP_DIR_CLIENT : IMAP_DIR_SERVER, p, cur,
+			    consumed, lit, r);
+		cur += consumed;
+		s->scanned[side] += consumed;
+		start = cur - s->scanned[side];
+		switch (r) {
+		case IMAP_PARSE_LINE:
+			switch (relay_line_verdict(s, side,
+			    (const char *)start)) {
+			case RELAY_FORWARD:
+				break;
+			case RELAY_DROP:
+				relay_emit(s, side, fwd, (size_t)(start - fwd));
+				fwd = cur;
+				break;
+			case RELAY_EDIT_CAPS:
+				relay_emit(s, side, fwd, (size_t)(start - fwd));
+				if (s->state == SESSION_RELAY)
+					relay_caps_line(s, (const char *)start,
+					    (size_t)(cur - start));
+				fwd = cur;
+				break;
+			}
+			if (side == SIDE_UPSTREAM && s->inject != NULL &&
+			    evbuffer_get_length(s->inject) > 0) {
+				relay_emit(s, side, fwd, (size_t)(cur - fwd));
+				fwd = cur;
+				relay_flush_inject(s);
+			}
+			break;
+		case IMAP_PARSE_ERROR:
+			relay_parse_error(s, side, errstr);
+			/* FALLTHROUGH */
+		case IMAP_PARSE_BLIND:
+		case IMAP_PARSE_LITERAL:
+			s->scanned[side] = 0;
+			s->streaming[side] = true;
+			break;
+		case IMAP_PARSE_AGAIN:
+			if (imap_parser_in_literal(p) ||
+			    s->scanned[side] > lim->line_max) {
+				s->scanned[side] = 0;
+				s->streaming[side] = true;
+				break;
+			}
+			/* A partial line waits in the input for its end. */
+			relay_emit(s, side, fwd, (size_t)(start - fwd));
+			evbuffer_add(s->io[side].in, start, s->scanned[side]);
+			fwd = cur;
+			break;
+		}
+	}
+	relay_emit(s, side, fwd, (size_t)(cur - fwd));
+	if (s->state == SESSION_RELAY &&
+	    evbuffer_get_length(s->io[!side].out) >= lim->buffer_high)
+		relay_pause(s, side);
+}
+
 /* Raw side: read until the socket is drained (a short read), parsing and
  * passing each chunk on as it comes. */
 static void
@@ -509,19 +688,31 @@ relay_raw_read(struct session *s, int side)
 
 	for (int round = 0; round < RELAY_READ_BUDGET; round++) {
 		struct evbuffer_iovec v;
+		void *dst;
+		size_t room;
+		bool flat;
 		ssize_t n;
 
 		if (s->state != SESSION_RELAY || s->paused[side] ||
 		    !io->readable)
 			return;
-		/* One vector: with two, a read that fills only the first
-		 * leaves an empty chain behind, and moving chains with empty
-		 * ones among them into a bufferevent's output reorders bytes
-		 * in libevent 2.1. */
-		if (evbuffer_reserve_space(io->in, (ssize_t)RELAY_READ_RESERVE, &v,
-		    1) < 1)
-			fatalx("relay: cannot reserve input space");
-		n = recv(io->fd, v.iov_base, v.iov_len, MSG_DONTWAIT);
+		flat = relay_flat_ok(s, side);
+		if (flat) {
+			dst = relay_flat_buf;
+			room = sizeof(relay_flat_buf);
+		} else {
+			/* One vector: with two, a read that fills only the
+			 * first leaves an empty chain behind, and moving
+			 * chains with empty ones among them into a
+			 * bufferevent's output reorders bytes in libevent
+			 * 2.1. */
+			if (evbuffer_reserve_space(io->in,
+			    (ssize_t)RELAY_READ_RESERVE, &v, 1) < 1)
+				fatalx("relay: cannot reserve input space");
+			dst = v.iov_base;
+			room = v.iov_len;
+		}
+		n = recv(io->fd, dst, room, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -543,11 +734,15 @@ relay_raw_read(struct session *s, int side)
 		 * unless the FIN is already in (EV_CLOSED): it came with the
 		 * last data and no edge will follow it, so read on to the
 		 * 0 that reports it. */
-		if ((size_t)n < v.iov_len && !io->rdhup)
+		if ((size_t)n < room && !io->rdhup)
 			io->readable = false;
-		v.iov_len = (size_t)n;
-		evbuffer_commit_space(io->in, &v, 1);
-		relay_pump(s, side);
+		if (flat) {
+			relay_flat(s, side, relay_flat_buf, (size_t)n);
+		} else {
+			v.iov_len = (size_t)n;
+			evbuffer_commit_space(io->in, &v, 1);
+			relay_pump(s, side);
+		}
 		relay_flush(s, !side);
 		relay_flush(s, side);
 	}

@@ -8,7 +8,10 @@ For each path (plaintext listener -> plaintext upstream; implicit-TLS
 listener -> plaintext upstream) the same session runs through the proxy
 and directly against Dovecot, and the responses must be identical:
 a whole-mailbox UID FETCH of BODY.PEEK[] (every byte, literals included),
-five commands pipelined in one packet, IDLE then DONE.  COMPRESS must be
+five commands pipelined in one packet, IDLE then DONE, CAPABILITY (the
+proxy edits that line), the same fetch read by a client that stalls
+first (the proxy must queue and pause, then catch up), and commands sent
+a few bytes at a time (partial lines held between reads).  COMPRESS must be
 refused by the proxy with a tagged NO, and LOGOUT must deliver Dovecot's
 BYE and tagged OK before the close.  Last, 200 TLS sessions that pipeline
 SELECT, FETCH and LOGOUT behind their LOGIN, so the server answers and
@@ -74,6 +77,45 @@ def pipelined(c):
     return sorted(out)
 
 
+def capability(c):
+    lines = c.cmd(b"k", b"CAPABILITY")
+    if not lines[-1].startswith(b"k OK"):
+        fail("CAPABILITY: %r" % lines[-1])
+    return [TIMING.sub(b"", x) for x in lines]
+
+
+def stalled_fetch(c):
+    """Ask for the whole mailbox, read nothing for a second (the socket
+    buffers fill and the proxy's queue passes its high watermark), then
+    read it all."""
+    c.send(b"g UID FETCH 1:* (UID BODY.PEEK[])\r\n")
+    time.sleep(1.0)
+    lines = c.until_tagged(b"g", timeout=120)
+    if not lines[-1].startswith(b"g OK"):
+        fail("stalled FETCH: %r" % lines[-1][:200])
+    return lines[:-1]
+
+
+def trickled(c):
+    """Commands in pieces of 1 to 5 bytes, 2 ms apart: every read ends
+    inside a line."""
+    data = (b"t1 NOOP\r\nt2 STATUS INBOX (MESSAGES UIDNEXT)\r\n"
+            b"t3 UID FETCH 1:2 (UID FLAGS RFC822.SIZE)\r\n")
+    i = 0
+    while i < len(data):
+        n = 1 + i % 5
+        c.send(data[i:i + n])
+        i += n
+        time.sleep(0.002)
+    want = {b"t1", b"t2", b"t3"}
+    out = []
+    while want:
+        ln = c.line()
+        want.discard(ln.split(b" ", 1)[0])
+        out.append(TIMING.sub(b"", ln))
+    return sorted(out)
+
+
 def idle(c):
     c.send(b"i IDLE\r\n")
     first = c.line()
@@ -88,6 +130,8 @@ def main():
     d.cmd(b"s", b"SELECT INBOX")
     want, want_size, dsecs = fetch_all(d)
     want_pipe = pipelined(d)
+    want_caps = capability(d)
+    want_trickle = trickled(d)
     d.cmd(b"z", b"LOGOUT")
     d.close()
     digest = hashlib.sha256(b"\n".join(want)).hexdigest()
@@ -106,6 +150,12 @@ def main():
                                                       len(want)))
         if pipelined(c) != want_pipe:
             fail("%s: pipelined answers differ from Dovecot's" % name)
+        if capability(c) != want_caps:
+            fail("%s: CAPABILITY differs from Dovecot's" % name)
+        if stalled_fetch(c) != want:
+            fail("%s: the stalled reader's FETCH differs" % name)
+        if trickled(c) != want_trickle:
+            fail("%s: trickled commands answered differently" % name)
         r = c.cmd(b"c", b"COMPRESS DEFLATE")
         if not r[-1].startswith(b"c NO"):
             fail("%s: COMPRESS answered %r" % (name, r[-1]))
@@ -122,7 +172,8 @@ def main():
         except Closed:
             pass
         print("  %-30s identical: %d responses, %.1f MB in %.2f s; "
-              "pipelined, COMPRESS NO, IDLE, BYE ok"
+              "pipelined, CAPABILITY, stalled reader, trickled commands, "
+              "COMPRESS NO, IDLE, BYE ok"
               % (name, len(got), size / 1e6, secs))
     lost = 0
     for i in range(200):
