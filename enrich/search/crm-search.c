@@ -143,11 +143,15 @@ print_text(const struct search_result *r, const struct search_opts *o,
 		printf("no results\n");
 	for (size_t g = 0; g < ng; g++) {
 		int64_t acct = r->hits[first[g]].account_id;
+		const char *name = r->hits[first[g]].account_name;
 		size_t n = 0;
 
 		for (size_t i = 0; i < r->count; i++)
 			n += r->hits[i].account_id == acct;
-		if (acct >= 0)
+		if (acct >= 0 && name != NULL && *name != '\0')
+			printf("%s (account %" PRId64 ", %zu)\n", name, acct,
+			    n);
+		else if (acct >= 0)
 			printf("account %" PRId64 " (%zu)\n", acct, n);
 		else
 			printf("no account (%zu)\n", n);
@@ -199,8 +203,15 @@ print_json(const struct search_result *r, const struct search_opts *o,
 		int64_t acct = r->hits[first[g]].account_id;
 		json_t *grp = json_object(), *hits = json_array();
 
+		const char *name = r->hits[first[g]].account_name;
+		json_t *jname = name != NULL && *name != '\0' ?
+		    json_string(name) : NULL;
+
 		json_object_set_new(grp, "account_id", acct >= 0 ?
 		    json_integer(acct) : json_null());
+		/* jname is NULL too for a name that is not valid UTF-8 */
+		json_object_set_new(grp, "account_name", jname != NULL ? jname :
+		    json_null());
 		for (size_t i = 0; i < r->count; i++) {
 			const struct search_hit *h = &r->hits[i];
 			json_t *hit;

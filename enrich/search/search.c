@@ -634,10 +634,13 @@ fetch_rows(struct search_ctx *c, struct search_result *r, char *err,
 	    "SELECT k.ord, m.message_key, m.chunk_no,"
 	    " coalesce(m.account_id, -1), coalesce(m.contact_address, ''),"
 	    " m.direction, extract(epoch from m.sent_at)::bigint, m.subject,"
-	    " m.body FROM unnest($1::text[], $2::int[]) WITH ORDINALITY"
+	    " m.body, coalesce(a.name, '')"
+	    " FROM unnest($1::text[], $2::int[]) WITH ORDINALITY"
 	    " AS k(key, chunk, ord) JOIN message_chunks m"
 	    " ON m.message_key = k.key AND m.chunk_no = k.chunk"
 	    " AND m.tenant_id = current_setting('crm.tenant_id', true)"
+	    " LEFT JOIN accounts a ON a.id = m.account_id"
+	    " AND a.tenant_id = m.tenant_id"
 	    " ORDER BY k.ord";
 	size_t cap = 64, len;
 	char *keys, *chunks;
@@ -696,6 +699,7 @@ fetch_rows(struct search_ctx *c, struct search_result *r, char *err,
 		seen[at] = true;
 		h = &r->hits[at];
 		h->account_id = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+		h->account_name = xstrdup(PQgetvalue(res, i, 9));
 		h->contact = xstrdup(PQgetvalue(res, i, 4));
 		snprintf(h->direction, sizeof(h->direction), "%s",
 		    PQgetvalue(res, i, 5));
@@ -716,17 +720,21 @@ fetch_rows(struct search_ctx *c, struct search_result *r, char *err,
 	return 0;
 }
 
+static void
+hit_fini(struct search_hit *h)
+{
+	free(h->message_key);
+	free(h->account_name);
+	free(h->contact);
+	free(h->subject);
+	free(h->body);
+}
+
 void
 search_result_fini(struct search_result *r)
 {
-	for (size_t i = 0; i < r->count; i++) {
-		struct search_hit *h = &r->hits[i];
-
-		free(h->message_key);
-		free(h->contact);
-		free(h->subject);
-		free(h->body);
-	}
+	for (size_t i = 0; i < r->count; i++)
+		hit_fini(&r->hits[i]);
 	free(r->hits);
 	memset(r, 0, sizeof(*r));
 }
@@ -839,14 +847,8 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 	}
 	if (fetch_rows(c, r, err, errlen) != 0)
 		goto out;
-	while (r->count > k) {
-		struct search_hit *h = &r->hits[--r->count];
-
-		free(h->message_key);
-		free(h->contact);
-		free(h->subject);
-		free(h->body);
-	}
+	while (r->count > k)
+		hit_fini(&r->hits[--r->count]);
 	rc = 0;
 out:
 	(void)search_end(c, rc == 0);

@@ -156,6 +156,7 @@ struct search_hit {
 	char *message_key;
 	int32_t chunk_no;
 	int64_t account_id;	/* -1: none */
+	char *account_name;	/* "" when none (or not visible) */
 	char *contact;		/* "" when none */
 	char direction[8];
 	int64_t sent_at;

@@ -162,6 +162,21 @@ fi
 note "SQL: no rows without a tenant, none across tenants, forged writes refused"
 
 step "crm-search CLI"
+# Account names, as crm-enrich would have made them, for acme only: the
+# globex copies carry the same account ids and must never show acme's names.
+"$PY" - "$FIX/emails.jsonl" >"$T/accounts.sql" <<'PYEOF'
+import json, sys
+names = {}
+for l in open(sys.argv[1]):
+    m = json.loads(l)
+    if m.get("account_id") is not None:
+        names[m["account_id"]] = m["account"]
+print("INSERT INTO tenants (tenant_id) VALUES ('acme') ON CONFLICT DO NOTHING;")
+for i, n in sorted(names.items()):
+    print("INSERT INTO accounts (id, tenant_id, name) OVERRIDING SYSTEM VALUE"
+          " VALUES (%d, 'acme', '%s');" % (i, n.replace("'", "''")))
+PYEOF
+pg_psql -f "$T/accounts.sql" >/dev/null || fail "account names"
 "$B/crm-search" --help | grep -q -- "--since" || fail "--help"
 "$B/crm-search" -c "$T/crm_api.conf" --tenant acme --since 30d --now 2026-11-20 \
 	"buyer complained about pricing" | tee "$T/cli.txt" | head -n 12
@@ -180,7 +195,19 @@ ranks = [min(h["rank"] for h in g["results"]) for g in s["accounts"]]
 assert ranks == sorted(ranks), "groups not ordered by best rank"
 assert any(h["dense2_rank"] for h in hits) and any(h["dense_rank"] for h in hits), "dense ranks"
 assert all(g["account_id"] == 101 for g in a["accounts"]) and a["accounts"], "account filter"
+assert all(g["account_name"] == "Northwind Logistics" for g in a["accounts"]), "account name"
+assert all((g["account_id"] is None) == (g["account_name"] is None) for g in s["accounts"]), "names"
 PYEOF
+grep -qx 'Northwind Logistics (account 101, [0-9]*)' "$T/cli.txt" ||
+	fail "the text output does not name account 101"
+"$B/crm-search" -c "$T/crm_api.conf" --tenant globex --account 101 --json \
+	-n 5 "contract" >"$T/acct_globex.json" || fail "--account, globex"
+"$PY" - "$T/acct_globex.json" <<'PYEOF' || fail "globex sees acme's account names"
+import json, sys
+g = json.load(open(sys.argv[1]))["accounts"]
+assert g and all(x["account_id"] == 101 and x["account_name"] is None for x in g), g
+PYEOF
+note "groups carry the account's name; globex's account 101 has none of acme's"
 "$B/crm-search" -c "$T/crm_api.conf" --tenant acme --now 2026-11-20 --json -n 20 \
 	"buyer complained about pricing last month" >"$T/phrase.json" || fail "time phrase"
 "$B/crm-search" -c "$T/crm_api.conf" --tenant acme --now 2026-11-20 --json --no-dates \
