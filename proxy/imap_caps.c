@@ -10,6 +10,7 @@ imap_caps_span(const char *line, size_t len, size_t *start, size_t *end)
 {
 	static const char untagged[] = "* CAPABILITY";
 	static const char code[] = "[CAPABILITY";
+	const char *p;
 	size_t i;
 
 	if (len >= sizeof(untagged) - 1 &&
@@ -24,60 +25,66 @@ imap_caps_span(const char *line, size_t len, size_t *start, size_t *end)
 		return true;
 	}
 	/* A response code comes right after the status word, so the first
-	 * '[' in the line is the only place to look. */
-	for (i = 0; i < len && line[i] != '[' && line[i] != '\r'; i++)
-		;
-	if (i + sizeof(code) - 1 > len ||
+	 * '[' in the line is the only place to look.  memchr(3): a Dovecot
+	 * capability list is 600 bytes, and this runs for every login. */
+	if ((p = memchr(line, '[', len)) == NULL)
+		return false;
+	i = (size_t)(p - line);
+	if (memchr(line, '\r', i) != NULL || i + sizeof(code) - 1 > len ||
 	    strncasecmp(line + i, code, sizeof(code) - 1) != 0)
 		return false;
 	*start = i + sizeof(code) - 1;
-	for (*end = *start; *end < len && line[*end] != ']' &&
-	    line[*end] != '\r'; (*end)++)
-		;
-	return *end < len && line[*end] == ']';
+	if ((p = memchr(line + *start, ']', len - *start)) == NULL)
+		return false;
+	*end = (size_t)(p - line);
+	return memchr(line + *start, '\r', *end - *start) == NULL;
+}
+
+/* The token at or after i, [*j, *k); false at the end of the list. */
+static bool
+imap_caps_token(const char *line, size_t i, size_t end, size_t *j,
+    size_t *k)
+{
+	const char *sp;
+
+	while (i < end && line[i] == ' ')
+		i++;
+	if (i == end)
+		return false;
+	sp = memchr(line + i, ' ', end - i);
+	*j = i;
+	*k = sp != NULL ? (size_t)(sp - line) : end;
+	return true;
 }
 
 bool
 imap_caps_has(const char *line, size_t len, const char *token)
 {
-	size_t start, end, tlen = strlen(token);
+	size_t start, end, j, k, tlen = strlen(token);
 
 	if (!imap_caps_span(line, len, &start, &end))
 		return false;
-	for (size_t i = start; i < end;) {
-		size_t j;
-
-		while (i < end && line[i] == ' ')
-			i++;
-		for (j = i; j < end && line[j] != ' '; j++)
-			;
-		if (j - i == tlen && strncasecmp(line + i, token, tlen) == 0)
+	for (size_t i = start; imap_caps_token(line, i, end, &j, &k); i = k)
+		if (k - j == tlen && strncasecmp(line + j, token, tlen) == 0)
 			return true;
-		i = j;
-	}
 	return false;
 }
 
 size_t
 imap_caps_filter(char *line, size_t len, const char *const *drop)
 {
-	size_t start, end, i;
+	size_t start, end, i, j, k, dlen[IMAP_CAPS_DROP_MAX], nd;
 
 	if (!imap_caps_span(line, len, &start, &end))
 		return len;
-	for (i = start; i < end;) {
-		size_t j, k;
+	for (nd = 0; nd < IMAP_CAPS_DROP_MAX && drop[nd] != NULL; nd++)
+		dlen[nd] = strlen(drop[nd]);
+	for (i = start; imap_caps_token(line, i, end, &j, &k);) {
 		bool hit = false;
 
-		/* i sits on the blank before a token (or the list start). */
-		for (j = i; j < end && line[j] == ' '; j++)
-			;
-		for (k = j; k < end && line[k] != ' '; k++)
-			;
-		for (const char *const *d = drop; *d != NULL && k > j; d++)
-			if (strlen(*d) == k - j &&
-			    strncasecmp(line + j, *d, k - j) == 0)
-				hit = true;
+		for (size_t d = 0; d < nd && !hit; d++)
+			hit = dlen[d] == k - j &&
+			    strncasecmp(line + j, drop[d], k - j) == 0;
 		if (!hit) {
 			i = k;
 			continue;

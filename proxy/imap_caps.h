@@ -16,11 +16,13 @@
 bool imap_caps_has(const char *line, size_t len, const char *token);
 
 /*
- * Removes every capability in drop[] (NULL-terminated, case-insensitive,
- * whole tokens) from the capability list in line, in place.  Only the list
+ * Removes every capability in drop[] (NULL-terminated, at most
+ * IMAP_CAPS_DROP_MAX entries, case-insensitive, whole tokens) from the
+ * capability list in line, in place.  Only the list
  * is edited: after "* CAPABILITY" up to CRLF, or inside "[CAPABILITY ...]".
  * Returns the new length (<= len).
  */
+#define IMAP_CAPS_DROP_MAX 8
 size_t imap_caps_filter(char *line, size_t len, const char *const *drop);
 
 #endif
