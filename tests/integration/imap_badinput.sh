@@ -12,7 +12,9 @@
 # while the proxy's worker RSS must stay within 4 x buffer_high + 2 MB
 # [proxy] and another client must still be served.  Every case must end in
 # a tagged BAD/NO, a BYE or a clean close, never a hang; afterwards a
-# normal login works and the proxy is still running.
+# normal login works and the proxy is still running.  [proxy] Users routed
+# to an upstream that is down, by address and by name, get a tagged
+# NO [UNAVAILABLE] at once.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/../lib/common.sh"
@@ -22,6 +24,19 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 scenario_init imap_badinput 5
 dovecot_start
 PROXY_BUFFER_HIGH=256k
+# Nothing listens on DEAD: one upstream names it by address, one by name.
+alloc_port DEAD
+PROXY_ROUTE_EXTRA="user ghost@dead.test = dead
+user ghost@deadname.test = deadname"
+PROXY_EXTRA="
+[upstream dead]
+address = 127.0.0.1:$DEAD
+tls = none
+
+[upstream deadname]
+address = localhost:$DEAD
+tls = none"
+export PROXY_ROUTE_EXTRA PROXY_EXTRA
 target_start
 
 step "a 20 MB message for bob, a small one for alice"
@@ -34,6 +49,26 @@ note "$(wc -c <"$T/big.eml") bytes in bob's INBOX"
 step "bad input via the target ($TARGET_MODE)"
 BUFFER_HIGH=$((256 * 1024)) BIG_FILE="$T/big.eml" \
 	"$PY" "$HERE/badinput.py" || fail "badinput.py"
+
+if [ "$TARGET_MODE" = proxy ]; then
+	step "upstream down: NO [UNAVAILABLE], by address and by name"
+	"$PY" - "$TARGET_HOST" "$TARGET_IMAPS" "$TARGET_CA" <<'PYEOF' ||
+import os, sys, time
+sys.path.insert(0, os.environ["TLIB"])
+from imapwire import Conn
+host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for user in (b"ghost@dead.test", b"ghost@deadname.test"):
+    c = Conn.open(host, port, tls="implicit", ca=ca, timeout=15)
+    t0 = time.monotonic()
+    r = c.cmd(b"u1", b"LOGIN " + user + b" secret")
+    secs = time.monotonic() - t0
+    assert r[-1].startswith(b"u1 NO [UNAVAILABLE]"), r
+    assert secs < 5, secs
+    c.close()
+    print("  %s: %s (%.0f ms)" % (user.decode(), r[-1].decode(), secs * 1000))
+PYEOF
+		fail "a login to a dead upstream"
+fi
 
 proxy_alive
 proxy_check_log
