@@ -185,13 +185,25 @@ upstream_astring(struct session *s, struct evbuffer *out, const char *str)
 			quotable = false;
 	}
 	if (quotable) {
-		evbuffer_add(out, "\"", 1);
+		struct evbuffer_iovec v;
+		char *q;
+
+		/* Written straight into the output: the password is never
+		 * copied anywhere else. */
+		if (evbuffer_reserve_space(out, (ev_ssize_t)(2 * len + 2), &v,
+		    1) != 1)
+			fatalx("upstream: out of memory");
+		q = v.iov_base;
+		*q++ = '"';
 		for (size_t i = 0; i < len; i++) {
 			if (str[i] == '"' || str[i] == '\\')
-				evbuffer_add(out, "\\", 1);
-			evbuffer_add(out, &str[i], 1);
+				*q++ = '\\';
+			*q++ = str[i];
 		}
-		evbuffer_add(out, "\"", 1);
+		*q++ = '"';
+		v.iov_len = (size_t)(q - (char *)v.iov_base);
+		if (evbuffer_commit_space(out, &v, 1) != 0)
+			fatalx("upstream: cannot commit output");
 		return 0;
 	}
 	if (!s->up_literal_plus)
@@ -215,13 +227,15 @@ upstream_login(struct session *s)
 		    "\r\n", s->peer_ip, s->peer_port, s->id);
 	}
 	if (!s->auth_sasl) {
-		evbuffer_add_printf(out, TAG_AUTH " LOGIN ");
+		static const char login[] = TAG_AUTH " LOGIN ";
+
+		evbuffer_add(out, login, sizeof(login) - 1);
 		if (upstream_astring(s, out, s->user) != 0 ||
 		    (evbuffer_add(out, " ", 1),
 		    upstream_astring(s, out, s->secret)) != 0) {
 			/* Cannot be sent safely; never let it half-out. */
-			upstream_unavailable(s, "credentials need a literal but "
-			    "the server lacks LITERAL+");
+			upstream_unavailable(s, "credentials need a literal "
+			    "but the server lacks LITERAL+");
 			return;
 		}
 		evbuffer_add(out, "\r\n", 2);

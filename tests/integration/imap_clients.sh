@@ -21,7 +21,8 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 
 scenario_init imap_clients 1
 need_cmd curl neomutt tmux
-dovecot_start
+# carol's password needs both IMAP quoted-string escapes
+DOVECOT_EXTRA_USERS='carol:{PLAIN}pa"ss\word::::::' dovecot_start
 target_start
 
 step "demo mail for alice"
@@ -114,6 +115,23 @@ for mode in starttls ssl; do
 		header message-id "imaplib-$mode@example.test" | grep -q . ||
 		fail "upstream has no imaplib-$mode draft"
 done
+
+step "a password with a quote and a backslash (the proxy quotes it again)"
+"$PY" - "$H" "$TARGET_IMAPS" "$TARGET_CA" <<'PY' || fail "quoted password"
+import imaplib, ssl, sys
+host, sport, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+m = imaplib.IMAP4_SSL(host, sport, ssl_context=ctx, timeout=20)
+typ, _ = m.login("carol", 'pa"ss\\word'); assert typ == "OK"
+m.logout()
+m = imaplib.IMAP4_SSL(host, sport, ssl_context=ctx, timeout=20)
+try:
+    m.login("carol", "pa\"ss")
+    raise SystemExit("a wrong password was accepted")
+except imaplib.IMAP4.error:
+    pass
+print('  carol / pa"ss\\word: logged in; a prefix of it refused')
+PY
 
 step "client address reaches the upstream"
 "$PY" - "$H" "$TARGET_IMAPS" "$TARGET_CA" <<'PY' || fail "login from 127.0.0.2"

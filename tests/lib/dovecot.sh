@@ -57,6 +57,9 @@ service imap-login {
 }"
 	fi
 	printf 'alice:{PLAIN}alicepw::::::\nbob:{PLAIN}bobpw::::::\n' >"$d/users"
+	# DOVECOT_EXTRA_USERS: more passwd-file lines, one per line
+	[ -z "${DOVECOT_EXTRA_USERS:-}" ] ||
+		printf '%s\n' "$DOVECOT_EXTRA_USERS" >>"$d/users"
 	chmod 644 "$d/users"
 	if [ "$(id -u)" = 0 ] && ! runuser -u dovecot -- test -r "$d/users"; then
 		fail "$d is not reachable by user dovecot: chmod o+x its parents"
