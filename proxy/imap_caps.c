@@ -4,6 +4,13 @@
 #include <string.h>
 #include <strings.h>
 
+/* Whether [p, p + n) holds a line end (CR or a bare LF). */
+static bool
+imap_caps_eol(const char *p, size_t n)
+{
+	return memchr(p, '\r', n) != NULL || memchr(p, '\n', n) != NULL;
+}
+
 /* Finds the capability list: [*start, *end) holds space-separated tokens. */
 static bool
 imap_caps_span(const char *line, size_t len, size_t *start, size_t *end)
@@ -16,12 +23,15 @@ imap_caps_span(const char *line, size_t len, size_t *start, size_t *end)
 	if (len >= sizeof(untagged) - 1 &&
 	    strncasecmp(line, untagged, sizeof(untagged) - 1) == 0 &&
 	    (len == sizeof(untagged) - 1 || line[sizeof(untagged) - 1] == ' ' ||
-	    line[sizeof(untagged) - 1] == '\r')) {
+	    line[sizeof(untagged) - 1] == '\r' ||
+	    line[sizeof(untagged) - 1] == '\n')) {
+		/* The list ends at the first CR or LF: a bare LF inside it
+		 * would otherwise end a line for a client that splits on LF,
+		 * with tokens behind it this function never looked at. */
 		*start = sizeof(untagged) - 1;
-		*end = len;
-		while (*end > *start && (line[*end - 1] == '\n' ||
-		    line[*end - 1] == '\r'))
-			(*end)--;
+		for (*end = *start; *end < len && line[*end] != '\r' &&
+		    line[*end] != '\n'; (*end)++)
+			;
 		return true;
 	}
 	/* A response code comes right after the status word, so the first
@@ -30,14 +40,14 @@ imap_caps_span(const char *line, size_t len, size_t *start, size_t *end)
 	if ((p = memchr(line, '[', len)) == NULL)
 		return false;
 	i = (size_t)(p - line);
-	if (memchr(line, '\r', i) != NULL || i + sizeof(code) - 1 > len ||
+	if (imap_caps_eol(line, i) || i + sizeof(code) - 1 > len ||
 	    strncasecmp(line + i, code, sizeof(code) - 1) != 0)
 		return false;
 	*start = i + sizeof(code) - 1;
 	if ((p = memchr(line + *start, ']', len - *start)) == NULL)
 		return false;
 	*end = (size_t)(p - line);
-	return memchr(line + *start, '\r', *end - *start) == NULL;
+	return !imap_caps_eol(line + *start, *end - *start);
 }
 
 /* The token at or after i, [*j, *k); false at the end of the list. */
