@@ -1135,7 +1135,7 @@ caldav_accept(struct worker *w, const struct listen_conf *lc, int fd,
 	s->lc = lc;
 	s->cc = &w->conf->caldav;
 	s->fd = fd;
-	snprintf(s->id, sizeof(s->id), "%ld.%llu", (long)getpid(),
+	snprintf(s->id, sizeof(s->id), "%ld.%llu", w->pid,
 	    (unsigned long long)++w->next_id);
 	cd_peer_string(s, sa);
 	TAILQ_INSERT_TAIL(&w->caldav_sessions, s, entry);
@@ -1147,7 +1147,6 @@ caldav_accept(struct worker *w, const struct listen_conf *lc, int fd,
 	    .line_max = 16384, .head_max = (uint32_t)s->cc->head_max });
 	s->timer = event_new(w->base, -1, EV_PERSIST, cd_timer, s);
 	event_add(s->timer, &tv);
-	evutil_make_socket_nonblocking(fd);
 	if (lc->proxy_protocol) {
 		if (!config_trusted_proxy(lc, sa)) {
 			cd_log(log_warnx, s, "PROXY header expected from an "

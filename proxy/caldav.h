@@ -21,7 +21,8 @@
 
 struct worker;
 
-/* A client connected on a protocol = caldav listener. */
+/* A client connected on a protocol = caldav listener; fd is already
+ * non-blocking (accept4) and now belongs to the session. */
 void caldav_accept(struct worker *w, const struct listen_conf *lc, int fd,
     const struct sockaddr *sa, socklen_t salen);
 /* Worker shutdown: close every CalDAV session; what is already queued

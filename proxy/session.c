@@ -264,17 +264,14 @@ session_accept(struct worker *w, const struct listen_conf *lc, int fd,
 	s->w = w;
 	s->lc = lc;
 	s->fd = fd;
-	snprintf(s->id, sizeof(s->id), "%ld.%llu", (long)getpid(),
+	snprintf(s->id, sizeof(s->id), "%ld.%llu", w->pid,
 	    (unsigned long long)++w->next_id);
 	memcpy(&s->peer, sa, salen);
 	s->peer_len = salen;
-	s->local_len = sizeof(s->local);
-	getsockname(fd, (struct sockaddr *)&s->local, &s->local_len);
 	session_addr_string(s);
 	s->state = SESSION_PREAUTH;
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	worker_session_new(w);
-	evutil_make_socket_nonblocking(fd);
 	/* Small IMAP lines both ways: Nagle would add a round trip. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->timer = event_new(w->base, -1, EV_PERSIST, session_timer, s);

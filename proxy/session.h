@@ -104,8 +104,6 @@ struct session {
 
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
-	struct sockaddr_storage local;
-	socklen_t local_len;
 	char peer_ip[64];
 	uint16_t peer_port;
 	uint32_t ip_hash, user_hash;
@@ -164,6 +162,7 @@ struct session {
 enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 
 /* session.c */
+/* Takes over fd, an accepted socket already non-blocking (accept4). */
 void session_accept(struct worker *w, const struct listen_conf *lc, int fd,
     const struct sockaddr *sa, socklen_t salen);
 /* Sends nothing more; flushes what is queued to the client, then frees. */

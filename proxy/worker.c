@@ -278,6 +278,7 @@ worker_main(const struct proxy_conf *conf, const int *fds, unsigned slot)
 	memset(w, 0, sizeof(*w));
 	w->conf = conf;
 	w->slot = slot;
+	w->pid = (long)getpid();
 	TAILQ_INIT(&w->sessions);
 	TAILQ_INIT(&w->caldav_sessions);
 	limits_set_slot(slot);

@@ -31,6 +31,7 @@ struct worker {
 	TAILQ_HEAD(, caldav_session) caldav_sessions;	/* caldav.c */
 	unsigned nsessions;
 	uint64_t next_id;
+	long pid;			/* for session ids, read once */
 	unsigned slot;
 	bool draining;
 	/* The capture spool ([capture] spool_dir), NULL without one.  One
