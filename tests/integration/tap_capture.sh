@@ -13,6 +13,9 @@
 # through the proxy: an APPEND to a mailbox that does not exist (refused)
 # and an APPEND to Sent: exactly one new record, outbound, source
 # imap-append, UID and UIDVALIDITY from APPENDUID, value = the bytes sent.
+# Last, bob's copy of the mailbox through a plaintext listener to a
+# plaintext upstream (the relay's flat path, relay.c): the 500 answers
+# must equal Dovecot's and 500 more records must match them byte for byte.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/../lib/common.sh"
@@ -30,8 +33,11 @@ step "load 500 messages into Dovecot"
 "$PY" "$TLIB/mailgen.py" maildir --count 500 "$T/corpus" >/dev/null ||
 	fail "mailgen"
 dovecot_import alice "$T/corpus" || fail "doveadm import"
+dovecot_import bob "$T/corpus" || fail "doveadm import bob"
 "$PY" "$TAP_CHECK" inventory 127.0.0.1 "$DOVE_IMAP" alice alicepw \
 	"$T/inventory.json" INBOX || fail "inventory"
+"$PY" "$TAP_CHECK" inventory 127.0.0.1 "$DOVE_IMAP" bob bobpw \
+	"$T/inventory-bob.json" INBOX || fail "inventory bob"
 
 tap_kafka_start
 tap_capture_start
@@ -48,6 +54,14 @@ done
 kcat -b "$KAFKA_BOOTSTRAP" -L 2>/dev/null | grep -q 'topic "crm.calendar.v1"' ||
 	fail "crm-capture did not look up crm.calendar.v1 when it started"
 tap_proxy_capture acme
+# bob: plaintext listener -> plaintext upstream, both legs raw
+PROXY_PLAIN=1
+PROXY_ROUTE_EXTRA="user bob = plainup tenant=acme"
+PROXY_EXTRA="$PROXY_EXTRA
+[upstream plainup]
+address = 127.0.0.1:$DOVE_IMAP
+tls = none"
+export PROXY_PLAIN PROXY_ROUTE_EXTRA PROXY_EXTRA
 target_start
 
 step "mbsync pulls everything through the proxy"
@@ -170,6 +184,45 @@ done
 	fail "the refused APPEND was not counted as aborted"
 [ "$(tap_metric crm_proxy_tap_blind_sessions_total)" = 0 ] ||
 	fail "a session went blind"
+step "plaintext both legs: bob's 500 through the proxy's flat path"
+"$PY" "$TAP_CHECK" inventory 127.0.0.1 "$TARGET_PLAIN" bob bobpw \
+	"$T/inventory-bob-proxy.json" INBOX || fail "inventory bob through the proxy"
+cmp -s "$T/inventory-bob.json" "$T/inventory-bob-proxy.json" ||
+	fail "bob's mailbox read through the proxy differs from Dovecot's"
+n="$(tap_kafka_read crm.mail.v1 "$T/kafka3.jsonl" --expect 1001 --timeout 120)"
+[ "$n" = 1001 ] || fail "crm.mail.v1 holds $n records, expected 1001"
+"$PY" - "$T/inventory-bob.json" "$T/kafka3.jsonl" <<'PYEOF' || fail "bob's records"
+import json, sys
+inv = json.load(open(sys.argv[1]))["INBOX"]
+recs = [json.loads(l) for l in open(sys.argv[2])]
+bob = [r for r in recs if r["headers"].get("user") == "bob"]
+bad = []
+if len(bob) != 500:
+    bad.append("%d records for bob, expected 500" % len(bob))
+uids = set()
+for r in bob:
+    h = r["headers"]
+    want = inv["uids"].get(h.get("uid"))
+    uids.add(h.get("uid"))
+    if want is None or r["sha256"] != want[0] or r["size"] != want[1]:
+        bad.append("uid %s: value differs from Dovecot's" % h.get("uid"))
+    if r["key"] != "acme/bob" or h.get("mailbox") != "INBOX" or \
+            h.get("uidvalidity") != str(inv["uidvalidity"]):
+        bad.append("uid %s: key %r headers %r" % (h.get("uid"), r["key"], h))
+if len(uids) != len(bob):
+    bad.append("a uid twice")
+for b in bad[:10]:
+    print("  " + b)
+if not bad:
+    print("  500 records for bob, one per uid, all values identical to Dovecot's")
+sys.exit(1 if bad else 0)
+PYEOF
+sleep 1.5
+[ "$(tap_metric crm_proxy_tap_captured_total)" = 1001 ] ||
+	fail "captured_total is $(tap_metric crm_proxy_tap_captured_total), expected 1001"
+[ "$(tap_metric crm_proxy_tap_blind_sessions_total)" = 0 ] ||
+	fail "a session went blind"
+
 proxy_alive
 proxy_check_log
-pass "500 fetched + 1 appended message on Kafka, byte-identical, headers right"
+pass "500 fetched + 1 appended message on Kafka, byte-identical, headers right; the same 500 again over plaintext"
