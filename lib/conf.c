@@ -292,27 +292,40 @@ conf_split_hostport(const char *s, char *host, size_t host_size, char *port,
 	return 0;
 }
 
+bool
+conf_sockaddr_numeric(const char *host, unsigned port,
+    struct sockaddr_storage *ss, socklen_t *len_r)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*len_r = sizeof(*sin);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*len_r = sizeof(*sin6);
+		return true;
+	}
+	return false;
+}
+
 int
 conf_parse_sockaddr(const char *s, struct sockaddr_storage *ss,
     socklen_t *len_r, char *err)
 {
 	char host[256], port[8];
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 	if (conf_split_hostport(s, host, sizeof(host), port, sizeof(port),
 	    err) != 0)
 		return -1;
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)strtoul(port, NULL, 10));
-		*len_r = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)strtoul(port, NULL, 10));
-		*len_r = sizeof(*sin6);
-	} else {
+	if (!conf_sockaddr_numeric(host,
+	    (unsigned)strtoul(port, NULL, 10), ss, len_r)) {
 		snprintf(err, CONF_ERR_MAX,
 		    "\"%s\": listen address must be numeric", host);
 		return -1;

@@ -62,6 +62,10 @@ int conf_log_or_unknown(const char *section, const char *key,
 /* "host:port", "[v6]:port" -> split copies (host without brackets). */
 int conf_split_hostport(const char *s, char *host, size_t host_size,
     char *port, size_t port_size, char *err);
+/* A numeric host and a port -> sockaddr (no DNS); false if host is a
+ * name.  Port is not range-checked here: conf_split_hostport() does. */
+bool conf_sockaddr_numeric(const char *host, unsigned port,
+    struct sockaddr_storage *ss, socklen_t *len_r);
 /* Numeric address:port -> sockaddr (no DNS). */
 int conf_parse_sockaddr(const char *s, struct sockaddr_storage *ss,
     socklen_t *len_r, char *err);

@@ -348,6 +348,27 @@ relay_line(struct session *s, int side)
 		relay_flush_inject(s);
 }
 
+/*
+ * A feed ended without a line: must the bytes parsed so far go on now
+ * (literal data, a lost parser, a line too long to hold) instead of
+ * waiting in the input for the line's end?
+ */
+static bool
+relay_must_stream(const struct session *s, int side,
+    const struct imap_parser *p, enum imap_parse_result r)
+{
+	return r != IMAP_PARSE_AGAIN || imap_parser_in_literal(p) ||
+	    s->scanned[side] > s->w->conf->limits.line_max;
+}
+
+/* The rest of the current line follows its start, already passed on. */
+static void
+relay_stream_on(struct session *s, int side)
+{
+	s->scanned[side] = 0;
+	s->streaming[side] = true;
+}
+
 static void
 relay_parse_error(struct session *s, int side, const char *errstr)
 {
@@ -422,21 +443,12 @@ relay_pump(struct session *s, int side)
 		case IMAP_PARSE_LINE:
 			relay_line(s, side);
 			break;
-		case IMAP_PARSE_ERROR:
-			relay_parse_error(s, side, errstr);
-			/* FALLTHROUGH */
-		case IMAP_PARSE_BLIND:
-		case IMAP_PARSE_LITERAL:
-			relay_forward(s, side, s->scanned[side]);
-			s->scanned[side] = 0;
-			s->streaming[side] = true;
-			break;
-		case IMAP_PARSE_AGAIN:
-			if (imap_parser_in_literal(p) ||
-			    s->scanned[side] > lim->line_max) {
+		default:
+			if (r == IMAP_PARSE_ERROR)
+				relay_parse_error(s, side, errstr);
+			if (relay_must_stream(s, side, p, r)) {
 				relay_forward(s, side, s->scanned[side]);
-				s->scanned[side] = 0;
-				s->streaming[side] = true;
+				relay_stream_on(s, side);
 			}
 			break;
 		}
@@ -651,19 +663,11 @@ relay_flat(struct session *s, int side, const unsigned char *buf, size_t n)
 				relay_flush_inject(s);
 			}
 			break;
-		case IMAP_PARSE_ERROR:
-			relay_parse_error(s, side, errstr);
-			/* FALLTHROUGH */
-		case IMAP_PARSE_BLIND:
-		case IMAP_PARSE_LITERAL:
-			s->scanned[side] = 0;
-			s->streaming[side] = true;
-			break;
-		case IMAP_PARSE_AGAIN:
-			if (imap_parser_in_literal(p) ||
-			    s->scanned[side] > lim->line_max) {
-				s->scanned[side] = 0;
-				s->streaming[side] = true;
+		default:
+			if (r == IMAP_PARSE_ERROR)
+				relay_parse_error(s, side, errstr);
+			if (relay_must_stream(s, side, p, r)) {
+				relay_stream_on(s, side);
 				break;
 			}
 			/* A partial line waits in the input for its end. */

@@ -1,7 +1,6 @@
 /* upconn.c - see upconn.h. */
 #include "proxy/upconn.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "lib/conf.h"
 #include "lib/tls.h"
 
 struct bufferevent *
@@ -41,39 +41,14 @@ upconn_tls_bev(struct event_base *base, const struct upconn_target *t,
 	return bev;
 }
 
-/* A numeric host becomes a socket address here: libevent's resolver path
- * would parse it again on every connection (getaddrinfo emulation and a
- * sscanf per address), a visible part of a short session's cost. */
-static bool
-upconn_numeric(const char *host, int port, struct sockaddr_storage *ss,
-    int *len_r)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		*len_r = (int)sizeof(*sin);
-		return true;
-	}
-	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		*len_r = (int)sizeof(*sin6);
-		return true;
-	}
-	return false;
-}
-
 struct bufferevent *
 upconn_connect(struct event_base *base, struct evdns_base *dns,
     const struct upconn_target *t, const char **why_r)
 {
 	struct bufferevent *bev;
 	struct sockaddr_storage ss;
-	int port, rc, sslen;
+	socklen_t sslen;
+	int port, rc;
 
 	if (t->tls)
 		bev = upconn_tls_bev(base, t, NULL);
@@ -84,9 +59,12 @@ upconn_connect(struct event_base *base, struct evdns_base *dns,
 		return NULL;
 	}
 	port = (int)strtol(t->port, NULL, 10);
-	if (upconn_numeric(t->host, port, &ss, &sslen))
+	/* A numeric host is connected to directly: libevent's resolver path
+	 * would parse it again on every connection (its getaddrinfo
+	 * emulation, an sscanf per address). */
+	if (conf_sockaddr_numeric(t->host, (unsigned)port, &ss, &sslen))
 		rc = bufferevent_socket_connect(bev, (struct sockaddr *)&ss,
-		    sslen);
+		    (int)sslen);
 	else
 		rc = bufferevent_socket_connect_hostname(bev, dns, AF_UNSPEC,
 		    t->host, port);

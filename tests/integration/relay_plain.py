@@ -63,18 +63,23 @@ def fetch_all(c):
 TIMING = re.compile(rb" \([0-9.]+ \+ [0-9.]+( \+ [0-9.]+)? secs\)")
 
 
-def pipelined(c):
-    """Dovecot may answer pipelined commands out of order: collect until
-    every tag is back; compare as a sorted list, timings removed."""
-    c.send(b"p1 NOOP\r\np2 STATUS INBOX (MESSAGES)\r\n"
-           b"p3 UID SEARCH ALL\r\np4 EXAMINE INBOX\r\np5 NOOP\r\n")
-    want = {b"p1", b"p2", b"p3", b"p4", b"p5"}
+def tagged_answers(c, want):
+    """Lines until every tag in want has its tagged answer, timings
+    removed, sorted (Dovecot may answer pipelined commands out of order)."""
     out = []
     while want:
         ln = c.line()
         want.discard(ln.split(b" ", 1)[0])
         out.append(TIMING.sub(b"", ln))
     return sorted(out)
+
+
+def pipelined(c):
+    """Dovecot may answer pipelined commands out of order: collect until
+    every tag is back; compare as a sorted list, timings removed."""
+    c.send(b"p1 NOOP\r\np2 STATUS INBOX (MESSAGES)\r\n"
+           b"p3 UID SEARCH ALL\r\np4 EXAMINE INBOX\r\np5 NOOP\r\n")
+    return tagged_answers(c, {b"p1", b"p2", b"p3", b"p4", b"p5"})
 
 
 def capability(c):
@@ -107,13 +112,7 @@ def trickled(c):
         c.send(data[i:i + n])
         i += n
         time.sleep(0.002)
-    want = {b"t1", b"t2", b"t3"}
-    out = []
-    while want:
-        ln = c.line()
-        want.discard(ln.split(b" ", 1)[0])
-        out.append(TIMING.sub(b"", ln))
-    return sorted(out)
+    return tagged_answers(c, {b"t1", b"t2", b"t3"})
 
 
 def idle(c):
