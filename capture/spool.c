@@ -4,7 +4,10 @@
  *
  * The writer runs inside the proxy's event loop, so it must never wait:
  * plain write(2) into the page cache, no fsync (crm-capture group-commits
- * those), no locks taken per record.  What survives a kill -9 of the proxy
+ * those), no locks taken per record.  It does start writeback early and
+ * hands clean pages back (spool_write_behind()), so a spool that grows by
+ * gigabytes keeps recycling a few megabytes of page cache instead of
+ * claiming memory the machine has not touched for a while.  What survives a kill -9 of the proxy
  * is exactly what write(2) returned for; the trailer is written last, in
  * the same write(2) as the record's final bytes, so a record is either
  * complete or visibly incomplete.
@@ -22,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +41,25 @@
  * then the end mark, trailer, commit meta and crc + end magic. */
 #define SPOOL_WBUF_SIZE (SPOOL_REC_HDR_LEN + SPOOL_META_MAX + 4 + \
 	SPOOL_WBUF_FLUSH + 4 + SPOOL_TRL_LEN + SPOOL_META_MAX + 8)
+
+/*
+ * Write-behind: every SPOOL_WB_WINDOW bytes the writer asks the kernel to
+ * start writing the window out (sync_file_range, no wait), and windows
+ * more than SPOOL_WB_LAG behind the end are dropped from the page cache
+ * once cachestat(2) reports them clean.  So a writer holds about
+ * SPOOL_WB_LAG of page cache plus what the disk has not taken yet.
+ *
+ * Why: page cache pages for new data come from free memory, and on
+ * virtual machines whose balloon reports free pages to the host, memory
+ * that has sat free costs the host a fault to hand back; writing gigabytes
+ * then costs about ten times the CPU of rewriting pages just freed
+ * (docs/bench.md, "The capture tap").  Dropping clean pages keeps the
+ * writer on recently freed memory.  crm-capture reads what it ships soon
+ * after it is written, so the lag keeps that in memory; a reader that has
+ * fallen further behind reads from disk.
+ */
+#define SPOOL_WB_WINDOW (1024 * 1024)
+#define SPOOL_WB_LAG (8 * 1024 * 1024)
 
 #define SPOOL_SHM_NAME "spool.shm"
 #define SPOOL_SHM_SIZE 4096
@@ -77,6 +100,15 @@ struct spool_writer {
 	uint64_t seg_seq;
 	uint64_t seg_size;
 	uint64_t rec_seq;
+	uint64_t wb_started;	/* writeback asked for up to here */
+	uint64_t wb_dropped;	/* page cache dropped up to here */
+	/* The segment before this one, while its tail is still in the
+	 * page cache waiting for the disk: dropped as it comes clean. */
+	int prev_fd;
+	uint64_t prev_size;
+	uint64_t prev_dropped;
+	uint64_t wb_page;	/* the page size, a power of two */
+	bool wb_no_cachestat;	/* kernel without cachestat(2) */
 
 	enum spool_wstate state;
 	enum spool_status fail_status;
@@ -260,6 +292,113 @@ spool_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* cachestat(2), Linux 6.5; glibc 2.36 has no wrapper. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define SPOOL_SYS_CACHESTAT 451
+#endif
+
+struct spool_cachestat_range {
+	uint64_t off;
+	uint64_t len;
+};
+
+struct spool_cachestat {
+	uint64_t nr_cache;
+	uint64_t nr_dirty;
+	uint64_t nr_writeback;
+	uint64_t nr_evicted;
+	uint64_t nr_recently_evicted;
+};
+
+/* True when [off, off+len) of fd has no page waiting for the disk, so
+ * POSIX_FADV_DONTNEED frees all of it.  Without cachestat(2) the answer is
+ * always true: the drop then frees what is clean and leaves the rest to
+ * the segment's deletion. */
+static bool
+spool_range_clean(struct spool_writer *w, int fd, uint64_t off, uint64_t len)
+{
+#ifdef SPOOL_SYS_CACHESTAT
+	struct spool_cachestat_range r = { off, len };
+	struct spool_cachestat c;
+
+	if (!w->wb_no_cachestat) {
+		if (syscall(SPOOL_SYS_CACHESTAT, fd, &r, &c, 0) == 0)
+			return c.nr_dirty == 0 && c.nr_writeback == 0;
+		w->wb_no_cachestat = true;
+	}
+#else
+	(void)w;
+	(void)fd;
+	(void)off;
+	(void)len;
+#endif
+	return true;
+}
+
+/* Drops whole windows of fd from *dropped up to end while they are clean;
+ * returns true once everything up to end is dropped. */
+static bool
+spool_drop_clean(struct spool_writer *w, int fd, uint64_t *dropped,
+    uint64_t end)
+{
+	while (*dropped < end) {
+		uint64_t n = end - *dropped;
+
+		if (n > SPOOL_WB_WINDOW)
+			n = SPOOL_WB_WINDOW;
+		if (!spool_range_clean(w, fd, *dropped, n))
+			return false;
+		(void)posix_fadvise(fd, (off_t)*dropped, (off_t)n,
+		    POSIX_FADV_DONTNEED);
+		*dropped += n;
+	}
+	return true;
+}
+
+/* See SPOOL_WB_WINDOW.  Neither call waits for the disk; both are hints,
+ * so their errors change nothing about the record being written. */
+static void
+spool_write_behind(struct spool_writer *w)
+{
+	/* Only whole pages: a page under writeback is skipped by the next
+	 * SYNC_FILE_RANGE_WRITE, so a partial page started now and dirtied
+	 * again by the next append would stay dirty until the kernel's own
+	 * flusher came by, tens of seconds later. */
+	uint64_t end = w->seg_size & ~(w->wb_page - 1);
+
+	if (end - w->wb_started < SPOOL_WB_WINDOW)
+		return;
+	(void)sync_file_range(w->fd, (off_t)w->wb_started,
+	    (off_t)(end - w->wb_started), SYNC_FILE_RANGE_WRITE);
+	w->wb_started = end;
+	if (w->prev_fd >= 0 &&
+	    spool_drop_clean(w, w->prev_fd, &w->prev_dropped, w->prev_size)) {
+		close(w->prev_fd);
+		w->prev_fd = -1;
+	}
+	if (w->seg_size > SPOOL_WB_LAG)
+		(void)spool_drop_clean(w, w->fd, &w->wb_dropped,
+		    (w->seg_size - SPOOL_WB_LAG) & ~(uint64_t)(SPOOL_WB_WINDOW - 1));
+}
+
+/* A finished segment keeps being dropped as the disk takes its tail (all
+ * of it now: nothing more is appended); one older still waiting is left
+ * to its deletion. */
+static void
+spool_segment_retire(struct spool_writer *w)
+{
+	if (w->fd < 0)
+		return;
+	if (w->prev_fd >= 0)
+		close(w->prev_fd);
+	(void)sync_file_range(w->fd, (off_t)w->wb_started,
+	    (off_t)(w->seg_size - w->wb_started), SYNC_FILE_RANGE_WRITE);
+	w->prev_fd = w->fd;
+	w->prev_size = w->seg_size;
+	w->prev_dropped = w->wb_dropped;
+	w->fd = -1;
+}
+
 /* Writes all of iov to the segment, counting what reached the file. */
 static int
 spool_writev_all(struct spool_writer *w, struct iovec *iov, int iovcnt)
@@ -290,6 +429,7 @@ spool_writev_all(struct spool_writer *w, struct iovec *iov, int iovcnt)
 			iov->iov_len -= (size_t)n;
 		}
 	}
+	spool_write_behind(w);
 	return 0;
 }
 
@@ -348,10 +488,11 @@ spool_segment_create(struct spool_writer *w)
 	spool_put32(hdr + 8, SPOOL_VERSION);
 	spool_put64(hdr + 16, nonce);
 	spool_put32(hdr + 28, crc32c(0, hdr, 28));
-	if (w->fd >= 0)
-		close(w->fd);
+	spool_segment_retire(w);
 	w->fd = fd;
 	w->seg_size = 0;
+	w->wb_started = 0;
+	w->wb_dropped = 0;
 	w->need_rotate = false;
 	if (spool_writev_all(w, &iov, 1) != 0) {
 		w->need_rotate = true;
@@ -455,6 +596,10 @@ spool_writer_open(const char *dir, const char *writer_id,
 	memcpy(w->id, writer_id, strlen(writer_id) + 1);
 	w->lim = *limits;
 	w->fd = -1;
+	w->prev_fd = -1;
+	w->wb_page = (uint64_t)sysconf(_SC_PAGESIZE);
+	if (w->wb_page == 0 || (w->wb_page & (w->wb_page - 1)) != 0)
+		w->wb_page = 4096;
 	w->lock_fd = -1;
 	if ((w->shm = spool_shm_open(dir)) == NULL) {
 		*errstr_r = "cannot map the spool counter file";
@@ -491,6 +636,8 @@ spool_writer_close(struct spool_writer **wp)
 	spool_segment_seal(w);
 	if (w->fd >= 0)
 		close(w->fd);
+	if (w->prev_fd >= 0)
+		close(w->prev_fd);
 	if (w->lock_fd >= 0)
 		close(w->lock_fd);
 	spool_shm_close(&w->shm);
