@@ -11,6 +11,7 @@
  * it: if the server treats "{5}\n" as a literal header, so must we, or the
  * literal's bytes would be read as commands.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "proxy/imap_parse.h"
@@ -138,19 +139,66 @@ is_ctl(unsigned char c)
 	return c < 0x20 || c == 0x7f;
 }
 
-/* RFC 9051 tag: ASTRING-CHAR except "+"; we are lenient about the list
- * wildcards and "+" since they cannot move a line boundary. */
+/*
+ * Character classes as bitmaps over 0x00-0x7f, one bit per byte value:
+ * the parser asks once or twice per byte, so a load and a shift beat a
+ * chain of comparisons.  test_imap_parse checks every byte value against
+ * the definitions written out below (through the public wrappers).
+ *
+ * RFC 9051 tag: ASTRING-CHAR except "+"; we are lenient about the list
+ * wildcards and "+" since they cannot move a line boundary.  That is
+ * 0x21-0x7e except ( ) { " \.  An atom character is a tag character
+ * except % * ].
+ */
+static const uint64_t tag_chars[2] = {
+	0xfffffcfa00000000ULL, 0x77ffffffefffffffULL
+};
+static const uint64_t atom_chars[2] = {
+	0xfffff8da00000000ULL, 0x77ffffffcfffffffULL
+};
+
+static bool
+char_in(const uint64_t set[2], unsigned char c)
+{
+	return c < 0x80 && ((set[c >> 6] >> (c & 63)) & 1) != 0;
+}
+
 static bool
 is_tag_char(unsigned char c)
 {
-	return c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != '{' &&
-	    c != '"' && c != '\\';
+	return char_in(tag_chars, c);
 }
 
 static bool
 is_atom_char(unsigned char c)
 {
-	return is_tag_char(c) && c != '%' && c != '*' && c != ']';
+	return char_in(atom_chars, c);
+}
+
+bool
+imap_parser_is_tag_char(unsigned char c)
+{
+	return is_tag_char(c);
+}
+
+bool
+imap_parser_is_atom_char(unsigned char c)
+{
+	return is_atom_char(c);
+}
+
+/* First CR or LF in [q, stop), or stop: two vector scans instead of a
+ * byte loop (resp-text is most of a status line). */
+static const unsigned char *
+imap_scan_eol(const unsigned char *q, const unsigned char *stop)
+{
+	const unsigned char *lf = memchr(q, '\n', (size_t)(stop - q));
+	const unsigned char *cr;
+
+	if (lf != NULL)
+		stop = lf;
+	cr = memchr(q, '\r', (size_t)(stop - q));
+	return cr != NULL ? cr : stop;
 }
 
 static bool
@@ -469,10 +517,47 @@ imap_parser_error(struct imap_parser *p, const char *why, size_t consumed,
 	return IMAP_PARSE_ERROR;
 }
 
+/*
+ * A new line: every field back to empty.  The text buffers are written
+ * with their terminator as they grow and read only up to it (arg1 up to
+ * arg1_len), so emptying one takes its first byte, not its 257: the
+ * whole struct is about 750 bytes and a NOOP round trip starts two lines.
+ */
+#define LINE_OFF(f) offsetof(struct imap_line, f)
+_Static_assert(LINE_OFF(kind) < LINE_OFF(arg1) &&
+    LINE_OFF(tag) < LINE_OFF(arg1) && LINE_OFF(tag_too_long) <
+    LINE_OFF(arg1) && LINE_OFF(name) < LINE_OFF(arg1) &&
+    LINE_OFF(has_number) < LINE_OFF(arg1) && LINE_OFF(number) <
+    LINE_OFF(arg1) && LINE_OFF(code) < LINE_OFF(arg1),
+    "imap_parser_line_clear: scalars and short buffers precede arg1");
+_Static_assert(LINE_OFF(fetch.has_uid) < LINE_OFF(fetch.flags) &&
+    LINE_OFF(fetch.has_flags) < LINE_OFF(fetch.flags) &&
+    LINE_OFF(fetch.has_internaldate) < LINE_OFF(fetch.flags) &&
+    LINE_OFF(fetch.has_size) < LINE_OFF(fetch.flags) &&
+    LINE_OFF(fetch.uid) < LINE_OFF(fetch.flags) &&
+    LINE_OFF(fetch.rfc822_size) < LINE_OFF(fetch.flags) &&
+    LINE_OFF(fetch.flags) < LINE_OFF(fetch.internaldate),
+    "imap_parser_line_clear: fetch scalars precede its buffers");
+#undef LINE_OFF
+
+static void
+imap_parser_line_clear(struct imap_line *l)
+{
+	memset(l, 0, offsetof(struct imap_line, arg1));
+	l->arg1[0] = '\0';
+	l->arg1_len = 0;
+	l->has_arg1 = l->arg1_truncated = false;
+	l->literals = 0;
+	memset(&l->fetch, 0, offsetof(struct imap_line, fetch.flags) -
+	    offsetof(struct imap_line, fetch));
+	l->fetch.flags[0] = '\0';
+	l->fetch.internaldate[0] = '\0';
+}
+
 static void
 imap_parser_line_start(struct imap_parser *p)
 {
-	memset(&p->line, 0, sizeof(p->line));
+	imap_parser_line_clear(&p->line);
 	p->tag_len = p->name_len = p->code_len = 0;
 	p->uid_prefix = p->tag_only = false;
 	p->arg1_state = A1_WAIT;
@@ -773,8 +858,7 @@ again:
 				if ((size_t)(end - q) > p->line_max -
 				    p->line_len)
 					stop = q + (p->line_max - p->line_len);
-				while (q < stop && *q != '\r' && *q != '\n')
-					q++;
+				q = imap_scan_eol(q, stop);
 				p->line_len += (size_t)(q - (pos + 1));
 				pos = q - 1;
 			}

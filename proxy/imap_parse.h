@@ -192,6 +192,12 @@ void imap_parser_server_tagged(struct imap_parser *client, const char *tag);
 
 /* Names for logs: "COMMAND" etc. */
 const char *imap_client_mode_name(enum imap_client_mode mode);
+/* The parser's character classes (RFC 9051): a tag character is 0x21-0x7e
+ * except ( ) { " \ (lenient about % * and +, which cannot move a line
+ * boundary); an atom character is a tag character except % * ]. */
+bool imap_parser_is_tag_char(unsigned char c);
+bool imap_parser_is_atom_char(unsigned char c);
+
 /* Name of the scanner's current state, for debug logs: "LINE_START",
  * "ARGS", "LITERAL_DATA", "BLIND", ... */
 const char *imap_parser_state_name(const struct imap_parser *p);

@@ -667,13 +667,30 @@ test_args(void **state)
 	assert_string_equal(got, c->want);
 }
 
+/* The bitmaps behind the character classes, against RFC 9051's rules
+ * written out, for every byte value. */
+static void
+test_char_classes(void **state)
+{
+	(void)state;
+	for (unsigned c = 0; c < 256; c++) {
+		bool tag = c > 0x20 && c < 0x7f && c != '(' && c != ')' &&
+		    c != '{' && c != '"' && c != '\\';
+		bool atom = tag && c != '%' && c != '*' && c != ']';
+
+		if (imap_parser_is_tag_char((unsigned char)c) != tag ||
+		    imap_parser_is_atom_char((unsigned char)c) != atom)
+			fail_msg("byte 0x%02x: tag %d atom %d", c, tag, atom);
+	}
+}
+
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 #define NARGS (sizeof(args_cases) / sizeof(args_cases[0]))
 
 int
 main(void)
 {
-	static struct CMUnitTest tests[NCASES + NARGS + 2];
+	static struct CMUnitTest tests[NCASES + NARGS + 3];
 	size_t n = 0;
 
 	for (size_t i = 0; i < NCASES; i++)
@@ -686,5 +703,7 @@ main(void)
 	    NULL };
 	tests[n++] = (struct CMUnitTest){ "reset", test_reset, NULL, NULL,
 	    NULL };
+	tests[n++] = (struct CMUnitTest){ "char_classes", test_char_classes,
+	    NULL, NULL, NULL };
 	return _cmocka_run_group_tests("imap_parse", tests, n, NULL, NULL);
 }
