@@ -1030,15 +1030,7 @@ cd_timer(evutil_socket_t fd, short what, void *arg)
 static void
 cd_peer_string(struct caldav_session *s, const struct sockaddr *sa)
 {
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-		    s->peer_ip, sizeof(s->peer_ip));
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6,
-		    &((const struct sockaddr_in6 *)sa)->sin6_addr, s->peer_ip,
-		    sizeof(s->peer_ip));
-	else
-		snprintf(s->peer_ip, sizeof(s->peer_ip), "local");
+	proxy_proto_addr_string(sa, s->peer_ip, sizeof(s->peer_ip), NULL);
 }
 
 /* The client is known (socket or PROXY header): limits, TLS, buffers. */

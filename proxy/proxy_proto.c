@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -296,4 +297,28 @@ proxy_proto_read(int fd, struct proxy_proto_info *info_r,
 	if (recv(fd, buf, consumed, 0) != (ssize_t)consumed)
 		return proxy_proto_error("read error", errstr_r);
 	return PROXY_PROTO_OK;
+}
+
+void
+proxy_proto_addr_string(const struct sockaddr *sa, char *ip, size_t ip_size,
+    uint16_t *port_r)
+{
+	uint16_t port = 0;
+
+	ip[0] = '\0';
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t)ip_size);
+		port = ntohs(sin->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)ip_size);
+		port = ntohs(sin6->sin6_port);
+	} else {
+		snprintf(ip, ip_size, "local");
+	}
+	if (port_r != NULL)
+		*port_r = port;
 }

@@ -11,6 +11,7 @@
 #define CRM_PROXY_PROTO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 enum proxy_proto_result {
@@ -44,5 +45,13 @@ enum proxy_proto_result proxy_proto_parse(const unsigned char *data,
  */
 enum proxy_proto_result proxy_proto_read(int fd,
     struct proxy_proto_info *info_r, const char **errstr_r);
+
+/*
+ * The client address for logs and per-address limits: sa's address as
+ * text in ip (64 bytes hold any IPv6 form), "local" for a non-IP family,
+ * and its port in *port_r (0 for "local") when port_r is not NULL.
+ */
+void proxy_proto_addr_string(const struct sockaddr *sa, char *ip,
+    size_t ip_size, uint16_t *port_r);
 
 #endif

@@ -84,24 +84,8 @@ session_printf(struct session *s, const char *fmt, ...)
 static void
 session_addr_string(struct session *s)
 {
-	const struct sockaddr *sa = (const struct sockaddr *)&s->peer;
-
-	s->peer_ip[0] = '\0';
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const void *)sa;
-
-		inet_ntop(AF_INET, &sin->sin_addr, s->peer_ip,
-		    sizeof(s->peer_ip));
-		s->peer_port = ntohs(sin->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, s->peer_ip,
-		    sizeof(s->peer_ip));
-		s->peer_port = ntohs(sin6->sin6_port);
-	} else {
-		snprintf(s->peer_ip, sizeof(s->peer_ip), "local");
-	}
+	proxy_proto_addr_string((const struct sockaddr *)&s->peer, s->peer_ip,
+	    sizeof(s->peer_ip), &s->peer_port);
 }
 
 static void

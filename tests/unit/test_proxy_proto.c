@@ -221,13 +221,44 @@ test_huge_v2_length(void **state)
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
+static void
+test_addr_string(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons(993) };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
+	    .sin6_port = htons(1143) };
+	struct sockaddr un = { .sa_family = AF_UNIX };
+	char ip[64];
+	uint16_t port = 7;
+
+	(void)state;
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	inet_pton(AF_INET6, "2001:db8::1", &sin6.sin6_addr);
+	proxy_proto_addr_string((const struct sockaddr *)&sin, ip, sizeof(ip),
+	    &port);
+	assert_string_equal(ip, "192.0.2.7");
+	assert_int_equal(port, 993);
+	proxy_proto_addr_string((const struct sockaddr *)&sin6, ip,
+	    sizeof(ip), &port);
+	assert_string_equal(ip, "2001:db8::1");
+	assert_int_equal(port, 1143);
+	proxy_proto_addr_string(&un, ip, sizeof(ip), &port);
+	assert_string_equal(ip, "local");
+	assert_int_equal(port, 0);
+	proxy_proto_addr_string((const struct sockaddr *)&sin, ip, sizeof(ip),
+	    NULL);
+	assert_string_equal(ip, "192.0.2.7");
+}
+
 int
 main(void)
 {
-	static struct CMUnitTest tests[NCASES + 1] = {
+	static struct CMUnitTest tests[NCASES + 2] = {
 		cmocka_unit_test(test_huge_v2_length),
+		cmocka_unit_test(test_addr_string),
 	};
-	size_t n = 1;
+	size_t n = 2;
 
 	for (size_t i = 0; i < NCASES; i++)
 		tests[n++] = (struct CMUnitTest){ cases[i].name, test_case,
