@@ -355,6 +355,16 @@ spool_drop_clean(struct spool_writer *w, int fd, uint64_t *dropped,
 	return true;
 }
 
+/* Asks the kernel to start writing [wb_started, end) of the current
+ * segment; does not wait for the I/O. */
+static void
+spool_start_writeback(struct spool_writer *w, uint64_t end)
+{
+	(void)sync_file_range(w->fd, (off_t)w->wb_started,
+	    (off_t)(end - w->wb_started), SYNC_FILE_RANGE_WRITE);
+	w->wb_started = end;
+}
+
 /* See SPOOL_WB_WINDOW.  Neither call waits for the disk; both are hints,
  * so their errors change nothing about the record being written. */
 static void
@@ -368,9 +378,7 @@ spool_write_behind(struct spool_writer *w)
 
 	if (end - w->wb_started < SPOOL_WB_WINDOW)
 		return;
-	(void)sync_file_range(w->fd, (off_t)w->wb_started,
-	    (off_t)(end - w->wb_started), SYNC_FILE_RANGE_WRITE);
-	w->wb_started = end;
+	spool_start_writeback(w, end);
 	if (w->prev_fd >= 0 &&
 	    spool_drop_clean(w, w->prev_fd, &w->prev_dropped, w->prev_size)) {
 		close(w->prev_fd);
@@ -391,8 +399,7 @@ spool_segment_retire(struct spool_writer *w)
 		return;
 	if (w->prev_fd >= 0)
 		close(w->prev_fd);
-	(void)sync_file_range(w->fd, (off_t)w->wb_started,
-	    (off_t)(w->seg_size - w->wb_started), SYNC_FILE_RANGE_WRITE);
+	spool_start_writeback(w, w->seg_size);
 	w->prev_fd = w->fd;
 	w->prev_size = w->seg_size;
 	w->prev_dropped = w->wb_dropped;
