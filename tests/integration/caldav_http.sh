@@ -22,7 +22,9 @@
 #   PROXY        a listener behind a load balancer takes the client
 #                address from a trusted PROXY header, refuses others;
 #   memory       a client that stops reading a 24 MB answer costs the
-#                worker at most 4 x buffer_high + 2 MB (VmRSS);
+#                worker at most 4 x buffer_high + 2 MB (RssAnon: a
+#                worker's first TLS session also maps ~3.7 MB of
+#                library code, which VmRSS would count);
 #   upgrade      after 101 Switching Protocols (a scripted upstream: no
 #                CalDAV server upgrades) bytes pass both ways unparsed;
 #   object_max   a 3 MB event (curl sends Expect: 100-continue) is relayed
@@ -198,13 +200,13 @@ open(sys.argv[1], 'w', newline='').write(
 PYEOF
 chmod -R a+rX "$T/nginx/static"
 worker="$(pgrep -P "$PROXY_PID" | head -1)"
-rss0="$(awk '/^VmRSS:/ { print $2 }' "/proc/$worker/status")"
+rss0="$(awk '/^RssAnon:/ { print $2 }' "/proc/$worker/status")"
 "$PY" - "$CALPORT" "$CA" "$worker" "$(stat -c %s "$T/nginx/static/huge.ics")" <<'PYEOF' >"$T/stall.out" || { cat "$T/stall.out"; fail "stalled download"; }
 import base64, socket, ssl, sys, time
 port, ca, worker, size = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 def rss():
     for l in open('/proc/%s/status' % worker):
-        if l.startswith('VmRSS:'):
+        if l.startswith('RssAnon:'):
             return int(l.split()[1])
 ctx = ssl.create_default_context(cafile=ca)
 raw = socket.create_connection(('127.0.0.1', port), timeout=60)
@@ -237,7 +239,7 @@ print('peak_rss_kb=%d body=%d' % (peak, len(body)))
 assert len(body) >= size - 100, (len(body), size)
 PYEOF
 peak="$(sed -n 's/^peak_rss_kb=\([0-9]*\) .*/\1/p' "$T/stall.out")"
-note "worker RSS before ${rss0} kB, peak while the client stalled ${peak} kB; $(cat "$T/stall.out")"
+note "worker anonymous RSS before ${rss0} kB, peak while the client stalled ${peak} kB; $(cat "$T/stall.out")"
 # buffer_high is 256k per direction: 4 x that + 2 MB of slack, as for IMAP.
 # Not under AddressSanitizer: its quarantine keeps every freed buffer of
 # the bytes relayed before the stall, so RSS no longer shows live memory.

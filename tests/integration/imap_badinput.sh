@@ -9,7 +9,7 @@
 # seven commands pipelined across LOGIN; "a STARTTLS\r\nb LOGIN ..." in one
 # packet (the plaintext LOGIN must never run); LOGIN before STARTTLS
 # [proxy]; a client that stops reading in the middle of a 20 MB FETCH,
-# while the proxy's worker RSS must stay within 4 x buffer_high + 2 MB
+# while the proxy's worker anonymous RSS must stay within 4 x buffer_high + 2 MB
 # [proxy] and another client must still be served.  Every case must end in
 # a tagged BAD/NO, a BYE or a clean close, never a hang; afterwards a
 # normal login works and the proxy is still running.  [proxy] Users routed

@@ -157,12 +157,6 @@ proxy_check_log() {
 	fi
 }
 
-# vmrss_kb PID -> resident set in kB (0 when the process is gone)
-vmrss_kb() {
-	awk '/^VmRSS:/ { print $2; f = 1 } END { if (!f) print 0 }' \
-		"/proc/$1/status" 2>/dev/null || echo 0
-}
-
 mbsync_pull_conf() { # FILE USER PASS DIR
 	mkdir -p "$4"
 	cat >"$1" <<EOF
