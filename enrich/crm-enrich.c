@@ -105,40 +105,18 @@ static void
 kafka_setup(struct enrich_daemon *d)
 {
 	struct enrich_conf *c = d->conf;
-	rd_kafka_conf_t *kc;
-	rd_kafka_topic_partition_list_t *topics;
 	char err[CONF_ERR_MAX];
 
 	/* read_committed: only committed transactional records (crm-capture
 	 * does not use transactions today; this keeps it safe if it ever
 	 * does). */
-	if ((kc = kafka_consumer_conf(&c->kafka, "crm-enrich",
-	    FETCH_MAX_BYTES, err)) == NULL)
+	if ((d->rk = kafka_consumer_new(&c->kafka, "crm-enrich",
+	    FETCH_MAX_BYTES, &d->offsets, c->topics, c->ntopics, err)) ==
+	    NULL ||
+	    (d->dlq = kafka_side_producer_new(&c->kafka,
+	    "crm-enrich-deadletter", FETCH_MAX_BYTES, dlq_dr_cb, d, err)) ==
+	    NULL)
 		fatalx("%s", err);
-	rd_kafka_conf_set_opaque(kc, &d->offsets);
-	rd_kafka_conf_set_rebalance_cb(kc, kafka_rebalance_cb);
-	d->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
-	if (d->rk == NULL)
-		fatalx("kafka consumer: %s", err);
-	rd_kafka_poll_set_consumer(d->rk);
-	kafka_offsets_init(&d->offsets, d->rk, c->kafka.commit_interval_ms);
-
-	if ((kc = kafka_side_producer_conf(&c->kafka,
-	    "crm-enrich-deadletter", FETCH_MAX_BYTES, err)) == NULL)
-		fatalx("%s", err);
-	rd_kafka_conf_set_opaque(kc, d);
-	rd_kafka_conf_set_dr_msg_cb(kc, dlq_dr_cb);
-	d->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
-	if (d->dlq == NULL)
-		fatalx("kafka dead-letter producer: %s", err);
-
-	topics = rd_kafka_topic_partition_list_new((int)c->ntopics);
-	for (unsigned i = 0; i < c->ntopics; i++)
-		rd_kafka_topic_partition_list_add(topics, c->topics[i],
-		    RD_KAFKA_PARTITION_UA);
-	if (rd_kafka_subscribe(d->rk, topics) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		fatalx("kafka subscribe failed");
-	rd_kafka_topic_partition_list_destroy(topics);
 }
 
 /* Sleeps ms while keeping the group membership alive: partitions are

@@ -35,7 +35,7 @@ kafka_set_props(rd_kafka_conf_t *kc, const struct kafka_conf *c, char *err)
 	return 0;
 }
 
-rd_kafka_conf_t *
+static rd_kafka_conf_t *
 kafka_consumer_conf(const struct kafka_conf *c, const char *client_id,
     const char *fetch_max, char *err)
 {
@@ -74,7 +74,7 @@ kafka_consumer_conf(const struct kafka_conf *c, const char *client_id,
 	return kc;
 }
 
-rd_kafka_conf_t *
+static rd_kafka_conf_t *
 kafka_side_producer_conf(const struct kafka_conf *c, const char *client_id,
     const char *message_max, char *err)
 {
@@ -95,6 +95,71 @@ kafka_side_producer_conf(const struct kafka_conf *c, const char *client_id,
 	rd_kafka_conf_set_error_cb(kc, kafka_error_cb);
 	rd_kafka_conf_set_log_cb(kc, kafka_log_cb);
 	return kc;
+}
+
+/* rd_kafka_new(), which leaves kc to the caller when it fails. */
+static rd_kafka_t *
+kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *kc, const char *what,
+    char *err)
+{
+	char why[512];
+	rd_kafka_t *rk = rd_kafka_new(type, kc, why, sizeof(why));
+
+	if (rk == NULL) {
+		rd_kafka_conf_destroy(kc);
+		snprintf(err, CONF_ERR_MAX, "kafka %s: %s", what, why);
+	}
+	return rk;
+}
+
+rd_kafka_t *
+kafka_consumer_new(const struct kafka_conf *c, const char *client_id,
+    const char *fetch_max, struct kafka_offsets *o, char *const *topics,
+    size_t ntopics, char *err)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_conf_t *kc;
+	rd_kafka_resp_err_t rc;
+	rd_kafka_t *rk;
+
+	if ((kc = kafka_consumer_conf(c, client_id, fetch_max, err)) == NULL)
+		return NULL;
+	rd_kafka_conf_set_opaque(kc, o);
+	rd_kafka_conf_set_rebalance_cb(kc, kafka_rebalance_cb);
+	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, "consumer", err)) == NULL)
+		return NULL;
+	rd_kafka_poll_set_consumer(rk);
+	kafka_offsets_init(o, rk, c->commit_interval_ms);
+	l = rd_kafka_topic_partition_list_new((int)ntopics);
+	for (size_t i = 0; i < ntopics; i++)
+		rd_kafka_topic_partition_list_add(l, topics[i],
+		    RD_KAFKA_PARTITION_UA);
+	rc = rd_kafka_subscribe(rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, CONF_ERR_MAX, "kafka subscribe to %s%s: %s",
+		    ntopics > 0 ? topics[0] : "(none)",
+		    ntopics > 1 ? " and more" : "", rd_kafka_err2str(rc));
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
+	return rk;
+}
+
+rd_kafka_t *
+kafka_side_producer_new(const struct kafka_conf *c, const char *client_id,
+    const char *message_max,
+    void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    void *opaque, char *err)
+{
+	rd_kafka_conf_t *kc;
+
+	if ((kc = kafka_side_producer_conf(c, client_id, message_max,
+	    err)) == NULL)
+		return NULL;
+	rd_kafka_conf_set_opaque(kc, opaque);
+	rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
+	return kafka_new(RD_KAFKA_PRODUCER, kc, "producer", err);
 }
 
 void

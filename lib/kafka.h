@@ -25,24 +25,30 @@ int kafka_set(rd_kafka_conf_t *kc, const char *name, const char *value,
 int kafka_set_props(rd_kafka_conf_t *kc, const struct kafka_conf *c,
     char *err);
 
-/*
- * A consumer that stores an offset only once its record is done and
- * commits them itself: no auto commit, earliest on a new group, committed
- * reads only, the group timing from c, fetches up to fetch_max bytes.
- * Error and commit callbacks set; the caller adds its rebalance callback
- * and opaque.  NULL with a reason in err.
- */
-rd_kafka_conf_t *kafka_consumer_conf(const struct kafka_conf *c,
-    const char *client_id, const char *fetch_max, char *err);
+struct kafka_offsets;
 
 /*
- * A producer that a consumer daemon writes its few records with
- * (calendar records, dead letters): idempotent, acks=all, lz4, sent at
- * once, records up to message_max bytes.  Error and log callbacks set;
- * the caller adds its delivery callback and opaque.
+ * The consumer of a daemon that stores an offset only once its record is
+ * done and commits them itself: no auto commit, earliest on a new group,
+ * committed reads only, the group timing from c, fetches up to fetch_max
+ * bytes; error, commit and log callbacks set, kafka_rebalance_cb() with o
+ * as its opaque (o is initialized here), and subscribed to
+ * topics[0..ntopics).  NULL with a reason in err.
  */
-rd_kafka_conf_t *kafka_side_producer_conf(const struct kafka_conf *c,
-    const char *client_id, const char *message_max, char *err);
+rd_kafka_t *kafka_consumer_new(const struct kafka_conf *c,
+    const char *client_id, const char *fetch_max, struct kafka_offsets *o,
+    char *const *topics, size_t ntopics, char *err);
+
+/*
+ * The producer that a consumer daemon writes its few records with
+ * (calendar records, dead letters): idempotent, acks=all, lz4, sent at
+ * once, records up to message_max bytes; error and log callbacks set,
+ * delivery reports to dr_cb with opaque.  NULL with a reason in err.
+ */
+rd_kafka_t *kafka_side_producer_new(const struct kafka_conf *c,
+    const char *client_id, const char *message_max,
+    void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    void *opaque, char *err);
 
 /* Logs a client error; a fatal one (idempotent producer) ends the
  * daemon. */

@@ -102,36 +102,13 @@ static void
 kafka_setup(struct imip_daemon *d)
 {
 	struct imip_conf *c = d->conf;
-	rd_kafka_conf_t *kc;
-	rd_kafka_topic_partition_list_t *topics;
 	char err[CONF_ERR_MAX];
 
-	if ((kc = kafka_consumer_conf(&c->kafka, "crm-imip", FETCH_MAX_BYTES,
-	    err)) == NULL)
+	if ((d->rk = kafka_consumer_new(&c->kafka, "crm-imip",
+	    FETCH_MAX_BYTES, &d->offsets, &c->input_topic, 1, err)) == NULL ||
+	    (d->pk = kafka_side_producer_new(&c->kafka, "crm-imip-producer",
+	    FETCH_MAX_BYTES, dr_cb, d, err)) == NULL)
 		fatalx("%s", err);
-	rd_kafka_conf_set_opaque(kc, &d->offsets);
-	rd_kafka_conf_set_rebalance_cb(kc, kafka_rebalance_cb);
-	d->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
-	if (d->rk == NULL)
-		fatalx("kafka consumer: %s", err);
-	rd_kafka_poll_set_consumer(d->rk);
-	kafka_offsets_init(&d->offsets, d->rk, c->kafka.commit_interval_ms);
-
-	if ((kc = kafka_side_producer_conf(&c->kafka, "crm-imip-producer",
-	    FETCH_MAX_BYTES, err)) == NULL)
-		fatalx("%s", err);
-	rd_kafka_conf_set_opaque(kc, d);
-	rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
-	d->pk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
-	if (d->pk == NULL)
-		fatalx("kafka producer: %s", err);
-
-	topics = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(topics, c->input_topic,
-	    RD_KAFKA_PARTITION_UA);
-	if (rd_kafka_subscribe(d->rk, topics) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		fatalx("kafka subscribe to %s failed", c->input_topic);
-	rd_kafka_topic_partition_list_destroy(topics);
 }
 
 /* The mail record's headers this daemon reads. */
