@@ -22,7 +22,7 @@ $(CAPTURE_OBJS): PKG_CFLAGS += $(RDKAFKA_CFLAGS)
 
 $(B)/crm-capture: $(CAPTURE_OBJS) $(CAPTURE_EVENT_OBJS) \
     $(CAPTURE_PURE_OBJS) $(LIB_KAFKA_O) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(RDKAFKA_LIBS) \
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(RDKAFKA_LIBS) \
 	    $(CAPTURE_EVENT_LIBS)
 
 BINS += $(B)/crm-capture
@@ -34,7 +34,7 @@ $(B)/tests/unit/test_event: TEST_LIBS += $(CAPTURE_EVENT_LIBS)
 # The spool test writer/verifier the Kafka scenarios drive.
 $(B)/tests/tools/spool-tool: $(B)/tests/tools/spool_tool.o \
     $(CAPTURE_EVENT_OBJS) $(CAPTURE_PURE_OBJS) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(CAPTURE_EVENT_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CAPTURE_EVENT_LIBS)
 
 tests: $(B)/tests/tools/spool-tool
 test: $(B)/tests/tools/spool-tool $(B)/crm-capture

@@ -10,7 +10,7 @@ $(B)/enrich/migrate/%.o: PKG_CFLAGS += $(PQ_CFLAGS) \
     -DCRM_SQL_DIR='"$(ENRICH_SQL_DIR)"'
 
 $(B)/crm-migrate: $(B)/enrich/migrate/crm-migrate.o $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PQ_LIBS) \
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(PQ_LIBS) \
 	    $(shell $(PKG_CONFIG) --libs libcrypto)
 
 BINS += $(B)/crm-migrate
@@ -42,13 +42,13 @@ $(ENRICH_CORE_OBJS) $(ENRICH_OBJS): PKG_CFLAGS += $(ENRICH_CFLAGS) \
 
 $(B)/crm-enrich: $(ENRICH_OBJS) $(ENRICH_CORE_OBJS) $(ENRICH_PURE_OBJS) \
     $(ENRICH_LIB_A) $(LIB_KAFKA_O) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(ENRICH_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(ENRICH_LIBS)
 
 BINS += $(B)/crm-enrich
 
 $(B)/enrich/admin/%.o: PKG_CFLAGS += $(PQ_CFLAGS)
 $(B)/crm-admin: $(B)/enrich/admin/crm-admin.o $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PQ_LIBS) \
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(PQ_LIBS) \
 	    $(shell $(PKG_CONFIG) --libs libcrypto)
 
 BINS += $(B)/crm-admin

@@ -27,7 +27,7 @@ PROXY_OBJS := $(PROXY_SRCS:%.c=$(B)/%.o)
 
 $(B)/crm-proxy: $(PROXY_OBJS) $(PROXY_PURE_OBJS) $(PROXY_TAP_OBJS) \
     $(B)/capture/ical_meta.o $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PROXY_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(PROXY_LIBS)
 
 $(B)/tests/unit/test_imap_tap: $(PROXY_TAP_OBJS)
 $(B)/tests/unit/test_imap_tap: TEST_LIBS += $(CAPTURE_EVENT_LIBS)

@@ -21,10 +21,10 @@ FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(B)/tests/fuzz/replay_%)
 
 $(B)/tests/unit/test_%: $(B)/tests/unit/test_%.o $(PURE_OBJS) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(TEST_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(TEST_LIBS) $(CMOCKA_LIBS)
 
 $(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay_main.o $(PURE_OBJS) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(TEST_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(TEST_LIBS)
 
 .PHONY: unit-tests fuzz-replay integration
 tests: $(UNIT_TESTS) $(FUZZ_REPLAY)
@@ -65,7 +65,7 @@ fuzz:
 FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/tests/fuzz/fuzz_%)
 fuzz-build: $(FUZZ_BINS)
 $(B)/tests/fuzz/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(PURE_OBJS) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $(filter %.o %.a,$^) $(TEST_LIBS)
+	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(filter %.a,$^) $(TEST_LIBS)
 
 bench: all
 	B=$(B) tests/bench/run.sh

@@ -27,7 +27,7 @@ $(EMBEDDER_A): $(B)/enrich/embed/embedder.o
 $(B)/enrich/embed/embedder.o: PKG_CFLAGS += $(shell $(PKG_CONFIG) --cflags libcurl)
 
 $(B)/crm-embed: $(B)/enrich/embed/crm-embed.o $(EMBEDDER_A) $(EMBED_A) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(EMBEDDER_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(EMBEDDER_LIBS)
 
 BINS += $(B)/crm-embed
 
@@ -47,7 +47,7 @@ $(EMBEDDER_TESTS): TEST_LIBS += $(shell $(PKG_CONFIG) --libs jansson) -lm
 
 # Micro-benchmark driver behind tests/bench/embed_bench.sh.
 $(B)/tests/bench/embed_bench: $(B)/tests/bench/embed_bench.o $(EMBED_A) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(EMBED_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(EMBED_LIBS)
 $(B)/tests/bench/embed_bench.o: PKG_CFLAGS += $(EMBED_CFLAGS)
 
 # The elementwise loops of the forward pass need -O3 to be vectorized.

@@ -18,7 +18,7 @@ $(B)/enrich/imip/%.o: PKG_CFLAGS += $(IMIP_CFLAGS)
 # libmime takes Message-ID lists from libident, so that follows it.
 $(B)/crm-imip: $(IMIP_OBJS) $(IMIP_CORE_OBJS) $(B)/enrich/mime/libmime.a \
     $(IDENT_A) $(LIB_KAFKA_O) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(IMIP_LIBS) \
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(IMIP_LIBS) \
 	    $(IMIP_MIME_LIBS) $(IDENT_LIBS)
 
 BINS += $(B)/crm-imip

@@ -11,7 +11,7 @@ $(INDEX_OBJS) $(B)/tests/unit/test_index_conf.o: \
 INDEX_DEPS := $(B)/enrich/search/libsearch.a $(B)/enrich/vec/libvec.a \
     $(B)/enrich/embed/libembedder.a $(B)/enrich/embed/libembed.a $(LIB_A)
 $(B)/crm-index: $(INDEX_OBJS) $(INDEX_DEPS)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(SEARCH_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(SEARCH_LIBS)
 
 BINS += $(B)/crm-index
 

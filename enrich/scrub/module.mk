@@ -23,7 +23,7 @@ SCRUB_EVAL := $(B)/enrich/crm-scrub-eval
 $(SCRUB_EVAL): $(B)/enrich/scrub/crm-scrub-eval.o $(SCRUB_A) $(MIME_A) \
     $(IDENT_A) \
     $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(SCRUB_LIBS) \
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(SCRUB_LIBS) \
 	    $(MIME_LIBS)
 
 SCRUB_TESTS := $(B)/tests/unit/test_scrub $(B)/tests/fuzz/fuzz_scrub_html \

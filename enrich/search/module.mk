@@ -23,11 +23,11 @@ $(SEARCH_A): $(SEARCH_OBJS)
 SEARCH_DEPS := $(SEARCH_A) $(B)/enrich/vec/libvec.a $(EMBEDDER_A) $(EMBED_A) $(LIB_A)
 
 $(B)/crm-search: $(B)/enrich/search/crm-search.o $(SEARCH_DEPS)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(SEARCH_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(SEARCH_LIBS)
 $(B)/crm-search-ingest: $(B)/enrich/search/crm-search-ingest.o $(SEARCH_DEPS)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(SEARCH_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(SEARCH_LIBS)
 $(B)/crm-search-eval: $(B)/enrich/search/crm-search-eval.o $(SEARCH_DEPS)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(SEARCH_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(SEARCH_LIBS)
 
 BINS += $(B)/crm-search $(B)/crm-search-ingest $(B)/crm-search-eval
 

@@ -21,7 +21,7 @@ $(VEC_A): $(VEC_OBJS)
 	$(AR) rcs $@ $^
 
 $(B)/crm-vec: $(B)/enrich/vec/crm_vec.o $(VEC_A) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(VEC_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(VEC_LIBS)
 
 BINS += $(B)/crm-vec
 
@@ -33,7 +33,7 @@ $(VEC_UNIT): TEST_LIBS += $(VEC_A) $(LIB_A) $(VEC_LIBS)
 # tests/integration/vec_qdrant_schema.sh validates what it writes).
 $(B)/tests/vec_qdrant_capture: $(B)/tests/integration/vec_qdrant_capture.o \
     $(VEC_A) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(VEC_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(VEC_LIBS)
 $(B)/tests/integration/vec_qdrant_capture.o: \
     CFLAGS += $(shell $(PKG_CONFIG) --cflags $(VEC_PKGS))
 

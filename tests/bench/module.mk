@@ -4,7 +4,7 @@ IMAPBENCH     := $(B)/tests/bench/imapbench
 IMAPBENCH_LIBS := $(shell $(PKG_CONFIG) --libs openssl)
 
 $(IMAPBENCH): $(B)/tests/bench/imapbench.o $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(IMAPBENCH_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(IMAPBENCH_LIBS)
 
 .PHONY: imapbench
 imapbench: $(IMAPBENCH)
