@@ -18,6 +18,7 @@
 
 #include "enrich/cal/cal.h"
 #include "enrich/cal/cal_int.h"
+#include "lib/civil.h"
 #include "lib/xmalloc.h"
 
 #define CAL_DEPTH_MAX		6	/* VCALENDAR > VEVENT > VALARM is 3 */
@@ -128,24 +129,10 @@ zone_by_name(const char *tzid)
 	return NULL;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t
-days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 static int64_t
 local_as_utc(struct icaltimetype t)
 {
-	return days_from_civil(t.year, t.month, t.day) * 86400 +
+	return civil_days(t.year, t.month, t.day) * 86400 +
 	    (int64_t)t.hour * 3600 + (int64_t)t.minute * 60 + t.second;
 }
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "enrich/embed/embed.h"
+#include "lib/sink.h"
 #include "lib/xmalloc.h"
 
 struct embedder {
@@ -405,36 +406,6 @@ utf8_clean(const char *s, size_t len, size_t *len_r)
 	return o;
 }
 
-struct sink {
-	char *buf;
-	size_t len, cap, max;
-	bool overflow;
-};
-
-static size_t
-write_cb(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct sink *s = arg;
-	size_t n = size * nmemb;
-
-	if (n > s->max - s->len) {
-		s->overflow = true;
-		return 0;	/* makes curl fail the transfer */
-	}
-	if (s->len + n + 1 > s->cap) {
-		size_t cap = s->cap == 0 ? 16384 : s->cap;
-
-		while (cap < s->len + n + 1)
-			cap *= 2;
-		s->buf = xreallocarray(s->buf, cap, 1);
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, data, n);
-	s->len += n;
-	s->buf[s->len] = '\0';
-	return n;
-}
-
 enum attempt {
 	ATTEMPT_OK,
 	ATTEMPT_RETRY,	/* transient: may succeed if asked again */
@@ -445,7 +416,7 @@ static enum attempt
 post_once(struct embedder *e, const char *body, size_t body_len, size_t n,
     float *out, char *err, size_t errlen)
 {
-	struct sink s = { 0 };
+	struct sink s;
 	struct curl_slist *hdrs = NULL;
 	char cerr[CURL_ERROR_SIZE] = "";
 	char msg[EMBEDDER_ERR_MAX];
@@ -455,9 +426,8 @@ post_once(struct embedder *e, const char *body, size_t body_len, size_t n,
 	CURL *c;
 
 	/* 20 bytes per number is generous for %.9g plus separators */
-	s.max = n * e->dim * 24 + 65536;
-	if (s.max > EMBEDDER_RESPONSE_MAX)
-		s.max = EMBEDDER_RESPONSE_MAX;
+	sink_init(&s, n * e->dim * 24 + 65536 < EMBEDDER_RESPONSE_MAX ?
+	    n * e->dim * 24 + 65536 : EMBEDDER_RESPONSE_MAX);
 	if ((c = curl_easy_init()) == NULL) {
 		eerr(err, errlen, "curl_easy_init failed");
 		return ATTEMPT_FAIL;
@@ -475,7 +445,7 @@ post_once(struct embedder *e, const char *body, size_t body_len, size_t n,
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, e->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -507,7 +477,7 @@ post_once(struct embedder *e, const char *body, size_t body_len, size_t n,
 out:
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdrs);
-	free(s.buf);
+	sink_fini(&s);
 	return r;
 }
 

@@ -13,6 +13,7 @@
 
 #include "enrich/ident/ident.h"
 #include "enrich/mime/mime_int.h"
+#include "lib/civil.h"
 #include "lib/xmalloc.h"
 
 size_t
@@ -538,19 +539,6 @@ mime_parse_addrs(const char *v, size_t vlen, unsigned max,
 	free(u);
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant). */
-static int64_t
-days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
 bool
 mime_parse_date(const char *v, size_t vlen, int64_t *utc_r, int *tz_min_r)
 {
@@ -578,7 +566,7 @@ mime_parse_date(const char *v, size_t vlen, int64_t *utc_r, int *tz_min_r)
 		    dt->dt_sec >= 0 && dt->dt_sec <= 60 &&
 		    year >= 1900 && year <= 9999 && az % 100 < 60 &&
 		    az <= 2359) {
-			int64_t days = days_from_civil(year,
+			int64_t days = civil_days(year,
 			    (unsigned)dt->dt_month, (unsigned)dt->dt_day);
 
 			*utc_r = days * 86400 + dt->dt_hour * 3600 +

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/civil.h"
 #include "lib/xmalloc.h"
 
 static int
@@ -31,20 +32,6 @@ parse_uint(const char **sp, unsigned width_min, unsigned width_max,
 	*sp = s;
 	*v_r = v;
 	return 0;
-}
-
-/* Days from 1970-01-01 to Y-M-D (proleptic Gregorian), no timezone. */
-static int64_t
-days_from_civil(long y, long m, long d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
 }
 
 int
@@ -77,7 +64,7 @@ search_parse_time(const char *s, int64_t now, bool until_end, int64_t *t_r)
 	    (y % 100 != 0 || y % 400 == 0))))
 		return -1;
 	if (*p == '\0') {
-		t = days_from_civil(y, mo, d) * 86400;
+		t = civil_days(y, mo, d) * 86400;
 		*t_r = until_end ? t + 86399 : t;
 		return 0;
 	}
@@ -90,7 +77,7 @@ search_parse_time(const char *s, int64_t now, bool until_end, int64_t *t_r)
 		p++;
 	if (*p != '\0' || h > 23 || mi > 59 || se > 60)
 		return -1;
-	*t_r = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+	*t_r = civil_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
 	return 0;
 }
 
@@ -150,10 +137,10 @@ phrase_since(char start, int64_t back, int64_t now)
 	case 'm':
 		return day - (int64_t)(tm.tm_mday - 1) * 86400;
 	case 'q':
-		return days_from_civil(tm.tm_year + 1900,
+		return civil_days(tm.tm_year + 1900,
 		    tm.tm_mon / 3 * 3 + 1, 1) * 86400;
 	case 'y':
-		return days_from_civil(tm.tm_year + 1900, 1, 1) * 86400;
+		return civil_days(tm.tm_year + 1900, 1, 1) * 86400;
 	default:
 		return now - back;
 	}

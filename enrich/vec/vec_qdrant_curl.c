@@ -14,37 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/sink.h"
 #include "lib/xmalloc.h"
-
-struct sink {
-	char *buf;
-	size_t len, cap;
-	bool overflow;
-};
-
-static size_t
-write_cb(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct sink *s = arg;
-	size_t n = size * nmemb;
-
-	if (n > VEC_QDRANT_RESPONSE_MAX - s->len) {
-		s->overflow = true;
-		return 0;	/* makes curl fail the transfer */
-	}
-	if (s->len + n + 1 > s->cap) {
-		size_t cap = s->cap == 0 ? 4096 : s->cap;
-
-		while (cap < s->len + n + 1)
-			cap *= 2;
-		s->buf = xreallocarray(s->buf, cap, 1);
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, data, n);
-	s->len += n;
-	s->buf[s->len] = '\0';
-	return n;
-}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -58,13 +29,14 @@ static int
 curl_request(void *ctx, const struct vec_http_request *req,
     struct vec_http_response *resp, char *err, size_t errlen)
 {
-	struct sink s = { 0 };
+	struct sink s;
 	struct curl_slist *hdrs = NULL;
 	char *key_hdr = NULL;
 	CURL *c;
 	CURLcode rc;
 
 	(void)ctx;
+	sink_init(&s, VEC_QDRANT_RESPONSE_MAX);
 	memset(resp, 0, sizeof(*resp));
 	(void)pthread_once(&curl_once, curl_init_once);
 	if ((c = curl_easy_init()) == NULL) {
@@ -84,7 +56,7 @@ curl_request(void *ctx, const struct vec_http_request *req,
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	if (req->body != NULL) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
@@ -100,7 +72,7 @@ curl_request(void *ctx, const struct vec_http_request *req,
 		snprintf(err, errlen, "%s", s.overflow ?
 		    "response larger than the limit" :
 		    curl_easy_strerror(rc));
-		free(s.buf);
+		sink_fini(&s);
 	}
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdrs);
