@@ -525,23 +525,6 @@ http_parse(struct http_parser *p, const uint8_t *data, size_t len,
 			p->head.target_len++;
 			break;
 		case ST_REQ_VERSION:
-			if (p->idx < sizeof(HTTP_VERSION_PREFIX) - 1) {
-				if (c != HTTP_VERSION_PREFIX[p->idx++])
-					return fail(p, "bad HTTP version",
-					    errstr_r);
-				break;
-			}
-			if (c != '0' && c != '1')
-				return fail(p, "unsupported HTTP version",
-				    errstr_r);
-			p->head.version_minor = (unsigned)(c - '0');
-			p->state = ST_REQ_CR;
-			break;
-		case ST_REQ_CR:
-			if (c != '\r')
-				return fail(p, "bad request line", errstr_r);
-			p->state = ST_LINE_LF;
-			break;
 		case ST_RESP_VERSION:
 			if (p->idx < sizeof(HTTP_VERSION_PREFIX) - 1) {
 				if (c != HTTP_VERSION_PREFIX[p->idx++])
@@ -553,7 +536,13 @@ http_parse(struct http_parser *p, const uint8_t *data, size_t len,
 				return fail(p, "unsupported HTTP version",
 				    errstr_r);
 			p->head.version_minor = (unsigned)(c - '0');
-			p->state = ST_RESP_SP;
+			p->state = p->state == ST_REQ_VERSION ? ST_REQ_CR :
+			    ST_RESP_SP;
+			break;
+		case ST_REQ_CR:
+			if (c != '\r')
+				return fail(p, "bad request line", errstr_r);
+			p->state = ST_LINE_LF;
 			break;
 		case ST_RESP_SP:
 			if (c != ' ')
