@@ -85,6 +85,10 @@ start() {
 	_port_next="${CRM_DEMO_PORT_BASE:-27000}"
 	_port_end=$((_port_next + 100))
 	export T
+	# A start that fails stops what it had started (newest first) and
+	# keeps $DEMO for inspection; a start that succeeds drops this trap.
+	trap _cleanup EXIT
+	trap 'exit 130' INT TERM
 	if [ "${CRM_DEMO_PIPELINE:-1}" = 1 ]; then
 		missing="$(pipeline_missing)"
 		[ -z "$missing" ] || echo "demo: $missing is missing" \
@@ -129,7 +133,7 @@ start() {
 	# The processes must outlive this script: forget them in the
 	# library's cleanup trap.
 	_pids=()
-	trap - EXIT
+	trap - EXIT INT TERM
 	cat <<EOM
 
 crm-proxy demo is running (state in $DEMO; log $PROXY_LOG)

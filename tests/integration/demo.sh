@@ -11,7 +11,9 @@
 #     last month") answers with at least one email that the labelled set
 #     tags as a price complaint, among its top five;
 #   - `demo.sh stop` ends every process the demo started, and no log shows
-#     a crash or a sanitizer report.
+#     a crash or a sanitizer report;
+#   - a start that fails half-way (a crm-index that cannot run) stops the
+#     servers it had already started and keeps its state directory.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/../lib/common.sh"
@@ -83,4 +85,28 @@ if grep -rlE 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation|core du
 	cat "$T/crashed.txt" >&2
 	fail "a demo process reported a crash or sanitizer finding"
 fi
-pass "make demo: proxy + pipeline up, a client reads through it, the question is answered, stop is clean"
+step "a start that fails half-way stops what it had started"
+# The same build, but a crm-index that refuses to run: PostgreSQL, Kafka,
+# Dovecot and crm-capture are up by the time the demo reaches it.
+mkdir -p "$T/badbuild"
+for f in "$B"/*; do ln -s "$f" "$T/badbuild/"; done
+rm -f "$T/badbuild/crm-index"
+printf '#!/bin/sh\necho "crm-index: refusing to start (demo.sh test)" >&2\nexit 3\n' \
+	>"$T/badbuild/crm-index"
+chmod 755 "$T/badbuild/crm-index"
+CRM_DEMO_DIR="$T/demo-fail" CRM_DEMO_PORT_BASE="$_port_next" B="$T/badbuild" \
+	"$ROOT/packaging/demo.sh" start >"$T/demo-fail.out" 2>&1 &&
+	fail "the demo started with a crm-index that cannot run"
+grep -q 'crm-index' "$T/demo-fail.out" ||
+	{ cat "$T/demo-fail.out" >&2; fail "the failed start does not say what failed"; }
+sleep 1
+left="$(pgrep -f -- "$T/demo-fail" || true)"
+if [ -n "$left" ]; then
+	ps -o pid,args -p "$(echo $left | tr ' ' ,)" >&2
+	kill $left 2>/dev/null
+	fail "a failed demo start left processes running"
+fi
+[ -d "$T/demo-fail" ] || fail "the failed start did not keep its state for inspection"
+note "$(grep -c . "$T/demo-fail.out") lines of output, nothing left running, state kept"
+
+pass "make demo: proxy + pipeline up, a client reads through it, the question is answered, stop is clean, a failed start cleans up"
