@@ -94,7 +94,8 @@ rm -f "$T/badbuild/crm-index"
 printf '#!/bin/sh\necho "crm-index: refusing to start (demo.sh test)" >&2\nexit 3\n' \
 	>"$T/badbuild/crm-index"
 chmod 755 "$T/badbuild/crm-index"
-CRM_DEMO_DIR="$T/demo-fail" CRM_DEMO_PORT_BASE="$_port_next" B="$T/badbuild" \
+# (ports clear of the first start's, whose sockets may linger in TIME-WAIT)
+CRM_DEMO_DIR="$T/demo-fail" CRM_DEMO_PORT_BASE=$((_port_next + 50)) B="$T/badbuild" \
 	"$ROOT/packaging/demo.sh" start >"$T/demo-fail.out" 2>&1 &&
 	fail "the demo started with a crm-index that cannot run"
 grep -q 'crm-index' "$T/demo-fail.out" ||
