@@ -141,6 +141,7 @@ kafka_consumer_new(const struct kafka_conf *c, const char *client_id,
 		    ntopics > 0 ? topics[0] : "(none)",
 		    ntopics > 1 ? " and more" : "", rd_kafka_err2str(rc));
 		rd_kafka_destroy(rk);
+		o->rk = NULL;
 		return NULL;
 	}
 	return rk;
