@@ -28,8 +28,8 @@ TEST=(libcmocka-dev clang-14 libclang-rt-14-dev valgrind
       postgresql-15 kcat isync neomutt tmux curl swaks
       libnet-ssleay-perl libio-socket-ssl-perl python3-aiosmtpd
       radicale vdirsyncer procps psmisc iproute2 maven
-      openjdk-17-jre-headless python3-venv socat)
-BENCH=(nginx-light libnginx-mod-mail perdition)
+      openjdk-17-jre-headless python3-venv socat nginx-light)
+BENCH=(libnginx-mod-mail perdition)
 
 want=("${BUILD[@]}" "${DEMO[@]}")
 case "${1:-}" in
