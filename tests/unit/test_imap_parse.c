@@ -265,6 +265,21 @@ static struct imap_case cases[] = {
   "t123456789012345678901234567890123456789012345678901234567890abcdef"
   " NOOP\r\n", 0,
   "CMD tag~ name=NOOP\nmode=COMMAND\n" },
+{ "tag of exactly the tracked length", C, 0,
+  "t123456789012345678901234567890123456789012345678901234567890abc"
+  " NOOP\r\n", 0,
+  "CMD tag=t123456789012345678901234567890123456789012345678901234567890abc"
+  " name=NOOP\nmode=COMMAND\n" },
+{ "command name longer than tracked", C, 0,
+  "a1 XABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 x\r\n", 0,
+  "CMD tag=a1 name=XABCDEFGHIJKLMNOPQRSTUVWXYZ01234 arg1=1:x\n"
+  "mode=COMMAND\n" },
+{ "tag runs past the line limit", C, 16, "a123456789012345678 NOOP\r\n", 0,
+  "ERR line too long\nmode=COMMAND blind\n" },
+{ "tag ends at the line limit", C, 16, "a1234567890123\r\n", 0,
+  "CMD tag=a1234567890123\nmode=COMMAND\n" },
+{ "command name runs past the line limit", C, 16, "a1 XYZZYXYZZYXYZZY\r\n",
+  0, "ERR line too long\nmode=COMMAND blind\n" },
 { "pipelined", C, 0,
   "a1 NOOP\r\na2 SELECT {5+}\r\nINBOX\r\na3 FETCH 1 BODY[]\r\n", 0,
   "CMD tag=a1 name=NOOP\nLIT 5+\n"
