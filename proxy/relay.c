@@ -506,12 +506,13 @@ relay_flush(struct session *s, int side)
 {
 	struct relay_io *io = &s->io[side];
 	const struct limits_conf *lim = &s->w->conf->limits;
-	size_t offered;
+	size_t offered, queued;
 	ssize_t n;
 
 	if (!io->raw || s->state != SESSION_RELAY)
 		return;
-	while (!io->write_blocked && evbuffer_get_length(io->out) > 0) {
+	queued = evbuffer_get_length(io->out);
+	while (!io->write_blocked && queued > 0) {
 		n = relay_send(io, &offered);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -528,8 +529,9 @@ relay_flush(struct session *s, int side)
 		/* short of what was offered: the socket buffer is full */
 		if ((size_t)n < offered)
 			io->write_blocked = true;
+		queued = evbuffer_get_length(io->out);
 	}
-	if (evbuffer_get_length(io->out) <= (size_t)lim->buffer_low)
+	if (queued <= (size_t)lim->buffer_low)
 		relay_resume(s, !side);
 }
 
