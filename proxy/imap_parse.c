@@ -140,39 +140,45 @@ is_ctl(unsigned char c)
 }
 
 /*
- * Character classes as bitmaps over 0x00-0x7f, one bit per byte value:
- * the parser asks once or twice per byte, so a load and a shift beat a
- * chain of comparisons.  test_imap_parse checks every byte value against
- * the definitions written out below (through the public wrappers).
+ * Character classes, one table entry per byte value: the parser asks once
+ * or twice per byte, so a single load beats a chain of comparisons.
+ * test_imap_parse checks every byte value against the definitions written
+ * out below (through the public wrappers).
  *
  * RFC 9051 tag: ASTRING-CHAR except "+"; we are lenient about the list
  * wildcards and "+" since they cannot move a line boundary.  That is
  * 0x21-0x7e except ( ) { " \.  An atom character is a tag character
  * except % * ].
  */
-static const uint64_t tag_chars[2] = {
-	0xfffffcfa00000000ULL, 0x77ffffffefffffffULL
+#define CC_TAG	0x1
+#define CC_ATOM	0x2
+#define CC_IS_TAG(c) ((c) > 0x20 && (c) < 0x7f && (c) != '(' && \
+	(c) != ')' && (c) != '{' && (c) != '"' && (c) != '\\')
+#define CC(c) ((CC_IS_TAG(c) ? CC_TAG : 0) | \
+	(CC_IS_TAG(c) && (c) != '%' && (c) != '*' && (c) != ']' ? CC_ATOM : 0))
+#define CC4(c) CC(c), CC((c) + 1), CC((c) + 2), CC((c) + 3)
+#define CC16(c) CC4(c), CC4((c) + 4), CC4((c) + 8), CC4((c) + 12)
+static const unsigned char char_class[256] = {
+	CC16(0x00), CC16(0x10), CC16(0x20), CC16(0x30),
+	CC16(0x40), CC16(0x50), CC16(0x60), CC16(0x70),
+	CC16(0x80), CC16(0x90), CC16(0xa0), CC16(0xb0),
+	CC16(0xc0), CC16(0xd0), CC16(0xe0), CC16(0xf0),
 };
-static const uint64_t atom_chars[2] = {
-	0xfffff8da00000000ULL, 0x77ffffffcfffffffULL
-};
-
-static bool
-char_in(const uint64_t set[2], unsigned char c)
-{
-	return c < 0x80 && ((set[c >> 6] >> (c & 63)) & 1) != 0;
-}
+#undef CC16
+#undef CC4
+#undef CC
+#undef CC_IS_TAG
 
 static bool
 is_tag_char(unsigned char c)
 {
-	return char_in(tag_chars, c);
+	return (char_class[c] & CC_TAG) != 0;
 }
 
 static bool
 is_atom_char(unsigned char c)
 {
-	return char_in(atom_chars, c);
+	return (char_class[c] & CC_ATOM) != 0;
 }
 
 bool
@@ -185,6 +191,22 @@ bool
 imap_parser_is_atom_char(unsigned char c)
 {
 	return is_atom_char(c);
+}
+
+/*
+ * Where a run of bytes that keeps the parser in its state may end: end,
+ * or earlier if the line limit the per-byte count enforces would be
+ * passed (the byte at pos is counted already).  Tags and keywords are
+ * read this way in one loop; only the byte that ends a run goes round the
+ * state machine again.
+ */
+static inline const unsigned char *
+imap_run_stop(const struct imap_parser *p, const unsigned char *pos,
+    const unsigned char *end)
+{
+	if ((size_t)(end - pos - 1) > p->line_max - p->line_len)
+		return pos + 1 + (p->line_max - p->line_len);
+	return end;
 }
 
 /* First CR or LF in [q, stop), or stop: two vector scans instead of a
@@ -740,13 +762,24 @@ again:
 			break;
 		case ST_TAG:
 			if (is_tag_char(c)) {
-				if (p->tag_len < IMAP_TAG_MAX) {
-					l->tag[p->tag_len++] = (char)c;
-					l->tag[p->tag_len] = '\0';
-				} else {
+				const unsigned char *q = pos + 1,
+				    *stop = imap_run_stop(p, pos, end);
+				size_t n;
+
+				while (q < stop && is_tag_char(*q))
+					q++;
+				n = (size_t)(q - pos);
+				if (n > IMAP_TAG_MAX - p->tag_len) {
 					l->tag_too_long = true;
+					p->tag_len = IMAP_TAG_MAX;
 					l->tag[0] = '\0';
+				} else {
+					memcpy(l->tag + p->tag_len, pos, n);
+					p->tag_len += (unsigned)n;
+					l->tag[p->tag_len] = '\0';
 				}
+				p->line_len += n - 1;
+				pos = q - 1;
 				break;
 			}
 			if (c == ' ') {
@@ -794,11 +827,21 @@ again:
 			FAIL("invalid character in message number");
 		case ST_NAME:
 			if (is_atom_char(c) || (!client && c == ']')) {
-				if (p->name_len < IMAP_NAME_MAX) {
-					l->name[p->name_len++] =
-					    (char)to_upper(c);
-					l->name[p->name_len] = '\0';
-				}
+				const unsigned char *q = pos,
+				    *stop = imap_run_stop(p, pos, end);
+
+				/* pos is in the run; a server keyword may hold
+				 * "]" ("* OK [ALERT]"-style names) */
+				do {
+					if (p->name_len < IMAP_NAME_MAX)
+						l->name[p->name_len++] =
+						    (char)to_upper(*q);
+					q++;
+				} while (q < stop && (is_atom_char(*q) ||
+				    (!client && *q == ']')));
+				l->name[p->name_len] = '\0';
+				p->line_len += (size_t)(q - pos) - 1;
+				pos = q - 1;
 				break;
 			}
 			if (client && c == ' ' && !p->uid_prefix &&
