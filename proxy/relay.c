@@ -70,7 +70,7 @@ static const char *const relay_side_names[] = { "client", "server" };
 static const char *const relay_caps_drop[] = { "COMPRESS=DEFLATE", NULL };
 
 static void relay_pump(struct session *s, int side);
-static void relay_flush(struct session *s, int side);
+static inline void relay_flush(struct session *s, int side);
 
 static struct bufferevent *
 relay_bev(struct session *s, int side)
@@ -502,16 +502,13 @@ relay_send(struct relay_io *io, size_t *offered_r)
  * bufferevent of a TLS side writes on its own).  A short write means the
  * socket buffer is full; the next write edge resumes. */
 static void
-relay_flush(struct session *s, int side)
+relay_flush_queued(struct session *s, int side, size_t queued)
 {
 	struct relay_io *io = &s->io[side];
 	const struct limits_conf *lim = &s->w->conf->limits;
-	size_t offered, queued;
+	size_t offered;
 	ssize_t n;
 
-	if (!io->raw || s->state != SESSION_RELAY)
-		return;
-	queued = evbuffer_get_length(io->out);
 	while (!io->write_blocked && queued > 0) {
 		n = relay_send(io, &offered);
 		if (n < 0) {
@@ -533,6 +530,23 @@ relay_flush(struct session *s, int side)
 	}
 	if (queued <= (size_t)lim->buffer_low)
 		relay_resume(s, !side);
+}
+
+/* Nearly every call finds nothing queued: that case costs no call. */
+static inline void
+relay_flush(struct session *s, int side)
+{
+	struct relay_io *io = &s->io[side];
+	size_t queued;
+
+	if (!io->raw || s->state != SESSION_RELAY)
+		return;
+	queued = evbuffer_get_length(io->out);
+	if (queued == 0) {
+		relay_resume(s, !side);
+		return;
+	}
+	relay_flush_queued(s, side, queued);
 }
 
 static void
