@@ -45,9 +45,11 @@ check-asan:
 # The daemons' scenarios with every crm-* program under valgrind memcheck:
 # fails on any memory error or definite/indirect leak (tests/valgrind.sh).
 # Only scenarios without timing bounds (search_index, enrich_e2e and the
-# latency scenarios time out under memcheck); VALGRIND_SCENARIOS overrides.
+# latency scenarios time out under memcheck; index_lifecycle is crm-index
+# on few messages for this); VALGRIND_SCENARIOS overrides.
 VALGRIND_SCENARIOS ?= imap_plain imap_reload imap_badinput smtp_submission \
-    caldav_http tap_capture imip_capture enrich_kafka enrich_badinput
+    caldav_http tap_capture imip_capture enrich_kafka enrich_badinput \
+    index_lifecycle
 check-valgrind:
 	$(MAKE) B=build-vg OPT="-O1 -g" all
 	tests/valgrind.sh build-vg $(VALGRIND_SCENARIOS)

@@ -2,13 +2,14 @@
 """search_index.py - the Python half of tests/integration/search_index.sh.
 
     search_index.py gen OUTDIR --tenant T --count N [--start I] [--variant V]
-                    [--long]
+                    [--long | --background K]
         Writes OUTDIR/NNNNN.eml (RFC 5322, CRLF), OUTDIR/manifest.tsv (topic,
         key, file, name=value headers: what a producer sends, as
         enrich_gen.py) and OUTDIR/queries.tsv (idempotency key, topic number,
         a paraphrase query for that message).  Message i is about topic
         i mod 24; the paraphrase avoids the message's own words where it can.
         --long: the body also carries the other topics (several chunks).
+        --background K: only K of them (8 make two chunks).
 
     search_index.py latency MANIFEST QUERIES OUT --brokers B --rate R
                     --search CRM_SEARCH_ARGS...
@@ -121,12 +122,15 @@ def gen(a):
         body, query = TOPICS[topic]
         name, addr = ext[i % len(ext)]
         mid = f"ix{i}.{a.variant}@{a.tenant}.mail.example"
+        rest = [t for j, (t, _) in enumerate(TOPICS) if j != topic]
         if a.long:
             # about 600 words: three to four chunks of 200 tokens, the
             # other topics as background and this one in the middle
-            rest = [t for j, (t, _) in enumerate(TOPICS) if j != topic]
             body = "\n\n".join(rest[:11] + [body] + rest[11:] +
                                  rest[:8])
+        elif a.background > 0:
+            k = min(a.background, len(rest))
+            body = "\n\n".join(rest[:k // 2] + [body] + rest[k // 2:k])
         # a line that changes per message, so no two bodies are equal
         body = (f"Hi,\n\n{body}\n\nRef {a.variant}-{i}.\n\nThanks,\n{name}\n")
         raw = "\n".join([
@@ -305,6 +309,8 @@ def main():
     g.add_argument("--variant", default="a")
     g.add_argument("--long", action="store_true",
                    help="bodies of several chunks")
+    g.add_argument("--background", type=int, default=0, metavar="K",
+                   help="K other topics around the message's own")
     l = sub.add_parser("latency")
     l.add_argument("manifest")
     l.add_argument("queries")

@@ -19,14 +19,9 @@
 #      (multi-chunk) messages, restarted each time; afterwards every
 #      message has its chunks exactly once, chunk rows = vectors in the
 #      store, chunk numbers contiguous, nothing left queued or failed
-#   6. the states a kill between two writes leaves (rows committed but
-#      still queued; vectors written but rows not), made by hand: indexing
-#      again restores the rows and adds no vector
-#   7. purge: crm-admin removes a correspondent; crm-index removes the
-#      chunks and vectors of the deleted messages
-#   8. the vector store unreachable (a Qdrant URL where nothing listens):
-#      crm-index backs off, counts no attempt, stops on SIGTERM at once;
-#      a working instance then indexes what waited
+#
+# The crash windows between two writes, purge and an unreachable vector
+# store are index_lifecycle's (few messages, so valgrind can run it).
 . "$(dirname "$0")/../lib/common.sh"
 scenario_init search_index 42
 . "$TLIB/enrich.sh"
@@ -48,10 +43,6 @@ note "$out"
 
 enrich_start a
 index_start_wait a
-
-msg_keys() { # TENANT -> distinct message keys with chunks
-	sql "SELECT count(DISTINCT message_key) FROM message_chunks WHERE tenant_id = '$1'"
-}
 
 # Steady state: crm-enrich has joined its group (a first start waits for
 # the group coordinator, seconds that are not the pipeline's latency)
@@ -119,14 +110,7 @@ done <"$T/lat-globex/queries.tsv"
 note "$checked searches, none crossed tenants; globex finds its 24 too"
 
 step "SIGTERM"
-t0=$(now_ms)
-stop_pid "$INDEX_PID_a" 20 || fail "crm-index did not stop on SIGTERM"
-wait "$INDEX_PID_a"; rc=$?
-[ "$rc" = 0 ] || fail "crm-index exited $rc on SIGTERM"
-grep -q 'stopped: indexed=' "$T/index-a.log" || fail "no stop line"
-note "exited 0 in $(( $(now_ms) - t0 )) ms: $(grep 'stopped:' "$T/index-a.log" | sed 's/.*stopped: //')"
-tf="$T/vec/.crm-index-tenants"
-grep -qx acme "$tf" && grep -qx globex "$tf" || fail "tenants file: $(cat "$tf")"
+index_sigterm a
 
 step "throughput: a backlog of 180 messages"
 "$PY" "$GENI" gen "$T/bl-acme" --tenant acme --count 120 --start 100 --variant B
@@ -187,102 +171,12 @@ total="$(grep -h 'indexed=' "$T"/index-*.log | grep -v 'stopped:\|stats:' |
     sed 's/.*indexed=\([0-9]*\).*/\1/' | awk '{ s += $1 } END { print s }')"
 note "completed batches indexed $total messages for $(sql "SELECT count(DISTINCT message_key) FROM message_chunks") distinct ones"
 
-consistency() { # TENANT
-	local t="$1" msgs keys rows vecs gaps
-	msgs="$(sql "SELECT count(*) FROM messages WHERE tenant_id = '$t'")"
-	keys="$(msg_keys "$t")"
-	rows="$(sql "SELECT count(*) FROM message_chunks WHERE tenant_id = '$t'")"
-	gaps="$(sql "SELECT count(*) FROM (SELECT message_key FROM message_chunks
-	    WHERE tenant_id = '$t' GROUP BY message_key
-	    HAVING max(chunk_no) + 1 <> count(*)) s")"
-	vecs="$(vec_count "$t")"
-	note "$t: messages=$msgs keyed=$keys chunk_rows=$rows vectors=$vecs (vectors rewritten: $(vec_stat "$t" dead_bytes) dead log bytes)"
-	[ "$keys" = "$msgs" ] || fail "$t: $msgs messages but $keys have chunks"
-	[ "$(sql "SELECT count(*) FROM messages m WHERE tenant_id = '$t' AND NOT EXISTS
-	    (SELECT 1 FROM message_chunks c WHERE c.tenant_id = m.tenant_id
-	     AND c.message_key = m.idempotency_key)")" = 0 ] ||
-	    fail "$t: a message has no chunks"
-	[ "$gaps" = 0 ] || fail "$t: $gaps messages with chunk numbers missing"
-	[ "$vecs" = "$rows" ] || fail "$t: $rows chunk rows but $vecs vectors"
-}
-consistency acme
-consistency globex
+index_consistency acme
+index_consistency globex
 [ "$(sql "SELECT count(*) FROM index_queue")" = 0 ] || fail "queue not empty"
 grep -h 'failed' "$T"/index-*.log | grep -v 'failed=0' && fail "crm-index reported failures"
 # every burst message is found by its own paraphrase... among 100 others
 # of 24 topics, ranks are not asserted; the key must be indexed (above)
-
-step "the two crash windows, reproduced exactly"
-# A kill rarely lands in the few milliseconds between two writes, so the
-# states it would leave are made by hand (as the superuser) and crm-index
-# is started on them:
-#  a. chunk rows committed, queue rows not yet deleted: 40 acme messages
-#     queued again;
-#  b. vectors written, chunk rows not committed: 30 more lose their rows
-#     and are queued again.
-rows_before="$(sql "SELECT count(*) FROM message_chunks WHERE tenant_id = 'acme'")"
-dead_before="$(vec_stat acme dead_bytes)"
-sql "INSERT INTO index_queue (tenant_id, message_id, message_key, op)
-    SELECT tenant_id, id, idempotency_key, 'index' FROM messages
-    WHERE tenant_id = 'acme' ORDER BY id LIMIT 70" >/dev/null
-sql "DELETE FROM message_chunks WHERE tenant_id = 'acme' AND message_key IN
-    (SELECT idempotency_key FROM messages WHERE tenant_id = 'acme'
-     ORDER BY id LIMIT 30 OFFSET 40)" >/dev/null
-index_start w
-index_wait_idle 120
-stop_pid "$INDEX_PID_w" 20 || fail "crm-index w did not stop"
-[ "$(sql "SELECT count(*) FROM message_chunks WHERE tenant_id = 'acme'")" = "$rows_before" ] ||
-	fail "chunk rows changed after re-indexing"
-consistency acme
-dead_after="$(vec_stat acme dead_bytes)"
-[ "$dead_after" -gt "$dead_before" ] || fail "no vector was rewritten"
-note "70 messages indexed again: rows and vectors unchanged in number, $((dead_after - dead_before)) log bytes of replaced vectors"
-
-step "purge: crm-admin removes wendy@initrode.example from globex"
-gone="$(sql "SELECT string_agg(m.idempotency_key, ' ') FROM messages m
-    JOIN participants p ON p.message_id = m.id
-    WHERE m.tenant_id = 'globex' AND p.address = 'wendy@initrode.example'")"
-ngone="$(wc -w <<<"$gone")"
-[ "$ngone" -gt 0 ] || fail "no message from wendy"
-index_start d
-"$ADMIN" -d "host=127.0.0.1 port=$PGPORT dbname=crm user=crm_enrich" purge \
-	--tenant globex --address wendy@initrode.example >"$T/purge.log" 2>&1 ||
-	{ cat "$T/purge.log"; fail "crm-admin purge"; }
-index_wait_idle 60
-left="$(sql "SELECT count(*) FROM message_chunks WHERE tenant_id = 'globex'
-    AND message_key = ANY(string_to_array('$gone', ' '))")"
-[ "$left" = 0 ] || fail "$left chunk rows of purged messages remain"
-stop_pid "$INDEX_PID_d" 20 || fail "crm-index d did not stop"
-consistency globex
-note "$ngone purged messages: chunks and vectors removed"
-
-step "vector store unreachable: waited out, no attempt counted"
-# A Qdrant URL where nothing listens (a refused connection is real): every
-# write fails, so crm-index must back off and keep the messages queued
-# with no failure counted against them, then a working instance indexes
-# them.
-alloc_port DEADPORT
-sed -e '/^\[vector\]/,/^\[/{/^backend =/s/.*/backend = qdrant/;/^data_dir =/s|.*|url = http://127.0.0.1:'"$DEADPORT"'|}' \
-    "$T/index.conf" >"$T/index-down.conf"
-"$INDEX" --check -c "$T/index-down.conf" >/dev/null || fail "down config"
-index_start_wait down "$T/index-down.conf"
-"$PY" "$GENI" gen "$T/down" --tenant acme --count 3 --start 950 --variant D
-produce_manifest "$T/down/manifest.tsv"
-for i in $(seq 1 300); do
-	[ "$(grep -c 'indexing unavailable, retrying in' "$T/index-down.log")" -ge 3 ] && break
-	sleep 0.1
-done
-grep -c 'indexing unavailable' "$T/index-down.log" | grep -qv '^[012]$' ||
-	{ cat "$T/index-down.log"; fail "no backoff logged"; }
-[ "$(sql "SELECT count(*) || '/' || max(attempts) FROM index_queue")" = "3/0" ] ||
-	fail "queue after the outage: $(sql "SELECT count(*) || '/' || max(attempts) FROM index_queue")"
-t0=$(now_ms)
-stop_pid "$INDEX_PID_down" 10 || fail "crm-index did not stop during its backoff"
-note "3 messages kept queued, 0 attempts counted; $(grep -o 'retrying in [0-9]* ms' "$T/index-down.log" | tail -n 1) last; SIGTERM during the backoff: $(( $(now_ms) - t0 )) ms"
-index_start_wait up
-index_wait_idle 60
-stop_pid "$INDEX_PID_up" 20 || fail "crm-index up did not stop"
-consistency acme
 
 if grep -nE 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation|assertion' \
     "$T"/index-*.log "$T"/enrich-*.log "$T/latency.log"; then

@@ -18,6 +18,13 @@
 #                                while no crm-index holds the store)
 #   vec_stat TENANT FIELD        another line of `crm-vec count` (rows,
 #                                dead_bytes, replayed_records, ...)
+#   index_sigterm NAME [SECS]    SIGTERM to crm-index NAME: it must exit 0
+#                                with its "stopped:" line, having listed
+#                                acme and globex in its tenants file
+#   index_consistency TENANT     fails unless every message of TENANT has
+#                                its chunks, numbered without gaps, and
+#                                the store holds one vector per chunk row
+#                                (only while no crm-index holds the store)
 #
 # Everything stays in $T: vectors in $T/vec, the tenants crm-index has
 # seen in $T/vec/.crm-index-tenants (its default place).
@@ -79,10 +86,14 @@ index_start() { # NAME [CONF]
 }
 
 index_start_wait() { # NAME [CONF]
-	local i
+	local i pid
 	index_start "$@"
-	for i in $(seq 1 200); do
-		grep -q 'started:' "$T/index-$1.log" && return 0
+	pid="$(eval echo "\$INDEX_PID_${1//-/_}")"
+	# the model loads in about a second, in several under valgrind
+	for i in $(seq 1 1200); do
+		# -s: the background job may not have opened its log yet
+		grep -qs 'started:' "$T/index-$1.log" && return 0
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
 	cat "$T/index-$1.log" >&2
@@ -110,4 +121,37 @@ vec_count() { # TENANT
 vec_stat() { # TENANT FIELD
 	"$VEC" count --dir "$T/vec" --tenant "$1" --dim 384 |
 	    sed -n "s/^$2=\([0-9][0-9]*\)\$/\1/p" | head -n 1
+}
+
+index_consistency() { # TENANT
+	local t="$1" msgs keys rows vecs gaps
+	msgs="$(sql "SELECT count(*) FROM messages WHERE tenant_id = '$t'")"
+	keys="$(sql "SELECT count(DISTINCT message_key) FROM message_chunks
+	    WHERE tenant_id = '$t'")"
+	rows="$(sql "SELECT count(*) FROM message_chunks WHERE tenant_id = '$t'")"
+	gaps="$(sql "SELECT count(*) FROM (SELECT message_key FROM message_chunks
+	    WHERE tenant_id = '$t' GROUP BY message_key
+	    HAVING max(chunk_no) + 1 <> count(*)) s")"
+	vecs="$(vec_count "$t")"
+	note "$t: messages=$msgs keyed=$keys chunk_rows=$rows vectors=$vecs (vectors rewritten: $(vec_stat "$t" dead_bytes) dead log bytes)"
+	[ "$keys" = "$msgs" ] || fail "$t: $msgs messages but $keys have chunks"
+	[ "$(sql "SELECT count(*) FROM messages m WHERE tenant_id = '$t' AND NOT EXISTS
+	    (SELECT 1 FROM message_chunks c WHERE c.tenant_id = m.tenant_id
+	     AND c.message_key = m.idempotency_key)")" = 0 ] ||
+	    fail "$t: a message has no chunks"
+	[ "$gaps" = 0 ] || fail "$t: $gaps messages with chunk numbers missing"
+	[ "$vecs" = "$rows" ] || fail "$t: $rows chunk rows but $vecs vectors"
+}
+
+index_sigterm() { # NAME [SECS]
+	local pid t0 rc tf="$T/vec/.crm-index-tenants"
+	pid="$(eval echo "\$INDEX_PID_${1//-/_}")"
+	t0=$(now_ms)
+	stop_pid "$pid" "${2:-20}" || fail "crm-index $1 did not stop on SIGTERM"
+	wait "$pid"; rc=$?
+	[ "$rc" = 0 ] || fail "crm-index $1 exited $rc on SIGTERM"
+	grep -q 'stopped: indexed=' "$T/index-$1.log" || fail "no stop line"
+	note "exited 0 in $(( $(now_ms) - t0 )) ms: $(grep 'stopped:' "$T/index-$1.log" | sed 's/.*stopped: //')"
+	grep -qx acme "$tf" && grep -qx globex "$tf" ||
+	    fail "tenants file: $(cat "$tf")"
 }
