@@ -59,7 +59,9 @@ kafka_fetch() {
   </dependencies>
 </project>
 POM
-	mvn -q -B -f "$KAFKA_CACHE/pom.xml" dependency:copy-dependencies \
+	# jansi.noreset: Maven 3.8 writes colour resets even with -B
+	MAVEN_OPTS="${MAVEN_OPTS:-} -Djansi.noreset=true" \
+	    mvn -q -B -f "$KAFKA_CACHE/pom.xml" dependency:copy-dependencies \
 	    -DoutputDirectory="$KAFKA_CACHE/libs.tmp" >&2 || return 1
 	rm -rf "$KAFKA_CACHE/libs"
 	mv "$KAFKA_CACHE/libs.tmp" "$KAFKA_CACHE/libs"
