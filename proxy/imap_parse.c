@@ -830,8 +830,8 @@ again:
 				const unsigned char *q = pos,
 				    *stop = imap_run_stop(p, pos, end);
 
-				/* pos is in the run; a server keyword may hold
-				 * "]" ("* OK [ALERT]"-style names) */
+				/* pos is in the run; in server lines "]" counts
+				 * as a keyword byte, as it always has here */
 				do {
 					if (p->name_len < IMAP_NAME_MAX)
 						l->name[p->name_len++] =
