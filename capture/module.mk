@@ -5,7 +5,8 @@
 # spool*.o and crc32c.o are pure (no library but libc): PURE_OBJS.
 # event.o needs OpenSSL's libcrypto (SHA-256), so it is listed separately
 # for whoever links it: crm-capture, crm-proxy, test_event, spool-tool.
-CAPTURE_PURE_SRCS := capture/crc32c.c capture/spool.c capture/spool_reader.c
+CAPTURE_PURE_SRCS := capture/crc32c.c capture/spool.c capture/spool_reader.c \
+	capture/spool_stage.c
 CAPTURE_PURE_OBJS := $(CAPTURE_PURE_SRCS:%.c=$(B)/%.o)
 PURE_OBJS += $(CAPTURE_PURE_OBJS)
 

@@ -306,6 +306,21 @@ ship_writer_gone(struct shipper *s, const char *writer)
 	 * moment (spool_writer_open retries). */
 	gone = flock(fd, LOCK_SH | LOCK_NB) == 0;
 	close(fd);
+	if (gone) {
+		/* A staged writer killed before its thread caught up: its
+		 * last records are still in the stage (docs/spool.md). */
+		int rc = spool_writer_recover(s->conf->spool_dir, writer);
+
+		if (rc < 0)
+			log_warn("writer %s: cannot write out its stage; its "
+			    "segment waits", writer);
+		if (rc == 2)
+			log_info("writer %s: gone; wrote out what its stage "
+			    "held", writer);
+		if (rc == 0 || rc == 2)
+			return true;
+		gone = false;
+	}
 	return gone;
 }
 

@@ -11,6 +11,9 @@
  * is exactly what write(2) returned for; the trailer is written last, in
  * the same write(2) as the record's final bytes, so a record is either
  * complete or visibly incomplete.
+ *
+ * With a stage (spool_stage.h) the same bytes go into a shared ring
+ * instead, and the stage's thread writes the segments.
  */
 #include "capture/spool.h"
 
@@ -32,7 +35,11 @@
 
 #include "capture/crc32c.h"
 #include "capture/spool_format.h"
+#include "capture/spool_stage.h"
 #include "lib/xmalloc.h"
+
+/* Staged: ring room a rotation needs (seal, padding, segment header). */
+#define SPOOL_STAGE_ROTATE_ROOM (SPOOL_REC_HDR_LEN + 4096 + SPOOL_SEG_HDR_LEN)
 
 /* Payload bytes gathered before a write(2); larger appends go straight
  * from the caller's buffer. */
@@ -108,6 +115,9 @@ struct spool_writer {
 	uint64_t prev_size;
 	uint64_t prev_dropped;
 	uint64_t wb_page;	/* the page size, a power of two */
+	/* Staged mode: the segments are written by the stage's thread; fd
+	 * stays -1 and nothing here touches the files. */
+	struct spool_stage *stage;
 	bool wb_no_cachestat;	/* kernel without cachestat(2) */
 
 	enum spool_wstate state;
@@ -410,6 +420,19 @@ spool_segment_retire(struct spool_writer *w)
 static int
 spool_writev_all(struct spool_writer *w, struct iovec *iov, int iovcnt)
 {
+	if (w->stage != NULL) {
+		uint64_t n = 0;
+
+		if (spool_stage_put(w->stage, iov, iovcnt) != 0)
+			return -1;
+		for (int i = 0; i < iovcnt; i++)
+			n += iov[i].iov_len;
+		w->seg_size += n;
+		w->flushed += n;
+		atomic_fetch_add_explicit(&w->shm->d->bytes_written, n,
+		    memory_order_relaxed);
+		return 0;
+	}
 	while (iovcnt > 0) {
 		ssize_t n = writev(w->fd, iov, iovcnt);
 
@@ -466,25 +489,12 @@ spool_flush(struct spool_writer *w)
 	return rc;
 }
 
-static int
-spool_segment_create(struct spool_writer *w)
+static void
+spool_segment_header(struct spool_writer *w, uint8_t hdr[SPOOL_SEG_HDR_LEN])
 {
-	uint8_t hdr[SPOOL_SEG_HDR_LEN] = { 0 };
-	struct iovec iov = { hdr, sizeof(hdr) };
 	uint64_t nonce;
-	char path[4096];
-	int fd;
 
-	w->seg_seq++;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s.%016llx.seg", w->dir,
-	    w->id, (unsigned long long)w->seg_seq) >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-	    0640);
-	if (fd < 0)
-		return -1;
+	memset(hdr, 0, SPOOL_SEG_HDR_LEN);
 	/* The nonce ties crm-capture's saved offsets to this file, not to a
 	 * later file that might reuse the name. */
 	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) !=
@@ -495,6 +505,53 @@ spool_segment_create(struct spool_writer *w)
 	spool_put32(hdr + 8, SPOOL_VERSION);
 	spool_put64(hdr + 16, nonce);
 	spool_put32(hdr + 28, crc32c(0, hdr, 28));
+}
+
+/* Staged: the next segment begins in the stream (first: the one the
+ * stage opened with, seg_seq already). */
+static int
+spool_segment_staged(struct spool_writer *w, bool first)
+{
+	uint8_t hdr[SPOOL_SEG_HDR_LEN];
+	struct iovec iov = { hdr, sizeof(hdr) };
+
+	if (!first &&
+	    spool_stage_rotate(w->stage, w->seg_seq + 1, sizeof(hdr)) != 0)
+		return -1;
+	if (!first)
+		w->seg_seq++;
+	spool_segment_header(w, hdr);
+	w->seg_size = 0;
+	w->need_rotate = false;
+	if (spool_writev_all(w, &iov, 1) != 0) {
+		w->need_rotate = true;
+		return -1;
+	}
+	spool_stage_commit(w->stage);
+	return 0;
+}
+
+static int
+spool_segment_create(struct spool_writer *w)
+{
+	uint8_t hdr[SPOOL_SEG_HDR_LEN];
+	struct iovec iov = { hdr, sizeof(hdr) };
+	char path[4096];
+	int fd;
+
+	if (w->stage != NULL)
+		return spool_segment_staged(w, false);
+	w->seg_seq++;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.%016llx.seg", w->dir,
+	    w->id, (unsigned long long)w->seg_seq) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	    0640);
+	if (fd < 0)
+		return -1;
+	spool_segment_header(w, hdr);
 	spool_segment_retire(w);
 	w->fd = fd;
 	w->seg_size = 0;
@@ -508,6 +565,14 @@ spool_segment_create(struct spool_writer *w)
 	return 0;
 }
 
+/* Staged: what was put so far ends whole records. */
+static void
+spool_whole(struct spool_writer *w)
+{
+	if (w->stage != NULL)
+		spool_stage_commit(w->stage);
+}
+
 /* A seal tells crm-capture this segment is complete: once shipped it can
  * go, without waiting for this writer's next segment. */
 static void
@@ -516,7 +581,7 @@ spool_segment_seal(struct spool_writer *w)
 	uint8_t hdr[SPOOL_REC_HDR_LEN] = { 0 };
 	struct iovec iov = { hdr, sizeof(hdr) };
 
-	if (w->fd < 0 || w->need_rotate)
+	if ((w->fd < 0 && w->stage == NULL) || w->need_rotate)
 		return;
 	memcpy(hdr, SPOOL_REC_MAGIC, 4);
 	hdr[4] = SPOOL_VERSION;
@@ -525,6 +590,7 @@ spool_segment_seal(struct spool_writer *w)
 	spool_put64(hdr + 20, spool_now_ms());
 	spool_put32(hdr + 28, crc32c(0, hdr, 28));
 	(void)spool_writev_all(w, &iov, 1);
+	spool_whole(w);
 }
 
 static uint64_t
@@ -616,8 +682,26 @@ spool_writer_open(const char *dir, const char *writer_id,
 		*errstr_r = "writer id is locked by another process";
 		goto fail;
 	}
+	/* A staged writer killed before its thread caught up left the rest
+	 * in its stage: into the segments with it, before counting them. */
+	if (spool_stage_recover(dir, writer_id) < 0) {
+		*errstr_r = "cannot recover the writer's stage";
+		goto fail;
+	}
 	w->seg_seq = spool_scan_max_seq(dir, writer_id);
 	w->buf = xmalloc(SPOOL_WBUF_SIZE);
+	if (limits->stage_dir != NULL && limits->stage_dir[0] != '\0') {
+		w->stage = spool_stage_open(dir, writer_id, limits->stage_dir,
+		    limits->stage_size, w->seg_seq + 1, errstr_r);
+		if (w->stage == NULL)
+			goto fail;
+		w->seg_seq++;
+		if (spool_segment_staged(w, true) != 0) {
+			*errstr_r = "cannot stage a segment header";
+			goto fail;
+		}
+		return w;
+	}
 	if (spool_segment_create(w) != 0) {
 		*errstr_r = "cannot create a spool segment";
 		goto fail;
@@ -631,6 +715,41 @@ fail:;
 	return NULL;
 }
 
+int
+spool_writer_recover(const char *dir, const char *id)
+{
+	char path[4096];
+	struct stat sb;
+	int fd, rc;
+
+	if (!spool_writer_id_ok(id) || (size_t)snprintf(path, sizeof(path),
+	    "%s/%s.stage", dir, id) >= sizeof(path)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (lstat(path, &sb) != 0)
+		return errno == ENOENT ? 0 : -1;
+	snprintf(path, sizeof(path), "%s/%s.lock", dir, id);
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+		rc = errno == EWOULDBLOCK ? 1 : -1;
+	else if ((rc = spool_stage_recover(dir, id)) > 0)
+		rc = 2;
+	int saved = errno;
+
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+void
+spool_writer_sync(struct spool_writer *w)
+{
+	if (w->stage != NULL)
+		spool_stage_wait(w->stage);
+}
+
 void
 spool_writer_close(struct spool_writer **wp)
 {
@@ -641,6 +760,7 @@ spool_writer_close(struct spool_writer **wp)
 	if (w->state != SPOOL_W_IDLE)
 		spool_record_abort(w);
 	spool_segment_seal(w);
+	spool_stage_close(&w->stage);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->prev_fd >= 0)
@@ -725,11 +845,27 @@ spool_record_begin(struct spool_writer *w, const char *topic, const void *key,
 		atomic_fetch_add(&w->shm->d->records_dropped, 1);
 		return SPOOL_FULL;
 	}
+	if (w->stage != NULL && spool_stage_take_errors(w->stage) > 0) {
+		/* the thread lost the rest of a segment to a write error */
+		atomic_fetch_add(&w->shm->d->records_failed, 1);
+		w->need_rotate = true;
+	}
 	if (w->need_rotate || w->seg_size >= w->lim.segment_size) {
-		spool_segment_seal(w);
-		if (spool_segment_create(w) != 0) {
-			atomic_fetch_add(&w->shm->d->records_failed, 1);
-			return SPOOL_IO_ERROR;
+		if (w->stage != NULL && (!spool_stage_can_rotate(w->stage) ||
+		    spool_stage_room(w->stage) < SPOOL_STAGE_ROTATE_ROOM)) {
+			/* The thread has not reached the last rotation yet, or
+			 * the ring is full: carry on in this segment, or, if
+			 * it cannot take more, drop the record. */
+			if (w->need_rotate) {
+				atomic_fetch_add(&w->shm->d->records_dropped, 1);
+				return SPOOL_FULL;
+			}
+		} else {
+			spool_segment_seal(w);
+			if (spool_segment_create(w) != 0) {
+				atomic_fetch_add(&w->shm->d->records_failed, 1);
+				return SPOOL_IO_ERROR;
+			}
 		}
 	}
 	tl = strlen(topic);
@@ -793,6 +929,7 @@ spool_abandon(struct spool_writer *w, enum spool_status why)
 	w->buf_len = 0;
 	w->state = why == SPOOL_OK ? SPOOL_W_IDLE : SPOOL_W_FAILED;
 	w->fail_status = why;
+	spool_whole(w);
 }
 
 static enum spool_status
@@ -800,13 +937,18 @@ spool_io_failed(struct spool_writer *w)
 {
 	/* A partial write may have left half a chunk: never append to this
 	 * segment again; the reader treats the tail as torn. */
+	bool full = w->stage != NULL && errno == ENOBUFS;
+
 	w->need_rotate = true;
 	w->buf_len = 0;
 	w->chunk_at = 0;
 	w->state = SPOOL_W_FAILED;
-	w->fail_status = SPOOL_IO_ERROR;
-	atomic_fetch_add(&w->shm->d->records_failed, 1);
-	return SPOOL_IO_ERROR;
+	/* A full stage (the disk behind by the whole ring) drops the
+	 * record, as a full spool does. */
+	w->fail_status = full ? SPOOL_FULL : SPOOL_IO_ERROR;
+	atomic_fetch_add(full ? &w->shm->d->records_dropped :
+	    &w->shm->d->records_failed, 1);
+	return w->fail_status;
 }
 
 enum spool_status
@@ -898,10 +1040,12 @@ spool_record_commit(struct spool_writer *w, const struct spool_header *hdrs,
 	memcpy(t + SPOOL_TRL_LEN + ml + 4, SPOOL_END_MAGIC, 4);
 	w->buf_len += 4 + SPOOL_TRL_LEN + ml + 8;
 	if (spool_flush(w) != 0) {
-		spool_io_failed(w);
+		enum spool_status st = spool_io_failed(w);
+
 		w->state = SPOOL_W_IDLE;
-		return SPOOL_IO_ERROR;
+		return st;
 	}
+	spool_whole(w);
 	w->state = SPOOL_W_IDLE;
 	w->rec_seq++;
 	atomic_fetch_add(&w->shm->d->records_committed, 1);

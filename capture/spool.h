@@ -52,6 +52,11 @@ struct spool_limits {
 	uint64_t spool_max;
 	/* Largest payload accepted per record, <= SPOOL_PAYLOAD_MAX. */
 	uint64_t payload_max;
+	/* Staged writes (docs/spool.md): a ring of stage_size bytes in a file
+	 * under stage_dir (tmpfs) and a thread that writes the segments.
+	 * NULL: the writer writes them itself. */
+	const char *stage_dir;
+	uint64_t stage_size;
 };
 
 enum spool_status {
@@ -94,6 +99,19 @@ struct spool_writer *spool_writer_open(const char *dir, const char *writer_id,
  * still open is aborted first.  NULL-safe.
  */
 void spool_writer_close(struct spool_writer **wp);
+
+/*
+ * For crm-capture: if writer id of dir is not running and left a stage
+ * (it was killed), writes what the stage held into its segments, holding
+ * the writer's lock meanwhile.  Returns 2 (written out), 0 (nothing to
+ * do), 1 (the writer is running), -1 on error (errno).
+ */
+int spool_writer_recover(const char *dir, const char *id);
+
+/* Staged writer: waits until every committed record is in its segment
+ * file (tests, and anyone who must read the files at once).  A plain
+ * writer has nothing to wait for. */
+void spool_writer_sync(struct spool_writer *w);
 
 /*
  * Starts a record for Kafka topic `topic` with key key/key_len and the

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <openssl/ssl.h>
 
 #include "lib/conf.h"
@@ -1009,6 +1010,7 @@ config_capture_defaults(struct proxy_conf *conf)
 	conf->capture.segment_size = 64ULL << 20;
 	conf->capture.header_max = 64 * 1024;
 	conf->capture.writers_max = 16;
+	conf->capture.stage_size = 64ULL << 20;
 	conf->capture.metrics_interval = 10;
 }
 
@@ -1092,6 +1094,32 @@ config_tap_key(struct config_ctx *c, const char *section, const char *k,
 			    &cc->header_max, err);
 		if (strcmp(k, "writers") == 0)
 			return conf_parse_uint(v, 1, 64, &cc->writers_max, err);
+		if (strcmp(k, "stage_dir") == 0) {
+			struct stat sb;
+
+			if (*v != '\0' && (*v != '/' || stat(v, &sb) != 0 ||
+			    !S_ISDIR(sb.st_mode))) {
+				snprintf(err, CONF_ERR_MAX, "stage_dir = \"%s\": "
+				    "must be an existing directory, given as an "
+				    "absolute path (a tmpfs such as /dev/shm)",
+				    v);
+				return -1;
+			}
+			free(cc->stage_dir);
+			cc->stage_dir = *v != '\0' ? xstrdup(v) : NULL;
+			return 0;
+		}
+		if (strcmp(k, "stage_size") == 0) {
+			if (conf_parse_size(v, 4ULL << 20, 4ULL << 30,
+			    &cc->stage_size, err) != 0)
+				return -1;
+			if (cc->stage_size % (4ULL << 20) != 0) {
+				snprintf(err, CONF_ERR_MAX,
+				    "stage_size must be a multiple of 4m");
+				return -1;
+			}
+			return 0;
+		}
 		if (strcmp(k, "tenant") == 0 || strcmp(k, "default_tenant") ==
 		    0) {
 			if (!config_tenant_name_ok(v)) {
@@ -1190,6 +1218,7 @@ config_capture_free(struct proxy_conf *conf)
 	free(conf->tenants);
 	/* spool_dir and tenant: config_smtp_free() */
 	free(conf->capture.metrics_file);
+	free(conf->capture.stage_dir);
 }
 
 const struct tenant_conf *

@@ -131,6 +131,8 @@ struct capture_conf {
 	uint64_t payload_max;
 	uint64_t header_max;	/* IMAP tap: header bytes for the policy */
 	unsigned writers_max;	/* IMAP tap: spool writers per worker */
+	char *stage_dir;	/* IMAP tap: staged writes; NULL: plain */
+	uint64_t stage_size;	/* ring bytes per staged writer */
 	char *metrics_file;	/* Prometheus text, rewritten; NULL: off */
 	unsigned metrics_interval;
 };

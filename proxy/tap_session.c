@@ -30,6 +30,8 @@ tap_worker_init(struct worker *w)
 		.segment_size = cc->segment_size,
 		.spool_max = cc->spool_max,
 		.payload_max = cc->payload_max,
+		.stage_dir = cc->stage_dir,
+		.stage_size = cc->stage_size,
 	};
 	const char *err = NULL;
 
