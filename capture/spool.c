@@ -967,7 +967,10 @@ spool_record_append(struct spool_writer *w, const void *data, size_t len)
 	}
 	w->crc = crc32c(w->crc, p, len);
 	w->payload_len += len;
-	if (len >= SPOOL_WBUF_FLUSH) {
+	/* Large appends, and every append of a staged writer (a copy into
+	 * buf would only precede the copy into the ring), are chunks of
+	 * their own. */
+	if (len >= SPOOL_WBUF_FLUSH || (w->stage != NULL && len > 0)) {
 		if (spool_flush(w) != 0)
 			return spool_io_failed(w);
 		while (len > 0) {

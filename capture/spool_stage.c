@@ -258,22 +258,23 @@ spool_stage_hold(bool on)
 static bool
 stage_has_work(struct spool_stage *st)
 {
-	struct stage_io *io = &st->io;
-	struct spool_stage_hdr *h = io->h;
+	struct spool_stage_hdr *h = st->io.h;
 	uint64_t lim = atomic_load(&h->end), clim = atomic_load(&h->commit);
 	uint64_t rs = atomic_load(&h->rot_seq);
+	/* not io->d: a helping producer may be moving it */
+	uint64_t d = atomic_load(&h->durable);
 
 	if (atomic_load(&st->stop))
 		return true;
 	if (rs != 0) {
 		uint64_t from = atomic_load(&h->rot_from);
 
-		if (io->d >= from)
+		if (d >= from)
 			return true;
 		lim = min64(lim, from);
 		clim = min64(clim, from);
 	}
-	return clim > io->d || (lim > io->d && lim - io->d >= STAGE_WAKE);
+	return clim > d || (lim > d && lim - d >= STAGE_WAKE);
 }
 
 static void *
