@@ -1010,7 +1010,7 @@ config_capture_defaults(struct proxy_conf *conf)
 	conf->capture.segment_size = 64ULL << 20;
 	conf->capture.header_max = 64 * 1024;
 	conf->capture.writers_max = 16;
-	conf->capture.stage_size = 64ULL << 20;
+	conf->capture.stage_size = 16ULL << 20;
 	conf->capture.metrics_interval = 10;
 }
 
