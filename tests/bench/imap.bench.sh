@@ -14,6 +14,10 @@
 #               standing in for a broker on another host).  Bulk FETCH
 #               only; needs build/crm-capture and the Kafka jars
 #               (tests/lib/kafka.sh fetches them with mvn once).
+#   crm-stage   the crm-tap proxy restarted with staged spool writes
+#               ([capture] stage_dir on tmpfs, docs/spool.md): the relay
+#               copies into a ring, a thread writes the segments with
+#               O_DIRECT.  Same port, spool and crm-capture as crm-tap.
 #
 # Environment (defaults in brackets):
 #   BENCH_BASE [22000]     ports BASE+143/993 Dovecot, +144/+145 nginx/auth,
@@ -69,6 +73,10 @@ ulimit -Sn "$(ulimit -Hn)"
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 W="$(mktemp -d /tmp/crm-bench.XXXXXX)"
+# the crm-stage row's rings: tmpfs where there is one
+STAGE_DIR="$(mktemp -d /dev/shm/crm-bench-stage.XXXXXX 2>/dev/null ||
+    mktemp -d /tmp/crm-bench-stage.XXXXXX)"
+chmod 1777 "$STAGE_DIR"
 chmod 755 "$W"	# Dovecot's unprivileged users must traverse it
 mkdir -p "$W/dovecot" "$W/nginx" "$W/crm" "$W/crm-tls" "$W/crm-tap" "$W/tls"
 
@@ -77,6 +85,7 @@ cleanup() {
 	bench_stop "$W/crm-tls/crm-proxy.pid"
 	bench_stop "$W/crm-tap/crm-proxy.pid"
 	bench_stop "$W/crm-tap/crm-capture.pid"
+	rm -rf "$STAGE_DIR"
 	bench_stop "$W/kafka/kafka.pid"
 	bench_stop "$W/nginx/nginx.pid.master"
 	bench_stop "$W/dovecot/dovecot.pid"
@@ -101,17 +110,19 @@ trap 'exit 130' INT TERM
 
 TARGETS=(direct direct-tls nginx crm-proxy crm-tls)
 # The tap phase, after the others (Kafka must not run during them).
-TAP_TARGETS=(direct nginx crm-proxy crm-tap)
+TAP_TARGETS=(direct nginx crm-proxy crm-tap crm-stage)
 declare -A PORT=([direct]=$P_IMAP [direct-tls]=$P_IMAPS [nginx]=$P_NGINX
-	[crm-proxy]=$P_CRM [crm-tls]=$P_CRM_TLS [crm-tap]=$P_TAP)
+	[crm-proxy]=$P_CRM [crm-tls]=$P_CRM_TLS [crm-tap]=$P_TAP
+	[crm-stage]=$P_TAP)
 declare -A TLS=([direct]="" [direct-tls]=--tls [nginx]="" [crm-proxy]=""
-	[crm-tls]=--tls [crm-tap]="")
+	[crm-tls]=--tls [crm-tap]="" [crm-stage]="")
 declare -A PIDFILE=([direct]=$W/dovecot/dovecot.pid
 	[direct-tls]=$W/dovecot/dovecot.pid [nginx]=$W/nginx/nginx.pid.master
 	[crm-proxy]=$W/crm/crm-proxy.pid [crm-tls]=$W/crm-tls/crm-proxy.pid
-	[crm-tap]=$W/crm-tap/crm-proxy.pid)
+	[crm-tap]=$W/crm-tap/crm-proxy.pid [crm-stage]=$W/crm-tap/crm-proxy.pid)
 declare -A REF=([direct]=direct [direct-tls]=direct-tls [nginx]=direct
-	[crm-proxy]=direct [crm-tls]=direct-tls [crm-tap]=direct)
+	[crm-proxy]=direct [crm-tls]=direct-tls [crm-tap]=direct
+	[crm-stage]=direct)
 declare -A STATE	# "" = running, otherwise why the row is empty
 declare -A R		# results: R[target.metric]
 
@@ -291,6 +302,8 @@ if [ -x "$CRM_PROXY" ]; then
 	crm_conf "$W/crm/crm-proxy.conf" plain
 	crm_conf "$W/crm-tls/crm-proxy.conf" tls
 	crm_conf "$W/crm-tap/crm-proxy.conf" tap
+	sed "s|^tenant = bench|&\nstage_dir = $STAGE_DIR|" \
+	    "$W/crm-tap/crm-proxy.conf" >"$W/crm-tap/crm-proxy-stage.conf"
 	cp -f "$W/crm/crm-proxy.conf" "$BENCH_OUT/crm-proxy-bench.conf"
 	cp -f "$W/crm-tls/crm-proxy.conf" "$BENCH_OUT/crm-proxy-bench-tls.conf"
 	start_target crm-proxy || true
@@ -359,13 +372,16 @@ done
 bulk_round() {
 	local t="$1" k="$2" round="$3" c0 c1 k0=0
 	c0="$(bench_cpu_ticks "$(root_pid "$t")")"
-	[ "$t" != crm-tap ] ||
-		k0="$(bench_cpu_ticks "$(cat "$W/crm-tap/crm-capture.pid")")"
+	case "$t" in crm-tap|crm-stage)
+		k0="$(bench_cpu_ticks "$(cat "$W/crm-tap/crm-capture.pid")")";;
+	esac
 	ib "$t" bulk bulk -c "$BULK_CONNS" -r "$BULK_REPEAT" --max-time 120 ||
 		return 0
 	c1="$(bench_cpu_ticks "$(root_pid "$t")")"
-	[ "$t" != crm-tap ] || R[capture.ticks]=$(( ${R[capture.ticks]:-0} +
-		$(bench_cpu_ticks "$(cat "$W/crm-tap/crm-capture.pid")") - k0 ))
+	case "$t" in crm-tap|crm-stage)
+		R[capture.ticks]=$(( ${R[capture.ticks]:-0} +
+		    $(bench_cpu_ticks "$(cat "$W/crm-tap/crm-capture.pid")") - k0 ));;
+	esac
 	R[$t.$k.$round]="$(kv "$OUT" mb_per_s)"
 	R[$t.${k}ticks]=$(( ${R[$t.${k}ticks]:-0} + c1 - c0 ))
 	R[$t.${k}bytes]=$(( ${R[$t.${k}bytes]:-0} + $(kv "$OUT" bytes) ))
@@ -516,12 +532,29 @@ tap_settle() {
 	done
 	sleep 1
 }
+# The crm-tap and crm-stage rows are one proxy on one port, restarted with
+# the other configuration when the row changes (SIGTERM: a staged writer
+# writes out its ring and removes it).
+TAP_CONF_NOW=crm-tap
+tap_proxy_as() { # crm-tap|crm-stage
+	local conf="$W/crm-tap/crm-proxy.conf"
+
+	[ "$1" != "$TAP_CONF_NOW" ] || return 0
+	[ "$1" = crm-tap ] || conf="$W/crm-tap/crm-proxy-stage.conf"
+	stop_target crm-tap
+	bench_proxy_start "$W/crm-tap" "$conf" "$P_TAP" ||
+		{ STATE[$1]="did not start"; return 1; }
+	TAP_CONF_NOW="$1"
+}
 if [ -x "$CRM_PROXY" ] && start_target crm-tap; then
 	bench_log "tap: bulk FETCH, $BULK_ROUNDS rounds: ${TAP_TARGETS[*]}"
 	ib crm-tap warmup bulk -c 1 --max-time 120 || true
 	for round in $(seq "$BULK_ROUNDS"); do
 		for t in "${TAP_TARGETS[@]}"; do
 			running "$t" || continue
+			case "$t" in crm-tap|crm-stage)
+				tap_proxy_as "$t" || continue;;
+			esac
 			w="$(tap_settle)"
 			[ "$t" != direct ] || [ "$round" = 1 ] ||
 				R[tap.settle]="${R[tap.settle]:+${R[tap.settle]} }$w"
@@ -535,7 +568,7 @@ if [ -x "$CRM_PROXY" ] && start_target crm-tap; then
 	R[tap.spooled]="$(prom records_spooled_total)"
 	R[tap.acked]="$(prom records_acked_total)"
 	R[tap.capcpu]="$(awk -v k="${R[capture.ticks]:-0}" -v hz="$HZ" \
-	    -v b="${R[crm-tap.tapbytes]:-0}" \
+	    -v b="$(( ${R[crm-tap.tapbytes]:-0} + ${R[crm-stage.tapbytes]:-0} ))" \
 	    'BEGIN { if (b > 0) printf "%.3f", k / hz / (b / 1e9) }')"
 fi
 
@@ -605,7 +638,8 @@ report() {
 		for t in "${TAP_TARGETS[@]}"; do
 			printf '%-11s %-16s %s\n' "$t" "$(cell "$t" tap)" "${R[$t.tapcpu]:--}"
 		done
-		echo "crm-capture used ${R[tap.capcpu]:--} s/GB while the crm-tap rounds ran; records spooled" \
+		echo "crm-stage: the crm-tap proxy with staged spool writes ([capture] stage_dir on tmpfs)."
+		echo "crm-capture used ${R[tap.capcpu]:--} s/GB while the crm-tap and crm-stage rounds ran; records spooled" \
 		    "${R[tap.spooled]}, acknowledged by Kafka ${R[tap.acked]:-0}, all ${R[tap.drain]} s after the last round"
 		echo "(after the earlier crm-tap rounds: ${R[tap.settle]:--} s, the wait before the next round)."
 		echo
@@ -660,13 +694,16 @@ report() {
 		else
 			check MISSED "$HELD_TARGET idle connections held (plaintext): $a of $last"
 		fi
-		a="${R[crm-tap.tap]:-}" b="${R[direct.tap]:-0}"
+		# the tap as deployed for throughput: staged writes
+		local tp=crm-stage
+		[ -n "${R[crm-stage.tap]:-}" ] || tp=crm-tap
+		a="${R[$tp.tap]:-}" b="${R[direct.tap]:-0}"
 		if [ -z "$a" ]; then
 			check MISSED "tap-on bulk >= 0.85x direct: no figure (crm-tap ${STATE[crm-tap]:-did not run})"
 		elif cmp "$a" ">=" "$(awk -v b="$b" 'BEGIN { print 0.85 * b }')"; then
-			check PASS "tap-on bulk >= 0.85x direct: $a vs $b MB/s"
+			check PASS "tap-on bulk >= 0.85x direct ($tp): $a vs $b MB/s"
 		else
-			check MISSED "tap-on bulk >= 0.85x direct: $a vs $b MB/s"
+			check MISSED "tap-on bulk >= 0.85x direct ($tp): $a vs $b MB/s"
 		fi
 		if [ -n "${R[tap.spooled]:-}" ] &&
 		    [ "${R[tap.acked]:-0}" -ge "${R[tap.spooled]}" ]; then

@@ -16,6 +16,8 @@
 # Last, bob's copy of the mailbox through a plaintext listener to a
 # plaintext upstream (the relay's flat path, relay.c): the 500 answers
 # must equal Dovecot's and 500 more records must match them byte for byte.
+# The workers stage their spool writes (stage_dir, docs/spool.md) here;
+# tap_kill and the other tap scenarios cover the plain writer.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/../lib/common.sh"
@@ -53,6 +55,8 @@ for i in $(seq 1 100); do
 done
 kcat -b "$KAFKA_BOOTSTRAP" -L 2>/dev/null | grep -q 'topic "crm.calendar.v1"' ||
 	fail "crm-capture did not look up crm.calendar.v1 when it started"
+mkdir -p "$T/stage" && chmod 1777 "$T/stage"
+TAP_CAPTURE_EXTRA="stage_dir = $T/stage"
 tap_proxy_capture acme
 # bob: plaintext listener -> plaintext upstream, both legs raw
 PROXY_PLAIN=1
