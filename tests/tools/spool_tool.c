@@ -103,7 +103,10 @@ user_of(uint64_t i, char *buf, size_t size)
 static int
 do_write(const char *dir, const struct opts *o)
 {
-	struct spool_limits lim = { 16 * 1024 * 1024, 0, SPOOL_PAYLOAD_MAX };
+	struct spool_limits lim = {
+		.segment_size = 16 * 1024 * 1024,
+		.payload_max = SPOOL_PAYLOAD_MAX,
+	};
 	const char *err = NULL;
 	struct spool_writer *w = spool_writer_open(dir, o->writer, &lim, &err);
 	uint64_t t0, spent = 0, bytes = 0;
