@@ -260,6 +260,18 @@ spool_writer_id_ok(const char *id)
 	return true;
 }
 
+int
+spool_segment_path(char *buf, size_t len, const char *dir, const char *id,
+    uint64_t seq)
+{
+	if ((size_t)snprintf(buf, len, "%s/%s.%016llx.seg", dir, id,
+	    (unsigned long long)seq) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
 bool
 spool_segment_name_parse(const char *name, char *writer_r, uint64_t *seq_r)
 {
@@ -421,12 +433,11 @@ static int
 spool_writev_all(struct spool_writer *w, struct iovec *iov, int iovcnt)
 {
 	if (w->stage != NULL) {
-		uint64_t n = 0;
+		ssize_t k = spool_stage_put(w->stage, iov, iovcnt);
+		uint64_t n = (uint64_t)k;
 
-		if (spool_stage_put(w->stage, iov, iovcnt) != 0)
+		if (k < 0)
 			return -1;
-		for (int i = 0; i < iovcnt; i++)
-			n += iov[i].iov_len;
 		w->seg_size += n;
 		w->flushed += n;
 		atomic_fetch_add_explicit(&w->shm->d->bytes_written, n,
@@ -542,11 +553,9 @@ spool_segment_create(struct spool_writer *w)
 	if (w->stage != NULL)
 		return spool_segment_staged(w, false);
 	w->seg_seq++;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s.%016llx.seg", w->dir,
-	    w->id, (unsigned long long)w->seg_seq) >= sizeof(path)) {
-		errno = ENAMETOOLONG;
+	if (spool_segment_path(path, sizeof(path), w->dir, w->id,
+	    w->seg_seq) != 0)
 		return -1;
-	}
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
 	    0640);
 	if (fd < 0)
@@ -612,7 +621,7 @@ spool_scan_max_seq(const char *dir, const char *id)
 }
 
 static int
-spool_lock(const char *dir, const char *id)
+spool_lock(const char *dir, const char *id, int tries)
 {
 	char path[4096];
 	int fd;
@@ -625,15 +634,17 @@ spool_lock(const char *dir, const char *id)
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
 		return -1;
 	/* crm-capture probes the lock (shared, non-blocking) to learn that
-	 * a writer is gone; retry briefly so a probe never fails a start. */
-	for (int i = 0; i < 200; i++) {
+	 * a writer is gone; a writer retries briefly (tries x 1 ms) so a
+	 * probe never fails a start. */
+	for (int i = 0; i < tries; i++) {
 		struct timespec ts = { 0, 1000000 };
 
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			return fd;
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			break;
-		nanosleep(&ts, NULL);
+		if (i + 1 < tries)
+			nanosleep(&ts, NULL);
 	}
 	int saved = errno;
 
@@ -678,7 +689,7 @@ spool_writer_open(const char *dir, const char *writer_id,
 		*errstr_r = "cannot map the spool counter file";
 		goto fail;
 	}
-	if ((w->lock_fd = spool_lock(dir, writer_id)) < 0) {
+	if ((w->lock_fd = spool_lock(dir, writer_id, 200)) < 0) {
 		*errstr_r = "writer id is locked by another process";
 		goto fail;
 	}
@@ -729,12 +740,9 @@ spool_writer_recover(const char *dir, const char *id)
 	}
 	if (lstat(path, &sb) != 0)
 		return errno == ENOENT ? 0 : -1;
-	snprintf(path, sizeof(path), "%s/%s.lock", dir, id);
-	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
-		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-		rc = errno == EWOULDBLOCK ? 1 : -1;
-	else if ((rc = spool_stage_recover(dir, id)) > 0)
+	if ((fd = spool_lock(dir, id, 1)) < 0)
+		return errno == EWOULDBLOCK ? 1 : -1;
+	if ((rc = spool_stage_recover(dir, id)) > 0)
 		rc = 2;
 	int saved = errno;
 

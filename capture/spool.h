@@ -186,6 +186,10 @@ void spool_shm_reconcile(struct spool_shm *shm, uint64_t on_disk);
  * true and the parts when name is one.  writer_r needs
  * SPOOL_WRITER_ID_MAX + 1 bytes.
  */
+/* DIR/<id>.<seq, 16 hex>.seg into buf; -1 (ENAMETOOLONG) if it does not
+ * fit. */
+int spool_segment_path(char *buf, size_t len, const char *dir,
+    const char *id, uint64_t seq);
 bool spool_segment_name_parse(const char *name, char *writer_r,
     uint64_t *seq_r);
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture/spool.h"
 #include "lib/xmalloc.h"
 
 #define STAGE_MAGIC SPOOL_STAGE_MAGIC
@@ -35,6 +36,10 @@ struct stage_io {
 	uint64_t seg_seq, seg_base;
 	int bfd, dfd;		/* the segment, plain and O_DIRECT (or -1) */
 	bool failed;		/* a write failed: discard to the segment end */
+	/* Recovery (another process, after the writer died): segments may
+	 * exist already, and everything is written plain.  The thread:
+	 * new segments only, blocks with O_DIRECT. */
+	bool recovering;
 };
 
 struct spool_stage {
@@ -52,18 +57,6 @@ struct spool_stage {
 	uint64_t last_kick;
 };
 
-static int
-stage_seg_path(char *buf, size_t len, const char *dir, const char *id,
-    uint64_t seq)
-{
-	if ((size_t)snprintf(buf, len, "%s/%s.%016llx.seg", dir, id,
-	    (unsigned long long)seq) >= len) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	return 0;
-}
-
 static void
 stage_io_close_seg(struct stage_io *io)
 {
@@ -74,21 +67,21 @@ stage_io_close_seg(struct stage_io *io)
 	io->bfd = io->dfd = -1;
 }
 
-/* Opens segment seq for writing: excl when it must be new; direct asks
- * for the O_DIRECT descriptor too (file systems without it: plain only). */
+/* Opens segment seq for writing, with an O_DIRECT descriptor beside the
+ * plain one unless recovering (file systems without it: plain only). */
 static int
-stage_io_open_seg(struct stage_io *io, uint64_t seq, bool excl, bool direct)
+stage_io_open_seg(struct stage_io *io, uint64_t seq)
 {
 	char path[4096];
 
 	stage_io_close_seg(io);
-	if (stage_seg_path(path, sizeof(path), io->dir, io->id, seq) != 0)
+	if (spool_segment_path(path, sizeof(path), io->dir, io->id, seq) != 0)
 		return -1;
 	io->bfd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC |
-	    (excl ? O_EXCL : 0), 0640);
+	    (io->recovering ? 0 : O_EXCL), 0640);
 	if (io->bfd < 0)
 		return -1;
-	if (direct)
+	if (!io->recovering)
 		io->dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
 	return 0;
 }
@@ -178,8 +171,7 @@ stage_io_plan(const struct stage_io *io, uint64_t lim, uint64_t clim,
 
 /* The next segment's turn: the current one is written to its end. */
 static int
-stage_io_switch(struct stage_io *io, uint64_t seq, uint64_t pos, bool excl,
-    bool direct)
+stage_io_switch(struct stage_io *io, uint64_t seq, uint64_t pos)
 {
 	io->seg_seq = seq;
 	io->seg_base = pos;
@@ -188,7 +180,32 @@ stage_io_switch(struct stage_io *io, uint64_t seq, uint64_t pos, bool excl,
 	atomic_store(&io->h->seg_seq, seq);
 	atomic_store(&io->h->seg_base, pos);
 	atomic_store(&io->h->durable, pos);
-	return stage_io_open_seg(io, seq, excl, direct);
+	return stage_io_open_seg(io, seq);
+}
+
+/*
+ * Where the current segment's bytes end for now: *lim what was put, *clim
+ * what is committed, both capped at a waiting rotation.  Returns the next
+ * segment's number when the current one is written to its end (time to
+ * switch), else 0.  d: the stream position written so far.
+ */
+static uint64_t
+stage_bounds(struct spool_stage_hdr *h, uint64_t d, uint64_t *lim,
+    uint64_t *clim)
+{
+	uint64_t rs = atomic_load(&h->rot_seq);
+
+	*lim = atomic_load(&h->end);
+	*clim = atomic_load(&h->commit);
+	if (rs != 0) {
+		uint64_t from = atomic_load(&h->rot_from);
+
+		if (d >= from)
+			return rs;
+		*lim = min64(*lim, from);
+		*clim = min64(*clim, from);
+	}
+	return 0;
 }
 
 /*
@@ -199,30 +216,22 @@ stage_io_switch(struct stage_io *io, uint64_t seq, uint64_t pos, bool excl,
  * discarded from then on).
  */
 static int
-stage_io_step(struct stage_io *io, bool all, bool excl, bool direct)
+stage_io_step(struct stage_io *io, bool all)
 {
 	struct spool_stage_hdr *h = io->h;
-	uint64_t rs = atomic_load(&h->rot_seq);
-	uint64_t lim = atomic_load(&h->end), clim = atomic_load(&h->commit);
+	uint64_t lim, clim, next = stage_bounds(h, io->d, &lim, &clim);
 	size_t n;
 	bool dio;
 
-	if (rs != 0) {
-		uint64_t from = atomic_load(&h->rot_from);
+	if (next != 0) {
+		int rc = stage_io_switch(io, next, atomic_load(&h->rot_pos));
 
-		if (io->d >= from) {
-			int rc = stage_io_switch(io, rs, atomic_load(&h->rot_pos),
-			    excl, direct);
-
-			atomic_store(&h->rot_seq, 0);
-			if (rc != 0) {
-				io->failed = true;
-				return -1;
-			}
-			return 1;
+		atomic_store(&h->rot_seq, 0);
+		if (rc != 0) {
+			io->failed = true;
+			return -1;
 		}
-		lim = min64(lim, from);
-		clim = min64(clim, from);
+		return 1;
 	}
 	if (all)
 		clim = lim;
@@ -258,22 +267,11 @@ spool_stage_hold(bool on)
 static bool
 stage_has_work(struct spool_stage *st)
 {
-	struct spool_stage_hdr *h = st->io.h;
-	uint64_t lim = atomic_load(&h->end), clim = atomic_load(&h->commit);
-	uint64_t rs = atomic_load(&h->rot_seq);
 	/* not io->d: a helping producer may be moving it */
-	uint64_t d = atomic_load(&h->durable);
+	uint64_t d = atomic_load(&st->io.h->durable), lim, clim;
 
-	if (atomic_load(&st->stop))
+	if (atomic_load(&st->stop) || stage_bounds(st->io.h, d, &lim, &clim))
 		return true;
-	if (rs != 0) {
-		uint64_t from = atomic_load(&h->rot_from);
-
-		if (d >= from)
-			return true;
-		lim = min64(lim, from);
-		clim = min64(clim, from);
-	}
 	return clim > d || (lim > d && lim - d >= STAGE_WAKE);
 }
 
@@ -293,7 +291,7 @@ stage_thread(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&st->lock);
-		rc = stage_io_step(io, false, true, true);
+		rc = stage_io_step(io, false);
 		pthread_mutex_unlock(&st->lock);
 		if (rc < 0)
 			atomic_fetch_add(&io->h->errors, 1);
@@ -302,7 +300,7 @@ stage_thread(void *arg)
 		if (atomic_load(&st->stop)) {
 			/* close: the producer has put its last byte */
 			pthread_mutex_lock(&st->lock);
-			while ((rc = stage_io_step(io, true, true, true)) != 0)
+			while ((rc = stage_io_step(io, true)) != 0)
 				if (rc < 0)
 					atomic_fetch_add(&io->h->errors, 1);
 			pthread_mutex_unlock(&st->lock);
@@ -360,13 +358,13 @@ stage_help(struct spool_stage *st, uint64_t need)
 	stage_kick(st);
 	pthread_mutex_lock(&st->lock);
 	while (need > spool_stage_room(st) && rc != 0)
-		if ((rc = stage_io_step(&st->io, false, true, true)) < 0)
+		if ((rc = stage_io_step(&st->io, false)) < 0)
 			atomic_fetch_add(&st->io.h->errors, 1);
 	pthread_mutex_unlock(&st->lock);
 	return need <= spool_stage_room(st);
 }
 
-int
+ssize_t
 spool_stage_put(struct spool_stage *st, const struct iovec *iov, int iovcnt)
 {
 	struct spool_stage_hdr *h = st->io.h;
@@ -398,7 +396,7 @@ spool_stage_put(struct spool_stage *st, const struct iovec *iov, int iovcnt)
 		st->last_kick = e;
 		stage_kick(st);
 	}
-	return 0;
+	return (ssize_t)total;
 }
 
 void
@@ -538,7 +536,7 @@ spool_stage_open(const char *dir, const char *id, const char *stage_dir,
 		*errstr_r = "cannot link the stage into the spool directory";
 		goto fail;
 	}
-	if (stage_io_switch(&st->io, first_seq, 0, true, true) != 0) {
+	if (stage_io_switch(&st->io, first_seq, 0) != 0) {
 		*errstr_r = "cannot create a spool segment";
 		goto fail;
 	}
@@ -628,7 +626,8 @@ int
 spool_stage_recover(const char *dir, const char *id)
 {
 	char link[4096], path[4096];
-	struct stage_io io = { .dir = dir, .id = id, .bfd = -1, .dfd = -1 };
+	struct stage_io io = { .dir = dir, .id = id, .bfd = -1, .dfd = -1,
+	    .recovering = true };
 	struct stat sb;
 	struct spool_stage_hdr *h;
 	void *map;
@@ -680,10 +679,10 @@ spool_stage_recover(const char *dir, const char *id)
 	io.seg_seq = atomic_load(&h->seg_seq);
 	io.seg_base = atomic_load(&h->seg_base);
 	if (io.d < atomic_load(&h->end) &&
-	    stage_io_open_seg(&io, io.seg_seq, false, false) != 0)
+	    stage_io_open_seg(&io, io.seg_seq) != 0)
 		rc = -1;
 	else
-		while ((rc = stage_io_step(&io, true, false, false)) > 0)
+		while ((rc = stage_io_step(&io, true)) > 0)
 			;
 	stage_io_close_seg(&io);
 	munmap(map, (size_t)sb.st_size);

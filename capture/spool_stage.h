@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <stdatomic.h>
@@ -69,9 +70,10 @@ struct spool_stage *spool_stage_open(const char *dir, const char *id,
 /* Waits for the thread to write everything, stops it, removes the stage. */
 void spool_stage_close(struct spool_stage **stp);
 
-/* Appends all of iov to the stream, or nothing: -1 with errno ENOBUFS
- * when the ring has not the room (the thread is behind by its size). */
-int spool_stage_put(struct spool_stage *st, const struct iovec *iov,
+/* Appends all of iov to the stream and returns its length, or appends
+ * nothing: -1 with errno ENOBUFS when the ring cannot take it even after
+ * the caller wrote blocks itself. */
+ssize_t spool_stage_put(struct spool_stage *st, const struct iovec *iov,
     int iovcnt);
 /* Everything put so far ends whole records: the thread may write it out
  * to the byte, a partial block included. */
