@@ -119,6 +119,7 @@ struct spool_writer {
 	 * stays -1 and nothing here touches the files. */
 	struct spool_stage *stage;
 	bool wb_no_cachestat;	/* kernel without cachestat(2) */
+	char stage_error[160];	/* why a stage asked for is not there */
 
 	enum spool_wstate state;
 	enum spool_status fail_status;
@@ -150,16 +151,25 @@ spool_shm_open(const char *dir)
 	}
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
 		return NULL;
-	/* Two openers may race to size it; ftruncate to the same size
-	 * never clears what the other already counted. */
-	if (fstat(fd, &st) != 0 ||
-	    (st.st_size == 0 && ftruncate(fd, SPOOL_SHM_SIZE) != 0)) {
+	if (fstat(fd, &st) != 0) {
 		close(fd);
 		return NULL;
 	}
 	if (st.st_size != 0 && st.st_size != SPOOL_SHM_SIZE) {
 		close(fd);
 		errno = EINVAL;
+		return NULL;
+	}
+	/* The block is allocated now, not on the first store through the
+	 * mapping: on a full disk that store would raise SIGBUS in the relay.
+	 * Two openers may race to size it; sizing or allocating the same
+	 * range never clears what the other already counted.  (Not
+	 * posix_fallocate(3): where the file system cannot, its emulation
+	 * writes zero bytes, which could race with a counter.) */
+	if ((st.st_size == 0 && ftruncate(fd, SPOOL_SHM_SIZE) != 0) ||
+	    (fallocate(fd, 0, 0, SPOOL_SHM_SIZE) != 0 &&
+	    errno != EOPNOTSUPP)) {
+		close(fd);
 		return NULL;
 	}
 	p = mmap(NULL, SPOOL_SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
@@ -702,16 +712,25 @@ spool_writer_open(const char *dir, const char *writer_id,
 	w->seg_seq = spool_scan_max_seq(dir, writer_id);
 	w->buf = xmalloc(SPOOL_WBUF_SIZE);
 	if (limits->stage_dir != NULL && limits->stage_dir[0] != '\0') {
+		const char *why = "?";
+
 		w->stage = spool_stage_open(dir, writer_id, limits->stage_dir,
-		    limits->stage_size, w->seg_seq + 1, errstr_r);
-		if (w->stage == NULL)
-			goto fail;
-		w->seg_seq++;
-		if (spool_segment_staged(w, true) != 0) {
-			*errstr_r = "cannot stage a segment header";
-			goto fail;
+		    limits->stage_size, w->seg_seq + 1, &why);
+		if (w->stage != NULL) {
+			w->seg_seq++;
+			if (spool_segment_staged(w, true) != 0) {
+				*errstr_r = "cannot stage a segment header";
+				goto fail;
+			}
+			return w;
 		}
-		return w;
+		/* Capture matters more than the cheaper path: without its
+		 * stage (tmpfs full, say) the writer writes its own
+		 * segments, and says why once.  A failed stage may have made
+		 * an empty segment: number after it. */
+		snprintf(w->stage_error, sizeof(w->stage_error), "%s: %s",
+		    why, strerror(errno));
+		w->seg_seq = spool_scan_max_seq(dir, writer_id);
 	}
 	if (spool_segment_create(w) != 0) {
 		*errstr_r = "cannot create a spool segment";
@@ -756,6 +775,12 @@ spool_writer_sync(struct spool_writer *w)
 {
 	if (w->stage != NULL)
 		spool_stage_wait(w->stage);
+}
+
+const char *
+spool_writer_stage_error(const struct spool_writer *w)
+{
+	return w->stage_error[0] != '\0' ? w->stage_error : NULL;
 }
 
 void

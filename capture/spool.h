@@ -113,6 +113,12 @@ int spool_writer_recover(const char *dir, const char *id);
  * writer has nothing to wait for. */
 void spool_writer_sync(struct spool_writer *w);
 
+/* Why the stage asked for in the limits could not be made ("cannot
+ * reserve the stage's space: No space left on device"); the writer then
+ * writes its segments itself, as a plain one.  NULL when it is staged or
+ * no stage was asked for.  Valid while w is open. */
+const char *spool_writer_stage_error(const struct spool_writer *w);
+
 /*
  * Starts a record for Kafka topic `topic` with key key/key_len and the
  * headers known now.  Everything is copied: the caller's buffers may go

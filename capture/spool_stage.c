@@ -53,6 +53,7 @@ struct spool_stage {
 	pthread_t thread;
 	pthread_mutex_t lock;	/* io: the thread's, or a helping producer's */
 	bool thread_up;
+	bool created;		/* the file is ours to remove */
 	_Atomic bool stop;
 	uint64_t last_kick;
 };
@@ -510,9 +511,14 @@ spool_stage_open(const char *dir, const char *id, const char *stage_dir,
 		*errstr_r = "cannot create the stage file";
 		goto fail;
 	}
+	st->created = true;
 	st->map_len = STAGE_HDR + (size_t)size;
-	if (ftruncate(fd, (off_t)st->map_len) != 0) {
-		*errstr_r = "cannot size the stage file";
+	/* Every page is reserved now, not on first touch: a ring page that a
+	 * full tmpfs cannot supply would raise SIGBUS in the relay thread
+	 * and take the worker's sessions with it.  A stage that does not fit
+	 * is refused here (ENOSPC) and the writer writes its own segments. */
+	if ((errno = posix_fallocate(fd, 0, (off_t)st->map_len)) != 0) {
+		*errstr_r = "cannot reserve the stage's space";
 		goto fail;
 	}
 	st->map = mmap(NULL, st->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -582,7 +588,7 @@ spool_stage_close(struct spool_stage **stp)
 		close(st->efd);
 	/* Everything is in the segments (or lost to a counted write error):
 	 * the stage goes, link first. */
-	if (st->map != NULL) {
+	if (st->map != NULL || st->created) {
 		(void)unlink(st->link);
 		(void)unlink(st->path);
 	}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/log.h"
 #include "lib/xmalloc.h"
 
 struct tap_spool {
@@ -28,8 +29,13 @@ tap_spool_open(struct tap_spool *p, const char **errstr_r)
 	 * tap); the IMAP tap's pool is "w<slot>-i<k>". */
 	snprintf(id, sizeof(id), "w%u-i%u", p->slot, p->n);
 	w = spool_writer_open(p->dir, id, &p->limits, errstr_r);
-	if (w != NULL)
-		p->w[p->n++] = w;
+	if (w == NULL)
+		return NULL;
+	p->w[p->n++] = w;
+	if (spool_writer_stage_error(w) != NULL)
+		log_warnx("capture: writer %s: no stage in %s (%s); it writes "
+		    "its segments directly", id, p->limits.stage_dir,
+		    spool_writer_stage_error(w));
 	return w;
 }
 

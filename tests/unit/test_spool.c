@@ -26,7 +26,9 @@
 #include "capture/spool.h"
 #include "capture/spool_stage.h"
 
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 
 static const struct spool_limits base_limits = {
@@ -1120,6 +1122,157 @@ test_staged_kill_reopen(void **state)
 	tmpdir_free(dir);
 }
 
+static size_t
+no_room_size(size_t i)
+{
+	return (1 << 20) + i;
+}
+
+/* A spool directory on a full file system: the writer is refused at open
+ * (ENOSPC), where a counter block mapped unallocated would have raised
+ * SIGBUS at the first count. */
+static int
+full_spool_child(const char *sdir)
+{
+	static const char block[4096];
+	struct spool_writer *w;
+	const char *err = NULL;
+	char full[600], spool[700];
+	int fd;
+
+	snprintf(full, sizeof(full), "%s/full", sdir);
+	snprintf(spool, sizeof(spool), "%s/spool", full);
+	if (mkdir(full, 0700) != 0 ||
+	    mount("tmpfs", full, "tmpfs", 0, "size=64k") != 0 ||
+	    mkdir(spool, 0700) != 0)
+		return 30;
+	snprintf(spool, sizeof(spool), "%s/filler", full);
+	if ((fd = open(spool, O_WRONLY | O_CREAT, 0600)) < 0)
+		return 31;
+	while (write(fd, block, sizeof(block)) == (ssize_t)sizeof(block))
+		;
+	close(fd);
+	snprintf(spool, sizeof(spool), "%s/spool", full);
+	w = spool_writer_open(spool, "c", &base_limits, &err);
+	if (w != NULL || errno != ENOSPC)
+		return 32;
+	return 0;
+}
+
+/* The child of test_staged_no_room, in a mount namespace of its own: no
+ * cmocka asserts here, a failure is the exit status. */
+static int
+no_room_child(const char *dir, const char *sdir, const uint8_t *p)
+{
+	struct spool_limits lim = base_limits;
+	struct spool_writer *w[2];
+	const char *err = NULL, *why;
+	char key[32];
+
+	if (unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("tmpfs", sdir, "tmpfs", 0, "size=6m") != 0)
+		return 77;
+	lim.stage_dir = sdir;
+	lim.stage_size = 4 << 20;
+	if ((w[0] = spool_writer_open(dir, "a", &lim, &err)) == NULL ||
+	    spool_writer_stage_error(w[0]) != NULL)
+		return 10;
+	/* 4 MiB and a header do not fit twice in 6 MiB. */
+	if ((w[1] = spool_writer_open(dir, "b", &lim, &err)) == NULL)
+		return 11;
+	why = spool_writer_stage_error(w[1]);
+	if (why == NULL || strstr(why, strerror(ENOSPC)) == NULL)
+		return 12;
+	if (dir_entries(sdir) != 1)
+		return 13;	/* the refused stage's file is gone */
+	for (size_t i = 0; i < 8; i++) {
+		struct spool_writer *x = w[i / 4];
+
+		snprintf(key, sizeof(key), "r%zu", i);
+		if (spool_record_begin(x, "crm.mail.v1", key, strlen(key),
+		    NULL, 0) != SPOOL_OK)
+			return 20;
+		for (size_t off = 0; off < no_room_size(i); off += 65536) {
+			size_t n = no_room_size(i) - off;
+
+			if (spool_record_append(x, p + off, n < 65536 ? n :
+			    65536) != SPOOL_OK)
+				return 21;
+		}
+		if (spool_record_commit(x, NULL, 0) != SPOOL_OK)
+			return 22;
+	}
+	spool_writer_close(&w[0]);
+	spool_writer_close(&w[1]);
+	if (dir_entries(sdir) != 0)
+		return 14;
+	return full_spool_child(sdir);
+}
+
+/*
+ * A stage directory without room for a second stage (a 6 MiB tmpfs): the
+ * second writer is refused its stage at open, says why, and writes its
+ * segments itself; then a spool on a full file system.  A stage taken without reserving its pages would have
+ * been granted, and the relay killed by SIGBUS on first touch of a page
+ * the tmpfs could not supply.
+ */
+static void
+test_staged_no_room(void **state)
+{
+	char *dir = tmpdir_new(), *sdir = tmpdir_new();
+	size_t maxn = (1 << 20) + 8;
+	uint8_t *p = malloc(maxn);
+	struct seg segs[16];
+	struct spool_record rec = { 0 };
+	size_t nseg, total = 0;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	fill(p, maxn, 33);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(no_room_child(dir, sdir, p));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("writer killed by signal %d", WTERMSIG(status));
+	if (WEXITSTATUS(status) == 77 && getenv("CI") == NULL) {
+		free(p);
+		rmdir(sdir);
+		free(sdir);
+		tmpdir_free(dir);
+		skip();		/* no private mounts here (not root) */
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* Every record of both writers is in the segments. */
+	nseg = list_segments(dir, segs, 16);
+	for (size_t i = 0; i < nseg; i++) {
+		struct spool_reader *r = spool_reader_open(segs[i].path, 0,
+		    NULL);
+
+		assert_non_null(r);
+		while (spool_reader_next(r, true, &rec) == SPOOL_READ_RECORD) {
+			char key[32];
+
+			snprintf(key, sizeof(key), "r%zu", total);
+			assert_int_equal(rec.key_len, strlen(key));
+			assert_memory_equal(rec.key, key, rec.key_len);
+			assert_int_equal(rec.payload_len, no_room_size(total));
+			assert_memory_equal(rec.payload, p, rec.payload_len);
+			total++;
+		}
+		spool_reader_close(&r);
+	}
+	spool_record_clear(&rec);
+	assert_int_equal(total, 8);
+	free(p);
+	rmdir(sdir);
+	free(sdir);
+	tmpdir_free(dir);
+}
+
 int
 main(void)
 {
@@ -1141,6 +1294,7 @@ main(void)
 		cmocka_unit_test(test_staged_ring_full),
 		cmocka_unit_test(test_staged_kill),
 		cmocka_unit_test(test_staged_kill_reopen),
+		cmocka_unit_test(test_staged_no_room),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
