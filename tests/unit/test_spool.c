@@ -1,7 +1,7 @@
 /*
  * test_spool.c - the spool writer and reader: round trips, streaming,
  * abort, rotation, torn tails at every byte, corruption, limits, a full
- * spool.
+ * spool, staged writes, and file systems that run out of room.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1159,7 +1159,129 @@ full_spool_child(const char *sdir)
 	return 0;
 }
 
-/* The child of test_staged_no_room, in a mount namespace of its own: no
+/* Removes every segment file of dir (what crm-capture does once they are
+ * shipped) and returns how many there were. */
+static size_t
+release_segments(const char *dir)
+{
+	struct seg segs[256];
+	size_t n = list_segments(dir, segs, 256);
+
+	for (size_t i = 0; i < n; i++)
+		unlink(segs[i].path);
+	return n;
+}
+
+/* Counts the whole records in dir's segments, which must be keyed
+ * <prefix>0, <prefix>1, ... and carry p[0 .. 256 KiB); -1 if one is not. */
+static ssize_t
+whole_records(const char *dir, const char *prefix, const uint8_t *p)
+{
+	struct seg segs[64];
+	struct spool_record rec = { 0 };
+	size_t n = list_segments(dir, segs, 64);
+	ssize_t total = 0;
+	char key[32];
+
+	for (size_t i = 0; i < n && total >= 0; i++) {
+		struct spool_reader *r = spool_reader_open(segs[i].path, 0,
+		    NULL);
+
+		if (r == NULL)
+			continue;	/* no room was left for its header */
+		while (total >= 0 && spool_reader_next(r, true, &rec) ==
+		    SPOOL_READ_RECORD) {
+			snprintf(key, sizeof(key), "%s%zd", prefix, total);
+			if (rec.key_len != strlen(key) ||
+			    memcmp(rec.key, key, rec.key_len) != 0 ||
+			    rec.payload_len != 256 << 10 ||
+			    memcmp(rec.payload, p, 256 << 10) != 0)
+				total = -1;
+			else
+				total++;
+		}
+		spool_reader_close(&r);
+	}
+	spool_record_clear(&rec);
+	return total;
+}
+
+/*
+ * The disk fills under a writer (plain, or staged with its stage
+ * elsewhere): records that do not fit fail and are counted, never
+ * published half; once crm-capture frees space, the next records land
+ * whole.  Keys are "ok<i>" for the records after the space came back.
+ */
+static int
+disk_full_child(const char *sdir, const char *stage_dir, const uint8_t *p)
+{
+	struct spool_limits lim = base_limits;
+	struct spool_counters c;
+	struct spool_writer *w;
+	const char *err = NULL;
+	char small[600], spool[700], key[32];
+	size_t ok = 0, failed = 0;
+	ssize_t n;
+
+	snprintf(small, sizeof(small), "%s/small%s", sdir,
+	    stage_dir != NULL ? "-staged" : "");
+	snprintf(spool, sizeof(spool), "%s/spool", small);
+	if (mkdir(small, 0700) != 0 ||
+	    mount("tmpfs", small, "tmpfs", 0, "size=2m") != 0)
+		return 40;
+	lim.segment_size = 512 << 10;
+	lim.stage_dir = stage_dir;
+	lim.stage_size = 4 << 20;
+	if ((w = spool_writer_open(spool, "d", &lim, &err)) == NULL)
+		return 41;
+	for (size_t i = 0; i < 12; i++) {
+		enum spool_status st;
+
+		snprintf(key, sizeof(key), "x%zu", i);
+		st = spool_record_begin(w, "crm.mail.v1", key, strlen(key),
+		    NULL, 0);
+		if (st == SPOOL_OK)
+			st = spool_record_append(w, p, 256 << 10);
+		if (st == SPOOL_OK)
+			st = spool_record_commit(w, NULL, 0);
+		else
+			spool_record_abort(w);
+		spool_writer_sync(w);
+		if (st == SPOOL_OK)
+			ok++;
+		else if (st == SPOOL_IO_ERROR)
+			failed++;
+		else
+			return 42;
+	}
+	/* 3 MiB offered to 2 MiB.  A plain writer fails each record that
+	 * does not fit; a staged one has them in its ring when its thread's
+	 * write fails, and counts each failed write (which may take more
+	 * than one record). */
+	spool_writer_counters(w, &c);
+	n = whole_records(spool, "x", p);
+	if (ok == 0 || c.records_failed == 0 || n < 1 || n >= 12 ||
+	    (stage_dir == NULL && ((size_t)n != ok ||
+	    c.records_failed != failed)))
+		return 43;
+	if (release_segments(spool) == 0)
+		return 45;
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "ok%zu", i);
+		if (spool_record_begin(w, "crm.mail.v1", key, strlen(key),
+		    NULL, 0) != SPOOL_OK ||
+		    spool_record_append(w, p, 256 << 10) != SPOOL_OK ||
+		    spool_record_commit(w, NULL, 0) != SPOOL_OK)
+			return 46;
+	}
+	spool_writer_close(&w);
+	/* What is left: exactly the three, whole. */
+	if (whole_records(spool, "ok", p) != 3)
+		return 47;
+	return 0;
+}
+
+/* The child of test_no_room, in a mount namespace of its own: no
  * cmocka asserts here, a failure is the exit status. */
 static int
 no_room_child(const char *dir, const char *sdir, const uint8_t *p)
@@ -1168,6 +1290,7 @@ no_room_child(const char *dir, const char *sdir, const uint8_t *p)
 	struct spool_writer *w[2];
 	const char *err = NULL, *why;
 	char key[32];
+	int rc;
 
 	if (unshare(CLONE_NEWNS) != 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
@@ -1207,18 +1330,22 @@ no_room_child(const char *dir, const char *sdir, const uint8_t *p)
 	spool_writer_close(&w[1]);
 	if (dir_entries(sdir) != 0)
 		return 14;
+	if ((rc = disk_full_child(sdir, NULL, p)) != 0 ||
+	    (rc = disk_full_child(sdir, sdir, p)) != 0)
+		return rc;
 	return full_spool_child(sdir);
 }
 
 /*
  * A stage directory without room for a second stage (a 6 MiB tmpfs): the
  * second writer is refused its stage at open, says why, and writes its
- * segments itself; then a spool on a full file system.  A stage taken without reserving its pages would have
+ * segments itself.  Then a disk that fills under a plain and a staged
+ * writer and is freed again, and a spool on a full file system.  A stage taken without reserving its pages would have
  * been granted, and the relay killed by SIGBUS on first touch of a page
  * the tmpfs could not supply.
  */
 static void
-test_staged_no_room(void **state)
+test_no_room(void **state)
 {
 	char *dir = tmpdir_new(), *sdir = tmpdir_new();
 	size_t maxn = (1 << 20) + 8;
@@ -1294,7 +1421,7 @@ main(void)
 		cmocka_unit_test(test_staged_ring_full),
 		cmocka_unit_test(test_staged_kill),
 		cmocka_unit_test(test_staged_kill_reopen),
-		cmocka_unit_test(test_staged_no_room),
+		cmocka_unit_test(test_no_room),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
