@@ -34,6 +34,7 @@
 #define SPOOL_META_MAX (64 * 1024)	/* encoded topic+key+headers */
 #define SPOOL_PAYLOAD_MAX (64ULL * 1024 * 1024)
 #define SPOOL_CHUNK_MAX (1024 * 1024)
+#define SPOOL_STAGE_HDR_SIZE 4096	/* a stage file's header page */
 
 /* One Kafka header: name is a NUL-terminated printable-ASCII token, value
  * any bytes (value_len may be 0). */
@@ -54,6 +55,7 @@ struct spool_limits {
 	uint64_t payload_max;
 	/* Staged writes (docs/spool.md): a ring of stage_size bytes in a file
 	 * under stage_dir (tmpfs) and a thread that writes the segments.
+	 * The file takes stage_size + SPOOL_STAGE_HDR_SIZE bytes there.
 	 * NULL: the writer writes them itself. */
 	const char *stage_dir;
 	uint64_t stage_size;

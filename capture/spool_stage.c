@@ -17,6 +17,9 @@
 #include "capture/spool.h"
 #include "lib/xmalloc.h"
 
+_Static_assert(SPOOL_STAGE_HDR == SPOOL_STAGE_HDR_SIZE,
+    "spool.h and spool_stage.h disagree on the stage header's size");
+
 #define STAGE_MAGIC SPOOL_STAGE_MAGIC
 #define STAGE_HDR SPOOL_STAGE_HDR
 #define STAGE_BLK SPOOL_STAGE_BLK

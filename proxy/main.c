@@ -20,6 +20,7 @@
 #include <pwd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -92,6 +93,37 @@ capture_prepare(const struct proxy_conf *conf)
 	snprintf(path, sizeof(path), "%s/spool.shm", cc->spool_dir);
 	if (pw != NULL && chown(path, pw->pw_uid, pw->pw_gid) != 0)
 		log_warn("capture: chown %s", path);
+}
+
+/*
+ * The stages every writer may open, against the room left in stage_dir.
+ * Short of room is a warning, not an error: a writer whose stage does not
+ * fit writes its segments itself (slower, still captured).  At start and
+ * with --check only; during a reload the old workers' stages still count.
+ * Returns true, with the message in msg, when the room is short.
+ */
+static bool
+capture_stage_short(const struct proxy_conf *conf, char *msg, size_t len)
+{
+	const struct capture_conf *cc = &conf->capture;
+	uint64_t need, room;
+	struct statvfs sv;
+
+	if (!cc->enabled || cc->spool_dir == NULL || cc->stage_dir == NULL ||
+	    statvfs(cc->stage_dir, &sv) != 0)
+		return false;
+	need = (uint64_t)conf->workers * cc->writers_max *
+	    (cc->stage_size + SPOOL_STAGE_HDR_SIZE);
+	room = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (need <= room)
+		return false;
+	snprintf(msg, len, "capture: stage_dir %s has %llu MiB free; %u "
+	    "workers x %u writers x %llu MiB of stage may need %llu MiB; "
+	    "a writer that finds no room writes its segments directly",
+	    cc->stage_dir, (unsigned long long)(room >> 20), conf->workers,
+	    cc->writers_max, (unsigned long long)(cc->stage_size >> 20),
+	    (unsigned long long)(need >> 20));
+	return true;
 }
 
 static void
@@ -456,6 +488,8 @@ main(int argc, char **argv)
 		printf("%s: OK (%u listeners, %u upstreams, %u routes)\n", path,
 		    parent.conf->nlisteners, parent.conf->nupstreams,
 		    parent.conf->nroutes);
+		if (capture_stage_short(parent.conf, err, sizeof(err)))
+			fprintf(stderr, "crm-proxy: warning: %s\n", err);
 		config_free(&parent.conf);
 		return 0;
 	}
@@ -471,6 +505,8 @@ main(int argc, char **argv)
 	if (tap_metrics_init() != 0)
 		fatal("cannot map the shared capture counters");
 	capture_prepare(parent.conf);
+	if (capture_stage_short(parent.conf, err, sizeof(err)))
+		log_warnx("%s", err);
 	if (bind_all(parent.conf, NULL, NULL, parent.fds) != 0)
 		return 1;
 	if ((parent.base = event_base_new()) == NULL)

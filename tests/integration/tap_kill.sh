@@ -60,6 +60,22 @@ for round in $(seq 1 "$ROUNDS"); do
 			grep -q "bad.conf:$l" <<<"$out" ||
 				fail "--check did not name line $l for '$bad': $out"
 		done
+		# a stage_dir without room for every writer's stage: a warning
+		mkdir -p "$T/small"
+		sed "s|^stage_dir = .*|stage_dir = $T/small|" "$PROXY_CONF" \
+		    >"$T/small.conf"
+		out="$(unshare -m sh -c 'mount -t tmpfs -o size=8m tmpfs "$1" &&
+		    exec "$2" --check -c "$3"' - "$T/small" "$B/crm-proxy" \
+		    "$T/small.conf" 2>&1)" || true
+		if grep -q "OK (" <<<"$out"; then
+			grep -q "warning: capture: stage_dir $T/small has 8 MiB free" \
+			    <<<"$out" ||
+				fail "--check did not warn of a small stage_dir: $out"
+		elif [ -n "${CI:-}" ]; then
+			fail "no private tmpfs for the stage room check: $out"
+		else
+			echo "  (stage room warning not checked: no private mount)"
+		fi
 		echo "  from here on: staged writes"
 	fi
 	if [ "$round" -gt 1 ]; then
