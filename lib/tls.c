@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -80,6 +81,26 @@ fail:
 	tls_errors(err, err_size);
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+int
+tls_server_ctx_expiry(SSL_CTX *ctx, long long *left_r, char *when,
+    size_t when_size)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	const ASN1_TIME *na;
+	struct tm tm;
+	int days, secs;
+
+	if (x == NULL || (na = X509_get0_notAfter(x)) == NULL ||
+	    ASN1_TIME_diff(&days, &secs, NULL, na) != 1 ||
+	    ASN1_TIME_to_tm(na, &tm) != 1)
+		return -1;
+	*left_r = (long long)days * 86400 + secs;
+	if (strftime(when, when_size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0 &&
+	    when_size > 0)
+		when[0] = '\0';
+	return 0;
 }
 
 SSL_CTX *

@@ -21,6 +21,14 @@
 SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file,
     char *err, size_t err_size);
 
+/*
+ * The server certificate ctx presents: seconds until its notAfter in
+ * *left_r (negative once expired) and notAfter in when ("2027-12-29
+ * 05:53:09 UTC").  Returns 0, or -1 when ctx has no certificate.
+ */
+int tls_server_ctx_expiry(SSL_CTX *ctx, long long *left_r, char *when,
+    size_t when_size);
+
 /* Returns a client context trusting ca_file (PEM bundle) or, when ca_file
  * is NULL or "", the system store; verify=false disables chain checks (an
  * explicit, logged configuration choice). NULL with err on failure. */

@@ -30,6 +30,7 @@
 
 #include "lib/conf.h"
 #include "lib/log.h"
+#include "lib/tls.h"
 #include "lib/xmalloc.h"
 #include "proxy/caldav_tap.h"
 #include "capture/spool.h"
@@ -60,6 +61,7 @@ static struct {
 	unsigned restarts_recent;
 	time_t restart_window;
 	struct event *metrics_ev;
+	struct event *cert_ev;		/* the daily certificate expiry check */
 	struct spool_shm *shm;
 } parent;
 
@@ -124,6 +126,63 @@ capture_stage_short(const struct proxy_conf *conf, char *msg, size_t len)
 	    cc->writers_max, (unsigned long long)(cc->stage_size >> 20),
 	    (unsigned long long)(need >> 20));
 	return true;
+}
+
+/* A listener's certificate this close to its end is reported at start,
+ * on reload, by --check, and once a day. */
+#define CERT_WARN_DAYS 30
+
+/*
+ * One line per listener whose certificate has expired or expires within
+ * CERT_WARN_DAYS, on stderr (--check) or in the log.  Returns how many
+ * have expired.  The proxy still serves an expired certificate: a client
+ * that lets its user accept it keeps working, and mail stops for nobody
+ * who could still read it.
+ */
+static unsigned
+cert_expiry_report(const struct proxy_conf *conf, bool to_stderr)
+{
+	unsigned expired = 0;
+
+	for (unsigned i = 0; i < conf->nlisteners; i++) {
+		const struct listen_conf *lc = &conf->listeners[i];
+		char when[64], msg[CONF_ERR_MAX + 256];
+		long long left, days;
+
+		if (lc->ssl_ctx == NULL || tls_server_ctx_expiry(lc->ssl_ctx,
+		    &left, when, sizeof(when)) != 0)
+			continue;
+		days = (left + 43200) / 86400;
+		if (left <= 0) {
+			expired++;
+			snprintf(msg, sizeof(msg), "%s:%d: [listen %s] "
+			    "certificate %s expired on %s: clients refuse it; "
+			    "install a new one, then SIGHUP", conf->path,
+			    lc->line, lc->name, lc->cert, when);
+		} else if (left < CERT_WARN_DAYS * 86400LL) {
+			snprintf(msg, sizeof(msg), "%s:%d: [listen %s] "
+			    "certificate %s expires in %lld day%s (%s): renew "
+			    "it, then SIGHUP", conf->path, lc->line, lc->name,
+			    lc->cert, days, days == 1 ? "" : "s", when);
+		} else {
+			continue;
+		}
+		if (to_stderr)
+			fprintf(stderr, "crm-proxy: %s: %s\n", left <= 0 ?
+			    "error" : "warning", msg);
+		else
+			log_warnx("%s", msg);
+	}
+	return expired;
+}
+
+static void
+cert_expiry_daily(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	(void)cert_expiry_report(parent.conf, false);
 }
 
 static void
@@ -261,6 +320,9 @@ spawn_worker(unsigned slot)
 		if (parent.metrics_ev != NULL)
 			event_free(parent.metrics_ev);
 		parent.metrics_ev = NULL;
+		if (parent.cert_ev != NULL)
+			event_free(parent.cert_ev);
+		parent.cert_ev = NULL;
 		spool_shm_close(&parent.shm);
 		event_base_free(parent.base);
 		parent.base = NULL;
@@ -333,6 +395,7 @@ reload(void)
 	capture_prepare(conf);
 	spawn_workers();
 	capture_metrics_start();
+	(void)cert_expiry_report(conf, false);
 	/* Old workers finish their sessions on the old settings. */
 	signal_generation(SIGUSR1, true);
 	log_info("reloaded: %u listeners, %u upstreams, %u routes",
@@ -490,6 +553,10 @@ main(int argc, char **argv)
 		    parent.conf->nroutes);
 		if (capture_stage_short(parent.conf, err, sizeof(err)))
 			fprintf(stderr, "crm-proxy: warning: %s\n", err);
+		if (cert_expiry_report(parent.conf, true) > 0) {
+			config_free(&parent.conf);
+			return 1;
+		}
 		config_free(&parent.conf);
 		return 0;
 	}
@@ -518,6 +585,10 @@ main(int argc, char **argv)
 	}
 	spawn_workers();
 	capture_metrics_start();
+	(void)cert_expiry_report(parent.conf, false);
+	parent.cert_ev = event_new(parent.base, -1, EV_PERSIST,
+	    cert_expiry_daily, NULL);
+	event_add(parent.cert_ev, &(struct timeval){ 86400, 0 });
 	log_info("started: %u workers, %u listeners (%s)",
 	    parent.conf->workers, parent.conf->nlisteners, path);
 	event_base_dispatch(parent.base);
@@ -525,6 +596,8 @@ main(int argc, char **argv)
 	capture_metrics(-1, 0, NULL);
 	if (parent.metrics_ev != NULL)
 		event_free(parent.metrics_ev);
+	if (parent.cert_ev != NULL)
+		event_free(parent.cert_ev);
 	spool_shm_close(&parent.shm);
 	for (unsigned i = 0; i < parent.conf->nlisteners; i++)
 		close(parent.fds[i]);

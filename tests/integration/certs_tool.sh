@@ -5,7 +5,9 @@
 # checked; and every failure `check` must catch, each with exit 1 and its
 # line: a key from another certificate, a chain from another CA, a name
 # the certificate does not carry, an expired certificate.  Warnings (few
-# days left, a key readable by others) keep exit 0.  Every other scenario
+# days left, a key readable by others) keep exit 0.  crm-proxy itself
+# warns of a certificate near its end in --check and in its log after a
+# reload, and --check fails on an expired one.  Every other scenario
 # makes its certificates with the same tool (tests/lib/certs.sh).
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -97,4 +99,28 @@ chmod 644 "$P/soon.key"
 expect 0 '^WARN .*readable by others \(mode 644\)' \
 	"$C" check "$P/soon.pem" "$P/soon.key" --ca "$P/ca.pem" --warn-days 5
 
-pass "crm-certs: CA, issue, csr signed outside; check catches key, chain, name, expiry; crm-proxy serves its certificate"
+step "crm-proxy reports the same: --check, and the log after a reload"
+sed "s|$T/certs/proxy.pem|$P/soon.pem|; s|$T/certs/proxy.key|$P/soon.key|" \
+	"$PROXY_CONF" >"$T/soon.conf"
+chmod 600 "$P/soon.key"
+expect 0 "warning: $T/soon.conf:[0-9]+: \[listen [a-z0-9]+\] certificate $P/soon.pem expires in (9|10) days" \
+	"$B/crm-proxy" --check -c "$T/soon.conf"
+sed "s|$T/certs/proxy.pem|$T/old.pem|; s|$T/certs/proxy.key|$P/proxy.key|" \
+	"$PROXY_CONF" >"$T/old.conf"
+expect 1 "error: $T/old.conf:[0-9]+: \[listen [a-z0-9]+\] certificate $T/old.pem expired on" \
+	"$B/crm-proxy" --check -c "$T/old.conf"
+cp "$T/soon.conf" "$PROXY_CONF"
+kill -HUP "$PROXY_PID"
+for _ in $(seq 50); do
+	grep -q "certificate $P/soon.pem expires in" "$PROXY_LOG" && break
+	sleep 0.1
+done
+grep -q "certificate $P/soon.pem expires in" "$PROXY_LOG" ||
+	fail "no expiry warning in the log after SIGHUP"
+note "log: $(grep -m1 "certificate $P/soon.pem expires in" "$PROXY_LOG" | cut -c1-160)"
+curl -sS --max-time 10 --cacert "$P/ca.pem" \
+	"imaps://localhost:$TARGET_IMAPS/" -u alice:alicepw >/dev/null ||
+	fail "no LIST through the proxy with the renewed certificate"
+proxy_alive
+
+pass "crm-certs: CA, issue, csr signed outside; check catches key, chain, name, expiry; crm-proxy serves its certificate and reports its expiry"
