@@ -48,8 +48,8 @@ check-asan:
 # latency scenarios time out under memcheck; index_lifecycle is crm-index
 # on few messages for this); VALGRIND_SCENARIOS overrides.
 VALGRIND_SCENARIOS ?= imap_plain imap_reload imap_badinput smtp_submission \
-    caldav_http tap_capture imip_capture enrich_kafka enrich_badinput \
-    index_lifecycle
+    certs_tool caldav_http tap_capture imip_capture enrich_kafka \
+    enrich_badinput index_lifecycle
 check-valgrind:
 	$(MAKE) B=build-vg OPT="-O1 -g" all
 	tests/valgrind.sh build-vg $(VALGRIND_SCENARIOS)
