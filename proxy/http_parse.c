@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/hex.h"
+
 enum {
 	ST_START,
 	ST_BLANK_LF,
@@ -78,18 +80,6 @@ static bool
 is_fvchar(unsigned char c)
 {
 	return is_vchar(c) || c >= 0x80;
-}
-
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static void
@@ -660,7 +650,7 @@ http_parse(struct http_parser *p, const uint8_t *data, size_t len,
 			*consumed_r = (size_t)(q - data);
 			return HTTP_PARSE_HEAD;
 		case ST_CHUNK_SIZE: {
-			int v = hexval(c);
+			int v = hex_value(c);
 
 			if (v >= 0) {
 				if (++p->chunk_digits > CHUNK_DIGITS_MAX)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "enrich/mime/mime.h"
+#include "lib/utf8.h"
 
 /* A growable byte buffer with a hard maximum (STYLE 5). */
 struct mbuf {
@@ -27,10 +28,6 @@ bool mbuf_add_cp(struct mbuf *b, unsigned cp);
 /* NUL-terminates and hands the buffer over; *b is reset. */
 char *mbuf_finish(struct mbuf *b, size_t *len_r);
 void mbuf_fini(struct mbuf *b);
-
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
-size_t utf8_seq_len(const unsigned char *s, size_t n);
-bool utf8_valid(const char *s, size_t n);
 
 /* ASCII case-insensitive compare of a counted string with a C string. */
 bool mime_ieq(const char *a, size_t alen, const char *b);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/hex.h"
 #include "lib/xmalloc.h"
 
 void
@@ -121,18 +122,6 @@ vec_normalize(float *v, size_t dim)
 	return 0;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 vec_id_parse(const char *s, struct vec_id *id_r)
 {
@@ -151,8 +140,8 @@ vec_id_parse(const char *s, struct vec_id *id_r)
 					return -1;
 				continue;
 			}
-			hi = hexval(s[i]);
-			lo = i + 1 < 36 ? hexval(s[i + 1]) : -1;
+			hi = hex_value(s[i]);
+			lo = i + 1 < 36 ? hex_value(s[i + 1]) : -1;
 			if (hi < 0 || lo < 0)
 				return -1;
 			id_r->uuid[o++] = (uint8_t)(hi << 4 | lo);
