@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "enrich/search/search.h"
+#include "enrich/search/search_json.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
@@ -82,26 +83,6 @@ iso_date(int64_t t, char *buf, size_t size, bool with_time)
 	    &tm);
 }
 
-/* Order of accounts: by their best result. */
-static size_t *
-group_order(const struct search_result *r, size_t *ngroups_r)
-{
-	size_t *first = xcalloc(r->count + 1, sizeof(*first));
-	size_t n = 0;
-
-	for (size_t i = 0; i < r->count; i++) {
-		bool seen = false;
-
-		for (size_t g = 0; g < n && !seen; g++)
-			seen = r->hits[first[g]].account_id ==
-			    r->hits[i].account_id;
-		if (!seen)
-			first[n++] = i;
-	}
-	*ngroups_r = n;
-	return first;
-}
-
 static void
 snippet(const char *body, char *out, size_t size)
 {
@@ -123,7 +104,7 @@ static void
 print_text(const struct search_result *r, const struct search_opts *o,
     const char *query)
 {
-	size_t ng, *first = group_order(r, &ng);
+	size_t ng, *first = search_group_order(r, &ng);
 	char date[32], snip[160];
 
 	printf("\"%s\"", query);
@@ -184,70 +165,13 @@ static void
 print_json(const struct search_result *r, const struct search_opts *o,
     const char *tenant, const char *query, const char *mode)
 {
-	size_t ng, *first = group_order(r, &ng);
-	json_t *root = json_object(), *groups = json_array();
-	char date[32];
-	char *s;
+	json_t *root = search_result_json(r, o, tenant, query, mode);
+	char *s = json_dumps(root, JSON_INDENT(2));
 
-	json_object_set_new(root, "tenant", json_string(tenant));
-	json_object_set_new(root, "query", json_string(query));
-	json_object_set_new(root, "mode", json_string(mode));
-	iso_date(o->since, date, sizeof(date), true);
-	json_object_set_new(root, "since", o->has_since ? json_string(date) :
-	    json_null());
-	iso_date(o->until, date, sizeof(date), true);
-	json_object_set_new(root, "until", o->has_until ? json_string(date) :
-	    json_null());
-	json_object_set_new(root, "count", json_integer((json_int_t)r->count));
-	for (size_t g = 0; g < ng; g++) {
-		int64_t acct = r->hits[first[g]].account_id;
-		json_t *grp = json_object(), *hits = json_array();
-
-		const char *name = r->hits[first[g]].account_name;
-		json_t *jname = name != NULL && *name != '\0' ?
-		    json_string(name) : NULL;
-
-		json_object_set_new(grp, "account_id", acct >= 0 ?
-		    json_integer(acct) : json_null());
-		/* jname is NULL too for a name that is not valid UTF-8 */
-		json_object_set_new(grp, "account_name", jname != NULL ? jname :
-		    json_null());
-		for (size_t i = 0; i < r->count; i++) {
-			const struct search_hit *h = &r->hits[i];
-			json_t *hit;
-
-			if (h->account_id != acct)
-				continue;
-			iso_date(h->sent_at, date, sizeof(date), true);
-			hit = json_pack("{s:I, s:s, s:i, s:f, s:s, s:s, s:s?, "
-			    "s:s, s:s}", "rank", (json_int_t)(i + 1),
-			    "message_key", h->message_key, "chunk_no",
-			    (int)h->chunk_no, "score", h->score, "sent_at",
-			    date, "direction", h->direction, "contact",
-			    *h->contact != '\0' ? h->contact : NULL,
-			    "subject", h->subject, "text", h->body);
-			/* NULL: invalid UTF-8 in a stored row */
-			if (hit == NULL)
-				continue;
-			json_object_set_new(hit, "dense_rank", h->dense_rank ?
-			    json_integer(h->dense_rank) : json_null());
-			json_object_set_new(hit, "fts_rank", h->fts_rank ?
-			    json_integer(h->fts_rank) : json_null());
-			json_object_set_new(hit, "dense2_rank",
-			    h->dense2_rank ? json_integer(h->dense2_rank) :
-			    json_null());
-			json_array_append_new(hits, hit);
-		}
-		json_object_set_new(grp, "results", hits);
-		json_array_append_new(groups, grp);
-	}
-	json_object_set_new(root, "accounts", groups);
-	s = json_dumps(root, JSON_INDENT(2));
 	if (s != NULL)
 		puts(s);
 	free(s);
 	json_decref(root);
-	free(first);
 }
 
 int
@@ -389,20 +313,8 @@ main(int argc, char **argv)
 		memcpy(query + qlen, argv[i], l);
 		qlen += l;
 	}
-	if (dates && !o.has_since && !o.has_until) {
-		char *stripped = xmalloc(qlen + 1);
-
-		/* a query that is only a time phrase keeps its words */
-		if (search_time_phrase(query, now, stripped, &o.since,
-		    &o.has_until, &o.until) == 1 && *stripped != '\0') {
-			o.has_since = true;
-			free(query);
-			query = stripped;
-		} else
-			free(stripped);
-		if (!o.has_since)
-			o.has_until = false;
-	}
+	if (dates)
+		(void)search_query_dates(query, now, &o);
 	if (config == NULL)
 		config = DEFAULT_CONFIG;
 	search_config_init(&cfg);

@@ -2,6 +2,7 @@
 # query CLI), crm-search-ingest (index JSON Lines messages) and
 # crm-search-eval (recall and MRR on a labelled set).
 SEARCH_SRCS := enrich/search/search.c enrich/search/search_ingest.c \
+               enrich/search/search_json.c \
                enrich/search/search_util.c enrich/search/search_synonyms.c
 SEARCH_OBJS := $(SEARCH_SRCS:%.c=$(B)/%.o)
 SEARCH_A    := $(B)/enrich/search/libsearch.a

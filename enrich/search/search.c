@@ -283,6 +283,16 @@ search_db_ok(const struct search_ctx *c)
 	return c != NULL && c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK;
 }
 
+bool
+search_db_reset(struct search_ctx *c)
+{
+	if (c == NULL || c->pg == NULL)
+		return false;
+	if (PQstatus(c->pg) != CONNECTION_OK)
+		PQreset(c->pg);
+	return PQstatus(c->pg) == CONNECTION_OK;
+}
+
 void
 search_chunk_id(const char *message_key, int32_t chunk_no,
     struct vec_id *id_r)

@@ -111,6 +111,9 @@ int search_open(const struct search_config *cfg, struct search_ctx **ctx_r,
 void search_close(struct search_ctx **ctx);
 /* True while the context's database connection is up. */
 bool search_db_ok(const struct search_ctx *ctx);
+/* A long-lived caller (crm-api) after the database went away: reconnects
+ * if the connection is down.  Returns whether it is up now. */
+bool search_db_reset(struct search_ctx *ctx);
 
 struct search_opts {
 	enum search_mode mode;
@@ -245,6 +248,15 @@ int search_parse_time(const char *s, int64_t now, bool until_end,
  */
 int search_time_phrase(const char *query, int64_t now, char *stripped,
     int64_t *since_r, bool *has_until_r, int64_t *until_r);
+
+/*
+ * What crm-search and crm-api do with a query before searching: when o
+ * has neither since nor until, a time phrase in QUERY (search_time_phrase)
+ * becomes o's range and leaves QUERY, in place.  A query that is only a
+ * time phrase keeps its words (and no range).  Returns true when a phrase
+ * was taken.
+ */
+bool search_query_dates(char *query, int64_t now, struct search_opts *o);
 
 /*
  * Builds the "any word" form of a query for websearch_to_tsquery: words

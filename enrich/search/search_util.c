@@ -422,3 +422,25 @@ search_rrf3(const struct search_ranked *a, size_t na,
 	}
 	return n;
 }
+
+bool
+search_query_dates(char *query, int64_t now, struct search_opts *o)
+{
+	size_t len = strlen(query);
+	char *stripped;
+	bool taken = false;
+
+	if (o->has_since || o->has_until)
+		return false;
+	stripped = xmalloc(len + 1);
+	if (search_time_phrase(query, now, stripped, &o->since,
+	    &o->has_until, &o->until) == 1 && *stripped != '\0') {
+		o->has_since = true;
+		memcpy(query, stripped, strlen(stripped) + 1);
+		taken = true;
+	}
+	if (!o->has_since)
+		o->has_until = false;
+	free(stripped);
+	return taken;
+}
