@@ -3,6 +3,13 @@
  *
  *   crm-admin purge --tenant T (--address A | --domain D) [--dry-run]
  *   crm-admin account-domain --tenant T --domain D --into E [--dry-run]
+ *   crm-admin token create|revoke --tenant T --name N
+ *   crm-admin token list --tenant T
+ *
+ * token create makes a bearer token for crm-api (docs/api.md): printed
+ * once on standard output, stored only as its SHA-256.  Every request made
+ * with it sees tenant T alone.  revoke ends it at once; list shows names
+ * and dates, never a token or a hash.
  *
  * account-domain gives domain D to the account that owns domain E, so
  * that one customer writing from initech.com and initech.de is one
@@ -45,6 +52,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/api_token.h"
 #include "lib/xmalloc.h"
 
 static void
@@ -80,7 +88,17 @@ usage(FILE *f)
 	    "\n"
 	    "  gives domain D (and, if D had an account, that account's "
 	    "contacts and\n"
-	    "  domains) to the account that owns domain E\n");
+	    "  domains) to the account that owns domain E\n"
+	    "\n"
+	    "       crm-admin [-d CONNINFO] token create|revoke --tenant T "
+	    "--name N\n"
+	    "       crm-admin [-d CONNINFO] token list --tenant T\n"
+	    "\n"
+	    "  a bearer token for crm-api that sees tenant T only: create "
+	    "prints it\n"
+	    "  once (only its SHA-256 is stored); revoke ends it; list shows "
+	    "names and\n"
+	    "  dates.  N: letters, digits, '.', '_', '-', at most 64\n");
 }
 
 static PGconn *conn;
@@ -217,6 +235,78 @@ account_domain(const char *tenant, const char *d_arg, const char *e_arg,
 	return rc;
 }
 
+/* token create|revoke|list.  One transaction each, inside tenant T. */
+static int
+token_cmd(const char *cmd, const char *tenant, const char *name)
+{
+	char tok[API_TOKEN_LEN + 1], hash[67];
+	int rc = 0;
+
+	PQclear(q("begin", "BEGIN", 0, NULL));
+	{
+		const char *p[1] = { tenant };
+		PQclear(q("set tenant", "SELECT set_config('crm.tenant_id', "
+		    "$1, true)", 1, p));
+	}
+	if (strcmp(cmd, "create") == 0) {
+		const char *p[3] = { tenant, name, hash };
+		PGresult *r;
+
+		if (api_token_new(tok) != 0 ||
+		    api_token_hash(tok, strlen(tok), hash) != 0) {
+			fprintf(stderr, "crm-admin: cannot make a token\n");
+			rc = 1;
+		} else {
+			r = PQexecParams(conn, "INSERT INTO api_tokens "
+			    "(tenant_id, name, token_hash) VALUES ($1, $2, "
+			    "$3::bytea)", 3, NULL, p, NULL, NULL, 0);
+			if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+				fprintf(stderr, "crm-admin: token %s of tenant "
+				    "%s: %s", name, tenant,
+				    strstr(PQresultErrorMessage(r),
+				    "duplicate") != NULL ? "exists already "
+				    "(revoke it, or pick another name)\n" :
+				    PQresultErrorMessage(r));
+				rc = 1;
+			} else {
+				/* The only time anyone sees it. */
+				printf("%s\n", tok);
+			}
+			PQclear(r);
+		}
+		explicit_bzero(tok, sizeof(tok));
+	} else if (strcmp(cmd, "revoke") == 0) {
+		const char *p[2] = { tenant, name };
+		char *n = q_count("revoke", "UPDATE api_tokens SET revoked_at "
+		    "= now() WHERE tenant_id = $1 AND name = $2 AND "
+		    "revoked_at IS NULL", 2, p);
+
+		if (strcmp(n, "1") != 0) {
+			fprintf(stderr, "crm-admin: tenant %s has no live "
+			    "token named %s\n", tenant, name);
+			rc = 1;
+		} else {
+			printf("revoked tenant=%s token=%s\n", tenant, name);
+		}
+		free(n);
+	} else {
+		const char *p[1] = { tenant };
+		PGresult *r = q("list", "SELECT name, to_char(created_at, "
+		    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), coalesce(to_char("
+		    "revoked_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
+		    "FROM api_tokens WHERE tenant_id = $1 ORDER BY name",
+		    1, p);
+
+		for (int i = 0; i < PQntuples(r); i++)
+			printf("%s created=%s%s%s\n", PQgetvalue(r, i, 0),
+			    PQgetvalue(r, i, 1), *PQgetvalue(r, i, 2) ?
+			    " revoked=" : "", PQgetvalue(r, i, 2));
+		PQclear(r);
+	}
+	PQclear(q("end", rc != 0 ? "ROLLBACK" : "COMMIT", 0, NULL));
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -228,12 +318,13 @@ main(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "actor", required_argument, NULL, 'A' },
 		{ "into", required_argument, NULL, 'I' },
+		{ "name", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conninfo = getenv("DATABASE_URL"), *tenant = NULL;
 	const char *address = NULL, *domain = NULL, *actor = NULL;
-	const char *into = NULL;
+	const char *into = NULL, *name = NULL;
 	bool dry = false;
 	char *addrs, *contacts, *msgs, *meetings, *target, *kind;
 	char *n_msgs, *n_parts, *n_meet, *n_att, *n_contacts, *n_threads;
@@ -251,9 +342,28 @@ main(int argc, char **argv)
 		case 'n': dry = true; break;
 		case 'A': actor = optarg; break;
 		case 'I': into = optarg; break;
+		case 'N': name = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
+	}
+	if (optind + 2 == argc && strcmp(argv[optind], "token") == 0) {
+		const char *cmd = argv[optind + 1];
+		bool list = strcmp(cmd, "list") == 0;
+		int rc;
+
+		if (tenant == NULL || (!list && strcmp(cmd, "create") != 0 &&
+		    strcmp(cmd, "revoke") != 0) || (name == NULL) != list ||
+		    address != NULL || domain != NULL || into != NULL) {
+			usage(stderr);
+			return 2;
+		}
+		conn = PQconnectdb(conninfo ? conninfo : "");
+		if (PQstatus(conn) != CONNECTION_OK)
+			die("cannot connect", NULL);
+		rc = token_cmd(cmd, tenant, name);
+		PQfinish(conn);
+		return rc;
 	}
 	if (optind + 1 == argc &&
 	    strcmp(argv[optind], "account-domain") == 0) {
