@@ -1,0 +1,638 @@
+/*
+ * crm-api.c - the managers' REST API (docs/api.md, man/crm-api.8).
+ *
+ *   crm-api [-c FILE] [--check] [-d] [-h]
+ *
+ * Read-only, over HTTP/1.1 (TLS when [api] cert and key are set):
+ *
+ *   GET /v1/health                   no token; 200, or 503 without the
+ *                                    database
+ *   GET /v1/accounts[?limit=N]       the token's tenant's accounts
+ *   GET /v1/search?q=...[&since=30d][&until=...][&account=N][&limit=K]
+ *                                    hybrid search, as crm-search --json
+ *
+ * Every other request needs "Authorization: Bearer <token>".  A token is
+ * made by `crm-admin token create` and stored only as its SHA-256; it
+ * names one tenant, and every query runs as the crm_api role with that
+ * tenant set for the transaction, so row-level security keeps the answer
+ * inside it (docs/schema.md).  The daemon never sees another tenant's
+ * rows, and never logs a token, a query string or a result.
+ *
+ * One process, one request at a time: a search takes 10-40 ms on two
+ * cores, and the managers' dashboards it serves ask a few times a minute.
+ * libevent's HTTP server bounds the headers (8 KiB), the body (none is
+ * taken) and the time a request may take; api_req.c bounds the target.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+
+#include "api/api_req.h"
+#include "enrich/search/search.h"
+#include "enrich/search/search_json.h"
+#include "lib/api_token.h"
+#include "lib/conf.h"
+#include "lib/log.h"
+#include "lib/tls.h"
+#include "lib/xmalloc.h"
+
+#define DEFAULT_CONFIG "/etc/crm/crm-api.conf"
+#define HEADERS_MAX 8192
+
+struct api_conf {
+	char *path;
+	char *listen;
+	char *cert, *key;
+	bool allow_plaintext;
+	unsigned request_timeout;
+	enum log_level log_level;
+	bool syslog;
+	struct search_config search;
+};
+
+static struct {
+	struct api_conf *conf;
+	struct event_base *base;
+	struct evhttp *http;
+	SSL_CTX *ssl_ctx;
+	PGconn *db;			/* tokens and accounts */
+	struct search_ctx *search;
+} api;
+
+/* ---- configuration ---------------------------------------------------- */
+
+static int
+api_conf_handler(void *ctx, const char *section, const char *name,
+    const char *key, const char *value, int line, char *err)
+{
+	static const char *const sections[] = { "api", "embed", "vector",
+	    "embed2", "vector2", "database", "log", NULL };
+	struct api_conf *c = ctx;
+
+	(void)line;
+	if (*key == '\0') {
+		if (strcmp(section, "embed2") == 0)
+			c->search.has_embed2 = true;
+		return conf_section_plain(section, name, sections, err);
+	}
+	if (search_config_section(section))
+		return search_config_set(&c->search, section, key, value, err);
+	if (strcmp(section, "api") == 0) {
+		char **s = strcmp(key, "listen") == 0 ? &c->listen :
+		    strcmp(key, "cert") == 0 ? &c->cert :
+		    strcmp(key, "key") == 0 ? &c->key : NULL;
+
+		if (s != NULL) {
+			free(*s);
+			*s = *value != '\0' ? xstrdup(value) : NULL;
+			return 0;
+		}
+		if (strcmp(key, "allow_plaintext") == 0)
+			return conf_parse_bool(value, &c->allow_plaintext, err);
+		if (strcmp(key, "request_timeout") == 0)
+			return conf_parse_duration(value, 1, 600,
+			    &c->request_timeout, err);
+	}
+	return conf_log_or_unknown(section, key, value, &c->log_level,
+	    &c->syslog, err);
+}
+
+static void
+api_conf_free(struct api_conf **cp)
+{
+	struct api_conf *c = *cp;
+
+	if (c == NULL)
+		return;
+	search_config_fini(&c->search);
+	free(c->path);
+	free(c->listen);
+	free(c->cert);
+	free(c->key);
+	x_free(cp);
+}
+
+static bool
+loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr)
+		    >> 24) == 127;
+	return ss->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(
+	    &((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+static struct api_conf *
+api_conf_load(const char *path, char *err)
+{
+	struct api_conf *c = xcalloc(1, sizeof(*c));
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+
+	c->path = xstrdup(path);
+	c->listen = xstrdup("127.0.0.1:8480");
+	c->request_timeout = 10;
+	c->log_level = LOG_LEVEL_INFO;
+	search_config_init(&c->search);
+	if (conf_parse_file(path, api_conf_handler, c, err) != 0 ||
+	    search_config_check(&c->search, path, err, CONF_ERR_MAX) != 0)
+		goto fail;
+	if (conf_parse_sockaddr(c->listen, &ss, &sslen, err) != 0) {
+		char e[CONF_ERR_MAX];
+
+		snprintf(e, sizeof(e), "%s: [api] listen: %s", path, err);
+		memcpy(err, e, CONF_ERR_MAX);
+		goto fail;
+	}
+	if ((c->cert == NULL) != (c->key == NULL)) {
+		snprintf(err, CONF_ERR_MAX, "%s: [api] cert and key go "
+		    "together", path);
+		goto fail;
+	}
+	/* Bearer tokens cross this socket: in clear only on loopback (a
+	 * TLS-terminating proxy in front), unless the operator says so. */
+	if (c->cert == NULL && !loopback(&ss) && !c->allow_plaintext) {
+		snprintf(err, CONF_ERR_MAX, "%s: [api] listen %s is not "
+		    "loopback and there is no cert/key: tokens would cross "
+		    "the network in clear (set cert and key, or "
+		    "allow_plaintext = yes behind a TLS proxy)", path,
+		    c->listen);
+		goto fail;
+	}
+	return c;
+fail:
+	api_conf_free(&c);
+	return NULL;
+}
+
+/* ---- answers ---------------------------------------------------------- */
+
+static void
+reply_json(struct evhttp_request *req, int code, json_t *body)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *out = evbuffer_new();
+	char *s = json_dumps(body, JSON_COMPACT);
+
+	evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (s != NULL) {
+		evbuffer_add(out, s, strlen(s));
+		evbuffer_add(out, "\n", 1);
+	}
+	evhttp_send_reply(req, code, NULL, out);
+	evbuffer_free(out);
+	free(s);
+	json_decref(body);
+}
+
+static void
+reply_error(struct evhttp_request *req, int code, const char *msg)
+{
+	reply_json(req, code, json_pack("{s:s}", "error", msg));
+}
+
+/* ---- the database ----------------------------------------------------- */
+
+static bool
+db_ok(void)
+{
+	if (PQstatus(api.db) == CONNECTION_OK)
+		return true;
+	PQreset(api.db);
+	return PQstatus(api.db) == CONNECTION_OK;
+}
+
+/*
+ * PQexecParams, once more on a fresh connection when the first attempt
+ * found it broken (the server restarted since the last request).  Only
+ * for statements that may run twice: the token lookup, and the health
+ * probe.
+ */
+static PGresult *
+db_query(const char *sql, int n, const char *const *p)
+{
+	PGresult *r = PQexecParams(api.db, sql, n, NULL, p, NULL, NULL, 0);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK &&
+	    PQstatus(api.db) != CONNECTION_OK && db_ok()) {
+		PQclear(r);
+		r = PQexecParams(api.db, sql, n, NULL, p, NULL, NULL, 0);
+	}
+	return r;
+}
+
+/*
+ * The tenant and name of a live token, from the Authorization header.
+ * Returns 0; 1 when the header is missing or the token unknown (401);
+ * -1 when the database cannot answer (503).
+ */
+static int
+authenticate(struct evhttp_request *req, char *tenant, size_t tsize,
+    char *name, size_t nsize)
+{
+	const char *a = evhttp_find_header(evhttp_request_get_input_headers(
+	    req), "Authorization");
+	char hash[67];
+	const char *p[1] = { hash };
+	PGresult *r;
+	int rc;
+
+	if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
+		return 1;
+	a += 7;
+	while (*a == ' ')
+		a++;
+	if (!api_token_form_ok(a, strlen(a)) ||
+	    api_token_hash(a, strlen(a), hash) != 0)
+		return 1;
+	if (!db_ok())
+		return -1;
+	r = db_query("SELECT tenant_id, name FROM api_token_tenant($1::bytea) "
+	    "WHERE tenant_id IS NOT NULL", 1, p);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_warnx("token lookup: %s", PQresultErrorMessage(r));
+		rc = -1;
+	} else if (PQntuples(r) != 1) {
+		rc = 1;
+	} else {
+		snprintf(tenant, tsize, "%s", PQgetvalue(r, 0, 0));
+		snprintf(name, nsize, "%s", PQgetvalue(r, 0, 1));
+		rc = 0;
+	}
+	PQclear(r);
+	return rc;
+}
+
+static json_t *
+accounts_json(const char *tenant, unsigned limit)
+{
+	char lim[16];
+	const char *p[2] = { tenant, lim };
+	json_t *list = NULL;
+	PGresult *r;
+
+	snprintf(lim, sizeof(lim), "%u", limit);
+	PQclear(PQexec(api.db, "BEGIN READ ONLY"));
+	r = PQexecParams(api.db, "SELECT set_config('crm.tenant_id', $1, "
+	    "true)", 1, NULL, p, NULL, NULL, 0);
+	PQclear(r);
+	r = PQexecParams(api.db,
+	    "SELECT a.id, a.name, "
+	    "  coalesce((SELECT json_agg(d.domain ORDER BY d.domain) "
+	    "    FROM account_domains d WHERE d.account_id = a.id), '[]'), "
+	    "  (SELECT count(*) FROM contacts c WHERE c.account_id = a.id), "
+	    "  (SELECT to_char(max(c.last_seen) AT TIME ZONE 'UTC', "
+	    "    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM contacts c "
+	    "    WHERE c.account_id = a.id) AS last_seen "
+	    "FROM accounts a WHERE a.tenant_id = $1 "
+	    "ORDER BY last_seen DESC NULLS LAST, a.id LIMIT $2::int",
+	    2, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		list = json_array();
+		for (int i = 0; i < PQntuples(r); i++) {
+			json_t *doms = json_loads(PQgetvalue(r, i, 2), 0, NULL);
+			json_t *o = json_pack("{s:I, s:s, s:o, s:I}", "id",
+			    (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
+			    "name", PQgetvalue(r, i, 1), "domains",
+			    doms != NULL ? doms : json_array(), "contacts",
+			    (json_int_t)strtoll(PQgetvalue(r, i, 3), NULL, 10));
+
+			if (o == NULL)
+				continue;	/* a name that is not UTF-8 */
+			json_object_set_new(o, "last_seen",
+			    PQgetisnull(r, i, 4) ? json_null() :
+			    json_string(PQgetvalue(r, i, 4)));
+			json_array_append_new(list, o);
+		}
+	} else {
+		log_warnx("accounts: %s", PQresultErrorMessage(r));
+	}
+	PQclear(r);
+	PQclear(PQexec(api.db, "COMMIT"));
+	return list;
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static int
+do_search(struct evhttp_request *req, const char *tenant, struct api_req *ar)
+{
+	struct search_opts o;
+	struct search_result res = { 0 };
+	char err[SEARCH_ERR_MAX];
+	int rc;
+
+	search_opts_init(&o);
+	o.k = ar->limit;
+	o.account_id = ar->account;
+	o.has_since = ar->has_since;
+	o.since = ar->since;
+	o.has_until = ar->has_until;
+	o.until = ar->until;
+	if (ar->dates)
+		(void)search_query_dates(ar->q, (int64_t)time(NULL), &o);
+	if (!search_db_ok(api.search))
+		(void)search_db_reset(api.search);
+	rc = search_query(api.search, tenant, ar->q, &o, &res, err,
+	    sizeof(err));
+	if (rc != 0 && !search_db_ok(api.search) &&
+	    search_db_reset(api.search)) {
+		/* the server restarted since the last request */
+		search_result_fini(&res);
+		rc = search_query(api.search, tenant, ar->q, &o, &res, err,
+		    sizeof(err));
+	}
+	if (rc != 0) {
+		log_warnx("search for tenant=%s: %s", tenant, err);
+		search_result_fini(&res);
+		reply_error(req, search_db_ok(api.search) ? 500 : 503,
+		    "search failed");
+		return search_db_ok(api.search) ? 500 : 503;
+	}
+	reply_json(req, 200, search_result_json(&res, &o, tenant, ar->q,
+	    "hybrid"));
+	search_result_fini(&res);
+	return 200;
+}
+
+static int
+handle(struct evhttp_request *req, char *tenant, size_t tsize, char *who,
+    size_t wsize)
+{
+	const char *target = evhttp_request_get_uri(req), *err = NULL;
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	struct api_req *ar;
+	int code;
+
+	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD");
+		reply_error(req, 405, "read-only: GET and HEAD only");
+		return 405;
+	}
+	ar = xcalloc(1, sizeof(*ar));
+	if (api_req_parse(target, strlen(target), (int64_t)time(NULL), ar,
+	    &err) != 0) {
+		reply_error(req, 400, err);
+		code = 400;
+		goto out;
+	}
+	switch (ar->route) {
+	case API_ROUTE_NONE:
+		reply_error(req, 404, "no such resource (see docs/api.md)");
+		code = 404;
+		goto out;
+	case API_ROUTE_HEALTH: {
+		bool up = db_ok();
+
+		if (up) {
+			PGresult *r = db_query("SELECT 1", 0, NULL);
+
+			up = PQresultStatus(r) == PGRES_TUPLES_OK;
+			PQclear(r);
+		}
+		code = up ? 200 : 503;
+		reply_json(req, code, json_pack("{s:s, s:s}", "status",
+		    up ? "ok" : "unavailable", "database", up ? "ok" :
+		    "down"));
+		goto out;
+	}
+	case API_ROUTE_ACCOUNTS:
+	case API_ROUTE_SEARCH:
+		break;
+	}
+	switch (authenticate(req, tenant, tsize, who, wsize)) {
+	case 1:
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "WWW-Authenticate", "Bearer realm=\"crm-api\"");
+		reply_error(req, 401, "a valid bearer token is required");
+		code = 401;
+		goto out;
+	case -1:
+		reply_error(req, 503, "the database is unavailable");
+		code = 503;
+		goto out;
+	}
+	if (ar->route == API_ROUTE_ACCOUNTS) {
+		json_t *list = accounts_json(tenant, ar->limit);
+
+		if (list == NULL) {
+			reply_error(req, db_ok() ? 500 : 503,
+			    "accounts unavailable");
+			code = db_ok() ? 500 : 503;
+		} else {
+			reply_json(req, 200, json_pack("{s:s, s:o}", "tenant",
+			    tenant, "accounts", list));
+			code = 200;
+		}
+		goto out;
+	}
+	code = do_search(req, tenant, ar);
+out:
+	free(ar);
+	return code;
+}
+
+static const char *
+method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	default: return "OTHER";
+	}
+}
+
+static void
+request_cb(struct evhttp_request *req, void *arg)
+{
+	char tenant[256] = "-", who[128] = "-";
+	const char *target = evhttp_request_get_uri(req);
+	size_t plen = strcspn(target, "?");
+	struct timespec t0, t1;
+	int code;
+
+	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	code = handle(req, tenant, sizeof(tenant), who, sizeof(who));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* The path only: a query string may hold what a manager searched. */
+	log_info("%s %.*s %d %lld ms tenant=%s token=%s",
+	    method_name(evhttp_request_get_command(req)),
+	    (int)(plen > 64 ? 64 : plen), target, code,
+	    (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000), tenant, who);
+}
+
+static struct bufferevent *
+tls_bev(struct event_base *base, void *arg)
+{
+	SSL *ssl = SSL_new(arg);
+
+	if (ssl == NULL)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	log_info("stopping on signal %d", (int)sig);
+	event_base_loopexit(api.base, NULL);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: crm-api [-c FILE] [--check] [-d] [-h]\n"
+	    "  -c, --config FILE  configuration (default $CRM_API_CONFIG, "
+	    "else\n"
+	    "                     " DEFAULT_CONFIG ")\n"
+	    "      --check        validate the configuration, the "
+	    "certificate and\n"
+	    "                     the database connection, then exit\n"
+	    "  -d, --debug        log at debug level\n"
+	    "  -h, --help         this text\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = getenv("CRM_API_CONFIG");
+	char err[CONF_ERR_MAX], serr[SEARCH_ERR_MAX], host[256], port[16];
+	struct event *sigs[2];
+	bool check = false, debug = false;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:dh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (path == NULL)
+		path = DEFAULT_CONFIG;
+	log_init("crm-api", false);
+	if ((api.conf = api_conf_load(path, err)) == NULL) {
+		fprintf(stderr, "crm-api: %s\n", err);
+		return 1;
+	}
+	if (api.conf->cert != NULL && (api.ssl_ctx = tls_server_ctx_new(
+	    api.conf->cert, api.conf->key, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "crm-api: %s: [api] %s\n", path, err);
+		return 1;
+	}
+	api.db = PQconnectdb(api.conf->search.conninfo != NULL ?
+	    api.conf->search.conninfo : "");
+	if (check) {
+		bool ok = PQstatus(api.db) == CONNECTION_OK;
+
+		if (!ok)
+			fprintf(stderr, "crm-api: database: %s",
+			    PQerrorMessage(api.db));
+		else
+			printf("%s: OK (listen %s, %s)\n", path,
+			    api.conf->listen, api.ssl_ctx != NULL ? "TLS" :
+			    "plaintext");
+		PQfinish(api.db);
+		SSL_CTX_free(api.ssl_ctx);
+		api_conf_free(&api.conf);
+		return ok ? 0 : 1;
+	}
+	log_init("crm-api", api.conf->syslog);
+	log_set_level(debug ? LOG_LEVEL_DEBUG : api.conf->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (PQstatus(api.db) != CONNECTION_OK)
+		log_warnx("database: %s(answering 503 until it is back)",
+		    PQerrorMessage(api.db));
+	/* A reader of the vector store: crm-index keeps writing it. */
+	api.conf->search.vec.read_only = true;
+	api.conf->search.vec2.read_only = true;
+	if (search_open(&api.conf->search, &api.search, serr,
+	    sizeof(serr)) != 0)
+		fatalx("search: %s", serr);
+	if ((api.base = event_base_new()) == NULL ||
+	    (api.http = evhttp_new(api.base)) == NULL)
+		fatalx("cannot create the event loop");
+	/* Every method reaches the handler, which answers 405 with Allow
+	 * for all but GET and HEAD (libevent would say 501). */
+	evhttp_set_allowed_methods(api.http, EVHTTP_REQ_GET |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	evhttp_set_max_headers_size(api.http, HEADERS_MAX);
+	evhttp_set_max_body_size(api.http, 0);
+	evhttp_set_timeout(api.http, (int)api.conf->request_timeout);
+	evhttp_set_gencb(api.http, request_cb, NULL);
+	if (api.ssl_ctx != NULL)
+		evhttp_set_bevcb(api.http, tls_bev, api.ssl_ctx);
+	if (conf_split_hostport(api.conf->listen, host, sizeof(host), port,
+	    sizeof(port), err) != 0 || evhttp_bind_socket(api.http, host,
+	    (ev_uint16_t)strtoul(port, NULL, 10)) != 0)
+		fatal("cannot listen on %s", api.conf->listen);
+	sigs[0] = evsignal_new(api.base, SIGTERM, on_signal, NULL);
+	sigs[1] = evsignal_new(api.base, SIGINT, on_signal, NULL);
+	event_add(sigs[0], NULL);
+	event_add(sigs[1], NULL);
+	log_info("listening on %s (%s)", api.conf->listen, api.ssl_ctx !=
+	    NULL ? "TLS" : "plaintext");
+	event_base_dispatch(api.base);
+	event_free(sigs[0]);
+	event_free(sigs[1]);
+	evhttp_free(api.http);
+	event_base_free(api.base);
+	search_close(&api.search);
+	PQfinish(api.db);
+	SSL_CTX_free(api.ssl_ctx);
+	api_conf_free(&api.conf);
+	log_info("stopped");
+	return 0;
+}
