@@ -4,7 +4,8 @@
 # test servers installed (packaging/deps.sh test) also the capture
 # pipeline behind it: PostgreSQL, a Kafka broker, crm-capture, crm-enrich
 # and crm-index, fed by reading the demo mail once through the proxy, and
-# a crm-search question at the end.  CRM_DEMO_PIPELINE=0: the proxy alone.
+# a crm-search question at the end, with crm-api serving the same search
+# to managers over TLS.  CRM_DEMO_PIPELINE=0: the proxy alone.
 #   packaging/demo.sh start     (make demo)   prints how to connect
 #   packaging/demo.sh stop      (make demo-stop)
 # State lives in ${CRM_DEMO_DIR:-/tmp/crm-demo}; processes are stopped by the
@@ -41,7 +42,7 @@ stop() {
 pipeline_missing() {
 	local b c
 	for b in crm-capture crm-enrich crm-migrate crm-admin crm-index \
-	    crm-search crm-vec; do
+	    crm-search crm-vec crm-api; do
 		[ -x "$B/$b" ] || { echo "$B/$b (make)"; return; }
 	done
 	[ -x /usr/lib/postgresql/15/bin/initdb ] ||
@@ -68,6 +69,24 @@ for box in ("INBOX", "Sent"):
 m.logout()
 print(n)
 PYEOF
+}
+
+# The managers' API over TLS (the proxy's demo certificate names
+# localhost), and a token for tenant acme in $DEMO/api.token.
+api_start() {
+	alloc_port API_PORT
+	{
+		cat "$T/search.conf"
+		printf '\n[api]\nlisten = 127.0.0.1:%s\ncert = %s\nkey = %s\n' \
+		    "$API_PORT" "$T/certs/proxy.pem" "$T/certs/proxy.key"
+	} >"$DEMO/api.conf"
+	"$B/crm-admin" -d "host=127.0.0.1 port=$PGPORT dbname=crm user=crm_enrich" \
+	    token create --tenant acme --name demo >"$DEMO/api.token" || return 1
+	chmod 600 "$DEMO/api.token"
+	"$B/crm-api" -c "$DEMO/api.conf" >>"$DEMO/crm-api.log" 2>&1 &
+	track_pid $! crm-api
+	wait_port "$API_PORT" 30 $! || { echo "demo: crm-api did not start" \
+	    "(see $DEMO/crm-api.log)"; return 1; }
 }
 
 start() {
@@ -125,6 +144,7 @@ start() {
 		n="$(read_all)" || fail "reading the demo mail through the proxy"
 		wait_sql "SELECT count(*) FROM messages" "$n" 120
 		index_wait_idle 120
+		api_start || exit 1
 	fi
 	# newest first, so the proxy stops before what is behind it
 	for ((i = ${#_pids[@]} - 1; i >= 0; i--)); do
@@ -155,6 +175,13 @@ $(sql "SELECT count(*) FROM accounts") accounts, $(sql "SELECT count(*) FROM con
 EOM
 		"$B/crm-search" -c "$T/search.conf" --tenant acme \
 		    --now 2026-11-20 -n 5 "buyer complained about pricing last month"
+		cat <<EOM
+
+The same question over the managers' REST API (crm-api, docs/api.md),
+with the demo token in $DEMO/api.token:
+  curl --cacert $TARGET_CA -H "Authorization: Bearer \$(cat $DEMO/api.token)" \\
+      "https://localhost:$API_PORT/v1/search?q=buyer+complained+about+pricing&since=2026-10-21&limit=3"
+EOM
 	fi
 	echo "  Stop: make demo-stop"
 }

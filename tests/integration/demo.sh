@@ -10,6 +10,8 @@
 #   - the crm-search question it prints ("buyer complained about pricing
 #     last month") answers with at least one email that the labelled set
 #     tags as a price complaint, among its top five;
+#   - the crm-api search the demo printed answers over TLS with the demo
+#     token, and finds a labelled price complaint;
 #   - `demo.sh stop` ends every process the demo started, and no log shows
 #     a crash or a sanitizer report;
 #   - a start that fails half-way (a crm-index that cannot run) stops the
@@ -69,6 +71,25 @@ while IFS= read -r start; do
 done <"$T/complaints.txt"
 [ "$hits" -ge 1 ] || { cat "$T/answer.txt" >&2; fail "no price complaint in the answer"; }
 note "$hits of the answer's 5 results are labelled price complaints ($(wc -l <"$T/complaints.txt") in the mailbox)"
+
+step "the managers' API, as the demo printed it"
+url="$(sed -n 's|.*"\(https://localhost:[0-9]*/v1/search?[^"]*\)".*|\1|p' "$T/demo.out")"
+[ -n "$url" ] && [ -s "$T/demo/api.token" ] ||
+	fail "no crm-api URL or token in the demo's output"
+curl -sS --max-time 20 --cacert "$ca" \
+	-H "Authorization: Bearer $(cat "$T/demo/api.token")" "$url" >"$T/api.json" ||
+	fail "curl $url"
+"$PY" - "$T/api.json" "$T/complaints.txt" <<'PYEOF' || fail "the API's answer: $(head -c 300 "$T/api.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+starts = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+texts = [" ".join(r["text"].split()) for g in d["accounts"] for r in g["results"]]
+assert d["tenant"] == "acme" and d["count"] > 0, d
+hit = sum(1 for t in texts if any(t.startswith(s) for s in starts))
+assert hit >= 1, texts
+print(f"  crm-api: {d['count']} results, {hit} labelled price complaints")
+PYEOF
+[ "$(stat -c %a "$T/demo/api.token")" = 600 ] || fail "the demo token file is not mode 600"
 
 step "packaging/demo.sh stop"
 CRM_DEMO_DIR="$T/demo" "$ROOT/packaging/demo.sh" stop >/dev/null
