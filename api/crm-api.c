@@ -330,6 +330,15 @@ accounts_json(const char *tenant, unsigned limit)
 
 /* ---- requests --------------------------------------------------------- */
 
+/* The request target as the client sent it ("" if libevent has none). */
+static const char *
+request_target(struct evhttp_request *req)
+{
+	const char *t = evhttp_request_get_uri(req);
+
+	return t != NULL ? t : "";
+}
+
 static int
 do_search(struct evhttp_request *req, const char *tenant, struct api_req *ar)
 {
@@ -375,7 +384,7 @@ static int
 handle(struct evhttp_request *req, char *tenant, size_t tsize, char *who,
     size_t wsize)
 {
-	const char *target = evhttp_request_get_uri(req), *err = NULL;
+	const char *target = request_target(req), *err = NULL;
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	struct api_req *ar;
 	int code;
@@ -468,7 +477,7 @@ static void
 request_cb(struct evhttp_request *req, void *arg)
 {
 	char tenant[256] = "-", who[128] = "-";
-	const char *target = evhttp_request_get_uri(req);
+	const char *target = request_target(req);
 	size_t plen = strcspn(target, "?");
 	struct timespec t0, t1;
 	int code;
