@@ -49,7 +49,7 @@ check-asan:
 # on few messages for this); VALGRIND_SCENARIOS overrides.
 VALGRIND_SCENARIOS ?= imap_plain imap_reload imap_badinput smtp_submission \
     certs_tool caldav_http tap_capture imip_capture enrich_kafka \
-    enrich_badinput index_lifecycle
+    enrich_badinput index_lifecycle api_rest
 check-valgrind:
 	$(MAKE) B=build-vg OPT="-O1 -g" all
 	tests/valgrind.sh build-vg $(VALGRIND_SCENARIOS)

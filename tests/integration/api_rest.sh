@@ -51,16 +51,29 @@ CONF
 }
 conf crm_enrich
 conf crm_api
-"$PY" - "$FIX/emails.jsonl" >"$T/globex.jsonl" <<'PYEOF'
+# Sanitized builds (ASan, valgrind) index the first 40 emails (three of
+# them account 105's): the same checks, a fifth of the embedding.
+if [ "${CRM_SANITIZED:-0}" = 1 ]; then
+	head -n 40 "$FIX/emails.jsonl" >"$T/acme.jsonl"
+else
+	cp "$FIX/emails.jsonl" "$T/acme.jsonl"
+fi
+"$PY" - "$T/acme.jsonl" >"$T/globex.jsonl" <<'PYEOF'
 import json, sys
 for l in open(sys.argv[1]):
     m = json.loads(l)
     m["id"] = "tb-" + m["id"][3:]
     print(json.dumps(m))
 PYEOF
-"$B/crm-search-ingest" -c "$T/crm_enrich.conf" --tenant acme "$FIX/emails.jsonl" \
+# Under make check-valgrind (crm-X wraps crm-X.real), the bulk tools run
+# natively: they are not what this scenario tests, and the forward pass
+# of 412 emails under memcheck takes the better part of an hour.
+INGEST="$B/crm-search-ingest" CLI="$B/crm-search"
+[ -x "$INGEST.real" ] && INGEST="$INGEST.real"
+[ -x "$CLI.real" ] && CLI="$CLI.real"
+"$INGEST" -c "$T/crm_enrich.conf" --tenant acme "$T/acme.jsonl" \
 	>/dev/null || fail "ingest acme"
-"$B/crm-search-ingest" -c "$T/crm_enrich.conf" --tenant globex "$T/globex.jsonl" \
+"$INGEST" -c "$T/crm_enrich.conf" --tenant globex "$T/globex.jsonl" \
 	>/dev/null || fail "ingest globex"
 for t in acme:Halcyon:halcyon.example globex:Initech:initech.example; do
 	IFS=: read -r ten name dom <<<"$t"
@@ -116,12 +129,12 @@ grep -q "tokens would cross the network in clear" "$T/open.err" || fail "$(cat "
 "$B/crm-api" -c "$T/api.conf" >>"$T/api.log" 2>&1 &
 API_PID=$!
 track_pid "$API_PID" crm-api
-wait_port "$APIP" 20 "$API_PID" || fail "crm-api did not listen"
+wait_port "$APIP" 120 "$API_PID" || fail "crm-api did not listen"
 U="https://localhost:$APIP"
 get() { # TOKEN PATH -> body on stdout; the status in $T/code
 	local auth=()
 	[ -n "$1" ] && auth=(-H "Authorization: Bearer $1")
-	curl -sS --max-time 20 --cacert "$T/pki/ca.pem" "${auth[@]}" \
+	curl -sS --max-time 60 --cacert "$T/pki/ca.pem" "${auth[@]}" \
 		-o "$T/body" -w '%{http_code}' "$U$2" >"$T/code" || fail "curl $2"
 	cat "$T/body"
 }
@@ -135,7 +148,7 @@ step "search answers what crm-search answers"
 for q in "buyer complained about pricing" "security questionnaire" "renewal"; do
 	enc="$("$PY" -c 'import sys, urllib.parse; print(urllib.parse.quote_plus(sys.argv[1]))' "$q")"
 	get "$TOK_A" "/v1/search?q=$enc&since=2026-01-01&limit=10" >"$T/api.json"; want 200
-	"$B/crm-search" -c "$T/crm_api.conf" --tenant acme --since 2026-01-01 -n 10 --json "$q" \
+	"$CLI" -c "$T/crm_api.conf" --tenant acme --since 2026-01-01 -n 10 --json "$q" \
 		>"$T/cli.json" || fail "crm-search"
 	"$PY" - "$T/api.json" "$T/cli.json" <<'PYEOF' || fail "'$q': API and CLI differ"
 import json, sys
