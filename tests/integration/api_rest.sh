@@ -19,38 +19,21 @@
 . "$(dirname "$0")/../lib/common.sh"
 scenario_init api_rest 46
 . "$TLIB/postgres.sh"
+. "$TLIB/index.sh"
 need_cmd psql curl
 FIX="$ROOT/tests/fixtures/retrieval"
 
-make -s -C "$ROOT" B="$B" "$B/crm-migrate" "$B/crm-search" \
-	"$B/crm-search-ingest" "$B/crm-admin" "$B/crm-api" >/dev/null ||
+make -s -C "$ROOT" B="$B" "$B/crm-migrate" "$B/crm-search" "$B/crm-index" \
+	"$B/crm-vec" "$B/crm-search-ingest" "$B/crm-admin" "$B/crm-api" >/dev/null ||
 	fail "build"
-MODEL="$("$ROOT/enrich/embed/fetch-model.sh" | tail -n 1)" ||
-	skip "cannot fetch the model (registry unreachable?)"
 
 step "PostgreSQL, migrations, data for two tenants"
 alloc_port PGP
 pg_start "$T/pg" "$PGP" crm || skip "PostgreSQL 15 is not installed"
 pg_migrate
-pg_psql -c "ALTER ROLE crm_enrich LOGIN; ALTER ROLE crm_api LOGIN;" ||
-	fail "roles"
-conf() { # ROLE -> $T/ROLE.conf
-	cat >"$T/$1.conf" <<CONF
-[embed]
-backend = local
-model_dir = $MODEL
-
-[vector]
-backend = local
-data_dir = $T/vec
-sync = none
-
-[database]
-conninfo = host=127.0.0.1 port=$PGP dbname=crm user=$1
-CONF
-}
-conf crm_enrich
-conf crm_api
+index_stack	# the model, LOGIN for crm_enrich and crm_api, $T/search.conf
+search_conf "$T/crm_enrich.conf" crm_enrich
+cp "$T/search.conf" "$T/crm_api.conf"
 # Sanitized builds (ASan, valgrind) index the first 40 emails (three of
 # them account 105's): the same checks, a fifth of the embedding.
 if [ "${CRM_SANITIZED:-0}" = 1 ]; then

@@ -7,7 +7,8 @@
 #                                crm_enrich / crm_api able to log in, and
 #                                $T/index.conf + $T/search.conf
 #   index_conf FILE              a crm-index.conf for this stack
-#   search_conf FILE             a crm-search.conf (role crm_api, read-only)
+#   search_conf FILE [ROLE]      a crm-search.conf (role crm_api, read-only;
+#                                crm_enrich for crm-search-ingest)
 #   index_start NAME [CONF]      -> INDEX_PID_<NAME>, log $T/index-NAME.log
 #   index_start_wait NAME [CONF] the same, then wait for its "started:"
 #                                line (model loaded, LISTENing)
@@ -75,8 +76,8 @@ CONF
 	} >"$1"
 }
 
-search_conf() { # FILE
-	_index_common_conf crm_api >"$1"
+search_conf() { # FILE [ROLE]
+	_index_common_conf "${2:-crm_api}" >"$1"
 }
 
 index_start() { # NAME [CONF]
