@@ -53,42 +53,6 @@ static const struct provider {
 	{ "zoho.com", NULL, 0 },
 };
 
-size_t
-ident_utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned char c;
-	size_t need;
-	unsigned long cp;
-
-	if (n == 0)
-		return 0;
-	c = p[0];
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 4;
-		cp = c & 0x07;
-	} else
-		return 0;
-	if (n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return need;
-}
-
 static bool
 ascii_label_ok(const char *l, size_t n)
 {
@@ -173,7 +137,7 @@ ident_domain_norm_ex(const char *in, size_t len, char *out, size_t outsz,
 			i++;
 			continue;
 		}
-		if ((l = ident_utf8_len((const unsigned char *)in + i,
+		if ((l = utf8_seq_len((const unsigned char *)in + i,
 		    len - i)) == 0) {
 			*errstr_r = "invalid UTF-8 in domain";
 			return -1;
@@ -287,19 +251,6 @@ provider_find(const char *domain)
 		if (strcmp(providers[i].domain, domain) == 0)
 			return &providers[i];
 	return NULL;
-}
-
-static bool
-utf8_valid(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		size_t l = ident_utf8_len((const unsigned char *)s + i, n - i);
-
-		if (l == 0)
-			return false;
-		i += l;
-	}
-	return true;
 }
 
 int

@@ -8,9 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 when p[0..n) does
- * not start with one (overlongs, surrogates and > U+10FFFF refused). */
-size_t ident_utf8_len(const unsigned char *p, size_t n);
+/* utf8_seq_len() and utf8_valid(): strict UTF-8 (lib/utf8.h). */
+#include "lib/utf8.h"
 
 /* Same as ident_domain_normalize(); *idn_r says whether U-labels were
  * converted. */

@@ -151,7 +151,7 @@ ident_name_clean(const char *in, size_t len, const char *addr, char *out,
 			i++;
 			continue;
 		}
-		l = ident_utf8_len((const unsigned char *)in + i, len - i);
+		l = utf8_seq_len((const unsigned char *)in + i, len - i);
 		if (l == 0) {
 			i++;
 			continue;
@@ -275,7 +275,7 @@ ident_title_clean(const char *in, size_t len, char *out, size_t outsz)
 			i++;
 			continue;
 		}
-		if ((l = ident_utf8_len((const unsigned char *)in + i,
+		if ((l = utf8_seq_len((const unsigned char *)in + i,
 		    len - i)) == 0) {
 			i++;
 			continue;

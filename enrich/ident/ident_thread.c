@@ -281,7 +281,7 @@ ident_subject_base(const char *in, size_t len, bool fold, char *out,
 			i++;
 			continue;
 		}
-		l = ident_utf8_len((const unsigned char *)in + i, end - i);
+		l = utf8_seq_len((const unsigned char *)in + i, end - i);
 		if (l == 0) {
 			i++;	/* broken UTF-8 byte: dropped */
 			continue;
