@@ -37,6 +37,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -57,6 +58,8 @@
 struct api_conf {
 	char *path;
 	char *listen;
+	struct sockaddr_storage listen_ss;	/* listen, parsed */
+	socklen_t listen_len;
 	char *cert, *key;
 	bool allow_plaintext;
 	unsigned request_timeout;
@@ -141,8 +144,6 @@ static struct api_conf *
 api_conf_load(const char *path, char *err)
 {
 	struct api_conf *c = xcalloc(1, sizeof(*c));
-	struct sockaddr_storage ss;
-	socklen_t sslen;
 
 	c->path = xstrdup(path);
 	c->listen = xstrdup("127.0.0.1:8480");
@@ -152,7 +153,8 @@ api_conf_load(const char *path, char *err)
 	if (conf_parse_file(path, api_conf_handler, c, err) != 0 ||
 	    search_config_check(&c->search, path, err, CONF_ERR_MAX) != 0)
 		goto fail;
-	if (conf_parse_sockaddr(c->listen, &ss, &sslen, err) != 0) {
+	if (conf_parse_sockaddr(c->listen, &c->listen_ss, &c->listen_len,
+	    err) != 0) {
 		char e[CONF_ERR_MAX];
 
 		snprintf(e, sizeof(e), "%s: [api] listen: %s", path, err);
@@ -166,7 +168,8 @@ api_conf_load(const char *path, char *err)
 	}
 	/* Bearer tokens cross this socket: in clear only on loopback (a
 	 * TLS-terminating proxy in front), unless the operator says so. */
-	if (c->cert == NULL && !loopback(&ss) && !c->allow_plaintext) {
+	if (c->cert == NULL && !loopback(&c->listen_ss) &&
+	    !c->allow_plaintext) {
 		snprintf(err, CONF_ERR_MAX, "%s: [api] listen %s is not "
 		    "loopback and there is no cert/key: tokens would cross "
 		    "the network in clear (set cert and key, or "
@@ -356,8 +359,6 @@ do_search(struct evhttp_request *req, const char *tenant, struct api_req *ar)
 	o.until = ar->until;
 	if (ar->dates)
 		(void)search_query_dates(ar->q, (int64_t)time(NULL), &o);
-	if (!search_db_ok(api.search))
-		(void)search_db_reset(api.search);
 	rc = search_query(api.search, tenant, ar->q, &o, &res, err,
 	    sizeof(err));
 	if (rc != 0 && !search_db_ok(api.search) &&
@@ -368,11 +369,12 @@ do_search(struct evhttp_request *req, const char *tenant, struct api_req *ar)
 		    sizeof(err));
 	}
 	if (rc != 0) {
+		int code = search_db_ok(api.search) ? 500 : 503;
+
 		log_warnx("search for tenant=%s: %s", tenant, err);
 		search_result_fini(&res);
-		reply_error(req, search_db_ok(api.search) ? 500 : 503,
-		    "search failed");
-		return search_db_ok(api.search) ? 500 : 503;
+		reply_error(req, code, "search failed");
+		return code;
 	}
 	reply_json(req, 200, search_result_json(&res, &o, tenant, ar->q,
 	    "hybrid"));
@@ -442,9 +444,8 @@ handle(struct evhttp_request *req, char *tenant, size_t tsize, char *who,
 		json_t *list = accounts_json(tenant, ar->limit);
 
 		if (list == NULL) {
-			reply_error(req, db_ok() ? 500 : 503,
-			    "accounts unavailable");
 			code = db_ok() ? 500 : 503;
+			reply_error(req, code, "accounts unavailable");
 		} else {
 			reply_json(req, 200, json_pack("{s:s, s:o}", "tenant",
 			    tenant, "accounts", list));
@@ -540,7 +541,8 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = getenv("CRM_API_CONFIG");
-	char err[CONF_ERR_MAX], serr[SEARCH_ERR_MAX], host[256], port[16];
+	char err[CONF_ERR_MAX], serr[SEARCH_ERR_MAX];
+	struct evconnlistener *lev;
 	struct event *sigs[2];
 	bool check = false, debug = false;
 	int ch;
@@ -623,9 +625,11 @@ main(int argc, char **argv)
 	evhttp_set_gencb(api.http, request_cb, NULL);
 	if (api.ssl_ctx != NULL)
 		evhttp_set_bevcb(api.http, tls_bev, api.ssl_ctx);
-	if (conf_split_hostport(api.conf->listen, host, sizeof(host), port,
-	    sizeof(port), err) != 0 || evhttp_bind_socket(api.http, host,
-	    (ev_uint16_t)strtoul(port, NULL, 10)) != 0)
+	if ((lev = evconnlistener_new_bind(api.base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    -1, (struct sockaddr *)&api.conf->listen_ss,
+	    (int)api.conf->listen_len)) == NULL ||
+	    evhttp_bind_listener(api.http, lev) == NULL)
 		fatal("cannot listen on %s", api.conf->listen);
 	sigs[0] = evsignal_new(api.base, SIGTERM, on_signal, NULL);
 	sigs[1] = evsignal_new(api.base, SIGINT, on_signal, NULL);
