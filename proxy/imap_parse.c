@@ -1068,6 +1068,23 @@ imap_parser_literal_left(const struct imap_parser *p)
 	return p->state == ST_LIT_DATA ? p->literal_left : 0;
 }
 
+bool
+imap_parser_literal_opaque(const struct imap_parser *p)
+{
+	return imap_parser_in_literal(p) && p->arg1_state != A1_LITERAL;
+}
+
+bool
+imap_parser_skip_literal(struct imap_parser *p, uint64_t n)
+{
+	if (!imap_parser_literal_opaque(p) || n == 0 || n > p->literal_left)
+		return false;
+	p->literal_left -= n;
+	if (p->literal_left == 0)
+		imap_parser_literal_end(p);
+	return true;
+}
+
 uint64_t
 imap_parser_literal_size(const struct imap_parser *p)
 {

@@ -167,6 +167,18 @@ bool imap_parser_in_literal(const struct imap_parser *p);
  * literal data first, so a tap splits its input with this before feeding. */
 uint64_t imap_parser_literal_left(const struct imap_parser *p);
 
+/*
+ * Literal data the caller moved without reading it (the relay's splice(2)
+ * path).  imap_parser_literal_opaque() is true when the parser is inside a
+ * literal whose bytes it does not need to see -- every literal but a
+ * client command's first argument, which it decodes.
+ * imap_parser_skip_literal() then takes n bytes, 0 < n <= literal_left, and
+ * leaves the parser where feeding them would have; outside that contract
+ * it changes nothing and returns false.
+ */
+bool imap_parser_literal_opaque(const struct imap_parser *p);
+bool imap_parser_skip_literal(struct imap_parser *p, uint64_t n);
+
 /* After IMAP_PARSE_LITERAL: size, whether it is a non-synchronizing
  * ("{n+}") or a literal8 ("~{n}") literal, and for server FETCH responses
  * the item it belongs to ("BODY[]", "BODY[HEADER]", "RFC822",
