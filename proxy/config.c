@@ -222,6 +222,8 @@ config_proxy_key(struct proxy_conf *conf, const char *k, const char *v,
 	}
 	if (strcmp(k, "syslog") == 0)
 		return conf_parse_bool(v, &conf->syslog, err);
+	if (strcmp(k, "splice") == 0)
+		return conf_parse_bool(v, &conf->splice, err);
 	snprintf(err, CONF_ERR_MAX, "unknown key \"%s\" in [proxy]", k);
 	return -1;
 }
@@ -526,6 +528,7 @@ config_load(const char *path, char *err)
 	conf->path = xstrdup(path);
 	conf->workers = 2;
 	conf->log_level = LOG_LEVEL_INFO;
+	conf->splice = true;
 	conf->limits = (struct limits_conf){
 		.line_max = 64 * 1024,
 		.preauth_literal_max = 64 * 1024,

@@ -145,6 +145,7 @@ struct proxy_conf {
 	char *user;
 	enum log_level log_level;
 	bool syslog;
+	bool splice;		/* literal data between plaintext sides */
 	struct limits_conf limits;
 	struct listen_conf listeners[CONFIG_MAX_LISTENERS];
 	unsigned nlisteners;

@@ -26,6 +26,13 @@
  * are raw and nothing waits in either queue, a read skips the evbuffers
  * altogether (relay_flat()).
  *
+ * Literal data between two plaintext sides, with the tap off, need not be
+ * seen at all: once the parser is inside a large literal and nothing is
+ * queued either way, it moves socket -> pipe -> socket with splice(2)
+ * (relay_splice()), and the parser is told how many bytes went by.  The
+ * kernel passes the pages along, so a bulk FETCH costs the proxy neither
+ * copy.  TLS sides and tapped sessions go through user space as above.
+ *
  * Backpressure (STYLE 4): when the output towards one side passes
  * buffer_high, reading from the other side stops, and resumes when that
  * output drains below buffer_low.  A client that stops reading therefore
@@ -40,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -65,6 +73,11 @@
 #define RELAY_READ_RESERVE (RELAY_IO_CHUNK - 256)
 /* Raw reads per event callback before yielding to other sessions. */
 #define RELAY_READ_BUDGET 16
+/* A literal is spliced when at least this much of it is still to come:
+ * below that the pipe's two calls save no copy worth having. */
+#define RELAY_SPLICE_MIN ((uint64_t)16 * 1024)
+/* What one splice(2) into the pipe asks for; the pipe is sized to hold it. */
+#define RELAY_SPLICE_CHUNK ((size_t)256 * 1024)
 
 static const char *const relay_side_names[] = { "client", "server" };
 static const char *const relay_caps_drop[] = { "COMPRESS=DEFLATE", NULL };
@@ -498,6 +511,23 @@ relay_send(struct relay_io *io, size_t *offered_r)
 	return n;
 }
 
+/* A write towards side failed with errno: 1 to retry (EINTR), 0 when
+ * the socket is full (side is marked blocked until its write edge), -1
+ * when the session was closed. */
+static int
+relay_write_error(struct session *s, int side)
+{
+	if (errno == EINTR)
+		return 1;
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		s->io[side].write_blocked = true;
+		return 0;
+	}
+	session_close(s, side == SIDE_CLIENT ? "client connection error" :
+	    "server connection error");
+	return -1;
+}
+
 /* Bytes were queued towards side: a raw side writes them now (the
  * bufferevent of a TLS side writes on its own).  A short write means the
  * socket buffer is full; the next write edge resumes. */
@@ -512,16 +542,13 @@ relay_flush_queued(struct session *s, int side, size_t queued)
 	while (!io->write_blocked && queued > 0) {
 		n = relay_send(io, &offered);
 		if (n < 0) {
-			if (errno == EINTR)
+			int e = relay_write_error(s, side);
+
+			if (e > 0)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				io->write_blocked = true;
-				break;
-			}
-			session_close(s, side == SIDE_CLIENT ?
-			    "client connection error" :
-			    "server connection error");
-			return;
+			if (e < 0)
+				return;
+			break;
 		}
 		/* short of what was offered: the socket buffer is full */
 		if ((size_t)n < offered)
@@ -532,6 +559,82 @@ relay_flush_queued(struct session *s, int side, size_t queued)
 		relay_resume(s, !side);
 }
 
+/* The session's pipe, made on first use.  False (and the copying path
+ * serves) when none can be had, for example at the descriptor limit. */
+static bool
+relay_pipe_open(struct session *s)
+{
+	struct relay_pipe *rp = &s->pipe;
+
+	if (rp->open)
+		return true;
+	if (rp->failed)
+		return false;
+	if (pipe2(rp->fd, O_CLOEXEC | O_NONBLOCK) != 0) {
+		session_log(log_warn, s, "no pipe for splice, literal data "
+		    "is copied instead");
+		rp->failed = true;
+		return false;
+	}
+	/* One chunk fits; if the kernel refuses the size, 64 KB does. */
+	(void)fcntl(rp->fd[1], F_SETPIPE_SZ, (int)RELAY_SPLICE_CHUNK);
+	rp->open = true;
+	return true;
+}
+
+static void
+relay_pipe_close(struct session *s)
+{
+	struct relay_pipe *rp = &s->pipe;
+
+	if (!rp->open)
+		return;
+	close(rp->fd[0]);
+	close(rp->fd[1]);
+	rp->open = false;
+	rp->held = 0;
+}
+
+/*
+ * Spliced bytes held in the pipe go out to side, the pipe's destination.
+ * Returns true when the pipe is empty.  Nothing else is queued towards
+ * side while it holds bytes: reading their source stops until it drains,
+ * and the line-boundary rules keep the proxy's own lines behind them.
+ */
+static bool
+relay_splice_flush(struct session *s, int side)
+{
+	struct relay_pipe *rp = &s->pipe;
+	struct relay_io *io = &s->io[side];
+
+	while (rp->held > 0 && !io->write_blocked) {
+		ssize_t n = splice(rp->fd[0], NULL, io->fd, NULL, rp->held,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+		if (n < 0) {
+			int e = relay_write_error(s, side);
+
+			if (e > 0)
+				continue;
+			if (e < 0)
+				return false;
+			break;
+		}
+		rp->held -= (size_t)n;
+		/* short of what was held: the socket buffer is full */
+		if (rp->held > 0)
+			io->write_blocked = true;
+	}
+	if (rp->held > 0)
+		return false;
+	/* The pipe goes with its literal: an idle session holds none, and
+	 * the pages it may pin count against the user's pipe quota. */
+	if (imap_parser_literal_left(rp->from == SIDE_CLIENT ? &s->cp :
+	    &s->sp) < RELAY_SPLICE_MIN)
+		relay_pipe_close(s);
+	return true;
+}
+
 /* Nearly every call finds nothing queued: that case costs no call. */
 static inline void
 relay_flush(struct session *s, int side)
@@ -540,6 +643,9 @@ relay_flush(struct session *s, int side)
 	size_t queued;
 
 	if (!io->raw || s->state != SESSION_RELAY)
+		return;
+	if (s->pipe.held > 0 && s->pipe.from == !side &&
+	    !relay_splice_flush(s, side))
 		return;
 	queued = evbuffer_get_length(io->out);
 	if (queued == 0) {
@@ -699,6 +805,71 @@ relay_flat(struct session *s, int side, const unsigned char *buf, size_t n)
 		relay_pause(s, side);
 }
 
+/*
+ * May the next bytes of side be spliced?  Both sides plaintext, no tap
+ * (it must see what it captures), the pipe free, nothing held or queued
+ * that the bytes would overtake, and a literal that the parser can count
+ * without reading and that is still long enough to be worth it.
+ */
+static bool
+relay_splice_ok(const struct session *s, int side)
+{
+	const struct imap_parser *p = side == SIDE_CLIENT ? &s->cp : &s->sp;
+
+	return s->w->conf->splice && s->tap == NULL && s->pipe.held == 0 &&
+	    s->io[side].raw && relay_flat_ok(s, side) &&
+	    !s->io[!side].write_blocked && imap_parser_literal_opaque(p) &&
+	    imap_parser_literal_left(p) >= RELAY_SPLICE_MIN;
+}
+
+/*
+ * One splice of side's literal data into the pipe and on to the peer.
+ * Returns true when reading side may go on, false when it must stop: the
+ * socket is drained, the session closed, or bytes wait in the pipe for the
+ * peer (side is paused until they are out, see relay_flush()).
+ */
+static bool
+relay_splice(struct session *s, int side)
+{
+	struct imap_parser *p = side == SIDE_CLIENT ? &s->cp : &s->sp;
+	struct relay_pipe *rp = &s->pipe;
+	struct relay_io *io = &s->io[side];
+	uint64_t left = imap_parser_literal_left(p);
+	size_t want = left < RELAY_SPLICE_CHUNK ? (size_t)left :
+	    RELAY_SPLICE_CHUNK;
+	ssize_t n;
+
+	n = splice(io->fd, NULL, rp->fd[1], NULL, want,
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n < 0) {
+		if (errno == EINTR)
+			return true;
+		io->readable = false;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return false;
+		session_close(s, side == SIDE_CLIENT ?
+		    "client connection error" : "server connection error");
+		return false;
+	}
+	if (n == 0) {
+		io->readable = false;
+		relay_eof(s, side);
+		return false;
+	}
+	if (!imap_parser_skip_literal(p, (uint64_t)n))
+		fatalx("relay: spliced %zd bytes past a literal", n);
+	s->last_activity = time(NULL);
+	s->bytes[side] += (uint64_t)n;
+	s->spliced += (uint64_t)n;
+	rp->from = side;
+	rp->held = (size_t)n;
+	if (relay_splice_flush(s, !side))
+		return true;
+	if (s->state == SESSION_RELAY)
+		relay_pause(s, side);
+	return false;
+}
+
 /* Raw side: read until the socket is drained (a short read), parsing and
  * passing each chunk on as it comes. */
 static void
@@ -716,6 +887,11 @@ relay_raw_read(struct session *s, int side)
 		if (s->state != SESSION_RELAY || s->paused[side] ||
 		    !io->readable)
 			return;
+		if (relay_splice_ok(s, side) && relay_pipe_open(s)) {
+			if (!relay_splice(s, side))
+				return;
+			continue;
+		}
 		flat = relay_flat_ok(s, side);
 		if (flat) {
 			dst = relay_flat_buf;
@@ -911,6 +1087,7 @@ relay_detach(struct session *s)
 		event_free(s->relay_kick);
 		s->relay_kick = NULL;
 	}
+	relay_pipe_close(s);
 }
 
 void

@@ -159,12 +159,17 @@ session_flushed(struct bufferevent *bev, void *arg)
 void
 session_close(struct session *s, const char *reason)
 {
+	char spliced[40] = "";
+
 	if (s->state == SESSION_CLOSING)
 		return;
-	session_log(log_info, s, "closed: %s (user=%s in=%llu out=%llu)",
+	if (s->spliced > 0)
+		snprintf(spliced, sizeof(spliced), " spliced=%llu",
+		    (unsigned long long)s->spliced);
+	session_log(log_info, s, "closed: %s (user=%s in=%llu out=%llu%s)",
 	    reason, s->user_counted && s->close_reason != NULL ?
 	    s->close_reason : "-", (unsigned long long)s->bytes[SIDE_CLIENT],
-	    (unsigned long long)s->bytes[SIDE_UPSTREAM]);
+	    (unsigned long long)s->bytes[SIDE_UPSTREAM], spliced);
 	relay_detach(s);
 	session_set_state(s, SESSION_CLOSING);
 	if (s->ubev != NULL)

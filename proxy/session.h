@@ -82,6 +82,16 @@ struct relay_io {
 	bool write_blocked;		/* raw: the socket buffer was full */
 };
 
+/* A session's splice(2) pipe (relay.c), made on first use: literal data
+ * moving from one plaintext side to the other without being copied. */
+struct relay_pipe {
+	int fd[2];			/* read end, write end */
+	bool open;
+	bool failed;			/* pipe2(2) failed: copy instead */
+	int from;			/* the side whose bytes it holds */
+	size_t held;			/* bytes in it, not yet sent on */
+};
+
 struct tracked {
 	char tag[IMAP_TAG_MAX + 1];
 	enum tracked_cmd cmd;
@@ -146,7 +156,9 @@ struct session {
 	char *selected;			/* selected mailbox, raw */
 	uint32_t uidvalidity, pending_uidvalidity;
 	uint64_t bytes[2];
+	uint64_t spliced;		/* of those, moved by splice(2) */
 	struct relay_io io[2];
+	struct relay_pipe pipe;
 	struct event *relay_kick;	/* deferred resume of a paused side */
 
 	char *close_reason;

@@ -8,6 +8,9 @@
 #   nginx       nginx mail proxy, plaintext both legs (its only backend mode)
 #   crm-proxy   tls = none listener, upstream tls none
 #   crm-tls     implicit-TLS listener, upstream Dovecot IMAPS (TLS both legs)
+#   crm-copy    the crm-proxy row with [proxy] splice = no: literal data is
+#               copied through the proxy instead of spliced.  Bulk FETCH
+#               in the tap phase only, as the in-run baseline of splice.
 #   crm-tap     crm-proxy as the crm-proxy row, with the capture tap on:
 #               every fetched message streams into the spool, which
 #               crm-capture (nice 19) ships to a real Kafka broker (nice 19,
@@ -22,7 +25,7 @@
 # Environment (defaults in brackets):
 #   BENCH_BASE [22000]     ports BASE+143/993 Dovecot, +144/+145 nginx/auth,
 #                          +146 crm-proxy plain, +994 crm-proxy TLS,
-#                          +147 crm-tap, +190/+191 Kafka
+#                          +147 crm-tap, +148 crm-copy, +190/+191 Kafka
 #   BENCH_SESSION_SECS [5] BENCH_SESSION_ROUNDS [3] BENCH_BULK_ROUNDS [3]
 #   BENCH_NOOP_ROUNDS [3]
 #   BENCH_IDLE ["1000 5000"]   BENCH_KEEP=1 keeps the work dir
@@ -51,7 +54,7 @@ HELD_TARGET=5000
 
 P_IMAP=$((BASE + 143)) P_IMAPS=$((BASE + 993)) P_NGINX=$((BASE + 144))
 P_CRM=$((BASE + 146)) P_CRM_TLS=$((BASE + 994))
-P_TAP=$((BASE + 147)) P_KAFKA=$((BASE + 190))
+P_TAP=$((BASE + 147)) P_COPY=$((BASE + 148)) P_KAFKA=$((BASE + 190))
 
 die() { bench_log "harness failure: $*"; exit 1; }
 
@@ -78,11 +81,13 @@ STAGE_DIR="$(mktemp -d /dev/shm/crm-bench-stage.XXXXXX 2>/dev/null ||
     mktemp -d /tmp/crm-bench-stage.XXXXXX)"
 chmod 1777 "$STAGE_DIR"
 chmod 755 "$W"	# Dovecot's unprivileged users must traverse it
-mkdir -p "$W/dovecot" "$W/nginx" "$W/crm" "$W/crm-tls" "$W/crm-tap" "$W/tls"
+mkdir -p "$W/dovecot" "$W/nginx" "$W/crm" "$W/crm-tls" "$W/crm-tap" \
+    "$W/crm-copy" "$W/tls"
 
 cleanup() {
 	bench_stop "$W/crm/crm-proxy.pid"
 	bench_stop "$W/crm-tls/crm-proxy.pid"
+	bench_stop "$W/crm-copy/crm-proxy.pid"
 	bench_stop "$W/crm-tap/crm-proxy.pid"
 	bench_stop "$W/crm-tap/crm-capture.pid"
 	rm -rf "$STAGE_DIR"
@@ -94,6 +99,7 @@ cleanup() {
 	cp -f "$W/nginx/error.log" "$BENCH_OUT/imap-logs/nginx.log" 2>/dev/null || true
 	cp -f "$W/crm/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy.log" 2>/dev/null || true
 	cp -f "$W/crm-tls/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy-tls.log" 2>/dev/null || true
+	cp -f "$W/crm-copy/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy-copy.log" 2>/dev/null || true
 	cp -f "$W/crm-tap/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy-tap.log" 2>/dev/null || true
 	cp -f "$W/crm-tap/crm-capture.log" "$BENCH_OUT/imap-logs/crm-capture.log" 2>/dev/null || true
 	cp -f "$W"/*.err "$BENCH_OUT/imap-logs/" 2>/dev/null || true
@@ -110,27 +116,29 @@ trap 'exit 130' INT TERM
 
 TARGETS=(direct direct-tls nginx crm-proxy crm-tls)
 # The tap phase, after the others (Kafka must not run during them).
-TAP_TARGETS=(direct nginx crm-proxy crm-tap crm-stage)
+TAP_TARGETS=(direct nginx crm-proxy crm-copy crm-tap crm-stage)
 declare -A PORT=([direct]=$P_IMAP [direct-tls]=$P_IMAPS [nginx]=$P_NGINX
 	[crm-proxy]=$P_CRM [crm-tls]=$P_CRM_TLS [crm-tap]=$P_TAP
-	[crm-stage]=$P_TAP)
+	[crm-stage]=$P_TAP [crm-copy]=$P_COPY)
 declare -A TLS=([direct]="" [direct-tls]=--tls [nginx]="" [crm-proxy]=""
-	[crm-tls]=--tls [crm-tap]="" [crm-stage]="")
+	[crm-tls]=--tls [crm-tap]="" [crm-stage]="" [crm-copy]="")
 declare -A PIDFILE=([direct]=$W/dovecot/dovecot.pid
 	[direct-tls]=$W/dovecot/dovecot.pid [nginx]=$W/nginx/nginx.pid.master
 	[crm-proxy]=$W/crm/crm-proxy.pid [crm-tls]=$W/crm-tls/crm-proxy.pid
-	[crm-tap]=$W/crm-tap/crm-proxy.pid [crm-stage]=$W/crm-tap/crm-proxy.pid)
+	[crm-tap]=$W/crm-tap/crm-proxy.pid [crm-stage]=$W/crm-tap/crm-proxy.pid
+	[crm-copy]=$W/crm-copy/crm-proxy.pid)
 declare -A REF=([direct]=direct [direct-tls]=direct-tls [nginx]=direct
 	[crm-proxy]=direct [crm-tls]=direct-tls [crm-tap]=direct
-	[crm-stage]=direct)
+	[crm-stage]=direct [crm-copy]=direct)
 declare -A STATE	# "" = running, otherwise why the row is empty
 declare -A R		# results: R[target.metric]
 
 bench_cert "$W/tls"
 
-crm_conf() { # FILE plain|tls
-	local user=""
+crm_conf() { # FILE plain|tls|tap|copy
+	local user="" splice=""
 	[ "$(id -u)" = 0 ] && user="user = nobody"
+	[ "$2" != copy ] || splice="splice = no"
 	{
 		cat <<EOF
 # crm-proxy configuration used by tests/bench/imap.bench.sh ($2)
@@ -139,6 +147,7 @@ workers = 2
 $user
 log_level = warn
 syslog = no
+$splice
 
 [limits]
 connections_per_ip = 20000
@@ -164,10 +173,12 @@ spool_dir = $W/crm-tap/spool
 spool_max = 64g
 tenant = bench
 EOF
-		elif [ "$2" = plain ]; then
+		elif [ "$2" = plain ] || [ "$2" = copy ]; then
+			local port=$P_CRM
+			[ "$2" = plain ] || port=$P_COPY
 			cat <<EOF
 [listen imap]
-address = 127.0.0.1:$P_CRM
+address = 127.0.0.1:$port
 tls = none
 allow_plaintext_auth = yes
 
@@ -248,6 +259,10 @@ start_target() { # TARGET
 		bench_proxy_start "$W/crm-tls" "$W/crm-tls/crm-proxy.conf" \
 		    "$P_CRM_TLS" ||
 			{ STATE[crm-tls]="did not start"; return 1; };;
+	crm-copy)
+		bench_proxy_start "$W/crm-copy" "$W/crm-copy/crm-proxy.conf" \
+		    "$P_COPY" ||
+			{ STATE[crm-copy]="did not start"; return 1; };;
 	crm-tap)
 		tap_start ||
 			{ STATE[crm-tap]="${STATE[crm-tap]:-did not start}"; return 1; };;
@@ -302,6 +317,7 @@ if [ -x "$CRM_PROXY" ]; then
 	crm_conf "$W/crm/crm-proxy.conf" plain
 	crm_conf "$W/crm-tls/crm-proxy.conf" tls
 	crm_conf "$W/crm-tap/crm-proxy.conf" tap
+	crm_conf "$W/crm-copy/crm-proxy.conf" copy
 	sed "s|^tenant = bench|&\nstage_dir = $STAGE_DIR|" \
 	    "$W/crm-tap/crm-proxy.conf" >"$W/crm-tap/crm-proxy-stage.conf"
 	cp -f "$W/crm/crm-proxy.conf" "$BENCH_OUT/crm-proxy-bench.conf"
@@ -312,6 +328,7 @@ else
 	STATE[crm-proxy]="not built"
 	STATE[crm-tls]="not built"
 	STATE[crm-tap]="not built"
+	STATE[crm-copy]="not built"
 fi
 
 # ---- measurements --------------------------------------------------------
@@ -547,6 +564,7 @@ tap_proxy_as() { # crm-tap|crm-stage
 	TAP_CONF_NOW="$1"
 }
 if [ -x "$CRM_PROXY" ] && start_target crm-tap; then
+	start_target crm-copy || true
 	bench_log "tap: bulk FETCH, $BULK_ROUNDS rounds: ${TAP_TARGETS[*]}"
 	ib crm-tap warmup bulk -c 1 --max-time 120 || true
 	for round in $(seq "$BULK_ROUNDS"); do
@@ -638,6 +656,7 @@ report() {
 		for t in "${TAP_TARGETS[@]}"; do
 			printf '%-11s %-16s %s\n' "$t" "$(cell "$t" tap)" "${R[$t.tapcpu]:--}"
 		done
+		echo "crm-copy: the crm-proxy row with [proxy] splice = no (literal data copied, not spliced)."
 		echo "crm-stage: the crm-tap proxy with staged spool writes ([capture] stage_dir on tmpfs)."
 		echo "crm-capture used ${R[tap.capcpu]:--} s/GB while the crm-tap and crm-stage rounds ran; records spooled" \
 		    "${R[tap.spooled]}, acknowledged by Kafka ${R[tap.acked]:-0}, all ${R[tap.drain]} s after the last round"

@@ -5,7 +5,8 @@
 # paths are covered: plaintext on both sides, and TLS client with a
 # plaintext server.  Through each: a whole-mailbox FETCH byte-identical to
 # Dovecot's own answer (messages of a few bytes to 12 MB), pipelined
-# commands, COMPRESS refused, IDLE, LOGOUT's BYE delivered; then the
+# commands, 3 MB APPENDs, COMPRESS refused, IDLE, LOGOUT's BYE delivered,
+# and the big literals spliced on the plaintext-only path; then the
 # hostile-input cases of imap_badinput (badinput.py), whose stalled-client
 # case runs on both listeners and must stay within the memory bound.  Last,
 # four concurrent sessions must land two on each worker (worker_spread.py).
@@ -32,6 +33,26 @@ dovecot_deliver bob <"$T/big.eml" || fail "deliver big"
 
 step "relay checks: plaintext both legs, and TLS client to plaintext server"
 DIRECT_PORT="$DOVE_IMAP" "$PY" "$HERE/relay_plain.py" || fail "relay_plain.py"
+
+if [ "$TARGET_MODE" = proxy ]; then
+	step "literal data spliced on plaintext legs only"
+	# login lines say tls=yes|no per session; close lines carry spliced=N
+	# when splice(2) moved literal data.  Plaintext both legs: the two
+	# whole-mailbox FETCHes (over 30 MB of 6-12 MB literals) and the
+	# APPENDs must have gone that way; a TLS client's session never.
+	awk '
+		match($0, /session=[0-9.]+/) { id = substr($0, RSTART, RLENGTH) }
+		/ login user=/ { tls[id] = ($0 ~ / tls=yes/) ? "yes" : "no" }
+		/ closed: / && match($0, /spliced=[0-9]+/) {
+			n = substr($0, RSTART + 8, RLENGTH - 8) + 0
+			if (tls[id] == "yes") bad++
+			else if (n > max) max = n
+		}
+		END {
+			printf "  most spliced in one plaintext session: %d bytes; TLS sessions spliced: %d\n", max, bad
+			exit !(max > 30000000 && bad == 0)
+		}' "$PROXY_LOG" || fail "splice did not serve the plaintext session, or served a TLS one"
+fi
 
 step "hostile input with a plaintext upstream"
 BUFFER_HIGH=$((256 * 1024)) BIG_FILE="$T/big.eml" \

@@ -11,7 +11,11 @@ a whole-mailbox UID FETCH of BODY.PEEK[] (every byte, literals included),
 five commands pipelined in one packet, IDLE then DONE, CAPABILITY (the
 proxy edits that line), the same fetch read by a client that stalls
 first (the proxy must queue and pause, then catch up), and commands sent
-a few bytes at a time (partial lines held between reads).  COMPRESS must be
+a few bytes at a time (partial lines held between reads).  Two 3 MB
+APPENDs ({n}, which must wait for Dovecot's "+", and {n+}) must land as
+the bytes sent, read back both directly and through the proxy; on the
+plaintext-both-legs path these bodies and the big FETCH literals are
+spliced (imap_plain.sh checks the proxy log for it).  COMPRESS must be
 refused by the proxy with a tagged NO, and LOGOUT must deliver Dovecot's
 BYE and tagged OK before the close.  Last, 200 TLS sessions that pipeline
 SELECT, FETCH and LOGOUT behind their LOGIN, so the server answers and
@@ -26,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.environ["TLIB"])
-from imapwire import Closed, Conn  # noqa: E402
+from imapwire import Closed, Conn, literal_len  # noqa: E402
 
 E = os.environ
 HOST = E["TARGET_HOST"]
@@ -115,6 +119,71 @@ def trickled(c):
     return tagged_answers(c, {b"t1", b"t2", b"t3"})
 
 
+APPEND_BOX = b"relay-append"
+APPENDUID = re.compile(rb"\[APPENDUID [0-9]+ ([0-9]+)\]")
+
+
+def big_message(seed, size):
+    """A message of about size bytes, CRLF lines, different per seed."""
+    head = (b"From: rep@example.test\r\nTo: buyer@example.test\r\n"
+            b"Subject: appended %d\r\n\r\n" % seed)
+    body = bytearray()
+    i = 0
+    while len(head) + len(body) < size:
+        body += hashlib.sha256(b"%d.%d" % (seed, i)).hexdigest().encode()
+        body += b"\r\n"
+        i += 1
+    return head + bytes(body)
+
+
+def append(c, msg, nonsync):
+    """APPEND msg with a synchronizing literal (the proxy must wait for
+    Dovecot's "+") or a LITERAL+ one (sent at once); returns its UID."""
+    if nonsync:
+        c.send(b"a APPEND " + APPEND_BOX + b" {%d+}\r\n" % len(msg) + msg +
+               b"\r\n")
+    else:
+        c.send(b"a APPEND " + APPEND_BOX + b" {%d}\r\n" % len(msg))
+        cont = c.line()
+        if not cont.startswith(b"+"):
+            fail("APPEND: no continuation but %r" % cont[:200])
+        c.send(msg + b"\r\n")
+    r = c.until_tagged(b"a", timeout=60)
+    m = APPENDUID.search(r[-1])
+    if not r[-1].startswith(b"a OK") or m is None:
+        fail("APPEND: %r" % r[-1][:200])
+    return int(m.group(1))
+
+
+def fetched_body(c, uid):
+    """The literal of UID FETCH uid BODY.PEEK[] in the selected box."""
+    lines = c.cmd(b"b", b"UID FETCH %d (BODY.PEEK[])" % uid, timeout=60)
+    if not lines[-1].startswith(b"b OK") or len(lines) != 2:
+        fail("FETCH of appended UID %d: %r" % (uid, lines[-1][:200]))
+    head, _, data = lines[0].partition(b"}\r\n")
+    n = literal_len(head + b"}")
+    if n is None:
+        fail("FETCH of appended UID %d: no literal" % uid)
+    return data[:n]
+
+
+def appended(c, direct, seed):
+    """Two 3 MB APPENDs through c, each read back from Dovecot directly
+    and through c; all four copies must be the bytes sent."""
+    for k, nonsync in enumerate((False, True)):
+        msg = big_message(seed + k, 3 << 20)
+        uid = append(c, msg, nonsync)
+        direct.cmd(b"x", b"EXAMINE " + APPEND_BOX)
+        if fetched_body(direct, uid) != msg:
+            fail("APPEND %s: Dovecot holds other bytes than were sent"
+                 % ("{n+}" if nonsync else "{n}"))
+        c.cmd(b"y", b"EXAMINE " + APPEND_BOX)
+        if fetched_body(c, uid) != msg:
+            fail("APPEND %s: read back through the proxy, it differs"
+                 % ("{n+}" if nonsync else "{n}"))
+        c.cmd(b"y", b"SELECT INBOX")
+
+
 def idle(c):
     c.send(b"i IDLE\r\n")
     first = c.line()
@@ -133,10 +202,12 @@ def main():
     want_trickle = trickled(d)
     d.cmd(b"z", b"LOGOUT")
     d.close()
+    direct = session(DIRECT, "plain")
+    direct.cmd(b"m", b"CREATE " + APPEND_BOX)
     digest = hashlib.sha256(b"\n".join(want)).hexdigest()
     print("  direct: %d FETCH responses, %.1f MB in %.2f s, sha256 %s"
           % (len(want), want_size / 1e6, dsecs, digest[:16]))
-    for name, port, tls in PATHS:
+    for pi, (name, port, tls) in enumerate(PATHS):
         c = session(port, tls)
         c.cmd(b"s", b"SELECT INBOX")
         got, size, secs = fetch_all(c)
@@ -158,6 +229,7 @@ def main():
         r = c.cmd(b"c", b"COMPRESS DEFLATE")
         if not r[-1].startswith(b"c NO"):
             fail("%s: COMPRESS answered %r" % (name, r[-1]))
+        appended(c, direct, 2 * pi)
         st = idle(c)
         if st != [b"i", b"OK"]:
             fail("%s: IDLE ended %r" % (name, st))
@@ -172,8 +244,10 @@ def main():
             pass
         print("  %-30s identical: %d responses, %.1f MB in %.2f s; "
               "pipelined, CAPABILITY, stalled reader, trickled commands, "
-              "COMPRESS NO, IDLE, BYE ok"
+              "COMPRESS NO, 3 MB APPENDs {n} and {n+}, IDLE, BYE ok"
               % (name, len(got), size / 1e6, secs))
+    direct.cmd(b"z", b"LOGOUT")
+    direct.close()
     lost = 0
     for i in range(200):
         c = Conn.open(HOST, int(E["TARGET_IMAPS"]), tls="implicit", ca=CA,
