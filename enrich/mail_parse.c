@@ -15,6 +15,7 @@
 #include "enrich/mime/mime.h"
 #include "enrich/scrub/scrub.h"
 #include "enrich/textutil.h"
+#include "lib/hex.h"
 #include "lib/xmalloc.h"
 
 const char *const mail_role_names[] = { "from", "to", "cc", "bcc" };
@@ -81,18 +82,6 @@ format_date(int64_t utc, int tz_min)
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, tz_min < 0 ? '-' : '+', a / 60, a % 60);
 	return xstrdup(buf);
-}
-
-static void
-sha256_hex(const uint8_t d[32], char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[64] = '\0';
 }
 
 static void
@@ -231,7 +220,7 @@ mail_parse(const char *msg, size_t len, struct mail_parsed *mp,
 		if (a->content_type == NULL)
 			a->content_type = xstrdup("application/octet-stream");
 		a->size = ma->size;
-		sha256_hex(ma->sha256, a->sha256);
+		hex_encode(ma->sha256, 32, a->sha256);
 	}
 	if (m.flags & (MIME_F_BODY_TRUNC | MIME_F_PARTS | MIME_F_DEPTH |
 	    MIME_F_ADDR_TRUNC))

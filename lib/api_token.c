@@ -8,6 +8,8 @@
 
 #include <openssl/evp.h>
 
+#include "lib/hex.h"
+
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -61,7 +63,6 @@ api_token_hash(const char *s, size_t len, char out[67])
 		return -1;
 	out[0] = '\\';
 	out[1] = 'x';
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 + 2 * i, 3, "%02x", md[i]);
+	hex_encode(md, 32, out + 2);
 	return 0;
 }

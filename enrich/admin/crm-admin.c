@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "lib/api_token.h"
+#include "lib/hex.h"
 #include "lib/xmalloc.h"
 
 static void
@@ -397,8 +398,7 @@ main(int argc, char **argv)
 	if (EVP_Digest(target, strlen(target), md, &mdlen, EVP_sha256(),
 	    NULL) != 1)
 		return 1;
-	for (int i = 0; i < 32; i++)
-		snprintf(hash + 2 * i, 3, "%02x", md[i]);
+	hex_encode(md, 32, hash);
 
 	conn = PQconnectdb(conninfo ? conninfo : "");
 	if (PQstatus(conn) != CONNECTION_OK)

@@ -40,6 +40,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "lib/hex.h"
 #include "lib/xmalloc.h"
 
 #ifndef CRM_SQL_DIR
@@ -124,8 +125,7 @@ sha256_hex(const void *p, size_t len, char out[65])
 		fprintf(stderr, "crm-migrate: SHA-256 failed\n");
 		exit(1);
 	}
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	hex_encode(md, 32, out);
 }
 
 /* "0012_add_x.sql" -> 12; -1 when the name is not a migration. */
