@@ -26,7 +26,7 @@
 #   BENCH_BASE [22000]     ports BASE+143/993 Dovecot, +144/+145 nginx/auth,
 #                          +146 crm-proxy plain, +994 crm-proxy TLS,
 #                          +147 crm-tap, +148 crm-copy, +190/+191 Kafka
-#   BENCH_SESSION_SECS [5] BENCH_SESSION_ROUNDS [3] BENCH_BULK_ROUNDS [7]
+#   BENCH_SESSION_SECS [5] BENCH_SESSION_ROUNDS [5] BENCH_BULK_ROUNDS [7]
 #   BENCH_NOOP_ROUNDS [7] BENCH_TAP_ROUNDS [3]
 #   BENCH_IDLE ["1000 5000"]   BENCH_KEEP=1 keeps the work dir
 #   CRM_PROXY [$B/crm-proxy]
@@ -41,7 +41,7 @@ BENCH_OUT="${BENCH_OUT:-$B/bench}"
 
 BASE="${BENCH_BASE:-22000}"
 SESSION_SECS="${BENCH_SESSION_SECS:-5}"
-SESSION_ROUNDS="${BENCH_SESSION_ROUNDS:-3}"
+SESSION_ROUNDS="${BENCH_SESSION_ROUNDS:-5}"
 # A bulk round lasts 1-2 s, and on a shared 2-CPU guest one round of any
 # target can land 20 % off the next: seven rounds give a steadier median.
 # The tap phase keeps three, since each tap round puts 1.6 GB on disk.
@@ -652,10 +652,12 @@ report() {
 		    "$(cell "$t" "mem$first")" "$(cell "$t" "mem$last")" \
 		    "${R[$t.held$last]:--}" "${R[$t.err]:-0}"
 	done
-	echo "bulk MB/s per round, in the order run (the spread is the machine's):"
+	echo "Per round, in the order run (the spread is the machine's):"
 	for t in "${TARGETS[@]}"; do
-		[ -n "${R[$t.mbs]:-}" ] || continue
-		printf '  %-11s' "$t"
+		[ -n "${R[$t.sess]:-}" ] || continue
+		printf '  %-11s sessions/s' "$t"
+		for r in $(seq "$SESSION_ROUNDS"); do printf ' %s' "${R[$t.sess.$r]:--}"; done
+		printf ';  bulk MB/s'
 		for r in $(seq "$BULK_ROUNDS"); do printf ' %s' "${R[$t.mbs.$r]:--}"; done
 		echo
 	done
