@@ -8,7 +8,9 @@
 # commands, 3 MB APPENDs, COMPRESS refused, IDLE, LOGOUT's BYE delivered,
 # and the big literals spliced on the plaintext-only path; then the
 # hostile-input cases of imap_badinput (badinput.py), whose stalled-client
-# case runs on both listeners and must stay within the memory bound.  Last,
+# case runs on both listeners and must stay within the memory bound; then
+# the plaintext path again after a reload to splice = no (copied, same
+# bytes, no session spliced).  Last,
 # four concurrent sessions must land two on each worker (worker_spread.py).
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -52,6 +54,7 @@ if [ "$TARGET_MODE" = proxy ]; then
 			printf "  most spliced in one plaintext session: %d bytes; TLS sessions spliced: %d\n", max, bad
 			exit !(max > 30000000 && bad == 0)
 		}' "$PROXY_LOG" || fail "splice did not serve the plaintext session, or served a TLS one"
+
 fi
 
 step "hostile input with a plaintext upstream"
@@ -59,6 +62,26 @@ BUFFER_HIGH=$((256 * 1024)) BIG_FILE="$T/big.eml" \
 	"$PY" "$HERE/badinput.py" || fail "badinput.py"
 
 if [ "$TARGET_MODE" = proxy ]; then
+	step "splice = no after SIGHUP: the plaintext path copies, same bytes"
+	printf '\n[proxy]\nsplice = no\n' >>"$PROXY_CONF"
+	n="$(grep -c ' reloaded: ' "$PROXY_LOG")"
+	kill -HUP "$PROXY_PID"
+	for _ in $(seq 100); do
+		[ "$(grep -c ' reloaded: ' "$PROXY_LOG")" -gt "$n" ] && break
+		sleep 0.1
+	done
+	[ "$(grep -c ' reloaded: ' "$PROXY_LOG")" -gt "$n" ] ||
+		fail "no 'reloaded:' line after SIGHUP"
+	sleep 1		# the idle old workers have stopped accepting by now
+	mark="$(wc -l <"$PROXY_LOG")"
+	RELAY_ONLY=plain DIRECT_PORT="$DOVE_IMAP" "$PY" "$HERE/relay_plain.py" ||
+		fail "relay_plain.py with splice = no"
+	tail -n "+$((mark + 1))" "$PROXY_LOG" | grep -q ' closed: .*user=alice' ||
+		fail "no session closed after the reload"
+	if tail -n "+$((mark + 1))" "$PROXY_LOG" | grep ' spliced='; then
+		fail "a session spliced with splice = no"
+	fi
+
 	step "four sessions spread two and two over the two workers"
 	"$PY" "$HERE/worker_spread.py" 5 || fail "worker_spread.py"
 fi
