@@ -573,6 +573,43 @@ imap_tap_is_blind(const struct imap_tap *t)
 	return t->blind;
 }
 
+bool
+imap_tap_literal_unwanted(const struct imap_tap *t, enum imap_dir dir)
+{
+	const struct tap_msg *m = t->lit_msg[DI(dir)];
+
+	if (t->blind || m == NULL)
+		return true;
+	/* a seen notice still collects its header section; an undecided
+	 * message still needs its headers for the policy */
+	if (m->seen_only || !m->decided)
+		return false;
+	return m->dropped || m->refused || (m->dg == NULL &&
+	    m->dec.verdict == TAP_VERDICT_HEADERS_ONLY);
+}
+
+void
+imap_tap_skip_literal(struct imap_tap *t, enum imap_dir dir, uint64_t n)
+{
+	struct tap_msg *m = t->lit_msg[DI(dir)];
+
+	if (t->blind)
+		return;
+	if (n > t->lit_left[DI(dir)] || !imap_tap_literal_unwanted(t, dir)) {
+		tap_go_blind(t, "skipped literal data the tap needed");
+		return;
+	}
+	t->lit_left[DI(dir)] -= n;
+	if (m == NULL)
+		return;
+	/* what tap_msg_data() would have done with the bytes: count them */
+	m->size += n;
+	if (t->lit_left[DI(dir)] == 0) {
+		tap_msg_literal_end(t, m);
+		t->lit_msg[DI(dir)] = NULL;
+	}
+}
+
 const uint64_t *
 imap_tap_counts(const struct imap_tap *t)
 {

@@ -130,6 +130,21 @@ void imap_tap_feed(struct imap_tap *t, enum imap_dir dir,
 
 bool imap_tap_is_blind(const struct imap_tap *t);
 
+/*
+ * Literal data the relay may move without showing it to the tap (its
+ * splice path).  imap_tap_literal_unwanted() is true when the tap is
+ * blind, when no message rides on dir's current literal, or when that
+ * message is already decided and the rest of its bytes would only be
+ * counted: dropped by the policy, refused by the sink, or headers-only and
+ * keyed by its Message-ID (no content hash to feed).  Only then may
+ * imap_tap_skip_literal() be called, right after the parser skipped the
+ * same n bytes (imap_parser_skip_literal()); it leaves the tap where a
+ * feed of them would have.
+ */
+bool imap_tap_literal_unwanted(const struct imap_tap *t, enum imap_dir dir);
+void imap_tap_skip_literal(struct imap_tap *t, enum imap_dir dir,
+    uint64_t n);
+
 /* Events so far, by enum imap_tap_event. */
 const uint64_t *imap_tap_counts(const struct imap_tap *t);
 

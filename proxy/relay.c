@@ -26,12 +26,13 @@
  * are raw and nothing waits in either queue, a read skips the evbuffers
  * altogether (relay_flat()).
  *
- * Literal data between two plaintext sides, with the tap off, need not be
- * seen at all: once the parser is inside a large literal and nothing is
- * queued either way, it moves socket -> pipe -> socket with splice(2)
- * (relay_splice()), and the parser is told how many bytes went by.  The
- * kernel passes the pages along, so a bulk FETCH costs the proxy neither
- * copy.  TLS sides and tapped sessions go through user space as above.
+ * Literal data between two plaintext sides need not be seen at all when
+ * the tap is off or does not want it: once the parser is inside a large
+ * literal and nothing is queued either way, it moves socket -> pipe ->
+ * socket with splice(2) (relay_splice()), and the parser (and the tap) are
+ * told how many bytes went by.  The kernel passes the pages along, so a
+ * bulk FETCH costs the proxy neither copy.  TLS sides, and what the tap
+ * captures, go through user space as above.
  *
  * Backpressure (STYLE 4): when the output towards one side passes
  * buffer_high, reading from the other side stops, and resumes when that
@@ -806,20 +807,24 @@ relay_flat(struct session *s, int side, const unsigned char *buf, size_t n)
 }
 
 /*
- * May the next bytes of side be spliced?  Both sides plaintext, no tap
- * (it must see what it captures), the pipe free, nothing held or queued
- * that the bytes would overtake, and a literal that the parser can count
- * without reading and that is still long enough to be worth it.
+ * May the next bytes of side be spliced?  Both sides plaintext, the pipe
+ * free, nothing held or queued that the bytes would overtake, a literal
+ * that the parser can count without reading and that is still long enough
+ * to be worth it, and no tap that wants its bytes (it must see what it
+ * captures; a message it dropped, or keeps only the headers of, it need
+ * not).
  */
 static bool
 relay_splice_ok(const struct session *s, int side)
 {
 	const struct imap_parser *p = side == SIDE_CLIENT ? &s->cp : &s->sp;
 
-	return s->w->conf->splice && s->tap == NULL && s->pipe.held == 0 &&
-	    s->io[side].raw && relay_flat_ok(s, side) &&
-	    !s->io[!side].write_blocked && imap_parser_literal_opaque(p) &&
-	    imap_parser_literal_left(p) >= RELAY_SPLICE_MIN;
+	return s->w->conf->splice && s->pipe.held == 0 && s->io[side].raw &&
+	    relay_flat_ok(s, side) && !s->io[!side].write_blocked &&
+	    imap_parser_literal_opaque(p) &&
+	    imap_parser_literal_left(p) >= RELAY_SPLICE_MIN &&
+	    (s->tap == NULL || imap_tap_literal_unwanted(s->tap,
+	    side == SIDE_CLIENT ? IMAP_DIR_CLIENT : IMAP_DIR_SERVER));
 }
 
 /*
@@ -858,6 +863,9 @@ relay_splice(struct session *s, int side)
 	}
 	if (!imap_parser_skip_literal(p, (uint64_t)n))
 		fatalx("relay: spliced %zd bytes past a literal", n);
+	if (s->tap != NULL)
+		imap_tap_skip_literal(s->tap, side == SIDE_CLIENT ?
+		    IMAP_DIR_CLIENT : IMAP_DIR_SERVER, (uint64_t)n);
 	s->last_activity = time(NULL);
 	s->bytes[side] += (uint64_t)n;
 	s->spliced += (uint64_t)n;

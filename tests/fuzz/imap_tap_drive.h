@@ -6,7 +6,10 @@
  * step is fed to that side's parser in chunks chosen by a seed (0: whole,
  * 1: one byte at a time, else pseudo-random sizes); every feed's slice and
  * verdict go to the tap, and server lines drive the client parser's mode
- * (continuation, tagged) as the relay does.  Records land in a memory sink
+ * (continuation, tagged) as the relay does.  Random splits also skip
+ * literal data the tap does not want (imap_tap_literal_unwanted()) instead
+ * of feeding it, as the relay's splice path does; the transcript must not
+ * change.  Records land in a memory sink
  * that keeps their state, headers and payload, so a run can be printed as
  * a transcript and two splits compared.
  */
@@ -45,6 +48,7 @@ struct tap_drive {
 	size_t events_len;
 	uint32_t seed, rng;
 	unsigned open_now;
+	uint64_t skipped;	/* literal bytes skipped, not fed */
 };
 
 static inline void
@@ -208,8 +212,23 @@ tap_drive_feed(struct tap_drive *d, enum imap_dir dir,
 			size_t used = 0;
 			uint64_t lit = imap_parser_in_literal(p) ?
 			    imap_parser_literal_left(p) : 0;
-			enum imap_parse_result r = imap_parser_feed(p, q,
-			    chunk, &used, &err);
+			enum imap_parse_result r;
+
+			/* random splits also skip literal data the tap does
+			 * not want, as the relay's splice path does */
+			if (d->seed > 1 && imap_parser_literal_opaque(p) &&
+			    imap_tap_literal_unwanted(d->tap, dir) &&
+			    (d->rng & 2) != 0) {
+				used = chunk < lit ? chunk : (size_t)lit;
+				if (!imap_parser_skip_literal(p, used))
+					abort();
+				imap_tap_skip_literal(d->tap, dir, used);
+				d->skipped += used;
+				q += used;
+				chunk -= used;
+				continue;
+			}
+			r = imap_parser_feed(p, q, chunk, &used, &err);
 
 			imap_tap_feed(d->tap, dir, p, q, used, lit, r);
 			if (r == IMAP_PARSE_LINE && dir == IMAP_DIR_SERVER) {
