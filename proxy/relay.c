@@ -83,6 +83,11 @@
 static const char *const relay_side_names[] = { "client", "server" };
 static const char *const relay_caps_drop[] = { "COMPRESS=DEFLATE", NULL };
 
+/* The parser of the bytes side sends, and the tap's name for them. */
+#define RELAY_PARSER(s, side) ((side) == SIDE_CLIENT ? &(s)->cp : &(s)->sp)
+#define RELAY_DIR(side) \
+	((side) == SIDE_CLIENT ? IMAP_DIR_CLIENT : IMAP_DIR_SERVER)
+
 static void relay_pump(struct session *s, int side);
 static inline void relay_flush(struct session *s, int side);
 
@@ -286,8 +291,7 @@ relay_line_bytes(struct session *s, int side, const char *flat, size_t n)
 static enum relay_verdict
 relay_line_verdict(struct session *s, int side, const char *flat)
 {
-	const struct imap_line *line = side == SIDE_CLIENT ? &s->cp.line :
-	    &s->sp.line;
+	const struct imap_line *line = &RELAY_PARSER(s, side)->line;
 	size_t n = s->scanned[side];
 	bool whole = !s->streaming[side] && line->literals == 0;
 
@@ -421,7 +425,7 @@ relay_pump(struct session *s, int side)
 {
 	struct evbuffer *in = s->io[side].in;
 	struct evbuffer *out = s->io[!side].out;
-	struct imap_parser *p = side == SIDE_CLIENT ? &s->cp : &s->sp;
+	struct imap_parser *p = RELAY_PARSER(s, side);
 	const struct limits_conf *lim = &s->w->conf->limits;
 
 	s->last_activity = time(NULL);
@@ -449,8 +453,7 @@ relay_pump(struct session *s, int side)
 		    &errstr);
 		/* The capture tap sees exactly what the parser saw. */
 		if (s->tap != NULL)
-			imap_tap_feed(s->tap, side == SIDE_CLIENT ?
-			    IMAP_DIR_CLIENT : IMAP_DIR_SERVER, p, v.iov_base,
+			imap_tap_feed(s->tap, RELAY_DIR(side), p, v.iov_base,
 			    consumed, lit, r);
 		s->scanned[side] += consumed;
 		switch (r) {
@@ -512,6 +515,14 @@ relay_send(struct relay_io *io, size_t *offered_r)
 	return n;
 }
 
+/* side's socket failed: the session ends. */
+static void
+relay_conn_error(struct session *s, int side)
+{
+	session_close(s, side == SIDE_CLIENT ? "client connection error" :
+	    "server connection error");
+}
+
 /* A write towards side failed with errno: 1 to retry (EINTR), 0 when
  * the socket is full (side is marked blocked until its write edge), -1
  * when the session was closed. */
@@ -524,8 +535,7 @@ relay_write_error(struct session *s, int side)
 		s->io[side].write_blocked = true;
 		return 0;
 	}
-	session_close(s, side == SIDE_CLIENT ? "client connection error" :
-	    "server connection error");
+	relay_conn_error(s, side);
 	return -1;
 }
 
@@ -630,8 +640,8 @@ relay_splice_flush(struct session *s, int side)
 		return false;
 	/* The pipe goes with its literal: an idle session holds none, and
 	 * the pages it may pin count against the user's pipe quota. */
-	if (imap_parser_literal_left(rp->from == SIDE_CLIENT ? &s->cp :
-	    &s->sp) < RELAY_SPLICE_MIN)
+	if (imap_parser_literal_left(RELAY_PARSER(s, rp->from)) <
+	    RELAY_SPLICE_MIN)
 		relay_pipe_close(s);
 	return true;
 }
@@ -718,9 +728,7 @@ relay_emit(struct session *s, int side, const unsigned char *p, size_t len)
 			n = send(peer->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		while (n < 0 && errno == EINTR);
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			session_close(s, side == SIDE_CLIENT ?
-			    "server connection error" :
-			    "client connection error");
+			relay_conn_error(s, !side);
 			return;
 		}
 		sent = n < 0 ? 0 : (size_t)n;
@@ -736,7 +744,7 @@ relay_emit(struct session *s, int side, const unsigned char *p, size_t len)
 static void
 relay_flat(struct session *s, int side, const unsigned char *buf, size_t n)
 {
-	struct imap_parser *p = side == SIDE_CLIENT ? &s->cp : &s->sp;
+	struct imap_parser *p = RELAY_PARSER(s, side);
 	const struct limits_conf *lim = &s->w->conf->limits;
 	const unsigned char *fwd = buf, *cur = buf, *end = buf + n;
 
@@ -755,8 +763,7 @@ relay_flat(struct session *s, int side, const unsigned char *buf, size_t n)
 		r = imap_parser_feed(p, cur, (size_t)(end - cur), &consumed,
 		    &errstr);
 		if (s->tap != NULL)
-			imap_tap_feed(s->tap, side == SIDE_CLIENT ?
-			    IMAP_DIR_CLIENT : IMAP_DIR_SERVER, p, cur,
+			imap_tap_feed(s->tap, RELAY_DIR(side), p, cur,
 			    consumed, lit, r);
 		cur += consumed;
 		s->scanned[side] += consumed;
@@ -817,14 +824,33 @@ relay_flat(struct session *s, int side, const unsigned char *buf, size_t n)
 static bool
 relay_splice_ok(const struct session *s, int side)
 {
-	const struct imap_parser *p = side == SIDE_CLIENT ? &s->cp : &s->sp;
+	const struct imap_parser *p = RELAY_PARSER(s, side);
 
 	return s->w->conf->splice && s->pipe.held == 0 && s->io[side].raw &&
 	    relay_flat_ok(s, side) && !s->io[!side].write_blocked &&
 	    imap_parser_literal_opaque(p) &&
 	    imap_parser_literal_left(p) >= RELAY_SPLICE_MIN &&
-	    (s->tap == NULL || imap_tap_literal_unwanted(s->tap,
-	    side == SIDE_CLIENT ? IMAP_DIR_CLIENT : IMAP_DIR_SERVER));
+	    (s->tap == NULL ||
+	    imap_tap_literal_unwanted(s->tap, RELAY_DIR(side)));
+}
+
+/*
+ * A recv(2) or splice(2) from side returned n <= 0.  True to try again
+ * (EINTR); otherwise reading side stops until its next edge: it is
+ * drained (EAGAIN), at its end (0: relay_eof()) or broken (the session
+ * closes).
+ */
+static bool
+relay_read_failed(struct session *s, int side, ssize_t n)
+{
+	if (n < 0 && errno == EINTR)
+		return true;
+	s->io[side].readable = false;
+	if (n == 0)
+		relay_eof(s, side);
+	else if (errno != EAGAIN && errno != EWOULDBLOCK)
+		relay_conn_error(s, side);
+	return false;
 }
 
 /*
@@ -836,7 +862,7 @@ relay_splice_ok(const struct session *s, int side)
 static bool
 relay_splice(struct session *s, int side)
 {
-	struct imap_parser *p = side == SIDE_CLIENT ? &s->cp : &s->sp;
+	struct imap_parser *p = RELAY_PARSER(s, side);
 	struct relay_pipe *rp = &s->pipe;
 	struct relay_io *io = &s->io[side];
 	uint64_t left = imap_parser_literal_left(p);
@@ -846,26 +872,12 @@ relay_splice(struct session *s, int side)
 
 	n = splice(io->fd, NULL, rp->fd[1], NULL, want,
 	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-	if (n < 0) {
-		if (errno == EINTR)
-			return true;
-		io->readable = false;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return false;
-		session_close(s, side == SIDE_CLIENT ?
-		    "client connection error" : "server connection error");
-		return false;
-	}
-	if (n == 0) {
-		io->readable = false;
-		relay_eof(s, side);
-		return false;
-	}
+	if (n <= 0)
+		return relay_read_failed(s, side, n);
 	if (!imap_parser_skip_literal(p, (uint64_t)n))
 		fatalx("relay: spliced %zd bytes past a literal", n);
 	if (s->tap != NULL)
-		imap_tap_skip_literal(s->tap, side == SIDE_CLIENT ?
-		    IMAP_DIR_CLIENT : IMAP_DIR_SERVER, (uint64_t)n);
+		imap_tap_skip_literal(s->tap, RELAY_DIR(side), (uint64_t)n);
 	s->last_activity = time(NULL);
 	s->bytes[side] += (uint64_t)n;
 	s->spliced += (uint64_t)n;
@@ -917,20 +929,9 @@ relay_raw_read(struct session *s, int side)
 			room = v.iov_len;
 		}
 		n = recv(io->fd, dst, room, MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
+		if (n <= 0) {
+			if (relay_read_failed(s, side, n))
 				continue;
-			io->readable = false;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			session_close(s, side == SIDE_CLIENT ?
-			    "client connection error" :
-			    "server connection error");
-			return;
-		}
-		if (n == 0) {
-			io->readable = false;
-			relay_eof(s, side);
 			return;
 		}
 		/* Edge-triggered: a read that did not fill the space drained
@@ -1038,8 +1039,7 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 		relay_eof(s, side);
 		return;
 	}
-	session_close(s, side == SIDE_CLIENT ? "client connection error" :
-	    "server connection error");
+	relay_conn_error(s, side);
 }
 
 /* A plaintext side: take the socket over from its bufferevent, with what

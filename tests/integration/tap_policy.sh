@@ -107,17 +107,13 @@ grep -rqa SECRET-BODY-1 "$T/spool" || fail "the allowed message is not in the sp
 note "spool: 2 records; no blocked body, address or header-only body in any segment byte"
 # bob's session (plaintext both legs): once the policy said headers-only,
 # the rest of the 2 MB literal went by splice(2), unseen by the tap
-awk -v size="$(wc -c <"$T/msg8.eml")" '
-	match($0, /session=[0-9.]+/) { id = substr($0, RSTART, RLENGTH) }
-	/ login user=bob / { bob[id] = 1 }
-	/ closed: / && match($0, /spliced=[0-9]+/) {
-		n = substr($0, RSTART + 8, RLENGTH - 8) + 0
-		if (bob[id]) b += n; else other += n
-	}
+proxy_spliced | awk -v size="$(wc -c <"$T/msg8.eml")" '
+	$1 == "bob" { b += $3; next }
+	{ other += $3 }
 	END {
 		printf "  spliced: %d of the %d bytes of bob'"'"'s message, %d in other sessions\n", b, size, other
 		exit !(b >= 0.8 * size && b < size && other == 0)
-	}' "$PROXY_LOG" || fail "bob's header-only body was not spliced (or another session's was)"
+	}' || fail "bob's header-only body was not spliced (or another session's was)"
 
 step "crm-capture ships; kcat reads the topic"
 tap_capture_start

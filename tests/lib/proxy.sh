@@ -19,6 +19,9 @@
 #   proxy_alive           fail unless the proxy is still running
 #   proxy_workers         PIDs of the proxy's worker processes
 #   proxy_check_log       fail on sanitizer reports or crash lines
+#   proxy_spliced         from the log, one line per session that spliced
+#                         literal data: "USER TLS BYTES" (TLS: whether the
+#                         client leg was, yes|no)
 #   mbsync_pull_conf FILE USER PASS DIR
 #                         an mbsyncrc (channel "target") pulling every
 #                         mailbox from the target over STARTTLS (verified
@@ -155,6 +158,18 @@ proxy_check_log() {
 		"$PROXY_LOG" >&2; then
 		fail "crm-proxy log shows a crash or sanitizer report ($PROXY_LOG)"
 	fi
+}
+
+proxy_spliced() {
+	awk '
+		match($0, /session=[0-9.]+/) { id = substr($0, RSTART, RLENGTH) }
+		match($0, / login user=[^ ]+/) {
+			user[id] = substr($0, RSTART + 12, RLENGTH - 12)
+			tls[id] = ($0 ~ / tls=yes/) ? "yes" : "no"
+		}
+		/ closed: / && match($0, /spliced=[0-9]+/) {
+			print user[id], tls[id], substr($0, RSTART + 8, RLENGTH - 8)
+		}' "$PROXY_LOG"
 }
 
 mbsync_pull_conf() { # FILE USER PASS DIR
