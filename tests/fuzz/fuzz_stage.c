@@ -10,7 +10,7 @@
  * 4 MiB ring in a temporary directory; recovery runs, then the spool
  * reader reads every segment it made.  Invariants: no crash or leak;
  * recovery writes no more than the ring holds; the stage is gone or set
- * aside afterwards.
+ * aside afterwards.  Both directories are removed at exit.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -31,6 +31,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64], sdir[64];
 
+static void dir_empty(const char *);
+
+static void
+dirs_remove(void)
+{
+	dir_empty(dir);
+	dir_empty(sdir);
+	rmdir(dir);
+	rmdir(sdir);
+}
+
 static void
 dirs_init(void)
 {
@@ -40,6 +51,7 @@ dirs_init(void)
 	snprintf(sdir, sizeof(sdir), "/tmp/fuzz_stage_s.XXXXXX");
 	if (mkdtemp(dir) == NULL || mkdtemp(sdir) == NULL)
 		abort();
+	atexit(dirs_remove);
 }
 
 static void
