@@ -6,7 +6,8 @@
 # plaintext server.  Through each: a whole-mailbox FETCH byte-identical to
 # Dovecot's own answer (messages of a few bytes to 12 MB), pipelined
 # commands, 3 MB APPENDs, COMPRESS refused, IDLE, LOGOUT's BYE delivered,
-# and the big literals spliced on the plaintext-only path; then the
+# and the big literals spliced on the plaintext-only path, or copied when
+# the session can get no pipe (relay_nopipe.py); then the
 # hostile-input cases of imap_badinput (badinput.py), whose stalled-client
 # case runs on both listeners and must stay within the memory bound; then
 # the plaintext path again after a reload to splice = no (copied, same
@@ -50,6 +51,9 @@ if [ "$TARGET_MODE" = proxy ]; then
 			exit !(max > 30000000 && bad == 0)
 		}' || fail "splice did not serve the plaintext session, or served a TLS one"
 
+	step "no pipe at the descriptor limit: the session copies instead"
+	PROXY_PID="$PROXY_PID" PROXY_LOG="$PROXY_LOG" DIRECT_PORT="$DOVE_IMAP" \
+		"$PY" "$HERE/relay_nopipe.py" || fail "relay_nopipe.py"
 fi
 
 step "hostile input with a plaintext upstream"
