@@ -51,8 +51,7 @@ handler(void *ctx, const char *section, const char *name, const char *key,
 
 	(void)line;
 	if (*key == '\0') {
-		if (strcmp(section, "embed2") == 0)
-			c->search.has_embed2 = true;
+		(void)search_config_open(&c->search, section);
 		return conf_section_plain(section, name, sections, err);
 	}
 	if (search_config_section(section))

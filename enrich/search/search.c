@@ -89,6 +89,14 @@ search_config_section(const char *section)
 	    strcmp(section, "database") == 0;
 }
 
+bool
+search_config_open(struct search_config *cfg, const char *section)
+{
+	if (strcmp(section, "embed2") == 0)
+		cfg->has_embed2 = true;
+	return search_config_section(section);
+}
+
 static int
 conf_cb(void *ctx, const char *section, const char *name, const char *key,
     const char *value, int line, char *err)
@@ -96,13 +104,11 @@ conf_cb(void *ctx, const char *section, const char *name, const char *key,
 	(void)name;
 	(void)line;
 	if (*key == '\0') {
-		if (!search_config_section(section)) {
+		if (!search_config_open(ctx, section)) {
 			snprintf(err, CONF_ERR_MAX, "unknown section [%s]",
 			    section);
 			return -1;
 		}
-		if (strcmp(section, "embed2") == 0)
-			((struct search_config *)ctx)->has_embed2 = true;
 		return 0;
 	}
 	return search_config_set(ctx, section, key, value, err);

@@ -89,12 +89,15 @@ int search_config_load(struct search_config *cfg, const char *path,
 void search_config_fini(struct search_config *cfg);
 /*
  * For daemons whose config file adds sections of their own: true if
- * SECTION is one of [embed], [vector], [database]; search_config_set()
+ * SECTION is one of [embed], [vector], [embed2], [vector2], [database];
+ * search_config_open() says the same of a section header and notes that
+ * [embed2] is present, even with no keys; search_config_set()
  * applies one key of those (0, or -1 with a message in err, CONF_ERR_MAX
  * bytes, without file:line); search_config_check() checks what must be
  * set once the file is read (-1 with "path: msg").
  */
 bool search_config_section(const char *section);
+bool search_config_open(struct search_config *cfg, const char *section);
 int search_config_set(struct search_config *cfg, const char *section,
     const char *key, const char *value, char *err);
 int search_config_check(const struct search_config *cfg, const char *path,
