@@ -20,7 +20,8 @@
  * The messages must already be indexed (crm-search-ingest).
  *
  * --try SPEC (repeatable) replaces the built-in configurations with the
- * ones given, for tuning: "NAME,synonyms=0,prf=3,prfw=0.5,rrfk=20".
+ * ones given, for tuning: "NAME,synonyms=0,prf=3,prfw=0.5,rrfk=20"
+ * (fuse=score fuses the lists' scores instead of their ranks).
  * With a second dense model configured ([embed2]), the hybrid rows fuse
  * its list too, and "dense2" (that model alone) and "hybrid-1model"
  * (hybrid without it) are added.
@@ -68,6 +69,7 @@ struct run {
 	enum search_fts_match match;
 	unsigned rrf_k;
 	bool expand, prf_fused;
+	bool fuse_scores;	/* fuse=score: search_score3, not RRF */
 	bool no_dense2;		/* hybrid without the second model */
 	bool needs2;		/* listed only with a second model */
 	unsigned prf_docs;
@@ -180,6 +182,8 @@ parse_try(char *spec, struct run *r)
 			r->rrf_k = (unsigned)atoi(v);
 		else if (strcmp(f, "depth") == 0)
 			r->depth = (size_t)atoi(v);
+		else if (strcmp(f, "fuse") == 0)
+			r->fuse_scores = strcmp(v, "score") == 0;
 		else
 			fatalx("--try: unknown key %s", f);
 	}
@@ -202,7 +206,7 @@ usage(FILE *f)
 	    "                       [--misses] [--split dev|test] [--try SPEC]...\n"
 	    "                       QUERIES.jsonl\n"
 	    "SPEC: NAME,mode=hybrid|dense|dense2|fts,synonyms=0|1,prf=N,prfw=W,prffused=0|1,dsyn=W,"
-	    "ftsw=W,dense2=0|1,rrfk=K,depth=D\n");
+	    "ftsw=W,dense2=0|1,rrfk=K,depth=D,fuse=rrf|score\n");
 }
 
 static bool
@@ -361,6 +365,7 @@ main(int argc, char **argv)
 			o.fts_weight = run->fts_weight;
 			o.dense2 = !run->no_dense2;
 			o.depth = run->depth;
+			o.fuse_scores = run->fuse_scores;
 			o.k = k;
 			acct = json_object_get(q, "account_id");
 			if (json_is_integer(acct))

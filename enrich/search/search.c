@@ -395,13 +395,14 @@ ranked_free(struct search_ranked *r, size_t n)
 /* Appends KEY unless already listed: a message ranks at its best chunk. */
 static void
 ranked_add(struct search_ranked *r, size_t *n, const char *key,
-    int32_t *chunks, int32_t chunk)
+    double score, int32_t *chunks, int32_t chunk)
 {
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp(r[i].key, key) == 0)
 			return;
 	r[*n].key = xstrdup(key);
 	r[*n].rank = (unsigned)(*n + 1);
+	r[*n].score = score;
 	chunks[*n] = chunk;
 	(*n)++;
 }
@@ -570,7 +571,8 @@ dense(struct search_ctx *c, const char *tenant, const char *query,
 	*chunks_r = xcalloc(vr.count + 1, sizeof(**chunks_r));
 	for (size_t i = 0; i < vr.count; i++)
 		ranked_add(*r_r, n_r, vr.hits[i].payload.message_ref,
-		    *chunks_r, (int32_t)vr.hits[i].payload.chunk);
+		    vr.hits[i].score, *chunks_r,
+		    (int32_t)vr.hits[i].payload.chunk);
 	vec_result_fini(&vr);
 	return 0;
 }
@@ -581,7 +583,8 @@ dense(struct search_ctx *c, const char *tenant, const char *query,
  */
 static const char *const fts_sql[2] = {
 	[SEARCH_FTS_ENGLISH] =
-	    "SELECT message_key, chunk_no FROM message_chunks,"
+	    "SELECT message_key, chunk_no, ts_rank_cd(tsv, q)"
+	    " FROM message_chunks,"
 	    " websearch_to_tsquery('english', $2) q"
 	    " WHERE tenant_id = $1 AND tsv @@ q"
 	    " AND ($3::bigint IS NULL OR account_id = $3)"
@@ -589,7 +592,8 @@ static const char *const fts_sql[2] = {
 	    " AND ($5::bigint IS NULL OR sent_at <= to_timestamp($5))"
 	    " ORDER BY ts_rank_cd(tsv, q) DESC, sent_at DESC LIMIT $6",
 	[SEARCH_FTS_SIMPLE] =
-	    "SELECT message_key, chunk_no FROM (SELECT *,"
+	    "SELECT message_key, chunk_no, ts_rank_cd(stsv, q)"
+	    " FROM (SELECT *,"
 	    " setweight(to_tsvector('simple', subject), 'A') ||"
 	    " setweight(to_tsvector('simple', body), 'B') AS stsv"
 	    " FROM message_chunks WHERE tenant_id = $1) m,"
@@ -631,7 +635,8 @@ fulltext(struct search_ctx *c, const char *tenant, const char *query,
 	*r_r = xcalloc((size_t)rows + 1, sizeof(**r_r));
 	*chunks_r = xcalloc((size_t)rows + 1, sizeof(**chunks_r));
 	for (int i = 0; i < rows; i++)
-		ranked_add(*r_r, n_r, PQgetvalue(res, i, 0), *chunks_r,
+		ranked_add(*r_r, n_r, PQgetvalue(res, i, 0),
+		    strtod(PQgetvalue(res, i, 2), NULL), *chunks_r,
 		    (int32_t)strtol(PQgetvalue(res, i, 1), NULL, 10));
 	PQclear(res);
 	return 0;
@@ -807,8 +812,9 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 	    errlen) != 0)
 		goto out;
 	fused = xcalloc(nd + nf + nd2 + 1, sizeof(*fused));
-	nfused = search_rrf3(da, nd, fa, nf, d2a, nd2, rrf_k, 1.0, fw, 1.0,
-	    fused);
+	nfused = o->fuse_scores ?
+	    search_score3(da, nd, fa, nf, d2a, nd2, 1.0, fw, 1.0, fused) :
+	    search_rrf3(da, nd, fa, nf, d2a, nd2, rrf_k, 1.0, fw, 1.0, fused);
 	if (fb_fused && nfused > 0) {
 		/* feedback from the fused list, then dense and fusion again */
 		size_t m = nfused < o->prf_docs ? nfused : o->prf_docs;
@@ -841,8 +847,9 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 			goto out;
 		free(fused);
 		fused = xcalloc(nd + nf + nd2 + 1, sizeof(*fused));
-		nfused = search_rrf3(da, nd, fa, nf, d2a, nd2, rrf_k, 1.0, fw,
-		    1.0, fused);
+		nfused = o->fuse_scores ? search_score3(da, nd, fa, nf, d2a,
+		    nd2, 1.0, fw, 1.0, fused) : search_rrf3(da, nd, fa, nf,
+		    d2a, nd2, rrf_k, 1.0, fw, 1.0, fused);
 	}
 	/* a few spare candidates, in case some are not visible in SQL */
 	r->hits = xcalloc(nfused + 1, sizeof(*r->hits));

@@ -154,6 +154,12 @@ struct search_opts {
 	 * configured.  On by default (search_opts_init).
 	 */
 	bool dense2;
+	/*
+	 * Hybrid: fuse scores instead of ranks (search_score3: each list's
+	 * scores scaled to 0..1 by its own minimum and maximum, then summed
+	 * with the lists' weights).  Off by default: RRF.
+	 */
+	bool fuse_scores;
 };
 
 void search_opts_init(struct search_opts *o);
@@ -286,6 +292,8 @@ char *search_synonyms(const char *query);
 struct search_ranked {
 	const char *key;	/* message key */
 	unsigned rank;		/* 1-based */
+	double score;		/* the retriever's own, higher is better:
+				 * cosine (dense), ts_rank_cd (full text) */
 };
 
 struct search_fused {
@@ -315,5 +323,14 @@ size_t search_rrf3(const struct search_ranked *a, size_t na,
     const struct search_ranked *b, size_t nb,
     const struct search_ranked *c, size_t nc, unsigned k, double wa,
     double wb, double wc, struct search_fused *out);
+/*
+ * The same lists fused by score: wa * (s - min) / (max - min) over list A,
+ * and so on (a list whose scores are all equal gives each entry its full
+ * weight); same ties and OUT as search_rrf3().
+ */
+size_t search_score3(const struct search_ranked *a, size_t na,
+    const struct search_ranked *b, size_t nb,
+    const struct search_ranked *c, size_t nc, double wa, double wb,
+    double wc, struct search_fused *out);
 
 #endif

@@ -369,21 +369,48 @@ tie_before(const struct search_fused *x, const struct search_fused *y,
 	return false;
 }
 
-size_t
-search_rrf3(const struct search_ranked *a, size_t na,
-    const struct search_ranked *b, size_t nb,
-    const struct search_ranked *c, size_t nc, unsigned k, double wa,
-    double wb, double wc, struct search_fused *out)
-{
-	size_t n = 0;
+/* What entry I of list L adds to a fused score. */
+struct fuse_list {
+	const struct search_ranked *l;
+	size_t n;
+	double w;
+	double min, span;	/* score fusion: 0..1 = (s - min) / span */
+};
 
+static double
+fuse_part(const struct fuse_list *fl, size_t i, bool by_score, unsigned k)
+{
+	if (i == SIZE_MAX)
+		return 0;
+	if (!by_score)
+		return fl->w / (k + fl->l[i].rank);
+	return fl->span > 0 ? fl->w * (fl->l[i].score - fl->min) / fl->span :
+	    fl->w;
+}
+
+static size_t
+fuse3(struct fuse_list fl[3], bool by_score, unsigned k,
+    struct search_fused *out)
+{
+	const struct search_ranked *a = fl[0].l, *b = fl[1].l, *c = fl[2].l;
+	size_t na = fl[0].n, nb = fl[1].n, nc = fl[2].n, n = 0;
+
+	for (size_t l = 0; l < 3; l++) {
+		double lo = 0, hi = 0;
+
+		for (size_t i = 0; i < fl[l].n; i++) {
+			double v = fl[l].l[i].score;
+
+			lo = i == 0 || v < lo ? v : lo;
+			hi = i == 0 || v > hi ? v : hi;
+		}
+		fl[l].min = lo;
+		fl[l].span = hi - lo;
+	}
 	/* every distinct key once, in list order A, B, C */
 	for (size_t l = 0; l < 3; l++) {
-		const struct search_ranked *lst = l == 0 ? a : l == 1 ? b : c;
-		size_t nl = l == 0 ? na : l == 1 ? nb : nc;
-
-		for (size_t i = 0; i < nl; i++) {
-			const char *key = lst[i].key;
+		for (size_t i = 0; i < fl[l].n; i++) {
+			const char *key = fl[l].l[i].key;
 			struct search_fused *f;
 
 			if ((l > 0 && ranked_find(a, na, key) != SIZE_MAX) ||
@@ -394,13 +421,9 @@ search_rrf3(const struct search_ranked *a, size_t na,
 			f->b = l == 1 ? i : l < 1 ? ranked_find(b, nb, key) :
 			    SIZE_MAX;
 			f->c = l == 2 ? i : ranked_find(c, nc, key);
-			f->score = 0;
-			if (f->a != SIZE_MAX)
-				f->score += wa / (k + a[f->a].rank);
-			if (f->b != SIZE_MAX)
-				f->score += wb / (k + b[f->b].rank);
-			if (f->c != SIZE_MAX)
-				f->score += wc / (k + c[f->c].rank);
+			f->score = fuse_part(&fl[0], f->a, by_score, k) +
+			    fuse_part(&fl[1], f->b, by_score, k) +
+			    fuse_part(&fl[2], f->c, by_score, k);
 		}
 	}
 	/*
@@ -421,6 +444,30 @@ search_rrf3(const struct search_ranked *a, size_t na,
 		}
 	}
 	return n;
+}
+
+size_t
+search_rrf3(const struct search_ranked *a, size_t na,
+    const struct search_ranked *b, size_t nb,
+    const struct search_ranked *c, size_t nc, unsigned k, double wa,
+    double wb, double wc, struct search_fused *out)
+{
+	struct fuse_list fl[3] = { { a, na, wa, 0, 0 }, { b, nb, wb, 0, 0 },
+	    { c, nc, wc, 0, 0 } };
+
+	return fuse3(fl, false, k, out);
+}
+
+size_t
+search_score3(const struct search_ranked *a, size_t na,
+    const struct search_ranked *b, size_t nb,
+    const struct search_ranked *c, size_t nc, double wa, double wb,
+    double wc, struct search_fused *out)
+{
+	struct fuse_list fl[3] = { { a, na, wa, 0, 0 }, { b, nb, wb, 0, 0 },
+	    { c, nc, wc, 0, 0 } };
+
+	return fuse3(fl, true, 0, out);
 }
 
 bool

@@ -98,6 +98,21 @@ rows() { # TENANT ROLE: chunk rows visible
 [ "$(rows acme crm_api)" = "$n_emails" ] || fail "acme has $(rows acme crm_api) messages, want $n_emails"
 [ "$(rows globex crm_api)" = "$n_emails" ] || fail "globex messages"
 
+# SEARCH_EVAL_TRY="SPEC;SPEC..." runs crm-search-eval with those --try
+# specs on the dev half (SEARCH_EVAL_SPLIT=all: every half, once a choice is
+# made), prints the table and stops here: tuning, docs/search.md
+if [ -n "${SEARCH_EVAL_TRY:-}" ]; then
+	split="${SEARCH_EVAL_SPLIT:-dev}"
+	step "tuning on $split: $SEARCH_EVAL_TRY"
+	tries=()
+	[ "$split" = all ] || tries+=(--split "$split")
+	IFS=';' read -r -a specs <<<"$SEARCH_EVAL_TRY"
+	for s in "${specs[@]}"; do tries+=(--try "$s"); done
+	"$B/crm-search-eval" -c "$T/crm_api.conf" --tenant acme \
+		"${tries[@]}" "$FIX/queries.jsonl" || fail "crm-search-eval --try"
+	pass "tuning runs printed (no checks made)"
+fi
+
 step "retrieval quality ($(wc -l <"$FIX/queries.jsonl") queries)"
 "$B/crm-search-eval" -c "$T/crm_api.conf" --tenant acme --json "$T/eval.json" \
 	--misses "$FIX/queries.jsonl" | tee "$T/eval.txt" || fail "crm-search-eval"

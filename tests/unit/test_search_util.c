@@ -2,6 +2,7 @@
  * test_search_util.c - the dependency-free parts of search: --since /
  * --until times, the "any word" full-text query, reciprocal rank fusion.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,8 +110,8 @@ test_fts_any_limit(void **state)
 static void
 test_rrf(void **state)
 {
-	const struct search_ranked a[] = { { "x", 1 }, { "y", 2 }, { "z", 3 } };
-	const struct search_ranked b[] = { { "z", 1 }, { "w", 2 }, { "x", 3 } };
+	const struct search_ranked a[] = { { "x", 1, 0 }, { "y", 2, 0 }, { "z", 3, 0 } };
+	const struct search_ranked b[] = { { "z", 1, 0 }, { "w", 2, 0 }, { "x", 3, 0 } };
 	struct search_fused out[6];
 	size_t n;
 
@@ -141,9 +142,9 @@ test_rrf(void **state)
 		assert_int_equal(out[i].b, i);
 	/* a message found by both lists beats one found by one list */
 	{
-		const struct search_ranked c[] = { { "y", 1 }, { "x", 2 } };
-		const struct search_ranked d[] = { { "z", 1 }, { "p", 2 },
-		    { "q", 3 }, { "y", 4 } };
+		const struct search_ranked c[] = { { "y", 1, 0 }, { "x", 2, 0 } };
+		const struct search_ranked d[] = { { "z", 1, 0 }, { "p", 2, 0 },
+		    { "q", 3, 0 }, { "y", 4, 0 } };
 
 		n = search_rrf(c, 2, d, 4, 1, out);
 		assert_int_equal(out[0].a, 0);	/* y: 1/2 + 1/5 */
@@ -152,6 +153,44 @@ test_rrf(void **state)
 		assert_int_equal(out[0].a, 0);	/* y */
 		assert_int_equal(n, 5);
 	}
+}
+
+/* Score fusion: each list scaled to 0..1 by its own range, then summed. */
+static void
+test_score3(void **state)
+{
+	/* dense: cosines; full text: ts_rank_cd, on another scale */
+	const struct search_ranked a[] = { { "x", 1, 0.80 }, { "y", 2, 0.70 },
+	    { "z", 3, 0.40 } };
+	const struct search_ranked b[] = { { "z", 1, 3.0 }, { "w", 2, 1.0 },
+	    { "x", 3, 0.5 } };
+	const struct search_ranked c[] = { { "q", 1, 0.5 }, { "r", 2, 0.5 } };
+	struct search_fused out[8];
+	size_t n;
+
+	(void)state;
+	n = search_score3(a, 3, b, 3, NULL, 0, 1.0, 1.0, 0, out);
+	assert_int_equal(n, 4);
+	/* z: 0 + 1 = 1; x: 1 + 0 = 1 -> tie, best single rank (1 both),
+	 * then A's rank: x first; y: 0.75; w: 0.2 */
+	assert_int_equal(out[0].a, 0);
+	assert_int_equal(out[1].a, 2);
+	assert_true(fabs(out[0].score - 1.0) < 1e-12);
+	assert_true(fabs(out[1].score - 1.0) < 1e-12);
+	assert_int_equal(out[2].a, 1);
+	assert_true(fabs(out[2].score - 0.75) < 1e-12);
+	assert_int_equal(out[3].b, 1);
+	assert_true(fabs(out[3].score - 0.2) < 1e-12);
+	/* weights scale a list's part; RRF would rank by ranks alone */
+	n = search_score3(a, 3, b, 3, NULL, 0, 1.0, 2.0, 0, out);
+	assert_int_equal(out[0].b, 0);		/* z: 0 + 2 */
+	assert_int_equal(out[1].a, 0);		/* x: 1 + 0 */
+	/* a list of equal scores gives each entry its whole weight */
+	n = search_score3(NULL, 0, NULL, 0, c, 2, 1.0, 1.0, 0.5, out);
+	assert_int_equal(n, 2);
+	assert_true(out[0].score == 0.5 && out[1].score == 0.5);
+	assert_int_equal(out[0].c, 0);
+	assert_int_equal(out[1].c, 1);
 }
 
 /* Sales synonyms: a group member in the query brings in the rest. */
@@ -226,8 +265,8 @@ test_fts_expand_limit(void **state)
 static void
 test_rrf_weighted(void **state)
 {
-	const struct search_ranked a[] = { { "x", 1 }, { "y", 2 } };
-	const struct search_ranked b[] = { { "z", 1 }, { "y", 5 } };
+	const struct search_ranked a[] = { { "x", 1, 0 }, { "y", 2, 0 } };
+	const struct search_ranked b[] = { { "z", 1, 0 }, { "y", 5, 0 } };
 	struct search_fused out[4];
 	size_t n;
 
@@ -248,12 +287,12 @@ test_rrf_weighted(void **state)
 static void
 test_rrf3(void **state)
 {
-	const struct search_ranked a[] = { { "x", 1 }, { "y", 2 } };
-	const struct search_ranked b[] = { { "z", 1 }, { "y", 3 } };
-	const struct search_ranked c[] = { { "y", 1 }, { "w", 2 },
-	    { "v", 3 }, { "z", 4 } };
-	const struct search_ranked p[] = { { "p", 1 }, { "q", 2 } };
-	const struct search_ranked q[] = { { "q", 1 }, { "p", 2 } };
+	const struct search_ranked a[] = { { "x", 1, 0 }, { "y", 2, 0 } };
+	const struct search_ranked b[] = { { "z", 1, 0 }, { "y", 3, 0 } };
+	const struct search_ranked c[] = { { "y", 1, 0 }, { "w", 2, 0 },
+	    { "v", 3, 0 }, { "z", 4, 0 } };
+	const struct search_ranked p[] = { { "p", 1, 0 }, { "q", 2, 0 } };
+	const struct search_ranked q[] = { { "q", 1, 0 }, { "p", 2, 0 } };
 	struct search_fused out[8], two[8];
 	size_t n, m;
 
@@ -369,6 +408,7 @@ main(void)
 		cmocka_unit_test(test_rrf3),
 		cmocka_unit_test(test_fts_any_limit),
 		cmocka_unit_test(test_rrf),
+		cmocka_unit_test(test_score3),
 		cmocka_unit_test(test_time_phrase),
 	};
 
