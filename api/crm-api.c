@@ -20,6 +20,9 @@
  *
  * One process, one request at a time: a search takes 10-40 ms on two
  * cores, and the managers' dashboards it serves ask a few times a minute.
+ * A token that asks faster than [api] rate (after bursts of up to [api]
+ * burst) is answered 429 with Retry-After (api_rate.c), so one runaway
+ * script cannot take the daemon from everyone else.
  * libevent's HTTP server bounds the headers (8 KiB), the body (none is
  * taken) and the time a request may take; api_req.c bounds the target.
  */
@@ -43,6 +46,7 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 
+#include "api/api_rate.h"
 #include "api/api_req.h"
 #include "enrich/search/search.h"
 #include "enrich/search/search_json.h"
@@ -54,6 +58,7 @@
 
 #define DEFAULT_CONFIG "/etc/crm/crm-api.conf"
 #define HEADERS_MAX 8192
+#define RATE_SLOTS 256		/* tokens remembered by the rate limit */
 
 struct api_conf {
 	char *path;
@@ -63,6 +68,9 @@ struct api_conf {
 	char *cert, *key;
 	bool allow_plaintext;
 	unsigned request_timeout;
+	/* per token: rate_n requests every rate_secs s; rate_n 0: none */
+	unsigned rate_n, rate_secs, burst;
+	char *rate;			/* as written, for messages */
 	enum log_level log_level;
 	bool syslog;
 	struct search_config search;
@@ -75,6 +83,7 @@ static struct {
 	SSL_CTX *ssl_ctx;
 	PGconn *db;			/* tokens and accounts */
 	struct search_ctx *search;
+	struct api_rate *rate;		/* NULL: [api] rate = 0 */
 } api;
 
 /* ---- configuration ---------------------------------------------------- */
@@ -109,6 +118,17 @@ api_conf_handler(void *ctx, const char *section, const char *name,
 		if (strcmp(key, "request_timeout") == 0)
 			return conf_parse_duration(value, 1, 600,
 			    &c->request_timeout, err);
+		if (strcmp(key, "rate") == 0) {
+			if (api_rate_parse(value, &c->rate_n, &c->rate_secs,
+			    err, CONF_ERR_MAX) != 0)
+				return -1;
+			free(c->rate);
+			c->rate = xstrdup(value);
+			return 0;
+		}
+		if (strcmp(key, "burst") == 0)
+			return conf_parse_uint(value, 1, API_BURST_MAX,
+			    &c->burst, err);
 	}
 	return conf_log_or_unknown(section, key, value, &c->log_level,
 	    &c->syslog, err);
@@ -126,6 +146,7 @@ api_conf_free(struct api_conf **cp)
 	free(c->listen);
 	free(c->cert);
 	free(c->key);
+	free(c->rate);
 	x_free(cp);
 }
 
@@ -147,6 +168,10 @@ api_conf_load(const char *path, char *err)
 	c->path = xstrdup(path);
 	c->listen = xstrdup("127.0.0.1:8480");
 	c->request_timeout = 10;
+	c->rate = xstrdup("10/s");
+	c->rate_n = 10;
+	c->rate_secs = 1;
+	c->burst = 30;
 	c->log_level = LOG_LEVEL_INFO;
 	search_config_init(&c->search);
 	if (conf_parse_file(path, api_conf_handler, c, err) != 0 ||
@@ -381,6 +406,36 @@ do_search(struct evhttp_request *req, const char *tenant, struct api_req *ar)
 	return 200;
 }
 
+/*
+ * True when the token TENANT/NAME has used its requests for now: the
+ * answer is 429 with Retry-After in whole seconds (rounded up).
+ */
+static bool
+rate_limited(struct evhttp_request *req, const char *tenant,
+    const char *name)
+{
+	char key[API_RATE_KEY_MAX + 1], msg[160], after[24];
+	struct timespec ts;
+	uint64_t wait;
+
+	if (api.rate == NULL)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(key, sizeof(key), "%s/%s", tenant, name);
+	wait = api_rate_take(api.rate, key, (uint64_t)ts.tv_sec * 1000 +
+	    (uint64_t)ts.tv_nsec / 1000000);
+	if (wait == 0)
+		return false;
+	snprintf(after, sizeof(after), "%" PRIu64, (wait + 999) / 1000);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Retry-After", after);
+	snprintf(msg, sizeof(msg), "too many requests: the limit is %s per "
+	    "token, bursts of %u; retry after %s s", api.conf->rate,
+	    api.conf->burst, after);
+	reply_error(req, 429, msg);
+	return true;
+}
+
 static int
 handle(struct evhttp_request *req, char *tenant, size_t tsize, char *who,
     size_t wsize)
@@ -437,6 +492,10 @@ handle(struct evhttp_request *req, char *tenant, size_t tsize, char *who,
 	case -1:
 		reply_error(req, 503, "the database is unavailable");
 		code = 503;
+		goto out;
+	}
+	if (rate_limited(req, tenant, who)) {
+		code = 429;
 		goto out;
 	}
 	if (ar->route == API_ROUTE_ACCOUNTS) {
@@ -604,6 +663,9 @@ main(int argc, char **argv)
 	if (PQstatus(api.db) != CONNECTION_OK)
 		log_warnx("database: %s(answering 503 until it is back)",
 		    PQerrorMessage(api.db));
+	if (api.conf->rate_n > 0)
+		api.rate = api_rate_new(api.conf->rate_n, api.conf->rate_secs,
+		    api.conf->burst, RATE_SLOTS);
 	/* A reader of the vector store: crm-index keeps writing it. */
 	api.conf->search.vec.read_only = true;
 	api.conf->search.vec2.read_only = true;
@@ -634,14 +696,17 @@ main(int argc, char **argv)
 	sigs[1] = evsignal_new(api.base, SIGINT, on_signal, NULL);
 	event_add(sigs[0], NULL);
 	event_add(sigs[1], NULL);
-	log_info("listening on %s (%s)", api.conf->listen, api.ssl_ctx !=
-	    NULL ? "TLS" : "plaintext");
+	log_info("listening on %s (%s); rate per token %s, bursts of %u",
+	    api.conf->listen, api.ssl_ctx != NULL ? "TLS" : "plaintext",
+	    api.rate != NULL ? api.conf->rate : "unlimited",
+	    api.conf->burst);
 	event_base_dispatch(api.base);
 	event_free(sigs[0]);
 	event_free(sigs[1]);
 	evhttp_free(api.http);
 	event_base_free(api.base);
 	search_close(&api.search);
+	api_rate_free(&api.rate);
 	PQfinish(api.db);
 	SSL_CTX_free(api.ssl_ctx);
 	api_conf_free(&api.conf);

@@ -211,6 +211,38 @@ grep -q "GET /v1/search 200 [0-9]* ms tenant=acme token=dashboard" "$T/api.log" 
 	fail "no request line in the log: $(tail -n 3 "$T/api.log")"
 note "401 x4, 400 x7, 404, 405, $code for a 9 KB header; no token or query in the log"
 
+step "rate limit per token"
+# a second daemon on the same data, limited to 1/min with bursts of 3:
+# the fourth request of a token is refused whatever the machine's speed
+alloc_port APIP2
+{ sed "s|^listen = .*|listen = 127.0.0.1:$APIP2|" "$T/api.conf"
+  printf 'rate = 1/min\nburst = 3\n'; } >"$T/rate.conf"
+"$B/crm-api" -c "$T/rate.conf" >>"$T/rate.log" 2>&1 &
+RATE_PID=$!
+track_pid "$RATE_PID" crm-api
+wait_port "$APIP2" 120 "$RATE_PID" || fail "the rate-limited crm-api did not listen"
+U_MAIN="$U"
+U="https://localhost:$APIP2"
+for i in 1 2 3; do get "$TOK_A" /v1/accounts >/dev/null; want 200; done
+after="$(curl -sS -D - -o "$T/body" --cacert "$T/pki/ca.pem" \
+	-H "Authorization: Bearer $TOK_A" "$U/v1/accounts" |
+	tr -d '\r' | awk -F': ' 'tolower($1) == "retry-after" { print $2 }')"
+grep -q '"too many requests: the limit is 1/min per token, bursts of 3; retry after' "$T/body" ||
+	fail "fourth request: $(cat "$T/body")"
+[ -n "$after" ] && [ "$after" -ge 1 ] && [ "$after" -le 60 ] ||
+	fail "Retry-After '$after', want 1-60 s"
+get "$TOK_A" "/v1/search?q=pricing" >/dev/null; want 429
+get "$TOK_G" /v1/accounts >/dev/null; want 200
+get "" /v1/health >/dev/null; want 200
+get "$TOK_A" "/v1/search?q=x&limit=0" >/dev/null; want 400
+grep -q "GET /v1/accounts 429 [0-9]* ms tenant=acme token=dashboard" "$T/rate.log" ||
+	fail "no 429 request line in the log: $(tail -n 3 "$T/rate.log")"
+grep -q "rate per token 1/min, bursts of 3" "$T/rate.log" ||
+	fail "the start line does not say the limit: $(head -n 3 "$T/rate.log")"
+U="$U_MAIN"
+stop_pid "$RATE_PID" 10 || fail "the rate-limited crm-api did not stop"
+note "1/min, bursts of 3: three 200s, then 429 with Retry-After $after s for that token only; health and 400s unaffected"
+
 step "the database goes away and comes back"
 pg_stop "$T/pg"
 get "" /v1/health >/dev/null; want 503
