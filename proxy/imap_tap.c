@@ -48,6 +48,20 @@ struct tap_msg {
 	char date[IMAP_DATE_MAX + 1];
 };
 
+/*
+ * What an earlier FETCH response said of a UID without bringing its
+ * message: mbsync asks "UID FETCH 1:* (UID FLAGS)" first and then each
+ * message alone, so the message's own response has no FLAGS.  Kept for
+ * the selected mailbox only; forgotten when it changes or the client
+ * IDLEs (a session idling for hours holds none).
+ */
+struct tap_known {
+	uint32_t uid;
+	bool has_flags, has_date;
+	char flags[IMAP_TAP_KNOWN_FLAGS_MAX + 1];
+	char date[IMAP_TAP_KNOWN_DATE_MAX + 1];
+};
+
 enum tap_pending_kind { TAP_PEND_SELECT, TAP_PEND_CLOSE };
 
 struct tap_pending {
@@ -91,6 +105,9 @@ struct imap_tap {
 
 	struct tap_special *special[IMAP_TAP_SPECIAL_MAX];
 	unsigned nspecial;
+
+	struct tap_known *known;	/* IMAP_TAP_KNOWN_MAX, on first use */
+	unsigned nknown;
 };
 
 static void tap_msg_abort(struct imap_tap *t, struct tap_msg *m, bool tell);
@@ -636,6 +653,7 @@ imap_tap_free(struct imap_tap **tp)
 	}
 	for (unsigned i = 0; i < t->nspecial; i++)
 		free(t->special[i]);
+	free(t->known);
 	free(t->tenant);
 	free(t->user);
 	x_free(tp);
@@ -945,13 +963,73 @@ tap_literal_data(struct imap_tap *t, enum imap_dir dir,
 }
 
 static void
+tap_known_forget(struct imap_tap *t)
+{
+	x_free(&t->known);
+	t->nknown = 0;
+}
+
+static struct tap_known *
+tap_known_find(const struct imap_tap *t, uint32_t uid)
+{
+	for (unsigned i = 0; i < t->nknown; i++)
+		if (t->known[i].uid == uid)
+			return &t->known[i];
+	return NULL;
+}
+
+/* Notes the FLAGS and INTERNALDATE of a FETCH response without a message.
+ * A value too long to keep forgets the old one rather than keep it. */
+static void
+tap_known_note(struct imap_tap *t, const struct imap_line *l)
+{
+	struct tap_known *k;
+	size_t n;
+
+	if (!l->fetch.has_uid || (!l->fetch.has_flags &&
+	    !l->fetch.has_internaldate))
+		return;
+	if ((k = tap_known_find(t, l->fetch.uid)) == NULL) {
+		if (t->nknown == IMAP_TAP_KNOWN_MAX)
+			return;
+		if (t->known == NULL)
+			t->known = xcalloc(IMAP_TAP_KNOWN_MAX,
+			    sizeof(*t->known));
+		k = &t->known[t->nknown++];
+		memset(k, 0, sizeof(*k));
+		k->uid = l->fetch.uid;
+	}
+	if (l->fetch.has_flags) {
+		n = strlen(l->fetch.flags);
+		k->has_flags = n < sizeof(k->flags);
+		if (k->has_flags)
+			memcpy(k->flags, l->fetch.flags, n + 1);
+	}
+	if (l->fetch.has_internaldate) {
+		n = strlen(l->fetch.internaldate);
+		k->has_date = n < sizeof(k->date);
+		if (k->has_date)
+			memcpy(k->date, l->fetch.internaldate, n + 1);
+	}
+}
+
+static void
 tap_fetch_end(struct imap_tap *t, const struct imap_line *l)
 {
-	if (t->fetch_mail.used)
+	if (t->fetch_mail.used) {
+		/* the response's own items first, else the session's */
+		const struct tap_known *k = l->fetch.has_uid ?
+		    tap_known_find(t, l->fetch.uid) : NULL;
+
 		tap_msg_commit(t, &t->fetch_mail,
 		    l->fetch.has_uid ? l->fetch.uid : 0, t->uidvalidity,
-		    l->fetch.has_flags ? l->fetch.flags : NULL,
-		    l->fetch.has_internaldate ? l->fetch.internaldate : NULL);
+		    l->fetch.has_flags ? l->fetch.flags : k != NULL &&
+		    k->has_flags ? k->flags : NULL,
+		    l->fetch.has_internaldate ? l->fetch.internaldate :
+		    k != NULL && k->has_date ? k->date : NULL);
+	} else if (!t->fetch_whole) {
+		tap_known_note(t, l);
+	}
 	if (t->fetch_seen.used) {
 		if (!t->fetch_whole)
 			tap_seen(t, &t->fetch_seen, l);
@@ -973,6 +1051,7 @@ tap_tagged(struct imap_tap *t, const struct imap_line *l)
 
 		if (strcmp(pd->tag, l->tag) != 0)
 			continue;
+		tap_known_forget(t);	/* another mailbox, or none */
 		if (pd->kind == TAP_PEND_SELECT) {
 			t->has_selected = ok && pd->has_mailbox;
 			if (t->has_selected) {
@@ -1031,6 +1110,10 @@ tap_client_line(struct imap_tap *t, const struct imap_line *l)
 
 	if (l->kind != IMAP_LINE_COMMAND || l->tag[0] == '\0')
 		return;
+	if (strcmp(l->name, "IDLE") == 0) {
+		tap_known_forget(t);
+		return;
+	}
 	if (strcmp(l->name, "SELECT") != 0 && strcmp(l->name, "EXAMINE") !=
 	    0 && strcmp(l->name, "CLOSE") != 0 &&
 	    strcmp(l->name, "UNSELECT") != 0)

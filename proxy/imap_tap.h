@@ -47,6 +47,12 @@
 #define IMAP_TAP_LINE_MAX 4096		/* line bytes kept, literals excluded */
 #define IMAP_TAP_MAILBOX_MAX 512
 #define IMAP_TAP_PENDING_MAX 8 		/* SELECT/EXAMINE/CLOSE in flight */
+/* FLAGS / INTERNALDATE known from earlier FETCH responses, per session:
+ * UIDs kept (the first ones seen in the mailbox), and the longest values
+ * kept (flags with their parentheses); about 44 KB when full. */
+#define IMAP_TAP_KNOWN_MAX 512
+#define IMAP_TAP_KNOWN_FLAGS_MAX 47
+#define IMAP_TAP_KNOWN_DATE_MAX 31
 
 /* Where records go.  begin returns a handle for that record (NULL with
  * *st_r != SPOOL_OK when refused); the other calls take it back.  A sink may

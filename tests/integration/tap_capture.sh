@@ -8,8 +8,10 @@
 # mailbox through the proxy; then kcat (an independent client) must read
 # exactly 500 records from crm.mail.v1, each value identical to the message
 # Dovecot serves for that UID (fetched directly, not through the proxy),
-# with schema, tenant, user, direction, source, mailbox, uid, uidvalidity
-# and the idempotency key recomputed here from the message.  Then imaplib
+# with schema, tenant, user, direction, source, mailbox, uid, uidvalidity,
+# the flags Dovecot holds (set here on a fifth of the messages; mbsync
+# fetches them apart from the bodies) and the idempotency key recomputed
+# here from the message.  Then imaplib
 # through the proxy: an APPEND to a mailbox that does not exist (refused)
 # and an APPEND to Sent: exactly one new record, outbound, source
 # imap-append, UID and UIDVALIDITY from APPENDUID, value = the bytes sent.
@@ -36,6 +38,18 @@ step "load 500 messages into Dovecot"
 	fail "mailgen"
 dovecot_import alice "$T/corpus" || fail "doveadm import"
 dovecot_import bob "$T/corpus" || fail "doveadm import bob"
+# flags for the records to carry: mbsync fetches them apart from the bodies
+"$PY" - 127.0.0.1 "$DOVE_IMAP" <<'PYEOF' || fail "STORE flags"
+import imaplib, sys
+c = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))
+c.login("alice", "alicepw")
+c.select("INBOX")
+for uid in range(7, 501, 7):
+    c.uid("STORE", str(uid), "+FLAGS", "(\\Flagged)")
+for uid in range(11, 501, 11):
+    c.uid("STORE", str(uid), "+FLAGS", "($Work \\Answered)")
+c.logout()
+PYEOF
 "$PY" "$TAP_CHECK" inventory 127.0.0.1 "$DOVE_IMAP" alice alicepw \
 	"$T/inventory.json" INBOX || fail "inventory"
 "$PY" "$TAP_CHECK" inventory 127.0.0.1 "$DOVE_IMAP" bob bobpw \
@@ -82,6 +96,9 @@ note "$n records after $(($(now_ms) - t0)) ms"
 import json, sys, hashlib
 inv = json.load(open(sys.argv[1]))["INBOX"]
 recs = [json.loads(l) for l in open(sys.argv[2])]
+def flagset(s):
+    return set(s.split()) - {"\\Recent"}
+flagged = 0
 def idkey(tenant, mid, sha):
     if mid:
         d = b"crm-idkey/1\0" + tenant.encode() + b"\0message-id\0" + mid.encode("latin-1")
@@ -115,7 +132,11 @@ for r in recs:
     if r["sha256"] != sha or r["size"] != size:
         bad.append("uid %s: value %d bytes differs from Dovecot's %d" % (uid, r["size"], size))
     # mbsync asks for FLAGS in another FETCH than BODY.PEEK[]: the tap
-    # labels a record only with what the same response carried
+    # labels each record with what the session learnt (\Recent aside:
+    # Dovecot shows it only to the first session that selects)
+    if "flags" not in h or flagset(h["flags"]) != flagset(inv["flags"][uid]):
+        bad.append("uid %s: flags %r, Dovecot has (%s)" % (uid, h.get("flags"), inv["flags"][uid]))
+    flagged += "\\Flagged" in h.get("flags", "") or "$Work" in h.get("flags", "")
     if "observed-at" not in h:
         bad.append("uid %s: observed-at missing: %r" % (uid, sorted(h)))
     big += size > 2 * 1024 * 1024
@@ -124,8 +145,8 @@ for b in bad[:20]:
 if bad:
     print("  %d problems" % len(bad))
 else:
-    print("  %d records, %d distinct uids, %d over 2 MB, all values identical to Dovecot's" % (len(recs), len(seen), big))
-sys.exit(1 if bad or big < 5 else 0)
+    print("  %d records, %d distinct uids, %d over 2 MB, all values identical to Dovecot's; flags as Dovecot's on all (%d flagged or $Work)" % (len(recs), len(seen), big, flagged))
+sys.exit(1 if bad or big < 5 or flagged < 100 else 0)
 PYEOF
 
 step "APPEND through the proxy: refused -> nothing; to Sent -> one outbound record"

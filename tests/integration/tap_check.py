@@ -5,7 +5,7 @@ client (an independent one: nothing of ours reads the topic).
   tap_check.py inventory HOST PORT USER PASS OUT.json [MAILBOX...]
       every message of the mailboxes (all when none are named), fetched
       DIRECTLY from Dovecot: {mailbox: {uidvalidity, uids: {uid:
-      [sha256, size, message-id]}}}
+      [sha256, size, message-id]}, flags: {uid: "\\Seen $X"}}}
   tap_check.py kafka BOOTSTRAP TOPIC OUT.jsonl [--expect N --timeout S]
       reads the topic from the beginning until N records are there (or
       the timeout), writes one JSON line per record: headers, key, value
@@ -76,17 +76,19 @@ def inventory(host, port, user, pw, out, boxes):
         if typ != "OK":
             continue
         uv = int(c.untagged_responses.get("UIDVALIDITY", [b"0"])[0])
-        uids = {}
-        typ, data = c.uid("FETCH", "1:*", "(UID BODY.PEEK[])")
+        uids, flags = {}, {}
+        typ, data = c.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[])")
         for item in data:
             if not isinstance(item, tuple):
                 continue
             uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+            fl = re.search(rb"FLAGS \(([^)]*)\)", item[0])
             body = item[1]
             mid = message_id(body)
             uids[str(uid)] = [hashlib.sha256(body).hexdigest(), len(body),
                               mid.decode("latin-1") if mid else None]
-        inv[box] = {"uidvalidity": uv, "uids": uids}
+            flags[str(uid)] = fl.group(1).decode() if fl else None
+        inv[box] = {"uidvalidity": uv, "uids": uids, "flags": flags}
     c.logout()
     with open(out, "w") as f:
         json.dump(inv, f)

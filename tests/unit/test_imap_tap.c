@@ -173,6 +173,62 @@ static const struct tap_case cases[] = {
 	  }, "crm.mail.v1 A schema=crm.mail/1 tenant=acme "
 	  "user=alice@acme.example direction=in source=imap-fetch "
 	  "mailbox=INBOX\n\n" },
+	{ "flags and internaldate known from earlier FETCHes (mbsync)", {
+		SELECT_INBOX,
+		"Ca2 UID FETCH 1:* (UID FLAGS)\r\n",
+		"S* 1 FETCH (UID 4 FLAGS ($Work))\r\n"
+		"* 2 FETCH (UID 5 FLAGS ())\r\n* 3 FETCH (FLAGS (\\Draft))\r\n"
+		"a2 OK\r\n",
+		"Ca3 UID FETCH 4 (INTERNALDATE)\r\n",
+		"S* 1 FETCH (UID 4 INTERNALDATE \"25-Nov-2026 22:08:01 +0000\")"
+		"\r\n* 1 FETCH (UID 4 FLAGS (\\Seen $Work))\r\na3 OK\r\n",
+		"Ca4 UID FETCH 4 (BODY.PEEK[])\r\n",
+		"S* 1 FETCH (UID 4 BODY[] {" MSG1_LEN "}\r\n" MSG1 ")\r\n"
+		"a4 OK done\r\n",
+		"Ca5 UID FETCH 5 (BODY.PEEK[])\r\n",
+		"S* 2 FETCH (UID 5 BODY[] {" MSG2_LEN "}\r\n" MSG2 ")\r\n"
+		"a5 OK done\r\n",
+	  }, "crm.mail.v1 C schema=crm.mail/1 tenant=acme "
+	  "user=alice@acme.example direction=in source=imap-fetch "
+	  "mailbox=INBOX uid=4 uidvalidity=1700 flags=\\Seen $Work "
+	  "internaldate=25-Nov-2026 22:08:01 +0000 idempotency-key=d523a144 |"
+	  MSG1 "|\ncrm.mail.v1 C schema=crm.mail/1 tenant=acme "
+	  "user=alice@acme.example direction=in source=imap-fetch "
+	  "mailbox=INBOX uid=5 uidvalidity=1700 flags= idempotency-key=*|"
+	  MSG2 "|\nCAPTURED;CAPTURED;\n" },
+	{ "a message's own flags win over what was known", {
+		SELECT_INBOX,
+		"Ca2 UID FETCH 4 (UID FLAGS)\r\n",
+		"S* 1 FETCH (UID 4 FLAGS ($Work))\r\na2 OK\r\n",
+		"Ca3 UID FETCH 4 (FLAGS BODY.PEEK[])\r\n",
+		"S* 1 FETCH (UID 4 FLAGS (\\Flagged) BODY[] {" MSG1_LEN "}\r\n"
+		MSG1 ")\r\na3 OK done\r\n",
+	  }, "crm.mail.v1 C schema=crm.mail/1 tenant=acme "
+	  "user=alice@acme.example direction=in source=imap-fetch "
+	  "mailbox=INBOX uid=4 uidvalidity=1700 flags=\\Flagged "
+	  "idempotency-key=d523a144 |" MSG1 "|\nCAPTURED;\n" },
+	{ "SELECT again, or IDLE, forgets what was known", {
+		SELECT_INBOX,
+		"Ca2 UID FETCH 4:5 (UID FLAGS)\r\n",
+		"S* 1 FETCH (UID 4 FLAGS ($Work))\r\n"
+		"* 2 FETCH (UID 5 FLAGS ($Work))\r\na2 OK\r\n",
+		SELECT_INBOX,
+		"Ca3 UID FETCH 4 (BODY.PEEK[])\r\n",
+		"S* 1 FETCH (UID 4 BODY[] {" MSG1_LEN "}\r\n" MSG1 ")\r\n"
+		"a3 OK done\r\n",
+		"Ca4 UID FETCH 5 (UID FLAGS)\r\n",
+		"S* 2 FETCH (UID 5 FLAGS ($Work))\r\na4 OK\r\n",
+		"Ca5 IDLE\r\n", "S+ idling\r\n", "CDONE\r\n", "Sa5 OK\r\n",
+		"Ca6 UID FETCH 5 (BODY.PEEK[])\r\n",
+		"S* 2 FETCH (UID 5 BODY[] {" MSG2_LEN "}\r\n" MSG2 ")\r\n"
+		"a6 OK done\r\n",
+	  }, "crm.mail.v1 C schema=crm.mail/1 tenant=acme "
+	  "user=alice@acme.example direction=in source=imap-fetch "
+	  "mailbox=INBOX uid=4 uidvalidity=1700 idempotency-key=d523a144 |"
+	  MSG1 "|\ncrm.mail.v1 C schema=crm.mail/1 tenant=acme "
+	  "user=alice@acme.example direction=in source=imap-fetch "
+	  "mailbox=INBOX uid=5 uidvalidity=1700 idempotency-key=*|"
+	  MSG2 "|\nCAPTURED;CAPTURED;\n" },
 	{ "no mailbox selected after a failed SELECT", {
 		SELECT_INBOX,
 		"Ca2 SELECT Nope\r\n",
@@ -286,6 +342,62 @@ test_cases(void **state)
 	}
 }
 
+/* Known labels stay within IMAP_TAP_KNOWN_MAX UIDs: the first ones seen
+ * are kept, later ones are not, and values too long are not kept. */
+static void
+test_known_bound(void **state)
+{
+	/* 2 x IMAP_TAP_KNOWN_MAX lines of at most 48 bytes, and one more */
+	static char buf[2 * IMAP_TAP_KNOWN_MAX * 48 + 4096];
+	struct tap_drive d;
+	size_t n = 0;
+	const char *sel[] = { SELECT_INBOX };
+	char flags[IMAP_TAP_KNOWN_FLAGS_MAX + 8];
+	static const uint32_t uids[] = { 1, IMAP_TAP_KNOWN_MAX,
+	    IMAP_TAP_KNOWN_MAX + 1, 2 * IMAP_TAP_KNOWN_MAX };
+	static const bool labelled[] = { true, true, false, false };
+
+	(void)state;
+	tap_drive_init(&d, NULL, 0, 7);
+	for (size_t i = 0; i < 2; i++)
+		tap_drive_feed(&d, sel[i][0] == 'C' ? IMAP_DIR_CLIENT :
+		    IMAP_DIR_SERVER, (const unsigned char *)sel[i] + 1,
+		    strlen(sel[i] + 1));
+	tap_drive_feed(&d, IMAP_DIR_CLIENT,
+	    (const unsigned char *)"a2 UID FETCH 1:* (UID FLAGS)\r\n", 30);
+	for (uint32_t u = 1; u <= 2 * IMAP_TAP_KNOWN_MAX; u++) {
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+		    "* %u FETCH (UID %u FLAGS ($K%u))\r\n", u, u, u);
+		assert_true(n < sizeof(buf) - 256);
+	}
+	/* UID 2: a flag list over the bound replaces the kept one */
+	memset(flags, 'x', sizeof(flags) - 1);
+	flags[sizeof(flags) - 1] = '\0';
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+	    "* 2 FETCH (UID 2 FLAGS ($%s))\r\na2 OK\r\n", flags);
+	tap_drive_feed(&d, IMAP_DIR_SERVER, (const unsigned char *)buf, n);
+	for (size_t i = 0; i < sizeof(uids) / sizeof(uids[0]) + 1; i++) {
+		uint32_t uid = i < 4 ? uids[i] : 2;
+		char want[64];
+
+		n = (size_t)snprintf(buf, sizeof(buf),
+		    "b%zu UID FETCH %u (BODY.PEEK[])\r\n", i, uid);
+		tap_drive_feed(&d, IMAP_DIR_CLIENT, (unsigned char *)buf, n);
+		n = (size_t)snprintf(buf, sizeof(buf),
+		    "* 1 FETCH (UID %u BODY[] {" MSG2_LEN "}\r\n" MSG2
+		    ")\r\nb%zu OK\r\n", uid, i);
+		tap_drive_feed(&d, IMAP_DIR_SERVER, (unsigned char *)buf, n);
+		assert_int_equal(d.nrecs, i + 1);
+		snprintf(want, sizeof(want), " flags=$K%u ", uid);
+		assert_true(strstr(d.recs[i].hdrs, " flags=") == NULL ||
+		    (i < 4 && labelled[i]));
+		if (i < 4 && labelled[i])
+			assert_non_null(strstr(d.recs[i].hdrs, want));
+	}
+	imap_tap_free(&d.tap);
+	tap_drive_free(&d);
+}
+
 static void
 test_direction_fallbacks(void **state)
 {
@@ -314,6 +426,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_known_bound),
 		cmocka_unit_test(test_direction_fallbacks),
 	};
 
