@@ -52,8 +52,9 @@ struct tap_msg {
  * What an earlier FETCH response said of a UID without bringing its
  * message: mbsync asks "UID FETCH 1:* (UID FLAGS)" first and then each
  * message alone, so the message's own response has no FLAGS.  Kept for
- * the selected mailbox only; forgotten when it changes or the client
- * IDLEs (a session idling for hours holds none).
+ * the selected mailbox only; forgotten when it changes, when the client
+ * IDLEs (a session idling for hours holds none) and when new FLAGS come
+ * without a UID (tap_known_note).
  */
 struct tap_known {
 	uint32_t uid;
@@ -978,16 +979,24 @@ tap_known_find(const struct imap_tap *t, uint32_t uid)
 	return NULL;
 }
 
-/* Notes the FLAGS and INTERNALDATE of a FETCH response without a message.
- * A value too long to keep forgets the old one rather than keep it. */
+/*
+ * Notes the FLAGS and INTERNALDATE of a FETCH response without a message.
+ * A value too long to keep forgets the old one rather than keep it.  New
+ * FLAGS without a UID (a STORE's answer, another client's change) may be
+ * any message's: everything known is forgotten rather than left stale.
+ */
 static void
 tap_known_note(struct imap_tap *t, const struct imap_line *l)
 {
 	struct tap_known *k;
 	size_t n;
 
-	if (!l->fetch.has_uid || (!l->fetch.has_flags &&
-	    !l->fetch.has_internaldate))
+	if (!l->fetch.has_uid) {
+		if (l->fetch.has_flags)
+			tap_known_forget(t);
+		return;
+	}
+	if (!l->fetch.has_flags && !l->fetch.has_internaldate)
 		return;
 	if ((k = tap_known_find(t, l->fetch.uid)) == NULL) {
 		if (t->nknown == IMAP_TAP_KNOWN_MAX)
