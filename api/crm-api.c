@@ -59,6 +59,7 @@
 #define DEFAULT_CONFIG "/etc/crm/crm-api.conf"
 #define HEADERS_MAX 8192
 #define RATE_SLOTS 256		/* tokens remembered by the rate limit */
+#define RATE_DEFAULT "10/s"	/* [api] rate */
 
 struct api_conf {
 	char *path;
@@ -168,13 +169,13 @@ api_conf_load(const char *path, char *err)
 	c->path = xstrdup(path);
 	c->listen = xstrdup("127.0.0.1:8480");
 	c->request_timeout = 10;
-	c->rate = xstrdup("10/s");
-	c->rate_n = 10;
-	c->rate_secs = 1;
+	c->rate = xstrdup(RATE_DEFAULT);
 	c->burst = 30;
 	c->log_level = LOG_LEVEL_INFO;
 	search_config_init(&c->search);
-	if (conf_parse_file(path, api_conf_handler, c, err) != 0 ||
+	if (api_rate_parse(c->rate, &c->rate_n, &c->rate_secs, err,
+	    CONF_ERR_MAX) != 0 ||
+	    conf_parse_file(path, api_conf_handler, c, err) != 0 ||
 	    search_config_check(&c->search, path, err, CONF_ERR_MAX) != 0)
 		goto fail;
 	if (conf_parse_sockaddr(c->listen, &c->listen_ss, &c->listen_len,

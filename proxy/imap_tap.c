@@ -112,6 +112,8 @@ struct imap_tap {
 };
 
 static void tap_msg_abort(struct imap_tap *t, struct tap_msg *m, bool tell);
+static void tap_literal_data(struct imap_tap *t, enum imap_dir dir,
+    const unsigned char *d, size_t n);
 
 static void
 tap_notify(struct imap_tap *t, const struct tap_msg *m,
@@ -609,23 +611,13 @@ imap_tap_literal_unwanted(const struct imap_tap *t, enum imap_dir dir)
 void
 imap_tap_skip_literal(struct imap_tap *t, enum imap_dir dir, uint64_t n)
 {
-	struct tap_msg *m = t->lit_msg[DI(dir)];
-
 	if (t->blind)
 		return;
 	if (n > t->lit_left[DI(dir)] || !imap_tap_literal_unwanted(t, dir)) {
 		tap_go_blind(t, "skipped literal data the tap needed");
 		return;
 	}
-	t->lit_left[DI(dir)] -= n;
-	if (m == NULL)
-		return;
-	/* what tap_msg_data() would have done with the bytes: count them */
-	m->size += n;
-	if (t->lit_left[DI(dir)] == 0) {
-		tap_msg_literal_end(t, m);
-		t->lit_msg[DI(dir)] = NULL;
-	}
+	tap_literal_data(t, dir, NULL, n);
 }
 
 const uint64_t *
@@ -947,6 +939,8 @@ tap_literal(struct imap_tap *t, enum imap_dir dir,
 	}
 }
 
+/* n bytes of dir's literal went by: fed (d), or skipped (d NULL: the
+ * message, unwanted, only counts them). */
 static void
 tap_literal_data(struct imap_tap *t, enum imap_dir dir,
     const unsigned char *d, size_t n)
@@ -956,7 +950,10 @@ tap_literal_data(struct imap_tap *t, enum imap_dir dir,
 	t->lit_left[DI(dir)] -= n;
 	if (m == NULL)
 		return;
-	tap_msg_data(t, m, d, n);
+	if (d != NULL)
+		tap_msg_data(t, m, d, n);
+	else
+		m->size += n;
 	if (t->lit_left[DI(dir)] == 0) {
 		tap_msg_literal_end(t, m);
 		t->lit_msg[DI(dir)] = NULL;
@@ -979,6 +976,18 @@ tap_known_find(const struct imap_tap *t, uint32_t uid)
 	return NULL;
 }
 
+/* Keeps SRC in DST (SIZE bytes) if it fits; false (nothing kept) if not. */
+static bool
+tap_known_keep(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= size)
+		return false;
+	memcpy(dst, src, n + 1);
+	return true;
+}
+
 /*
  * Notes the FLAGS and INTERNALDATE of a FETCH response without a message.
  * A value too long to keep forgets the old one rather than keep it.  New
@@ -989,7 +998,6 @@ static void
 tap_known_note(struct imap_tap *t, const struct imap_line *l)
 {
 	struct tap_known *k;
-	size_t n;
 
 	if (!l->fetch.has_uid) {
 		if (l->fetch.has_flags)
@@ -1004,22 +1012,15 @@ tap_known_note(struct imap_tap *t, const struct imap_line *l)
 		if (t->known == NULL)
 			t->known = xcalloc(IMAP_TAP_KNOWN_MAX,
 			    sizeof(*t->known));
-		k = &t->known[t->nknown++];
-		memset(k, 0, sizeof(*k));
+		k = &t->known[t->nknown++];	/* zeroed by xcalloc */
 		k->uid = l->fetch.uid;
 	}
-	if (l->fetch.has_flags) {
-		n = strlen(l->fetch.flags);
-		k->has_flags = n < sizeof(k->flags);
-		if (k->has_flags)
-			memcpy(k->flags, l->fetch.flags, n + 1);
-	}
-	if (l->fetch.has_internaldate) {
-		n = strlen(l->fetch.internaldate);
-		k->has_date = n < sizeof(k->date);
-		if (k->has_date)
-			memcpy(k->date, l->fetch.internaldate, n + 1);
-	}
+	if (l->fetch.has_flags)
+		k->has_flags = tap_known_keep(k->flags, sizeof(k->flags),
+		    l->fetch.flags);
+	if (l->fetch.has_internaldate)
+		k->has_date = tap_known_keep(k->date, sizeof(k->date),
+		    l->fetch.internaldate);
 }
 
 static void

@@ -760,6 +760,21 @@ search_result_fini(struct search_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* Dense, full text (weight FW) and second dense lists into OUT, by rank
+ * (RRF) or, with o->fuse_scores, by score. */
+static size_t
+fuse_lists(const struct search_opts *o, const struct search_ranked *da,
+    size_t nd, const struct search_ranked *fa, size_t nf,
+    const struct search_ranked *d2a, size_t nd2, unsigned rrf_k, double fw,
+    struct search_fused *out)
+{
+	if (o->fuse_scores)
+		return search_score3(da, nd, fa, nf, d2a, nd2, 1.0, fw, 1.0,
+		    out);
+	return search_rrf3(da, nd, fa, nf, d2a, nd2, rrf_k, 1.0, fw, 1.0,
+	    out);
+}
+
 int
 search_query(struct search_ctx *c, const char *tenant, const char *query,
     const struct search_opts *o, struct search_result *r, char *err,
@@ -812,9 +827,7 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 	    errlen) != 0)
 		goto out;
 	fused = xcalloc(nd + nf + nd2 + 1, sizeof(*fused));
-	nfused = o->fuse_scores ?
-	    search_score3(da, nd, fa, nf, d2a, nd2, 1.0, fw, 1.0, fused) :
-	    search_rrf3(da, nd, fa, nf, d2a, nd2, rrf_k, 1.0, fw, 1.0, fused);
+	nfused = fuse_lists(o, da, nd, fa, nf, d2a, nd2, rrf_k, fw, fused);
 	if (fb_fused && nfused > 0) {
 		/* feedback from the fused list, then dense and fusion again */
 		size_t m = nfused < o->prf_docs ? nfused : o->prf_docs;
@@ -847,9 +860,8 @@ search_query(struct search_ctx *c, const char *tenant, const char *query,
 			goto out;
 		free(fused);
 		fused = xcalloc(nd + nf + nd2 + 1, sizeof(*fused));
-		nfused = o->fuse_scores ? search_score3(da, nd, fa, nf, d2a,
-		    nd2, 1.0, fw, 1.0, fused) : search_rrf3(da, nd, fa, nf,
-		    d2a, nd2, rrf_k, 1.0, fw, 1.0, fused);
+		nfused = fuse_lists(o, da, nd, fa, nf, d2a, nd2, rrf_k, fw,
+		    fused);
 	}
 	/* a few spare candidates, in case some are not visible in SQL */
 	r->hits = xcalloc(nfused + 1, sizeof(*r->hits));

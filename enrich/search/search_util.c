@@ -395,7 +395,7 @@ fuse3(struct fuse_list fl[3], bool by_score, unsigned k,
 	const struct search_ranked *a = fl[0].l, *b = fl[1].l, *c = fl[2].l;
 	size_t na = fl[0].n, nb = fl[1].n, nc = fl[2].n, n = 0;
 
-	for (size_t l = 0; l < 3; l++) {
+	for (size_t l = 0; by_score && l < 3; l++) {
 		double lo = 0, hi = 0;
 
 		for (size_t i = 0; i < fl[l].n; i++) {
