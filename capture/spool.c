@@ -84,6 +84,7 @@ struct spool_shm_data {
 	_Atomic uint64_t records_dropped;
 	_Atomic uint64_t records_failed;
 	_Atomic uint64_t records_acked;
+	_Atomic uint64_t records_lost;	/* of records_failed, after commit */
 };
 
 struct spool_shm {
@@ -210,6 +211,7 @@ spool_shm_counters(const struct spool_shm *shm, struct spool_counters *c_r)
 	c_r->records_dropped = atomic_load(&d->records_dropped);
 	c_r->records_failed = atomic_load(&d->records_failed);
 	c_r->records_acked = atomic_load(&d->records_acked);
+	c_r->records_lost = atomic_load(&d->records_lost);
 }
 
 void
@@ -713,9 +715,12 @@ spool_writer_open(const char *dir, const char *writer_id,
 	w->buf = xmalloc(SPOOL_WBUF_SIZE);
 	if (limits->stage_dir != NULL && limits->stage_dir[0] != '\0') {
 		const char *why = "?";
+		struct spool_stage_loss loss = {
+			&w->shm->d->records_failed, &w->shm->d->records_lost
+		};
 
 		w->stage = spool_stage_open(dir, writer_id, limits->stage_dir,
-		    limits->stage_size, w->seg_seq + 1, &why);
+		    limits->stage_size, w->seg_seq + 1, loss, &why);
 		if (w->stage != NULL) {
 			w->seg_seq++;
 			if (spool_segment_staged(w, true) != 0) {
@@ -781,6 +786,12 @@ const char *
 spool_writer_stage_error(const struct spool_writer *w)
 {
 	return w->stage_error[0] != '\0' ? w->stage_error : NULL;
+}
+
+uint64_t
+spool_writer_take_lost(struct spool_writer *w)
+{
+	return w->stage != NULL ? spool_stage_take_lost(w->stage) : 0;
 }
 
 void
@@ -879,8 +890,8 @@ spool_record_begin(struct spool_writer *w, const char *topic, const void *key,
 		return SPOOL_FULL;
 	}
 	if (w->stage != NULL && spool_stage_take_errors(w->stage) > 0) {
-		/* the thread lost the rest of a segment to a write error */
-		atomic_fetch_add(&w->shm->d->records_failed, 1);
+		/* The thread lost the rest of a segment to a write error
+		 * (and counted the records): begin a new one. */
 		w->need_rotate = true;
 	}
 	if (w->need_rotate || w->seg_size >= w->lim.segment_size) {
@@ -1081,6 +1092,8 @@ spool_record_commit(struct spool_writer *w, const struct spool_header *hdrs,
 		w->state = SPOOL_W_IDLE;
 		return st;
 	}
+	if (w->stage != NULL)
+		spool_stage_count_record(w->stage);
 	spool_whole(w);
 	w->state = SPOOL_W_IDLE;
 	w->rec_seq++;

@@ -79,6 +79,8 @@ struct spool_counters {
 	uint64_t records_dropped;	/* refused: spool full or too big */
 	uint64_t records_failed;	/* lost to a write error */
 	uint64_t records_acked;		/* crm-capture: Kafka acknowledged */
+	uint64_t records_lost;		/* of records_failed: lost after
+					 * their commit (staged writers) */
 };
 
 struct spool_writer;
@@ -120,6 +122,12 @@ void spool_writer_sync(struct spool_writer *w);
  * writes its segments itself, as a plain one.  NULL when it is staged or
  * no stage was asked for.  Valid while w is open. */
 const char *spool_writer_stage_error(const struct spool_writer *w);
+
+/* Staged writer: committed records its thread lost to write errors since
+ * the last call (they are counted in records_failed and records_lost
+ * already; this is for the writer's owner to log them).  Plain: 0, its
+ * failures are SPOOL_IO_ERROR returns. */
+uint64_t spool_writer_take_lost(struct spool_writer *w);
 
 /*
  * Starts a record for Kafka topic `topic` with key key/key_len and the

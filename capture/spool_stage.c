@@ -39,6 +39,13 @@ struct stage_io {
 	uint64_t seg_seq, seg_base;
 	int bfd, dfd;		/* the segment, plain and O_DIRECT (or -1) */
 	bool failed;		/* a write failed: discard to the segment end */
+	uint64_t seg_commits;	/* records committed before this segment */
+	uint64_t kept;		/* failed: records whole in the file */
+	uint64_t counted;	/* failed: records already counted lost */
+	struct spool_stage_loss loss;	/* where to count them (not in
+					 * recovery: no writer) */
+	_Atomic uint64_t untold;	/* and how many the writer has not
+					 * been told of */
 	/* Recovery (another process, after the writer died): segments may
 	 * exist already, and everything is written plain.  The thread:
 	 * new segments only, blocks with O_DIRECT. */
@@ -181,10 +188,76 @@ stage_io_switch(struct stage_io *io, uint64_t seq, uint64_t pos)
 	io->seg_base = pos;
 	io->d = pos;
 	io->failed = false;
+	io->kept = io->counted = 0;
 	atomic_store(&io->h->seg_seq, seq);
 	atomic_store(&io->h->seg_base, pos);
 	atomic_store(&io->h->durable, pos);
 	return stage_io_open_seg(io, seq);
+}
+
+/* Committed records whole in the current segment's file (what a failed
+ * write left there), read back as crm-capture would read them. */
+static uint64_t
+stage_io_kept(const struct stage_io *io)
+{
+	struct spool_record rec = { 0 };
+	struct spool_reader *r;
+	char path[4096];
+	uint64_t nonce, n = 0;
+
+	if (io->bfd < 0 || spool_segment_path(path, sizeof(path), io->dir,
+	    io->id, io->seg_seq) != 0 ||
+	    (r = spool_reader_open(path, 0, &nonce)) == NULL)
+		return 0;
+	while (spool_reader_next(r, true, &rec) == SPOOL_READ_RECORD)
+		n++;
+	spool_record_clear(&rec);
+	spool_reader_close(&r);
+	return n;
+}
+
+/*
+ * Counts what a failed segment lost, given commits, the records committed
+ * so far: every one committed into it and not whole in its file, less
+ * those counted already.  Called at the failure (the records committed
+ * until then), and again when the segment is done (those committed into
+ * it after the failure, before the writer moved on).  A record the
+ * writer put whole but has not counted yet is not lost either: the
+ * second call finds it.
+ */
+static void
+stage_io_count_lost(struct stage_io *io, uint64_t commits)
+{
+	uint64_t n = commits > io->seg_commits ? commits - io->seg_commits : 0;
+
+	if (!io->failed || io->loss.lost == NULL || n <= io->kept + io->counted)
+		return;
+	n -= io->kept + io->counted;
+	io->counted += n;
+	atomic_fetch_add(io->loss.failed, n);
+	atomic_fetch_add(io->loss.lost, n);
+	atomic_fetch_add(&io->untold, n);
+}
+
+/* A write failed: the rest of the segment is discarded from here on. */
+static void
+stage_io_fail(struct stage_io *io)
+{
+	int saved = errno;
+
+	io->failed = true;
+	io->kept = io->loss.lost != NULL ? stage_io_kept(io) : 0;
+	stage_io_count_lost(io, atomic_load(&io->h->commits));
+	errno = saved;
+}
+
+/* The current segment is done; commits records were committed before
+ * the next one. */
+static void
+stage_io_settle(struct stage_io *io, uint64_t commits)
+{
+	stage_io_count_lost(io, commits);
+	io->seg_commits = commits;
 }
 
 /*
@@ -228,11 +301,13 @@ stage_io_step(struct stage_io *io, bool all)
 	bool dio;
 
 	if (next != 0) {
-		int rc = stage_io_switch(io, next, atomic_load(&h->rot_pos));
+		int rc;
 
+		stage_io_settle(io, atomic_load(&h->rot_commits));
+		rc = stage_io_switch(io, next, atomic_load(&h->rot_pos));
 		atomic_store(&h->rot_seq, 0);
 		if (rc != 0) {
-			io->failed = true;
+			io->failed = true;	/* no file: nothing kept */
 			return -1;
 		}
 		return 1;
@@ -249,7 +324,7 @@ stage_io_step(struct stage_io *io, bool all)
 	if ((n = stage_io_plan(io, lim, clim, &dio)) == 0)
 		return 0;
 	if (stage_io_write(io, n, dio) != 0) {
-		io->failed = true;
+		stage_io_fail(io);
 		atomic_store(&h->durable, io->d);
 		return -1;
 	}
@@ -307,6 +382,7 @@ stage_thread(void *arg)
 			while ((rc = stage_io_step(io, true)) != 0)
 				if (rc < 0)
 					atomic_fetch_add(&io->h->errors, 1);
+			stage_io_settle(io, atomic_load(&io->h->commits));
 			pthread_mutex_unlock(&st->lock);
 			break;
 		}
@@ -410,6 +486,12 @@ spool_stage_commit(struct spool_stage *st)
 	stage_kick(st);
 }
 
+void
+spool_stage_count_record(struct spool_stage *st)
+{
+	atomic_fetch_add(&st->io.h->commits, 1);
+}
+
 bool
 spool_stage_can_rotate(struct spool_stage *st)
 {
@@ -433,6 +515,7 @@ spool_stage_rotate(struct spool_stage *st, uint64_t seq, size_t need)
 	}
 	atomic_store(&h->rot_from, e);
 	atomic_store(&h->rot_pos, pos);
+	atomic_store(&h->rot_commits, atomic_load(&h->commits));
 	atomic_store(&h->end, pos);
 	atomic_store(&h->commit, pos);
 	atomic_store(&h->rot_seq, seq);
@@ -446,6 +529,17 @@ spool_stage_take_errors(struct spool_stage *st)
 {
 	return atomic_exchange(&st->io.h->errors, 0);
 }
+
+uint64_t
+spool_stage_take_lost(struct spool_stage *st)
+{
+	/* a load first: called for every record, and almost always 0 */
+	if (atomic_load_explicit(&st->io.untold, memory_order_relaxed) == 0)
+		return 0;
+	return atomic_exchange(&st->io.untold, 0);
+}
+
+
 
 void
 spool_stage_wait(struct spool_stage *st)
@@ -472,7 +566,8 @@ stage_unmap(struct spool_stage *st)
 
 struct spool_stage *
 spool_stage_open(const char *dir, const char *id, const char *stage_dir,
-    uint64_t size, uint64_t first_seq, const char **errstr_r)
+    uint64_t size, uint64_t first_seq, struct spool_stage_loss loss,
+    const char **errstr_r)
 {
 	struct spool_stage *st;
 	char tmp[4096 + 8];
@@ -498,6 +593,7 @@ spool_stage_open(const char *dir, const char *id, const char *stage_dir,
 	st->io.id = st->id;
 	st->io.bfd = st->io.dfd = -1;
 	st->io.size = size;
+	st->io.loss = loss;
 	/* One stage per writer of each spool directory. */
 	if ((size_t)snprintf(st->path, sizeof(st->path),
 	    "%s/crm-%s-%llx-%llx.stage", stage_dir, id,

@@ -36,10 +36,11 @@
 
 /*
  * The stage file: this header at offset 0, the ring at SPOOL_STAGE_HDR.
- * Written by the producer: end, commit, rot_*; by the thread: durable,
- * seg_seq, seg_base, errors.  Stream positions are absolute; the ring
- * holds [durable, end) at position % size.  Host byte order: a stage
- * never leaves its machine.
+ * Written by the producer: end, commit, commits, rot_*; by the thread:
+ * durable, seg_seq, seg_base, errors.  Stream positions are
+ * absolute; the ring holds [durable, end) at position % size.  Host byte
+ * order: a stage never leaves its machine.  Fields are only ever added at
+ * the end (a stage left by an older build reads zeros there).
  */
 struct spool_stage_hdr {
 	_Atomic uint64_t magic;
@@ -54,6 +55,15 @@ struct spool_stage_hdr {
 	_Atomic uint64_t rot_pos;	/* where the next one begins */
 	_Atomic uint32_t idle;		/* the thread sleeps on the eventfd */
 	_Atomic uint32_t errors;
+	_Atomic uint64_t commits;	/* records committed, all segments */
+	_Atomic uint64_t rot_commits;	/* of them, before the waiting one */
+};
+
+/* Where the thread counts committed records a write error lost: both
+ * counters get each one (the writer's shared counters). */
+struct spool_stage_loss {
+	_Atomic uint64_t *failed;
+	_Atomic uint64_t *lost;
 };
 
 struct spool_stage;
@@ -62,11 +72,15 @@ struct spool_stage;
  * Creates the stage for writer id of dir in stage_dir (size bytes of
  * ring, a multiple of 4 MiB), makes segment first_seq and starts the
  * thread.  The caller holds the writer's lock and has run
- * spool_stage_recover.  NULL with *errstr_r and errno on failure.
+ * spool_stage_recover.  A write error's lost records are counted in loss:
+ * those committed before it at once (the segment's file is read back to
+ * see which are whole), those committed into the segment after it once
+ * the writer has moved on (or at close).  NULL with *errstr_r and errno
+ * on failure.
  */
 struct spool_stage *spool_stage_open(const char *dir, const char *id,
     const char *stage_dir, uint64_t size, uint64_t first_seq,
-    const char **errstr_r);
+    struct spool_stage_loss loss, const char **errstr_r);
 /* Waits for the thread to write everything, stops it, removes the stage. */
 void spool_stage_close(struct spool_stage **stp);
 
@@ -78,6 +92,9 @@ ssize_t spool_stage_put(struct spool_stage *st, const struct iovec *iov,
 /* Everything put so far ends whole records: the thread may write it out
  * to the byte, a partial block included. */
 void spool_stage_commit(struct spool_stage *st);
+/* Counts one more record committed (call before spool_stage_commit), so
+ * a write error can say how many committed records it lost. */
+void spool_stage_count_record(struct spool_stage *st);
 /* Bytes the ring can take now. */
 uint64_t spool_stage_room(struct spool_stage *st);
 /* Whether a new segment can begin now (one waiting is the limit). */
@@ -86,8 +103,11 @@ bool spool_stage_can_rotate(struct spool_stage *st);
  * is checked first: -1 with errno ENOBUFS, nothing changed. */
 int spool_stage_rotate(struct spool_stage *st, uint64_t seq, size_t need);
 /* Write errors the thread met since the last call (each lost the rest of
- * its segment). */
+ * its segment: the next record should begin a new one). */
 unsigned spool_stage_take_errors(struct spool_stage *st);
+/* Committed records lost to write errors since the last call (counted in
+ * the loss counters already). */
+uint64_t spool_stage_take_lost(struct spool_stage *st);
 /* Waits until every committed byte is in its segment file. */
 void spool_stage_wait(struct spool_stage *st);
 

@@ -106,9 +106,13 @@ tap_metrics_write(const char *path, const struct spool_counters *sp)
 		    "Records lost to write errors");
 		C("records_aborted_total", sp->records_aborted,
 		    "Records aborted");
-		fprintf(f, "# TYPE crm_proxy_spool_records_unacked gauge\n"); C2("records_unacked", sp->records_committed >
-		    sp->records_acked ? sp->records_committed -
-		    sp->records_acked : 0, "Committed records not yet acked");
+		/* a committed record a staged writer lost will never be
+		 * acked: it is counted failed instead */
+		fprintf(f, "# TYPE crm_proxy_spool_records_unacked gauge\n");
+		C2("records_unacked", sp->records_committed >
+		    sp->records_acked + sp->records_lost ?
+		    sp->records_committed - sp->records_acked -
+		    sp->records_lost : 0, "Committed records not yet acked");
 #undef C
 #undef C2
 	}

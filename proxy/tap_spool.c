@@ -81,10 +81,17 @@ tap_spool_begin(void *arg, const char *topic, const void *key,
 	const char *err = NULL;
 
 	for (unsigned i = 0; i < p->n; i++) {
-		if (!spool_record_is_open(p->w[i])) {
+		uint64_t lost = spool_writer_take_lost(p->w[i]);
+
+		/* a staged writer's thread lost records after their commit:
+		 * counted already, said here (the relay's thread logs) */
+		if (lost != 0)
+			log_warnx("capture: writer w%u-i%u: a write error lost "
+			    "%llu committed record%s (counted in "
+			    "crm_proxy_spool_records_failed_total)", p->slot,
+			    i, (unsigned long long)lost, lost == 1 ? "" : "s");
+		if (w == NULL && !spool_record_is_open(p->w[i]))
 			w = p->w[i];
-			break;
-		}
 	}
 	if (w == NULL) {
 		if (p->n == p->max) {

@@ -1255,15 +1255,29 @@ disk_full_child(const char *sdir, const char *stage_dir, const uint8_t *p)
 			return 42;
 	}
 	/* 3 MiB offered to 2 MiB.  A plain writer fails each record that
-	 * does not fit; a staged one has them in its ring when its thread's
-	 * write fails, and counts each failed write (which may take more
-	 * than one record). */
+	 * does not fit, at its commit; a staged one has them in its ring
+	 * when its thread's write fails, and counts every committed record
+	 * the failure took once the thread has moved on from the segment.
+	 * Either way, every record not whole in the spool is counted, once,
+	 * and only a staged writer's are counted lost after commit. */
+	if (stage_dir != NULL) {
+		/* the next record moves on from a failed segment, and the
+		 * thread counts what was committed into it late */
+		if (spool_record_begin(w, "crm.mail.v1", "y", 1, NULL, 0) !=
+		    SPOOL_OK)
+			return 48;
+		spool_record_abort(w);
+		spool_writer_sync(w);
+	}
 	spool_writer_counters(w, &c);
 	n = whole_records(spool, "x", p);
-	if (ok == 0 || c.records_failed == 0 || n < 1 || n >= 12 ||
-	    (stage_dir == NULL && ((size_t)n != ok ||
-	    c.records_failed != failed)))
+	if (ok == 0 || n < 1 || n >= 12 || ok + failed != 12 ||
+	    c.records_failed != 12 - (uint64_t)n)
 		return 43;
+	if (stage_dir == NULL ? ((size_t)n != ok || c.records_failed !=
+	    failed || c.records_lost != 0) : (failed != 0 ||
+	    c.records_lost != c.records_failed))
+		return 44;
 	if (release_segments(spool) == 0)
 		return 45;
 	for (size_t i = 0; i < 3; i++) {
@@ -1278,6 +1292,100 @@ disk_full_child(const char *sdir, const char *stage_dir, const uint8_t *p)
 	/* What is left: exactly the three, whole. */
 	if (whole_records(spool, "ok", p) != 3)
 		return 47;
+	return 0;
+}
+
+/* Puts one record of len bytes of p (committed or left open). */
+static enum spool_status
+put_record(struct spool_writer *w, const char *key, const uint8_t *p,
+    size_t len, bool commit)
+{
+	enum spool_status st = spool_record_begin(w, "crm.mail.v1", key,
+	    strlen(key), NULL, 0);
+
+	if (st == SPOOL_OK)
+		st = spool_record_append(w, p, len);
+	if (st == SPOOL_OK && commit)
+		st = spool_record_commit(w, NULL, 0);
+	return st;
+}
+
+/*
+ * A staged writer's thread fails while a record is open, and the record
+ * is committed into the failed segment afterwards (the writer learns of
+ * the failure at its next record); that next record goes to a new
+ * segment on the still full disk.  Every committed record not whole in
+ * the spool is counted, once, as lost after its commit: the one the
+ * failed write cut at once, the late one when the thread is done with
+ * the failed segment.
+ */
+static int
+staged_late_child(const char *sdir, const uint8_t *p)
+{
+	struct spool_limits lim = base_limits;
+	struct spool_counters c;
+	struct spool_shm *shm;
+	struct spool_writer *w;
+	struct spool_record rec = { 0 };
+	struct seg segs[16];
+	const char *err = NULL;
+	char small[600], spool[700];
+	size_t nseg, whole = 0;
+	uint64_t lost;
+
+	snprintf(small, sizeof(small), "%s/late", sdir);
+	snprintf(spool, sizeof(spool), "%s/spool", small);
+	if (mkdir(small, 0700) != 0 ||
+	    mount("tmpfs", small, "tmpfs", 0, "size=1m") != 0)
+		return 50;
+	lim.segment_size = 64 << 20;
+	lim.stage_dir = sdir;
+	lim.stage_size = 4 << 20;
+	if ((w = spool_writer_open(spool, "l", &lim, &err)) == NULL)
+		return 51;
+	/* 512 KiB and 768 KiB committed for a 1 MiB disk, and a record
+	 * open, before the thread writes anything. */
+	spool_stage_hold(true);
+	if (put_record(w, "x0", p, 512 << 10, true) != SPOOL_OK ||
+	    put_record(w, "x1", p, 768 << 10, true) != SPOOL_OK ||
+	    put_record(w, "x2", p, 4096, false) != SPOOL_OK)
+		return 52;
+	spool_stage_hold(false);
+	for (int i = 0; i < 10000; i++) {	/* x1 is counted at once */
+		spool_writer_counters(w, &c);
+		if (c.records_failed != 0)
+			break;
+		usleep(1000);
+	}
+	if (c.records_failed != 1 || c.records_lost != 1)
+		return 53;
+	if (spool_record_commit(w, NULL, 0) != SPOOL_OK ||
+	    put_record(w, "x3", p, 4096, true) != SPOOL_OK)
+		return 54;
+	/* x1 and x2 at least, once the thread has moved on; told once */
+	spool_writer_sync(w);
+	if ((lost = spool_writer_take_lost(w)) < 2 || lost > 3 ||
+	    spool_writer_take_lost(w) != 0)
+		return 57;
+	spool_writer_close(&w);
+	nseg = list_segments(spool, segs, 16);
+	for (size_t i = 0; i < nseg; i++) {
+		struct spool_reader *r = spool_reader_open(segs[i].path, 0,
+		    NULL);
+
+		while (r != NULL && spool_reader_next(r, true, &rec) ==
+		    SPOOL_READ_RECORD)
+			whole++;
+		spool_reader_close(&r);
+	}
+	spool_record_clear(&rec);
+	if ((shm = spool_shm_open(spool)) == NULL)
+		return 55;
+	spool_shm_counters(shm, &c);
+	spool_shm_close(&shm);
+	if (nseg != 2 || whole != 1 || c.records_committed != 4 ||
+	    c.records_failed != 3 || c.records_lost != 3)
+		return 56;
 	return 0;
 }
 
@@ -1331,7 +1439,8 @@ no_room_child(const char *dir, const char *sdir, const uint8_t *p)
 	if (dir_entries(sdir) != 0)
 		return 14;
 	if ((rc = disk_full_child(sdir, NULL, p)) != 0 ||
-	    (rc = disk_full_child(sdir, sdir, p)) != 0)
+	    (rc = disk_full_child(sdir, sdir, p)) != 0 ||
+	    (rc = staged_late_child(sdir, p)) != 0)
 		return rc;
 	return full_spool_child(sdir);
 }
@@ -1340,7 +1449,8 @@ no_room_child(const char *dir, const char *sdir, const uint8_t *p)
  * A stage directory without room for a second stage (a 6 MiB tmpfs): the
  * second writer is refused its stage at open, says why, and writes its
  * segments itself.  Then a disk that fills under a plain and a staged
- * writer and is freed again, and a spool on a full file system.  A stage taken without reserving its pages would have
+ * writer and is freed again, one that fills while a staged writer has a
+ * record open, and a spool on a full file system.  A stage taken without reserving its pages would have
  * been granted, and the relay killed by SIGBUS on first touch of a page
  * the tmpfs could not supply.
  */
