@@ -55,12 +55,23 @@ struct tap_msg {
  * the selected mailbox only; forgotten when it changes, when the client
  * IDLEs (a session idling for hours holds none) and when new FLAGS come
  * without a UID (tap_known_note).
+ *
+ * Compact, since a client lists a whole mailbox: entries sorted by UID
+ * (listings come in order, so an entry is almost always appended), flag
+ * lists interned (a mailbox has few distinct ones), the date packed.
  */
 struct tap_known {
 	uint32_t uid;
-	bool has_flags, has_date;
-	char flags[IMAP_TAP_KNOWN_FLAGS_MAX + 1];
-	char date[IMAP_TAP_KNOWN_DATE_MAX + 1];
+	uint16_t flagset;	/* 1 + index in known_sets; 0: not known */
+	uint16_t date_form;	/* 0: not known; else month (1-12), the
+				 * zone's sign (bit 4), a space for the
+				 * day's first digit (bit 5) */
+	uint64_t date_digits;	/* the date's 16 digits, a nibble each */
+};
+
+struct tap_known_sets {
+	char flags[IMAP_TAP_KNOWN_FLAGSETS_MAX][IMAP_TAP_KNOWN_FLAGS_MAX + 1];
+	unsigned n;
 };
 
 enum tap_pending_kind { TAP_PEND_SELECT, TAP_PEND_CLOSE };
@@ -107,8 +118,9 @@ struct imap_tap {
 	struct tap_special *special[IMAP_TAP_SPECIAL_MAX];
 	unsigned nspecial;
 
-	struct tap_known *known;	/* IMAP_TAP_KNOWN_MAX, on first use */
-	unsigned nknown;
+	struct tap_known *known;	/* grown up to IMAP_TAP_KNOWN_MAX */
+	unsigned nknown, known_cap;
+	struct tap_known_sets *known_sets;	/* on first use */
 };
 
 static void tap_msg_abort(struct imap_tap *t, struct tap_msg *m, bool tell);
@@ -647,6 +659,7 @@ imap_tap_free(struct imap_tap **tp)
 	for (unsigned i = 0; i < t->nspecial; i++)
 		free(t->special[i]);
 	free(t->known);
+	free(t->known_sets);
 	free(t->tenant);
 	free(t->user);
 	x_free(tp);
@@ -964,28 +977,154 @@ static void
 tap_known_forget(struct imap_tap *t)
 {
 	x_free(&t->known);
-	t->nknown = 0;
+	x_free(&t->known_sets);
+	t->nknown = t->known_cap = 0;
 }
 
-static struct tap_known *
+/* Where uid is, or would go, in the sorted table. */
+static unsigned
+tap_known_pos(const struct imap_tap *t, uint32_t uid)
+{
+	unsigned lo = 0, hi = t->nknown;
+
+	if (hi > 0 && t->known[hi - 1].uid < uid)
+		return hi;	/* a listing in order: past the end */
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (t->known[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static const struct tap_known *
 tap_known_find(const struct imap_tap *t, uint32_t uid)
 {
-	for (unsigned i = 0; i < t->nknown; i++)
-		if (t->known[i].uid == uid)
-			return &t->known[i];
-	return NULL;
+	unsigned i = tap_known_pos(t, uid);
+
+	return i < t->nknown && t->known[i].uid == uid ? &t->known[i] : NULL;
 }
 
-/* Keeps SRC in DST (SIZE bytes) if it fits; false (nothing kept) if not. */
-static bool
-tap_known_keep(char *dst, size_t size, const char *src)
+/* The entry for uid, made if there is room; NULL if there is not. */
+static struct tap_known *
+tap_known_entry(struct imap_tap *t, uint32_t uid)
 {
-	size_t n = strlen(src);
+	unsigned i = tap_known_pos(t, uid);
 
-	if (n >= size)
+	if (i < t->nknown && t->known[i].uid == uid)
+		return &t->known[i];
+	if (t->nknown == IMAP_TAP_KNOWN_MAX)
+		return NULL;
+	if (t->nknown == t->known_cap) {
+		t->known_cap = t->known_cap == 0 ? 256 : 2 * t->known_cap;
+		t->known = xreallocarray(t->known, t->known_cap,
+		    sizeof(*t->known));
+	}
+	memmove(&t->known[i + 1], &t->known[i],
+	    (t->nknown - i) * sizeof(*t->known));
+	t->nknown++;
+	memset(&t->known[i], 0, sizeof(*t->known));
+	t->known[i].uid = uid;
+	return &t->known[i];
+}
+
+/* The interned flag list's number (1-based), 0 if it cannot be kept. */
+static uint16_t
+tap_known_flagset(struct imap_tap *t, const char *flags)
+{
+	struct tap_known_sets *s;
+	size_t n = strlen(flags);
+
+	if (n > IMAP_TAP_KNOWN_FLAGS_MAX)
+		return 0;
+	if (t->known_sets == NULL)
+		t->known_sets = xcalloc(1, sizeof(*t->known_sets));
+	s = t->known_sets;
+	for (unsigned i = s->n; i-- > 0; )	/* the newest first */
+		if (strcmp(s->flags[i], flags) == 0)
+			return (uint16_t)(i + 1);
+	if (s->n == IMAP_TAP_KNOWN_FLAGSETS_MAX)
+		return 0;
+	memcpy(s->flags[s->n], flags, n + 1);
+	return (uint16_t)++s->n;
+}
+
+static const char tap_months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
+    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+/* RFC 3501 date-time without its quotes: '#' a digit, '_' a digit or a
+ * space (the day's first), 'M' the month, '+' the zone's sign. */
+static const char tap_date_form[] = "_#-MMM-#### ##:##:## +####";
+
+_Static_assert(sizeof(tap_date_form) == IMAP_TAP_KNOWN_DATE_LEN + 1,
+    "the date form is RFC 3501's");
+
+/* Packs date into k; false (nothing kept) if it has another form. */
+static bool
+tap_date_pack(struct tap_known *k, const char *date)
+{
+	uint64_t digits = 0;
+	unsigned form = 0, month = 0;
+
+	if (strlen(date) != IMAP_TAP_KNOWN_DATE_LEN)
 		return false;
-	memcpy(dst, src, n + 1);
+	for (unsigned m = 0; m < 12; m++)
+		if (memcmp(date + 3, tap_months[m], 3) == 0)
+			month = m + 1;
+	if (month == 0)
+		return false;
+	form = month;
+	for (size_t i = 0; i < IMAP_TAP_KNOWN_DATE_LEN; i++) {
+		char f = tap_date_form[i], c = date[i];
+
+		if (f == '_' && c == ' ') {
+			form |= 1u << 5;
+			digits <<= 4;
+		} else if (f == '#' || f == '_') {
+			if (c < '0' || c > '9')
+				return false;
+			digits = digits << 4 | (uint64_t)(c - '0');
+		} else if (f == '+') {
+			if (c != '+' && c != '-')
+				return false;
+			if (c == '-')
+				form |= 1u << 4;
+		} else if (f != 'M' && c != f) {
+			return false;
+		}
+	}
+	k->date_form = (uint16_t)form;
+	k->date_digits = digits;
 	return true;
+}
+
+/* Writes k's date into buf (IMAP_TAP_KNOWN_DATE_LEN + 1 bytes). */
+static void
+tap_date_unpack(const struct tap_known *k, char *buf)
+{
+	unsigned shift = 64;
+
+	for (size_t i = 0; i < IMAP_TAP_KNOWN_DATE_LEN; i++) {
+		char f = tap_date_form[i];
+
+		if (f == '#' || f == '_') {
+			unsigned dgt;
+
+			shift -= 4;
+			dgt = (unsigned)(k->date_digits >> shift) & 15;
+			buf[i] = f == '_' && (k->date_form & 1u << 5) ? ' ' :
+			    (char)('0' + dgt);
+		} else if (f == '+') {
+			buf[i] = k->date_form & 1u << 4 ? '-' : '+';
+		} else if (f == 'M') {
+			buf[i] = tap_months[(k->date_form & 15) - 1][i - 3];
+		} else {
+			buf[i] = f;
+		}
+	}
+	buf[IMAP_TAP_KNOWN_DATE_LEN] = '\0';
 }
 
 /*
@@ -1006,21 +1145,13 @@ tap_known_note(struct imap_tap *t, const struct imap_line *l)
 	}
 	if (!l->fetch.has_flags && !l->fetch.has_internaldate)
 		return;
-	if ((k = tap_known_find(t, l->fetch.uid)) == NULL) {
-		if (t->nknown == IMAP_TAP_KNOWN_MAX)
-			return;
-		if (t->known == NULL)
-			t->known = xcalloc(IMAP_TAP_KNOWN_MAX,
-			    sizeof(*t->known));
-		k = &t->known[t->nknown++];	/* zeroed by xcalloc */
-		k->uid = l->fetch.uid;
-	}
+	if ((k = tap_known_entry(t, l->fetch.uid)) == NULL)
+		return;
 	if (l->fetch.has_flags)
-		k->has_flags = tap_known_keep(k->flags, sizeof(k->flags),
-		    l->fetch.flags);
-	if (l->fetch.has_internaldate)
-		k->has_date = tap_known_keep(k->date, sizeof(k->date),
-		    l->fetch.internaldate);
+		k->flagset = tap_known_flagset(t, l->fetch.flags);
+	if (l->fetch.has_internaldate && !tap_date_pack(k,
+	    l->fetch.internaldate))
+		k->date_form = 0;
 }
 
 static void
@@ -1030,13 +1161,20 @@ tap_fetch_end(struct imap_tap *t, const struct imap_line *l)
 		/* the response's own items first, else the session's */
 		const struct tap_known *k = l->fetch.has_uid ?
 		    tap_known_find(t, l->fetch.uid) : NULL;
+		const char *flags = l->fetch.has_flags ? l->fetch.flags : NULL;
+		const char *date = l->fetch.has_internaldate ?
+		    l->fetch.internaldate : NULL;
+		char kdate[IMAP_TAP_KNOWN_DATE_LEN + 1];
 
+		if (k != NULL && flags == NULL && k->flagset != 0)
+			flags = t->known_sets->flags[k->flagset - 1];
+		if (k != NULL && date == NULL && k->date_form != 0) {
+			tap_date_unpack(k, kdate);
+			date = kdate;
+		}
 		tap_msg_commit(t, &t->fetch_mail,
 		    l->fetch.has_uid ? l->fetch.uid : 0, t->uidvalidity,
-		    l->fetch.has_flags ? l->fetch.flags : k != NULL &&
-		    k->has_flags ? k->flags : NULL,
-		    l->fetch.has_internaldate ? l->fetch.internaldate :
-		    k != NULL && k->has_date ? k->date : NULL);
+		    flags, date);
 	} else if (!t->fetch_whole) {
 		tap_known_note(t, l);
 	}

@@ -48,11 +48,15 @@
 #define IMAP_TAP_MAILBOX_MAX 512
 #define IMAP_TAP_PENDING_MAX 8 		/* SELECT/EXAMINE/CLOSE in flight */
 /* FLAGS / INTERNALDATE known from earlier FETCH responses, per session:
- * UIDs kept (the first ones seen in the mailbox), and the longest values
- * kept (flags with their parentheses); about 44 KB when full. */
-#define IMAP_TAP_KNOWN_MAX 512
+ * UIDs kept (the first ones seen in the mailbox; 16 bytes each, the table
+ * grows as they come), distinct flag lists kept (with their parentheses,
+ * each up to FLAGS_MAX bytes), so at most 256 KiB + 12 KiB when full.
+ * A date is kept when it has RFC 3501's fixed form
+ * ("dd-Mon-yyyy hh:mm:ss +zzzz", 26 bytes). */
+#define IMAP_TAP_KNOWN_MAX 16384
+#define IMAP_TAP_KNOWN_FLAGSETS_MAX 256
 #define IMAP_TAP_KNOWN_FLAGS_MAX 47
-#define IMAP_TAP_KNOWN_DATE_MAX 31
+#define IMAP_TAP_KNOWN_DATE_LEN 26
 
 /* Where records go.  begin returns a handle for that record (NULL with
  * *st_r != SPOOL_OK when refused); the other calls take it back.  A sink may

@@ -355,20 +355,50 @@ test_cases(void **state)
 	}
 }
 
-/* Known labels stay within IMAP_TAP_KNOWN_MAX UIDs: the first ones seen
- * are kept, later ones are not, and values too long are not kept. */
+enum {
+	KB_SETS = IMAP_TAP_KNOWN_FLAGSETS_MAX + 44,	/* distinct lists */
+	KB_LISTED = IMAP_TAP_KNOWN_MAX + 512,		/* UIDs listed */
+};
+
+/* The INTERNALDATE listed for uid in test_known_bound: every seventh
+ * none, every seventh after that one of another form, else the fixed
+ * form with every field varying (a space before a one-digit day). */
+static bool
+known_bound_date(uint32_t uid, char *buf, size_t len, bool *fixed_r)
+{
+	static const char *months[] = { "Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+	*fixed_r = uid % 7 != 1;
+	if (uid % 7 == 2)
+		return false;
+	if (uid % 7 == 1)
+		snprintf(buf, len, "Tue, %u Nov 2026 10:00:00", uid % 28 + 1);
+	else
+		snprintf(buf, len, "%2u-%s-%04u %02u:%02u:%02u %c%04u",
+		    uid % 28 + 1, months[uid % 12], 2000 + uid % 100,
+		    uid % 24, uid % 60, uid * 7 % 60, uid % 2 ? '-' : '+',
+		    uid % 13 * 100 + uid % 4 * 15);
+	return true;
+}
+
+/* Known labels stay within IMAP_TAP_KNOWN_MAX UIDs (the first ones seen
+ * are kept, later ones are not) and IMAP_TAP_KNOWN_FLAGSETS_MAX distinct
+ * flag lists; a list too long is not kept (and forgets the one kept); a
+ * UID listed out of order is found; a date is kept, to the byte, when it
+ * has RFC 3501's fixed form, and not otherwise. */
 static void
 test_known_bound(void **state)
 {
-	/* 2 x IMAP_TAP_KNOWN_MAX lines of at most 48 bytes, and one more */
-	static char buf[2 * IMAP_TAP_KNOWN_MAX * 48 + 4096];
+	static char buf[KB_LISTED * 100 + 4096];
 	struct tap_drive d;
 	size_t n = 0;
 	const char *sel[] = { SELECT_INBOX };
-	char flags[IMAP_TAP_KNOWN_FLAGS_MAX + 8];
-	static const uint32_t uids[] = { 1, IMAP_TAP_KNOWN_MAX,
-	    IMAP_TAP_KNOWN_MAX + 1, 2 * IMAP_TAP_KNOWN_MAX };
-	static const bool labelled[] = { true, true, false, false };
+	char flags[IMAP_TAP_KNOWN_FLAGS_MAX + 8], date[64];
+	static const uint32_t uids[] = { 1, 2, 3, 14, 15, 16, 256, 257, 299,
+	    300, 301, 556, IMAP_TAP_KNOWN_MAX - 1, IMAP_TAP_KNOWN_MAX,
+	    IMAP_TAP_KNOWN_MAX + 1, KB_LISTED };
+	bool fixed;
 
 	(void)state;
 	tap_drive_init(&d, NULL, 0, 7);
@@ -376,22 +406,34 @@ test_known_bound(void **state)
 		tap_drive_feed(&d, sel[i][0] == 'C' ? IMAP_DIR_CLIENT :
 		    IMAP_DIR_SERVER, (const unsigned char *)sel[i] + 1,
 		    strlen(sel[i] + 1));
-	tap_drive_feed(&d, IMAP_DIR_CLIENT,
-	    (const unsigned char *)"a2 UID FETCH 1:* (UID FLAGS)\r\n", 30);
-	for (uint32_t u = 1; u <= 2 * IMAP_TAP_KNOWN_MAX; u++) {
+	tap_drive_feed(&d, IMAP_DIR_CLIENT, (const unsigned char *)
+	    "a2 UID FETCH 1:* (UID FLAGS INTERNALDATE)\r\n", 43);
+	for (uint32_t i = 1; i <= KB_LISTED; i++) {
+		/* 1, 3, 2, 4, ...: UID 2 comes after 3 */
+		uint32_t u = i == 2 ? 3 : i == 3 ? 2 : i;
+
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-		    "* %u FETCH (UID %u FLAGS ($K%u))\r\n", u, u, u);
+		    "* %u FETCH (UID %u FLAGS ($K%u)", u, u, u % KB_SETS);
+		if (known_bound_date(u, date, sizeof(date), &fixed))
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+			    " INTERNALDATE \"%s\"", date);
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, ")\r\n");
 		assert_true(n < sizeof(buf) - 256);
 	}
-	/* UID 2: a flag list over the bound replaces the kept one */
+	/* UID 2: a flag list over the bound forgets the kept one */
 	memset(flags, 'x', sizeof(flags) - 1);
 	flags[sizeof(flags) - 1] = '\0';
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 	    "* 2 FETCH (UID 2 FLAGS ($%s))\r\na2 OK\r\n", flags);
 	tap_drive_feed(&d, IMAP_DIR_SERVER, (const unsigned char *)buf, n);
-	for (size_t i = 0; i < sizeof(uids) / sizeof(uids[0]) + 1; i++) {
-		uint32_t uid = i < 4 ? uids[i] : 2;
-		char want[64];
+	for (size_t i = 0; i < sizeof(uids) / sizeof(uids[0]); i++) {
+		uint32_t uid = uids[i], k = uid % KB_SETS;
+		bool kept = uid <= IMAP_TAP_KNOWN_MAX;
+		bool has_flags = kept && uid != 2 && k >= 1 &&
+		    k <= IMAP_TAP_KNOWN_FLAGSETS_MAX;
+		bool has_date = kept && known_bound_date(uid, date,
+		    sizeof(date), &fixed) && fixed;
+		char want[96];
 
 		n = (size_t)snprintf(buf, sizeof(buf),
 		    "b%zu UID FETCH %u (BODY.PEEK[])\r\n", i, uid);
@@ -401,11 +443,16 @@ test_known_bound(void **state)
 		    ")\r\nb%zu OK\r\n", uid, i);
 		tap_drive_feed(&d, IMAP_DIR_SERVER, (unsigned char *)buf, n);
 		assert_int_equal(d.nrecs, i + 1);
-		snprintf(want, sizeof(want), " flags=$K%u ", uid);
-		assert_true(strstr(d.recs[i].hdrs, " flags=") == NULL ||
-		    (i < 4 && labelled[i]));
-		if (i < 4 && labelled[i])
+		snprintf(want, sizeof(want), " flags=$K%u ", k);
+		if (has_flags)
 			assert_non_null(strstr(d.recs[i].hdrs, want));
+		else
+			assert_null(strstr(d.recs[i].hdrs, " flags="));
+		snprintf(want, sizeof(want), " internaldate=%s ", date);
+		if (has_date)
+			assert_non_null(strstr(d.recs[i].hdrs, want));
+		else
+			assert_null(strstr(d.recs[i].hdrs, " internaldate="));
 	}
 	imap_tap_free(&d.tap);
 	tap_drive_free(&d);
