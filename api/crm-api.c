@@ -51,6 +51,7 @@
 #include "enrich/search/search.h"
 #include "enrich/search/search_json.h"
 #include "lib/api_token.h"
+#include "lib/clock_ms.h"
 #include "lib/conf.h"
 #include "lib/log.h"
 #include "lib/tls.h"
@@ -416,15 +417,12 @@ rate_limited(struct evhttp_request *req, const char *tenant,
     const char *name)
 {
 	char key[API_RATE_KEY_MAX + 1], msg[160], after[24];
-	struct timespec ts;
 	uint64_t wait;
 
 	if (api.rate == NULL)
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(key, sizeof(key), "%s/%s", tenant, name);
-	wait = api_rate_take(api.rate, key, (uint64_t)ts.tv_sec * 1000 +
-	    (uint64_t)ts.tv_nsec / 1000000);
+	wait = api_rate_take(api.rate, key, mono_ms());
 	if (wait == 0)
 		return false;
 	snprintf(after, sizeof(after), "%" PRIu64, (wait + 999) / 1000);
@@ -539,19 +537,16 @@ request_cb(struct evhttp_request *req, void *arg)
 	char tenant[256] = "-", who[128] = "-";
 	const char *target = request_target(req);
 	size_t plen = strcspn(target, "?");
-	struct timespec t0, t1;
+	uint64_t t0 = mono_ms();
 	int code;
 
 	(void)arg;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	code = handle(req, tenant, sizeof(tenant), who, sizeof(who));
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	/* The path only: a query string may hold what a manager searched. */
 	log_info("%s %.*s %d %lld ms tenant=%s token=%s",
 	    method_name(evhttp_request_get_command(req)),
 	    (int)(plen > 64 ? 64 : plen), target, code,
-	    (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
-	    (t1.tv_nsec - t0.tv_nsec) / 1000000), tenant, who);
+	    (long long)(mono_ms() - t0), tenant, who);
 }
 
 static struct bufferevent *

@@ -25,6 +25,7 @@
 #include "capture/capture_conf.h"
 #include "capture/producer.h"
 #include "capture/shipper.h"
+#include "lib/clock_ms.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
@@ -59,24 +60,6 @@ on_signal(int sig)
 {
 	(void)sig;
 	capture_stop = 1;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void
@@ -253,9 +236,9 @@ main(int argc, char **argv)
 			rc = 1;
 			break;
 		}
-		if (now_ms() - last_metrics >= conf->metrics_interval_ms) {
+		if (mono_ms() - last_metrics >= conf->metrics_interval_ms) {
 			write_metrics(conf, s);
-			last_metrics = now_ms();
+			last_metrics = mono_ms();
 		}
 	}
 	if (rc == 0) {

@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "lib/clock_ms.h"
 #include "lib/xmalloc.h"
 
 struct event_digest {
@@ -63,15 +64,6 @@ event_key(const char *tenant, const char *user, char *buf, size_t size)
 	if (n < 0 || (size_t)n >= size)
 		return -1;
 	return n;
-}
-
-uint64_t
-event_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void
@@ -284,7 +276,7 @@ event_headers_fill(struct event_headers *eh, const struct event_meta *m)
 	event_add(eh, "flags", m->flags);
 	event_add(eh, "internaldate", m->internaldate);
 	event_rfc3339_ms(m->observed_at_ms != 0 ? m->observed_at_ms :
-	    event_now_ms(), eh->observed_at);
+	    wall_ms(), eh->observed_at);
 	event_add(eh, "observed-at", eh->observed_at);
 	event_add(eh, "idempotency-key", m->idempotency_key);
 	return 0;

@@ -63,7 +63,6 @@ int event_key(const char *tenant, const char *user, char *buf, size_t size);
 
 /* Unix ms -> RFC 3339 UTC with milliseconds, in out[EVENT_TIME_LEN]. */
 void event_rfc3339_ms(uint64_t ms, char *out);
-uint64_t event_now_ms(void);
 
 /*
  * Finds the Message-ID field in the header section of an RFC 5322 message

@@ -27,6 +27,7 @@
 #include "capture/event.h"
 #include "capture/producer.h"
 #include "capture/spool.h"
+#include "lib/clock_ms.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
@@ -93,15 +94,6 @@ struct shipper {
 
 /* The delivery callback has no other way back to us. */
 static struct shipper *ship_self;
-
-static uint64_t
-ship_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t
 seg_ack(const struct seg *g, const struct saved_ack *saved)
@@ -227,7 +219,7 @@ ship_save_acks(struct shipper *s)
 		return -1;
 	}
 	s->dirty = false;
-	s->last_save = ship_now();
+	s->last_save = mono_ms();
 	return 0;
 }
 
@@ -329,7 +321,7 @@ ship_scan(struct shipper *s)
 {
 	char w[SPOOL_WRITER_ID_MAX + 1];
 	struct dirent *de;
-	uint64_t seq, now = ship_now();
+	uint64_t seq, now = mono_ms();
 	bool probe = now - s->last_probe >= SHIP_PROBE_MS;
 	DIR *d;
 	int fd;
@@ -565,7 +557,7 @@ ship_segment(struct shipper *s, struct seg *g, uint64_t now)
 int
 shipper_run(struct shipper *s, int wait_ms)
 {
-	uint64_t now = ship_now();
+	uint64_t now = mono_ms();
 
 	if (!s->draining) {
 		ship_scan(s);
@@ -579,7 +571,7 @@ shipper_run(struct shipper *s, int wait_ms)
 		    g->pending == 0 && !g->failing)
 			ship_remove(s, g, true);
 	}
-	if (s->dirty && ship_now() - s->last_save >=
+	if (s->dirty && mono_ms() - s->last_save >=
 	    s->conf->ack_interval_ms)
 		(void)ship_save_acks(s);
 	if (producer_fatal(s->prod) != NULL) {
@@ -592,10 +584,10 @@ shipper_run(struct shipper *s, int wait_ms)
 int
 shipper_drain(struct shipper *s, unsigned timeout_s)
 {
-	uint64_t deadline = ship_now() + (uint64_t)timeout_s * 1000;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_s * 1000;
 
 	s->draining = true;
-	while (s->st.inflight_records > 0 && ship_now() < deadline &&
+	while (s->st.inflight_records > 0 && mono_ms() < deadline &&
 	    producer_fatal(s->prod) == NULL)
 		producer_poll(s->prod, 100);
 	(void)ship_save_acks(s);

@@ -36,6 +36,7 @@
 #include "capture/crc32c.h"
 #include "capture/spool_format.h"
 #include "capture/spool_stage.h"
+#include "lib/clock_ms.h"
 #include "lib/xmalloc.h"
 
 /* Staged: ring room a rotation needs (seal, padding, segment header). */
@@ -317,15 +318,6 @@ spool_segment_name_parse(const char *name, char *writer_r, uint64_t *seq_r)
 
 /* ---- writing ---------------------------------------------------------- */
 
-static uint64_t
-spool_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* cachestat(2), Linux 6.5; glibc 2.36 has no wrapper. */
 #if defined(__x86_64__) || defined(__aarch64__)
 #define SPOOL_SYS_CACHESTAT 451
@@ -522,7 +514,7 @@ spool_segment_header(struct spool_writer *w, uint8_t hdr[SPOOL_SEG_HDR_LEN])
 	 * later file that might reuse the name. */
 	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(nonce))
-		nonce = spool_now_ms() ^ ((uint64_t)getpid() << 40) ^
+		nonce = wall_ms() ^ ((uint64_t)getpid() << 40) ^
 		    w->seg_seq;
 	memcpy(hdr, SPOOL_SEG_MAGIC, 8);
 	spool_put32(hdr + 8, SPOOL_VERSION);
@@ -608,7 +600,7 @@ spool_segment_seal(struct spool_writer *w)
 	hdr[4] = SPOOL_VERSION;
 	hdr[5] = SPOOL_REC_SEAL;
 	spool_put64(hdr + 12, w->rec_seq);
-	spool_put64(hdr + 20, spool_now_ms());
+	spool_put64(hdr + 20, wall_ms());
 	spool_put32(hdr + 28, crc32c(0, hdr, 28));
 	(void)spool_writev_all(w, &iov, 1);
 	spool_whole(w);
@@ -933,7 +925,7 @@ spool_record_begin(struct spool_writer *w, const char *topic, const void *key,
 	h[5] = SPOOL_REC_DATA;
 	spool_put32(h + 8, (uint32_t)mlen);
 	spool_put64(h + 12, w->rec_seq);
-	spool_put64(h + 20, spool_now_ms());
+	spool_put64(h + 20, wall_ms());
 	spool_put32(h + 28, crc32c(crc32c(0, h, 28), meta, mlen));
 	w->crc = crc32c(0, h, SPOOL_REC_HDR_LEN + mlen);
 	w->buf_len = SPOOL_REC_HDR_LEN + mlen;

@@ -39,6 +39,7 @@
 
 #include "enrich/enrich.h"
 #include "enrich/enrich_conf.h"
+#include "lib/clock_ms.h"
 #include "lib/kafka.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
@@ -124,9 +125,9 @@ kafka_setup(struct enrich_daemon *d)
 static void
 idle_poll(struct enrich_daemon *d, unsigned ms)
 {
-	uint64_t end = kafka_now_ms() + ms;
+	uint64_t end = mono_ms() + ms;
 
-	while (!enrich_stop && kafka_now_ms() < end) {
+	while (!enrich_stop && mono_ms() < end) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(d->rk, 100);
 
 		if (m == NULL)
@@ -316,7 +317,7 @@ handle_batch(struct enrich_daemon *d, rd_kafka_message_t *const *msgs,
 	char **keys = xcalloc(n, sizeof(*keys));
 	char reason[ENRICH_REASON_MAX];
 	unsigned backoff = d->conf->retry_initial_ms;
-	uint64_t t0 = kafka_now_ms(), ms;
+	uint64_t t0 = mono_ms(), ms;
 	enum enrich_result r;
 	bool paused = false;
 
@@ -347,7 +348,7 @@ handle_batch(struct enrich_daemon *d, rd_kafka_message_t *const *msgs,
 		backoff = backoff * 2 > d->conf->retry_max_ms ?
 		    d->conf->retry_max_ms : backoff * 2;
 	}
-	ms = kafka_now_ms() - t0;
+	ms = mono_ms() - t0;
 	for (size_t i = 0; i < n; i++) {
 		const struct enrich_event *ev = &evs[i];
 		const char *tenant = enrich_event_header(ev, "tenant");
@@ -419,7 +420,7 @@ run(struct enrich_daemon *d)
 {
 	rd_kafka_message_t **msgs = xcalloc(d->conf->batch_records,
 	    sizeof(*msgs));
-	uint64_t last_stats = kafka_now_ms();
+	uint64_t last_stats = mono_ms();
 
 	while (!enrich_stop) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(d->rk, 200);
@@ -433,7 +434,7 @@ run(struct enrich_daemon *d)
 			for (size_t i = 0; i < n; i++)
 				rd_kafka_message_destroy(msgs[i]);
 		}
-		now = kafka_now_ms();
+		now = mono_ms();
 		if (kafka_offsets_due(&d->offsets, now))
 			kafka_offsets_commit(&d->offsets, true, "interval");
 		if (now - last_stats >= 60000) {

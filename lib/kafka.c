@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/clock_ms.h"
 #include "lib/conf.h"
 #include "lib/log.h"
 
@@ -202,15 +203,6 @@ kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
 		log_debug("kafka: %s: %s", fac, buf);
 }
 
-uint64_t
-kafka_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void
 kafka_offsets_init(struct kafka_offsets *o, rd_kafka_t *rk,
     unsigned interval_ms)
@@ -218,7 +210,7 @@ kafka_offsets_init(struct kafka_offsets *o, rd_kafka_t *rk,
 	o->rk = rk;
 	o->interval_ms = interval_ms;
 	o->stored = 0;
-	o->last_ms = kafka_now_ms();
+	o->last_ms = mono_ms();
 }
 
 bool
@@ -241,7 +233,7 @@ kafka_offsets_commit(struct kafka_offsets *o, bool async, const char *why)
 		log_warnx("offset commit failed (%s): %s", why,
 		    rd_kafka_err2str(e));
 	o->stored = 0;
-	o->last_ms = kafka_now_ms();
+	o->last_ms = mono_ms();
 }
 
 static void

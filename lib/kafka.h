@@ -74,7 +74,6 @@ struct kafka_offsets {
 	uint64_t last_ms;	/* CLOCK_MONOTONIC of the last commit */
 };
 
-uint64_t kafka_now_ms(void);
 void kafka_offsets_init(struct kafka_offsets *o, rd_kafka_t *rk,
     unsigned interval_ms);
 /* Something stored and the interval since the last commit passed. */

@@ -25,6 +25,7 @@
 #include "capture/event.h"
 #include "capture/ical_meta.h"
 #include "capture/spool.h"
+#include "lib/clock_ms.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
@@ -383,7 +384,7 @@ caldav_tap_delete(const char *sid, const char *user, const char *raw_href)
 		snprintf(ver, sizeof(ver), "%016llx", (unsigned long long)have);
 	else
 		snprintf(ver, sizeof(ver), "t%llu",
-		    (unsigned long long)event_now_ms());
+		    (unsigned long long)wall_ms());
 	{
 		const char *parts[] = { tap_tenant(user), "ical-delete", user,
 		    href, ver };

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/clock_ms.h"
 #include "lib/xmalloc.h"
 
 /* direction -> array index (0 client, 1 server) */
@@ -251,7 +252,7 @@ tap_msg_start(struct imap_tap *t, struct tap_msg *m, enum event_source src,
 	}
 	m->direction = imap_tap_direction(t, m->has_mailbox ? m->mailbox :
 	    NULL);
-	m->observed_ms = event_now_ms();
+	m->observed_ms = wall_ms();
 	m->expect = size;
 	if (!seen_only)
 		m->dg = event_digest_new();

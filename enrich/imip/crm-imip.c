@@ -34,6 +34,7 @@
 #include "capture/ical_meta.h"
 #include "enrich/imip/imip.h"
 #include "enrich/imip/imip_conf.h"
+#include "lib/clock_ms.h"
 #include "lib/kafka.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
@@ -150,7 +151,7 @@ mail_hdrs_read(const rd_kafka_message_t *m, struct mail_hdrs *mh)
 		snprintf(mh->direction, sizeof(mh->direction), "other");
 	if (!hdr_copy(h, "observed-at", mh->observed_at,
 	    sizeof(mh->observed_at)))
-		event_rfc3339_ms(event_now_ms(), mh->observed_at);
+		event_rfc3339_ms(wall_ms(), mh->observed_at);
 	hdr_copy(h, "idempotency-key", mh->idkey, sizeof(mh->idkey));
 	mh->headers_only = hdr_copy(h, "content", content, sizeof(content)) &&
 	    strcmp(content, "headers-only") == 0;
@@ -244,9 +245,9 @@ store_offset(struct imip_daemon *d, const rd_kafka_message_t *m)
 static void
 nap(unsigned ms)
 {
-	uint64_t end = kafka_now_ms() + ms;
+	uint64_t end = mono_ms() + ms;
 
-	while (!imip_stop && kafka_now_ms() < end)
+	while (!imip_stop && mono_ms() < end)
 		usleep(50 * 1000);
 }
 
@@ -398,7 +399,7 @@ main(int argc, char **argv)
 	kafka_setup(&d);
 	log_info("consuming %s as group %s, publishing to %s",
 	    d.conf->input_topic, d.conf->kafka.group_id, d.conf->output_topic);
-	d.last_stats_ms = kafka_now_ms();
+	d.last_stats_ms = mono_ms();
 	while (!imip_stop) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(d.rk, 200);
 		uint64_t t;
@@ -412,7 +413,7 @@ main(int argc, char **argv)
 			rd_kafka_message_destroy(m);
 		}
 		rd_kafka_poll(d.pk, 0);
-		t = kafka_now_ms();
+		t = mono_ms();
 		if (kafka_offsets_due(&d.offsets, t))
 			kafka_offsets_commit(&d.offsets, false, "interval");
 		if (t - d.last_stats_ms >= 60000) {

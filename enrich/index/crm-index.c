@@ -40,6 +40,7 @@
 
 #include "enrich/index/index_conf.h"
 #include "enrich/search/search.h"
+#include "lib/clock_ms.h"
 #include "lib/conf.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
@@ -94,15 +95,6 @@ on_signal(int sig)
 		index_sweep = 1;
 	else
 		index_stop = 1;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* libpq messages end in a newline; a log line must not. */
@@ -214,7 +206,7 @@ sweep_all(struct indexd *d)
 {
 	for (size_t i = 0; i < d->nt; i++)
 		d->t[i].pending = true;
-	d->last_sweep_ms = now_ms();
+	d->last_sweep_ms = mono_ms();
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -548,7 +540,7 @@ index_batch(struct indexd *d, const char *tenant)
 	const char **keys;
 	size_t nm = 0, nk = 0, chunks = 0, removed = 0, skipped = 0;
 	char err[SEARCH_ERR_MAX];
-	uint64_t t0 = now_ms();
+	uint64_t t0 = mono_ms();
 	char **failed;		/* by row: the error of a lone retry */
 	bool outage = false;
 	ssize_t rc;
@@ -639,7 +631,7 @@ index_batch(struct indexd *d, const char *tenant)
 	d->n_skipped += skipped;
 	log_info("tenant %s: indexed=%zu chunks=%zu deleted=%zu "
 	    "chunks_removed=%zu skipped=%zu ms=%" PRIu64 " lag_ms=%" PRId64,
-	    tenant, nm, chunks, nk, removed, skipped, now_ms() - t0,
+	    tenant, nm, chunks, nk, removed, skipped, mono_ms() - t0,
 	    b.lag_max);
 	/* a full or cut batch: more may be waiting */
 	rc = b.cut ? (ssize_t)d->conf->batch : (ssize_t)b.n;
@@ -707,7 +699,7 @@ wait_event(struct indexd *d, uint64_t ms, bool listen)
 static void
 run(struct indexd *d)
 {
-	uint64_t last_stats = now_ms();
+	uint64_t last_stats = mono_ms();
 
 	while (!index_stop) {
 		bool more = false, outage = false;
@@ -716,7 +708,7 @@ run(struct indexd *d)
 			break;
 		drain_notifications(d);
 		if (index_sweep ||
-		    now_ms() - d->last_sweep_ms >=
+		    mono_ms() - d->last_sweep_ms >=
 		    (uint64_t)d->conf->poll_interval * 1000) {
 			index_sweep = 0;
 			sweep_all(d);
@@ -743,13 +735,13 @@ run(struct indexd *d)
 			more = more || d->t[i].pending;
 			drain_notifications(d);
 		}
-		if (now_ms() - last_stats >= 60000) {
+		if (mono_ms() - last_stats >= 60000) {
 			log_info("stats: indexed=%" PRIu64 " chunks=%" PRIu64
 			    " deleted=%" PRIu64 " skipped=%" PRIu64
 			    " failed=%" PRIu64 " batches=%" PRIu64, d->n_msgs,
 			    d->n_chunks, d->n_deleted, d->n_skipped,
 			    d->n_failed, d->n_batches);
-			last_stats = now_ms();
+			last_stats = mono_ms();
 		}
 		if (outage) {
 			/* back off; every tenant that failed stays pending */
@@ -765,7 +757,7 @@ run(struct indexd *d)
 		for (size_t i = 0; i < d->nt; i++)
 			more = more || d->t[i].pending;
 		if (!more && db_ok(d)) {
-			uint64_t now = now_ms(), next = d->last_sweep_ms +
+			uint64_t now = mono_ms(), next = d->last_sweep_ms +
 			    (uint64_t)d->conf->poll_interval * 1000;
 
 			wait_event(d, next > now ? next - now : 0, true);
