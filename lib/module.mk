@@ -1,6 +1,6 @@
 # lib/: helpers shared by every daemon (logging, allocation, config, TLS).
 LIB_SRCS := lib/log.c lib/xmalloc.c lib/conf.c lib/tls.c lib/kafka_conf.c \
-	lib/civil.c lib/sink.c lib/api_token.c lib/utf8.c
+	lib/civil.c lib/sink.c lib/api_token.c lib/utf8.c lib/net.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 LIB_A    := $(B)/lib/libcrm.a
 

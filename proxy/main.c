@@ -30,6 +30,7 @@
 
 #include "lib/conf.h"
 #include "lib/log.h"
+#include "lib/net.h"
 #include "lib/tls.h"
 #include "lib/xmalloc.h"
 #include "proxy/caldav_tap.h"
@@ -243,27 +244,6 @@ usage(FILE *f)
 	    DEFAULT_CONFIG);
 }
 
-static int
-bind_listener(const struct listen_conf *lc)
-{
-	int fd, one = 1;
-
-	fd = socket(lc->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&lc->ss, lc->sslen) != 0 ||
-	    listen(fd, 1024) != 0) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
 /* New fds for conf's listeners, reusing old ones bound to the same
  * address.  Returns 0, or -1 (nothing changed) when a bind fails. */
 static int
@@ -271,17 +251,17 @@ bind_all(const struct proxy_conf *conf, const struct proxy_conf *old,
     const int *old_fds, int *fds)
 {
 	for (unsigned i = 0; i < conf->nlisteners; i++) {
+		const struct listen_conf *lc = &conf->listeners[i];
+
 		fds[i] = -1;
 		for (unsigned j = 0; old != NULL && j < old->nlisteners; j++)
 			if (strcmp(old->listeners[j].address,
-			    conf->listeners[i].address) == 0)
+			    lc->address) == 0)
 				fds[i] = dup(old_fds[j]);
-		if (fds[i] < 0 && (fds[i] = bind_listener(&conf->listeners[i]))
-		    < 0) {
+		if (fds[i] < 0 &&
+		    (fds[i] = net_listen(&lc->ss, lc->sslen, 1024)) < 0) {
 			log_warn("%s:%d: [listen %s] cannot listen on %s",
-			    conf->path, conf->listeners[i].line,
-			    conf->listeners[i].name,
-			    conf->listeners[i].address);
+			    conf->path, lc->line, lc->name, lc->address);
 			while (i-- > 0)
 				close(fds[i]);
 			return -1;
