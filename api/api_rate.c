@@ -1,8 +1,9 @@
 /*
  * api_rate.c - token buckets per API token (api_rate.h).
  *
- * The table is searched linearly: crm-api serves one request at a time,
- * a few hundred a second at most, and the default table has 256 slots.
+ * The table is searched linearly: crm-api answers a few hundred requests
+ * a second at most, and the default table has 256 slots.  Not locked:
+ * crm-api's workers share one table behind their own mutex.
  */
 #include "api/api_rate.h"
 

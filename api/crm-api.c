@@ -18,17 +18,21 @@
  * inside it (docs/schema.md).  The daemon never sees another tenant's
  * rows, and never logs a token, a query string or a result.
  *
- * One process, one request at a time: a search takes 10-40 ms on two
- * cores, and the managers' dashboards it serves ask a few times a minute.
- * A token that asks faster than [api] rate (after bursts of up to [api]
- * burst) is answered 429 with Retry-After (api_rate.c), so one runaway
- * script cannot take the daemon from everyone else.
+ * [api] workers threads (default 2) serve requests side by side, each
+ * with its own event loop, HTTP server, database connections and search
+ * context, all accepting from one listening socket: a slow search (10-40
+ * ms on two cores) no longer holds up the health check or another
+ * manager.  A token that asks faster than [api] rate (after bursts of up
+ * to [api] burst) is answered 429 with Retry-After (api_rate.c; one
+ * table for all workers), so one runaway script cannot take the daemon
+ * from everyone else.
  * libevent's HTTP server bounds the headers (8 KiB), the body (none is
  * taken) and the time a request may take; api_req.c bounds the target.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +45,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <event2/thread.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -54,6 +59,7 @@
 #include "lib/clock_ms.h"
 #include "lib/conf.h"
 #include "lib/log.h"
+#include "lib/net.h"
 #include "lib/tls.h"
 #include "lib/xmalloc.h"
 
@@ -61,6 +67,9 @@
 #define HEADERS_MAX 8192
 #define RATE_SLOTS 256		/* tokens remembered by the rate limit */
 #define RATE_DEFAULT "10/s"	/* [api] rate */
+#define WORKERS_DEFAULT 2	/* [api] workers */
+#define WORKERS_MAX 16
+#define LISTEN_BACKLOG 128
 
 struct api_conf {
 	char *path;
@@ -70,6 +79,7 @@ struct api_conf {
 	char *cert, *key;
 	bool allow_plaintext;
 	unsigned request_timeout;
+	unsigned workers;
 	/* per token: rate_n requests every rate_secs s; rate_n 0: none */
 	unsigned rate_n, rate_secs, burst;
 	char *rate;			/* as written, for messages */
@@ -78,15 +88,27 @@ struct api_conf {
 	struct search_config search;
 };
 
-static struct {
-	struct api_conf *conf;
+/* A thread serving requests: everything a request touches but the rate
+ * table is its own. */
+struct api_worker {
+	unsigned id;
+	pthread_t thread;
+	bool started;
 	struct event_base *base;
 	struct evhttp *http;
-	SSL_CTX *ssl_ctx;
 	PGconn *db;			/* tokens and accounts */
 	struct search_ctx *search;
+};
+
+static struct {
+	struct api_conf *conf;
+	SSL_CTX *ssl_ctx;
 	struct api_rate *rate;		/* NULL: [api] rate = 0 */
-} api;
+	pthread_mutex_t rate_lock;
+	struct api_worker *w;
+	unsigned nw;
+	struct event_base *base;	/* the main thread's: signals */
+} api = { .rate_lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- configuration ---------------------------------------------------- */
 
@@ -120,6 +142,9 @@ api_conf_handler(void *ctx, const char *section, const char *name,
 		if (strcmp(key, "request_timeout") == 0)
 			return conf_parse_duration(value, 1, 600,
 			    &c->request_timeout, err);
+		if (strcmp(key, "workers") == 0)
+			return conf_parse_uint(value, 1, WORKERS_MAX,
+			    &c->workers, err);
 		if (strcmp(key, "rate") == 0) {
 			if (api_rate_parse(value, &c->rate_n, &c->rate_secs,
 			    err, CONF_ERR_MAX) != 0)
@@ -170,6 +195,7 @@ api_conf_load(const char *path, char *err)
 	c->path = xstrdup(path);
 	c->listen = xstrdup("127.0.0.1:8480");
 	c->request_timeout = 10;
+	c->workers = WORKERS_DEFAULT;
 	c->rate = xstrdup(RATE_DEFAULT);
 	c->burst = 30;
 	c->log_level = LOG_LEVEL_INFO;
@@ -239,12 +265,12 @@ reply_error(struct evhttp_request *req, int code, const char *msg)
 /* ---- the database ----------------------------------------------------- */
 
 static bool
-db_ok(void)
+db_ok(struct api_worker *w)
 {
-	if (PQstatus(api.db) == CONNECTION_OK)
+	if (PQstatus(w->db) == CONNECTION_OK)
 		return true;
-	PQreset(api.db);
-	return PQstatus(api.db) == CONNECTION_OK;
+	PQreset(w->db);
+	return PQstatus(w->db) == CONNECTION_OK;
 }
 
 /*
@@ -254,14 +280,14 @@ db_ok(void)
  * probe.
  */
 static PGresult *
-db_query(const char *sql, int n, const char *const *p)
+db_query(struct api_worker *w, const char *sql, int n, const char *const *p)
 {
-	PGresult *r = PQexecParams(api.db, sql, n, NULL, p, NULL, NULL, 0);
+	PGresult *r = PQexecParams(w->db, sql, n, NULL, p, NULL, NULL, 0);
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK &&
-	    PQstatus(api.db) != CONNECTION_OK && db_ok()) {
+	    PQstatus(w->db) != CONNECTION_OK && db_ok(w)) {
 		PQclear(r);
-		r = PQexecParams(api.db, sql, n, NULL, p, NULL, NULL, 0);
+		r = PQexecParams(w->db, sql, n, NULL, p, NULL, NULL, 0);
 	}
 	return r;
 }
@@ -272,8 +298,8 @@ db_query(const char *sql, int n, const char *const *p)
  * -1 when the database cannot answer (503).
  */
 static int
-authenticate(struct evhttp_request *req, char *tenant, size_t tsize,
-    char *name, size_t nsize)
+authenticate(struct api_worker *w, struct evhttp_request *req, char *tenant,
+    size_t tsize, char *name, size_t nsize)
 {
 	const char *a = evhttp_find_header(evhttp_request_get_input_headers(
 	    req), "Authorization");
@@ -290,9 +316,9 @@ authenticate(struct evhttp_request *req, char *tenant, size_t tsize,
 	if (!api_token_form_ok(a, strlen(a)) ||
 	    api_token_hash(a, strlen(a), hash) != 0)
 		return 1;
-	if (!db_ok())
+	if (!db_ok(w))
 		return -1;
-	r = db_query("SELECT tenant_id, name FROM api_token_tenant($1::bytea) "
+	r = db_query(w, "SELECT tenant_id, name FROM api_token_tenant($1::bytea) "
 	    "WHERE tenant_id IS NOT NULL", 1, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		log_warnx("token lookup: %s", PQresultErrorMessage(r));
@@ -309,7 +335,7 @@ authenticate(struct evhttp_request *req, char *tenant, size_t tsize,
 }
 
 static json_t *
-accounts_json(const char *tenant, unsigned limit)
+accounts_json(struct api_worker *w, const char *tenant, unsigned limit)
 {
 	char lim[16];
 	const char *p[2] = { tenant, lim };
@@ -317,11 +343,11 @@ accounts_json(const char *tenant, unsigned limit)
 	PGresult *r;
 
 	snprintf(lim, sizeof(lim), "%u", limit);
-	PQclear(PQexec(api.db, "BEGIN READ ONLY"));
-	r = PQexecParams(api.db, "SELECT set_config('crm.tenant_id', $1, "
+	PQclear(PQexec(w->db, "BEGIN READ ONLY"));
+	r = PQexecParams(w->db, "SELECT set_config('crm.tenant_id', $1, "
 	    "true)", 1, NULL, p, NULL, NULL, 0);
 	PQclear(r);
-	r = PQexecParams(api.db,
+	r = PQexecParams(w->db,
 	    "SELECT a.id, a.name, "
 	    "  coalesce((SELECT json_agg(d.domain ORDER BY d.domain) "
 	    "    FROM account_domains d WHERE d.account_id = a.id), '[]'), "
@@ -353,7 +379,7 @@ accounts_json(const char *tenant, unsigned limit)
 		log_warnx("accounts: %s", PQresultErrorMessage(r));
 	}
 	PQclear(r);
-	PQclear(PQexec(api.db, "COMMIT"));
+	PQclear(PQexec(w->db, "COMMIT"));
 	return list;
 }
 
@@ -369,7 +395,8 @@ request_target(struct evhttp_request *req)
 }
 
 static int
-do_search(struct evhttp_request *req, const char *tenant, struct api_req *ar)
+do_search(struct api_worker *w, struct evhttp_request *req, const char *tenant,
+    struct api_req *ar)
 {
 	struct search_opts o;
 	struct search_result res = { 0 };
@@ -385,17 +412,17 @@ do_search(struct evhttp_request *req, const char *tenant, struct api_req *ar)
 	o.until = ar->until;
 	if (ar->dates)
 		(void)search_query_dates(ar->q, (int64_t)time(NULL), &o);
-	rc = search_query(api.search, tenant, ar->q, &o, &res, err,
+	rc = search_query(w->search, tenant, ar->q, &o, &res, err,
 	    sizeof(err));
-	if (rc != 0 && !search_db_ok(api.search) &&
-	    search_db_reset(api.search)) {
+	if (rc != 0 && !search_db_ok(w->search) &&
+	    search_db_reset(w->search)) {
 		/* the server restarted since the last request */
 		search_result_fini(&res);
-		rc = search_query(api.search, tenant, ar->q, &o, &res, err,
+		rc = search_query(w->search, tenant, ar->q, &o, &res, err,
 		    sizeof(err));
 	}
 	if (rc != 0) {
-		int code = search_db_ok(api.search) ? 500 : 503;
+		int code = search_db_ok(w->search) ? 500 : 503;
 
 		log_warnx("search for tenant=%s: %s", tenant, err);
 		search_result_fini(&res);
@@ -422,7 +449,9 @@ rate_limited(struct evhttp_request *req, const char *tenant,
 	if (api.rate == NULL)
 		return false;
 	snprintf(key, sizeof(key), "%s/%s", tenant, name);
+	pthread_mutex_lock(&api.rate_lock);
 	wait = api_rate_take(api.rate, key, mono_ms());
+	pthread_mutex_unlock(&api.rate_lock);
 	if (wait == 0)
 		return false;
 	snprintf(after, sizeof(after), "%" PRIu64, (wait + 999) / 1000);
@@ -436,8 +465,8 @@ rate_limited(struct evhttp_request *req, const char *tenant,
 }
 
 static int
-handle(struct evhttp_request *req, char *tenant, size_t tsize, char *who,
-    size_t wsize)
+handle(struct api_worker *w, struct evhttp_request *req, char *tenant,
+    size_t tsize, char *who, size_t wsize)
 {
 	const char *target = request_target(req), *err = NULL;
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
@@ -463,10 +492,10 @@ handle(struct evhttp_request *req, char *tenant, size_t tsize, char *who,
 		code = 404;
 		goto out;
 	case API_ROUTE_HEALTH: {
-		bool up = db_ok();
+		bool up = db_ok(w);
 
 		if (up) {
-			PGresult *r = db_query("SELECT 1", 0, NULL);
+			PGresult *r = db_query(w, "SELECT 1", 0, NULL);
 
 			up = PQresultStatus(r) == PGRES_TUPLES_OK;
 			PQclear(r);
@@ -481,7 +510,7 @@ handle(struct evhttp_request *req, char *tenant, size_t tsize, char *who,
 	case API_ROUTE_SEARCH:
 		break;
 	}
-	switch (authenticate(req, tenant, tsize, who, wsize)) {
+	switch (authenticate(w, req, tenant, tsize, who, wsize)) {
 	case 1:
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "WWW-Authenticate", "Bearer realm=\"crm-api\"");
@@ -498,10 +527,10 @@ handle(struct evhttp_request *req, char *tenant, size_t tsize, char *who,
 		goto out;
 	}
 	if (ar->route == API_ROUTE_ACCOUNTS) {
-		json_t *list = accounts_json(tenant, ar->limit);
+		json_t *list = accounts_json(w, tenant, ar->limit);
 
 		if (list == NULL) {
-			code = db_ok() ? 500 : 503;
+			code = db_ok(w) ? 500 : 503;
 			reply_error(req, code, "accounts unavailable");
 		} else {
 			reply_json(req, 200, json_pack("{s:s, s:o}", "tenant",
@@ -510,7 +539,7 @@ handle(struct evhttp_request *req, char *tenant, size_t tsize, char *who,
 		}
 		goto out;
 	}
-	code = do_search(req, tenant, ar);
+	code = do_search(w, req, tenant, ar);
 out:
 	free(ar);
 	return code;
@@ -538,15 +567,15 @@ request_cb(struct evhttp_request *req, void *arg)
 	const char *target = request_target(req);
 	size_t plen = strcspn(target, "?");
 	uint64_t t0 = mono_ms();
+	struct api_worker *w = arg;
 	int code;
 
-	(void)arg;
-	code = handle(req, tenant, sizeof(tenant), who, sizeof(who));
+	code = handle(w, req, tenant, sizeof(tenant), who, sizeof(who));
 	/* The path only: a query string may hold what a manager searched. */
-	log_info("%s %.*s %d %lld ms tenant=%s token=%s",
+	log_info("%s %.*s %d %lld ms tenant=%s token=%s worker=%u",
 	    method_name(evhttp_request_get_command(req)),
 	    (int)(plen > 64 ? 64 : plen), target, code,
-	    (long long)(mono_ms() - t0), tenant, who);
+	    (long long)(mono_ms() - t0), tenant, who, w->id);
 }
 
 static struct bufferevent *
@@ -566,7 +595,70 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	(void)arg;
 	log_info("stopping on signal %d", (int)sig);
+	/* each worker finishes the request it is in, then stops */
+	for (unsigned i = 0; i < api.nw; i++)
+		event_base_loopexit(api.w[i].base, NULL);
 	event_base_loopexit(api.base, NULL);
+}
+
+/* Worker id: its loop, its HTTP server on the shared socket fd, its
+ * database connections and search context.  Fatal on failure, as at
+ * start-up nothing is served yet. */
+static void
+worker_init(struct api_worker *w, unsigned id, int fd)
+{
+	char serr[SEARCH_ERR_MAX];
+	struct evconnlistener *lev;
+
+	w->id = id;
+	w->db = PQconnectdb(api.conf->search.conninfo != NULL ?
+	    api.conf->search.conninfo : "");
+	if (id == 0 && PQstatus(w->db) != CONNECTION_OK)
+		log_warnx("database: %s(answering 503 until it is back)",
+		    PQerrorMessage(w->db));
+	if (search_open(&api.conf->search, &w->search, serr,
+	    sizeof(serr)) != 0)
+		fatalx("search: %s", serr);
+	if ((w->base = event_base_new()) == NULL ||
+	    (w->http = evhttp_new(w->base)) == NULL)
+		fatalx("cannot create the event loop");
+	/* Every method reaches the handler, which answers 405 with Allow
+	 * for all but GET and HEAD (libevent would say 501). */
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	evhttp_set_max_headers_size(w->http, HEADERS_MAX);
+	evhttp_set_max_body_size(w->http, 0);
+	evhttp_set_timeout(w->http, (int)api.conf->request_timeout);
+	evhttp_set_gencb(w->http, request_cb, w);
+	if (api.ssl_ctx != NULL)
+		evhttp_set_bevcb(w->http, tls_bev, api.ssl_ctx);
+	/* backlog 0: the socket listens already; not closed on free, the
+	 * other workers share it */
+	if ((lev = evconnlistener_new(w->base, NULL, NULL, LEV_OPT_REUSEABLE |
+	    LEV_OPT_CLOSE_ON_EXEC, 0, fd)) == NULL ||
+	    evhttp_bind_listener(w->http, lev) == NULL)
+		fatalx("worker %u: cannot accept on %s", id, api.conf->listen);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct api_worker *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+static void
+worker_fini(struct api_worker *w)
+{
+	if (w->http != NULL)
+		evhttp_free(w->http);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	search_close(&w->search);
+	PQfinish(w->db);
 }
 
 static void
@@ -595,11 +687,11 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = getenv("CRM_API_CONFIG");
-	char err[CONF_ERR_MAX], serr[SEARCH_ERR_MAX];
-	struct evconnlistener *lev;
+	char err[CONF_ERR_MAX];
 	struct event *sigs[2];
+	sigset_t block, old;
 	bool check = false, debug = false;
-	int ch;
+	int ch, fd;
 
 	while ((ch = getopt_long(argc, argv, "c:dh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -636,19 +728,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "crm-api: %s: [api] %s\n", path, err);
 		return 1;
 	}
-	api.db = PQconnectdb(api.conf->search.conninfo != NULL ?
-	    api.conf->search.conninfo : "");
 	if (check) {
-		bool ok = PQstatus(api.db) == CONNECTION_OK;
+		PGconn *db = PQconnectdb(api.conf->search.conninfo != NULL ?
+		    api.conf->search.conninfo : "");
+		bool ok = PQstatus(db) == CONNECTION_OK;
 
 		if (!ok)
 			fprintf(stderr, "crm-api: database: %s",
-			    PQerrorMessage(api.db));
+			    PQerrorMessage(db));
 		else
-			printf("%s: OK (listen %s, %s)\n", path,
+			printf("%s: OK (listen %s, %s, %u worker%s)\n", path,
 			    api.conf->listen, api.ssl_ctx != NULL ? "TLS" :
-			    "plaintext");
-		PQfinish(api.db);
+			    "plaintext", api.conf->workers,
+			    api.conf->workers == 1 ? "" : "s");
+		PQfinish(db);
 		SSL_CTX_free(api.ssl_ctx);
 		api_conf_free(&api.conf);
 		return ok ? 0 : 1;
@@ -656,54 +749,58 @@ main(int argc, char **argv)
 	log_init("crm-api", api.conf->syslog);
 	log_set_level(debug ? LOG_LEVEL_DEBUG : api.conf->log_level);
 	signal(SIGPIPE, SIG_IGN);
-	if (PQstatus(api.db) != CONNECTION_OK)
-		log_warnx("database: %s(answering 503 until it is back)",
-		    PQerrorMessage(api.db));
+	/* the main thread stops the workers' loops from its own */
+	if (evthread_use_pthreads() != 0)
+		fatalx("libevent without thread support");
 	if (api.conf->rate_n > 0)
 		api.rate = api_rate_new(api.conf->rate_n, api.conf->rate_secs,
 		    api.conf->burst, RATE_SLOTS);
 	/* A reader of the vector store: crm-index keeps writing it. */
 	api.conf->search.vec.read_only = true;
 	api.conf->search.vec2.read_only = true;
-	if (search_open(&api.conf->search, &api.search, serr,
-	    sizeof(serr)) != 0)
-		fatalx("search: %s", serr);
-	if ((api.base = event_base_new()) == NULL ||
-	    (api.http = evhttp_new(api.base)) == NULL)
-		fatalx("cannot create the event loop");
-	/* Every method reaches the handler, which answers 405 with Allow
-	 * for all but GET and HEAD (libevent would say 501). */
-	evhttp_set_allowed_methods(api.http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-	    EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-	evhttp_set_max_headers_size(api.http, HEADERS_MAX);
-	evhttp_set_max_body_size(api.http, 0);
-	evhttp_set_timeout(api.http, (int)api.conf->request_timeout);
-	evhttp_set_gencb(api.http, request_cb, NULL);
-	if (api.ssl_ctx != NULL)
-		evhttp_set_bevcb(api.http, tls_bev, api.ssl_ctx);
-	if ((lev = evconnlistener_new_bind(api.base, NULL, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    -1, (struct sockaddr *)&api.conf->listen_ss,
-	    (int)api.conf->listen_len)) == NULL ||
-	    evhttp_bind_listener(api.http, lev) == NULL)
+	if ((fd = net_listen(&api.conf->listen_ss, api.conf->listen_len,
+	    LISTEN_BACKLOG)) < 0)
 		fatal("cannot listen on %s", api.conf->listen);
+	api.nw = api.conf->workers;
+	api.w = xcalloc(api.nw, sizeof(*api.w));
+	for (unsigned i = 0; i < api.nw; i++)
+		worker_init(&api.w[i], i, fd);
+	if ((api.base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
 	sigs[0] = evsignal_new(api.base, SIGTERM, on_signal, NULL);
 	sigs[1] = evsignal_new(api.base, SIGINT, on_signal, NULL);
 	event_add(sigs[0], NULL);
 	event_add(sigs[1], NULL);
-	log_info("listening on %s (%s); rate per token %s, bursts of %u",
-	    api.conf->listen, api.ssl_ctx != NULL ? "TLS" : "plaintext",
+	/* Signals go to this thread: the workers are started with them
+	 * blocked, and inherit that. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	for (unsigned i = 0; i < api.nw; i++) {
+		if ((errno = pthread_create(&api.w[i].thread, NULL,
+		    worker_main, &api.w[i])) != 0)
+			fatal("cannot start worker %u", i);
+		api.w[i].started = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	log_info("listening on %s (%s), %u worker%s; rate per token %s, "
+	    "bursts of %u", api.conf->listen, api.ssl_ctx != NULL ? "TLS" :
+	    "plaintext", api.nw, api.nw == 1 ? "" : "s",
 	    api.rate != NULL ? api.conf->rate : "unlimited",
 	    api.conf->burst);
 	event_base_dispatch(api.base);
+	for (unsigned i = 0; i < api.nw; i++) {
+		if (api.w[i].started)
+			pthread_join(api.w[i].thread, NULL);
+		worker_fini(&api.w[i]);
+	}
+	free(api.w);
+	close(fd);
 	event_free(sigs[0]);
 	event_free(sigs[1]);
-	evhttp_free(api.http);
 	event_base_free(api.base);
-	search_close(&api.search);
 	api_rate_free(&api.rate);
-	PQfinish(api.db);
 	SSL_CTX_free(api.ssl_ctx);
 	api_conf_free(&api.conf);
 	log_info("stopped");

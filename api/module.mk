@@ -2,7 +2,7 @@
 # request-target parser: pure, so it links alone into the unit test and
 # the fuzz target (with search_util.c's time parsing); api_rate.c, the
 # per-token rate limit, is pure too.
-API_PKGS := libevent libevent_openssl openssl libpq jansson
+API_PKGS := libevent libevent_openssl libevent_pthreads openssl libpq jansson
 API_REQ_OBJS := $(B)/api/api_req.o $(B)/enrich/search/search_util.o \
     $(B)/enrich/search/search_synonyms.o
 

@@ -211,6 +211,63 @@ grep -q "GET /v1/search 200 [0-9]* ms tenant=acme token=dashboard" "$T/api.log" 
 	fail "no request line in the log: $(tail -n 3 "$T/api.log")"
 note "401 x4, 400 x7, 404, 405, $code for a 9 KB header; no token or query in the log"
 
+step "two workers, side by side"
+# 48 requests at once, both tenants, searches and lists: each answer must
+# be the one the same request got alone, and both workers must serve
+cat >"$T/conc.py" <<'PYEOF'
+import concurrent.futures, json, ssl, sys, time, urllib.request
+base, ca, ta, tg = sys.argv[1:5]
+ctx = ssl.create_default_context(cafile=ca)
+reqs = [(t, p) for t in (ta, tg) for p in (
+    "/v1/search?q=buyer+complained+about+pricing&limit=10",
+    "/v1/search?q=security+review&limit=10",
+    "/v1/search?q=renewal&since=2026-01-01&limit=20",
+    "/v1/accounts")]
+def get(rq):
+    tok, path = rq
+    r = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + tok})
+    with urllib.request.urlopen(r, context=ctx, timeout=120) as f:
+        return f.status, json.load(f)
+t0 = time.monotonic()
+alone = {rq: get(rq) for rq in reqs}
+t1 = time.monotonic()
+assert all(st == 200 for st, _ in alone.values()), alone
+with concurrent.futures.ThreadPoolExecutor(16) as ex:
+    work = reqs * 6
+    got = list(ex.map(get, work))
+t2 = time.monotonic()
+bad = [(rq, g) for rq, g in zip(work, got) if g != alone[rq]]
+assert not bad, bad[:2]
+print("%.1f ms a request alone, %.1f at 16 at once" %
+      ((t1 - t0) * 1000 / len(reqs), (t2 - t1) * 1000 / len(work)))
+PYEOF
+rss() { # resident, and of it the process's own (not the mapped model files)
+	awk '/^VmRSS/ { r = $2 } /^RssAnon/ { a = $2 }
+		END { printf "%d MB, %d MB anonymous", r / 1024, a / 1024 }' "/proc/$1/status"
+}
+"$PY" "$T/conc.py" "$U" "$T/pki/ca.pem" "$TOK_A" "$TOK_G" >"$T/conc2" ||
+	fail "concurrent requests"
+for i in 0 1; do
+	grep -q "GET /v1/[a-z]* 200 [0-9]* ms tenant=[a-z]* token=[a-z]* worker=$i\$" "$T/api.log" ||
+		fail "worker $i served nothing: $(grep -c ' worker=' "$T/api.log") request lines"
+done
+note "48 requests at once (16 clients): every answer equal to the same request's alone; both workers served ($(grep -c ' worker=0$' "$T/api.log") / $(grep -c ' worker=1$' "$T/api.log") request lines); $(cat "$T/conc2"); RSS $(rss "$API_PID")"
+# the same with one worker, on the same data
+alloc_port APIP1
+sed "s|^listen = .*|listen = 127.0.0.1:$APIP1|; /^\[api\]/a workers = 1" "$T/api.conf" >"$T/one.conf"
+"$B/crm-api" -c "$T/one.conf" >>"$T/one.log" 2>&1 &
+ONE_PID=$!
+track_pid "$ONE_PID" crm-api
+wait_port "$APIP1" 120 "$ONE_PID" || fail "crm-api with one worker did not listen"
+# the socket listens before the workers are up: the start line follows
+for _ in $(seq 300); do grep -q "listening on" "$T/one.log" && break; sleep 0.1; done
+grep -q "(TLS), 1 worker;" "$T/one.log" || fail "start line: $(head -n 2 "$T/one.log")"
+"$PY" "$T/conc.py" "https://localhost:$APIP1" "$T/pki/ca.pem" "$TOK_A" "$TOK_G" >"$T/conc1" ||
+	fail "concurrent requests, one worker"
+grep -q " worker=1$" "$T/one.log" && fail "one worker, yet worker=1 served"
+note "one worker: the same answers; $(cat "$T/conc1"); RSS $(rss "$ONE_PID")"
+stop_pid "$ONE_PID" 10 || fail "crm-api with one worker did not stop"
+
 step "rate limit per token"
 # a second daemon on the same data, limited to 1/min with bursts of 3:
 # the fourth request of a token is refused whatever the machine's speed
@@ -235,13 +292,30 @@ get "$TOK_A" "/v1/search?q=pricing" >/dev/null; want 429
 get "$TOK_G" /v1/accounts >/dev/null; want 200
 get "" /v1/health >/dev/null; want 200
 get "$TOK_A" "/v1/search?q=x&limit=0" >/dev/null; want 400
+# one table for both workers: globex has two requests left, whichever
+# worker takes them
+"$PY" - "$U" "$T/pki/ca.pem" "$TOK_G" <<'PYEOF' >"$T/burst" || fail "parallel burst"
+import concurrent.futures, ssl, sys, urllib.error, urllib.request
+base, ca, tok = sys.argv[1:4]
+ctx = ssl.create_default_context(cafile=ca)
+def get(_):
+    r = urllib.request.Request(base + "/v1/accounts", headers={"Authorization": "Bearer " + tok})
+    try:
+        with urllib.request.urlopen(r, context=ctx, timeout=60) as f:
+            return f.status
+    except urllib.error.HTTPError as e:
+        return e.code
+with concurrent.futures.ThreadPoolExecutor(8) as ex:
+    codes = sorted(ex.map(get, range(8)))
+assert codes == [200, 200] + [429] * 6, codes
+PYEOF
 grep -q "GET /v1/accounts 429 [0-9]* ms tenant=acme token=dashboard" "$T/rate.log" ||
 	fail "no 429 request line in the log: $(tail -n 3 "$T/rate.log")"
 grep -q "rate per token 1/min, bursts of 3" "$T/rate.log" ||
 	fail "the start line does not say the limit: $(head -n 3 "$T/rate.log")"
 U="$U_MAIN"
 stop_pid "$RATE_PID" 10 || fail "the rate-limited crm-api did not stop"
-note "1/min, bursts of 3: three 200s, then 429 with Retry-After $after s for that token only; health and 400s unaffected"
+note "1/min, bursts of 3: three 200s, then 429 with Retry-After $after s for that token only; health and 400s unaffected; 8 at once from a token with 2 left: two 200s, six 429s"
 
 step "the database goes away and comes back"
 pg_stop "$T/pg"
@@ -266,4 +340,4 @@ get "$TOK_G" /v1/accounts >/dev/null; want 200
 note "503 while it was down; 200 again after, same process, and at once after a restart between requests"
 
 stop_pid "$API_PID" 10 || fail "crm-api did not stop on SIGTERM"
-pass "crm-api: search as crm-search, accounts, tenant isolation, 401/400/404/405, no token in logs, database outage"
+pass "crm-api: search as crm-search, accounts, tenant isolation, two workers, 401/400/404/405, no token in logs, rate limits, database outage"
