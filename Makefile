@@ -6,6 +6,7 @@
 #   make test          unit tests (cmocka), fuzz-corpus replay, integration
 #   make check-asan    the same suite under ASan+UBSan
 #   make check-valgrind  the daemons' scenarios under valgrind memcheck
+#   make check-tsan    the threaded parts under ThreadSanitizer
 #   make fuzz          libFuzzer targets, FUZZ_SECONDS each (clang)
 #   make bench         benchmarks; prints ratio tables
 #   make install       DESTDIR/PREFIX honoured
@@ -37,7 +38,7 @@ UNIT_TESTS  :=
 FUZZ_TARGETS :=
 OBJS        :=
 
-.PHONY: all test unit check-asan check-valgrind fuzz bench install demo clean
+.PHONY: all test unit check-asan check-valgrind check-tsan fuzz bench install demo clean
 all:
 
 # Objects reached only through pattern rules (tests/unit/test_x.o) are
@@ -58,4 +59,4 @@ $(B)/%.o: %.c
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 clean:
-	rm -rf build build-asan build-fuzz build-vg
+	rm -rf build build-asan build-fuzz build-vg build-tsan

@@ -433,8 +433,10 @@ workspace(const struct embed_model *m, struct ws *w, size_t tokens,
  * no libm calls, so the compiler vectorizes them, and cloned per ISA so an
  * AVX2 or AVX-512 machine runs wide code from the same portable binary.
  */
+/* Not under a sanitizer: the clones' resolver runs before its runtime
+ * is up. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define EMBED_CLONES __attribute__((target_clones("avx512f", "avx2", \
     "default")))
 #else
