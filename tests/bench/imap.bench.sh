@@ -388,17 +388,29 @@ bench_log "bulk FETCH: $BULK_CONNS connections x whole mailbox, $BULK_ROUNDS rou
 for t in "${TARGETS[@]}"; do	# warm Dovecot's cache and index once
 	running "$t" && { ib "$t" warmup bulk -c 1 --max-time 120 || true; break; }
 done
+# machine_ticks -> "busy total": every CPU's ticks from /proc/stat, busy
+# being all but idle and iowait
+machine_ticks() {
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9,
+	    $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat
+}
 # bulk_round TARGET KEY ROUND: one measured round; R[T.KEY.ROUND] MB/s,
-# R[T.KEYticks] / R[T.KEYbytes] summed for the CPU figure.
+# R[T.KEYticks] / R[T.KEYbytes] summed for the CPU figure, and the whole
+# machine's busy and total ticks (R[T.KEYmbusy], R[T.KEYmall]): a round
+# that keeps every CPU busy is limited by the CPU its processes need.
 bulk_round() {
-	local t="$1" k="$2" round="$3" c0 c1 k0=0
+	local t="$1" k="$2" round="$3" c0 c1 k0=0 m0 m1
 	c0="$(bench_cpu_ticks "$(root_pid "$t")")"
+	m0="$(machine_ticks)"
 	case "$t" in crm-tap|crm-stage)
 		k0="$(bench_cpu_ticks "$(cat "$W/crm-tap/crm-capture.pid")")";;
 	esac
 	ib "$t" bulk bulk -c "$BULK_CONNS" -r "$BULK_REPEAT" --max-time 120 ||
 		return 0
 	c1="$(bench_cpu_ticks "$(root_pid "$t")")"
+	m1="$(machine_ticks)"
+	R[$t.${k}mbusy]=$(( ${R[$t.${k}mbusy]:-0} + ${m1% *} - ${m0% *} ))
+	R[$t.${k}mall]=$(( ${R[$t.${k}mall]:-0} + ${m1#* } - ${m0#* } ))
 	case "$t" in crm-tap|crm-stage)
 		R[capture.ticks]=$(( ${R[capture.ticks]:-0} +
 		    $(bench_cpu_ticks "$(cat "$W/crm-tap/crm-capture.pid")") - k0 ));;
@@ -418,6 +430,14 @@ bulk_summary() {
 		R[$t.${k}cpu]="$(awk -v c="${R[$t.${k}ticks]}" -v hz="$HZ" \
 		    -v b="${R[$t.${k}bytes]}" \
 		    'BEGIN { if (b > 0) printf "%.3f", c / hz / (b / 1e9) }')"
+		# the whole machine: share of CPU time busy, and busy CPU
+		# seconds per GB relayed (every process, kernel included)
+		R[$t.${k}busy]="$(awk -v m="${R[$t.${k}mbusy]:-0}" \
+		    -v a="${R[$t.${k}mall]:-0}" \
+		    'BEGIN { if (a > 0) printf "%.0f%%", 100 * m / a }')"
+		R[$t.${k}mcpu]="$(awk -v m="${R[$t.${k}mbusy]:-0}" -v hz="$HZ" \
+		    -v b="${R[$t.${k}bytes]}" \
+		    'BEGIN { if (b > 0) printf "%.3f", m / hz / (b / 1e9) }')"
 	done
 }
 for round in $(seq "$BULK_ROUNDS"); do
@@ -659,16 +679,21 @@ report() {
 		for r in $(seq "$SESSION_ROUNDS"); do printf ' %s' "${R[$t.sess.$r]:--}"; done
 		printf ';  bulk MB/s'
 		for r in $(seq "$BULK_ROUNDS"); do printf ' %s' "${R[$t.mbs.$r]:--}"; done
-		echo
+		printf ' (machine busy %s, %s CPU s/GB)\n' "${R[$t.mbsbusy]:--}" \
+		    "${R[$t.mbsmcpu]:--}"
 	done
 	echo
 	if [ -n "${R[tap.spooled]:-}" ]; then
 		echo "Capture tap (measured last, median of $TAP_ROUNDS, with Kafka (nice 19) and crm-capture (nice 19) up for every row;"
 		echo "each round starts once every record spooled so far is acknowledged by Kafka):"
-		printf '%-11s %-16s %s\n' target "bulk MB/s" "CPU s/GB"
+		printf '%-11s %-16s %-9s %-13s %s\n' target "bulk MB/s" "CPU s/GB" \
+		    "machine busy" "machine CPU s/GB"
 		for t in "${TAP_TARGETS[@]}"; do
-			printf '%-11s %-16s %s\n' "$t" "$(cell "$t" tap)" "${R[$t.tapcpu]:--}"
+			printf '%-11s %-16s %-9s %-13s %s\n' "$t" "$(cell "$t" tap)" \
+			    "${R[$t.tapcpu]:--}" "${R[$t.tapbusy]:--}" "${R[$t.tapmcpu]:--}"
 		done
+		echo "machine: every process on the host during the rounds (client, Dovecot, proxy, crm-capture, Kafka, kernel);"
+		echo "while it is busy throughout, MB/s is about its CPUs divided by the machine CPU s/GB."
 		echo "crm-copy: the crm-proxy row with [proxy] splice = no (literal data copied, not spliced)."
 		echo "crm-stage: the crm-tap proxy with staged spool writes ([capture] stage_dir on tmpfs)."
 		echo "crm-capture used ${R[tap.capcpu]:--} s/GB while the crm-tap and crm-stage rounds ran; records spooled" \
