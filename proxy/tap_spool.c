@@ -19,15 +19,22 @@ struct tap_spool {
 	const char *error;
 };
 
+/* "w<slot>" itself is the worker's own writer (worker.c, the SMTP tap);
+ * the IMAP tap's pool is "w<slot>-i<k>". */
+static void
+tap_spool_id(const struct tap_spool *p, unsigned k,
+    char id[SPOOL_WRITER_ID_MAX + 1])
+{
+	snprintf(id, SPOOL_WRITER_ID_MAX + 1, "w%u-i%u", p->slot, k);
+}
+
 static struct spool_writer *
 tap_spool_open(struct tap_spool *p, const char **errstr_r)
 {
 	char id[SPOOL_WRITER_ID_MAX + 1];
 	struct spool_writer *w;
 
-	/* "w<slot>" itself is the worker's own writer (worker.c, the SMTP
-	 * tap); the IMAP tap's pool is "w<slot>-i<k>". */
-	snprintf(id, sizeof(id), "w%u-i%u", p->slot, p->n);
+	tap_spool_id(p, p->n, id);
 	w = spool_writer_open(p->dir, id, &p->limits, errstr_r);
 	if (w == NULL)
 		return NULL;
@@ -85,11 +92,15 @@ tap_spool_begin(void *arg, const char *topic, const void *key,
 
 		/* a staged writer's thread lost records after their commit:
 		 * counted already, said here (the relay's thread logs) */
-		if (lost != 0)
-			log_warnx("capture: writer w%u-i%u: a write error lost "
-			    "%llu committed record%s (counted in "
-			    "crm_proxy_spool_records_failed_total)", p->slot,
-			    i, (unsigned long long)lost, lost == 1 ? "" : "s");
+		if (lost != 0) {
+			char id[SPOOL_WRITER_ID_MAX + 1];
+
+			tap_spool_id(p, i, id);
+			log_warnx("capture: writer %s: a write error lost %llu "
+			    "committed record%s (counted in "
+			    "crm_proxy_spool_records_failed_total)", id,
+			    (unsigned long long)lost, lost == 1 ? "" : "s");
+		}
 		if (w == NULL && !spool_record_is_open(p->w[i]))
 			w = p->w[i];
 	}

@@ -1206,6 +1206,22 @@ whole_records(const char *dir, const char *prefix, const uint8_t *p)
 	return total;
 }
 
+/* A SIZE tmpfs mounted at SDIR/NAME (a disk that fills); its spool
+ * directory's path in spool.  0, or -1 if it cannot be made. */
+static int
+small_disk(const char *sdir, const char *name, const char *size,
+    char *spool, size_t len)
+{
+	char dir[600];
+
+	snprintf(dir, sizeof(dir), "%s/%s", sdir, name);
+	snprintf(spool, len, "%s/spool", dir);
+	if (mkdir(dir, 0700) != 0 ||
+	    mount("tmpfs", dir, "tmpfs", 0, size) != 0)
+		return -1;
+	return 0;
+}
+
 /*
  * The disk fills under a writer (plain, or staged with its stage
  * elsewhere): records that do not fit fail and are counted, never
@@ -1219,15 +1235,12 @@ disk_full_child(const char *sdir, const char *stage_dir, const uint8_t *p)
 	struct spool_counters c;
 	struct spool_writer *w;
 	const char *err = NULL;
-	char small[600], spool[700], key[32];
+	char spool[700], key[32];
 	size_t ok = 0, failed = 0;
 	ssize_t n;
 
-	snprintf(small, sizeof(small), "%s/small%s", sdir,
-	    stage_dir != NULL ? "-staged" : "");
-	snprintf(spool, sizeof(spool), "%s/spool", small);
-	if (mkdir(small, 0700) != 0 ||
-	    mount("tmpfs", small, "tmpfs", 0, "size=2m") != 0)
+	if (small_disk(sdir, stage_dir != NULL ? "small-staged" : "small",
+	    "size=2m", spool, sizeof(spool)) != 0)
 		return 40;
 	lim.segment_size = 512 << 10;
 	lim.stage_dir = stage_dir;
@@ -1329,14 +1342,11 @@ staged_late_child(const char *sdir, const uint8_t *p)
 	struct spool_record rec = { 0 };
 	struct seg segs[16];
 	const char *err = NULL;
-	char small[600], spool[700];
+	char spool[700];
 	size_t nseg, whole = 0;
 	uint64_t lost;
 
-	snprintf(small, sizeof(small), "%s/late", sdir);
-	snprintf(spool, sizeof(spool), "%s/spool", small);
-	if (mkdir(small, 0700) != 0 ||
-	    mount("tmpfs", small, "tmpfs", 0, "size=1m") != 0)
+	if (small_disk(sdir, "late", "size=1m", spool, sizeof(spool)) != 0)
 		return 50;
 	lim.segment_size = 64 << 20;
 	lim.stage_dir = sdir;
