@@ -835,6 +835,38 @@ relay_splice_ok(const struct session *s, int side)
 }
 
 /*
+ * How many bytes side's socket must hold before it reports readable.
+ * Inside a long literal the rest of it is certain to come, so the wait is
+ * for a whole chunk of it (or all that is left): one wake-up per 256 KB
+ * instead of one per segment the kernel queues.  Otherwise one byte, so
+ * no line waits for bytes that may never come.  A synchronizing literal
+ * counts only once its "+" has gone out (before that the parser has no
+ * literal data to expect), and the peer's FIN or an error wakes the
+ * reader whatever the mark (tcp(7)).  Set each time reading side stops
+ * for want of bytes, so the mark always matches what is still to come.
+ */
+static void
+relay_read_mark(struct session *s, int side)
+{
+	struct relay_io *io = &s->io[side];
+	uint64_t left = imap_parser_literal_left(RELAY_PARSER(s, side));
+	int want = 0;
+
+	/* Bytes read but not yet parsed (a paused pump) are part of what
+	 * is left and will not come again: then one byte it is. */
+	if (evbuffer_get_length(io->in) > s->scanned[side])
+		left = 0;
+	if (left >= RELAY_SPLICE_MIN)
+		want = left < RELAY_SPLICE_CHUNK ? (int)left :
+		    (int)RELAY_SPLICE_CHUNK;
+	if (want == io->lowat)
+		return;
+	if (setsockopt(io->fd, SOL_SOCKET, SO_RCVLOWAT,
+	    &(int){ want > 0 ? want : 1 }, sizeof(int)) == 0)
+		io->lowat = want;
+}
+
+/*
  * A recv(2) or splice(2) from side returned n <= 0.  True to try again
  * (EINTR); otherwise reading side stops until its next edge: it is
  * drained (EAGAIN), at its end (0: relay_eof()) or broken (the session
@@ -850,6 +882,8 @@ relay_read_failed(struct session *s, int side, ssize_t n)
 		relay_eof(s, side);
 	else if (errno != EAGAIN && errno != EWOULDBLOCK)
 		relay_conn_error(s, side);
+	else
+		relay_read_mark(s, side);
 	return false;
 }
 
@@ -948,6 +982,8 @@ relay_raw_read(struct session *s, int side)
 			evbuffer_commit_space(io->in, &v, 1);
 			relay_pump(s, side);
 		}
+		if (!io->readable && s->state == SESSION_RELAY)
+			relay_read_mark(s, side);
 		relay_flush(s, !side);
 		relay_flush(s, side);
 	}

@@ -80,6 +80,7 @@ struct relay_io {
 	bool readable;			/* raw: input may be waiting */
 	bool rdhup;			/* raw: the peer's FIN has arrived */
 	bool write_blocked;		/* raw: the socket buffer was full */
+	int lowat;			/* raw: SO_RCVLOWAT set, 0 = default */
 };
 
 /* A session's splice(2) pipe (relay.c), made on first use: literal data

@@ -12,8 +12,8 @@ five commands pipelined in one packet, IDLE then DONE, CAPABILITY (the
 proxy edits that line), the same fetch read by a client that stalls
 first (the proxy must queue and pause, then catch up), and commands sent
 a few bytes at a time (partial lines held between reads).  Two 3 MB
-APPENDs ({n}, which must wait for Dovecot's "+", and {n+}) must land as
-the bytes sent, read back both directly and through the proxy; on the
+APPENDs ({n}, which must wait for Dovecot's "+", and {n+}) and a 600 KB
+one sent with pauses inside its literal must land as the bytes sent, read back both directly and through the proxy; on the
 plaintext-both-legs path these bodies and the big FETCH literals are
 spliced (imap_plain.sh checks the proxy log for it).  COMPRESS must be
 refused by the proxy with a tagged NO, and LOGOUT must deliver Dovecot's
@@ -126,6 +126,7 @@ def trickled(c):
 
 APPEND_BOX = b"relay-append"
 APPENDUID = re.compile(rb"\[APPENDUID [0-9]+ ([0-9]+)\]")
+APPEND_KIND = {False: "{n}", True: "{n+}", "paused": "{n+} with pauses"}
 
 
 def big_message(seed, size):
@@ -172,20 +173,45 @@ def fetched_body(c, uid):
     return data[:n]
 
 
+def append_paused(c, msg):
+    """APPEND msg as a LITERAL+ sent in pieces with pauses inside it: at
+    each pause less is still to come than the proxy last waited for, and
+    the last pause falls between the literal's end and its CRLF.  Every
+    byte must go on as it comes (a wait for more than is coming would
+    stall the APPEND until the timeout); returns its UID."""
+    n = len(msg)
+    cuts = [0, 100000, n - 50000, n - 10, n]
+    c.send(b"a APPEND " + APPEND_BOX + b" {%d+}\r\n" % n)
+    for a, b in zip(cuts, cuts[1:]):
+        c.send(msg[a:b])
+        time.sleep(0.3)
+    c.send(b"\r\n")
+    r = c.until_tagged(b"a", timeout=20)
+    m = APPENDUID.search(r[-1])
+    if not r[-1].startswith(b"a OK") or m is None:
+        fail("paused APPEND: %r" % r[-1][:200])
+    return int(m.group(1))
+
+
 def appended(c, direct, seed):
-    """Two 3 MB APPENDs through c, each read back from Dovecot directly
-    and through c; all four copies must be the bytes sent."""
-    for k, nonsync in enumerate((False, True)):
-        msg = big_message(seed + k, 3 << 20)
-        uid = append(c, msg, nonsync)
+    """Three APPENDs through c (3 MB {n}, 3 MB {n+}, 600 KB {n+} sent
+    with pauses), each read back from Dovecot directly and through c;
+    every copy must be the bytes sent."""
+    for k, nonsync in enumerate((False, True, "paused")):
+        if nonsync == "paused":
+            msg = big_message(seed + k, 600000)
+            uid = append_paused(c, msg)
+        else:
+            msg = big_message(seed + k, 3 << 20)
+            uid = append(c, msg, nonsync)
         direct.cmd(b"x", b"EXAMINE " + APPEND_BOX)
         if fetched_body(direct, uid) != msg:
             fail("APPEND %s: Dovecot holds other bytes than were sent"
-                 % ("{n+}" if nonsync else "{n}"))
+                 % APPEND_KIND[nonsync])
         c.cmd(b"y", b"EXAMINE " + APPEND_BOX)
         if fetched_body(c, uid) != msg:
             fail("APPEND %s: read back through the proxy, it differs"
-                 % ("{n+}" if nonsync else "{n}"))
+                 % APPEND_KIND[nonsync])
         c.cmd(b"y", b"SELECT INBOX")
 
 
@@ -234,7 +260,7 @@ def main():
         r = c.cmd(b"c", b"COMPRESS DEFLATE")
         if not r[-1].startswith(b"c NO"):
             fail("%s: COMPRESS answered %r" % (name, r[-1]))
-        appended(c, direct, 2 * pi)
+        appended(c, direct, 3 * pi)
         st = idle(c)
         if st != [b"i", b"OK"]:
             fail("%s: IDLE ended %r" % (name, st))
@@ -249,7 +275,8 @@ def main():
             pass
         print("  %-30s identical: %d responses, %.1f MB in %.2f s; "
               "pipelined, CAPABILITY, stalled reader, trickled commands, "
-              "COMPRESS NO, 3 MB APPENDs {n} and {n+}, IDLE, BYE ok"
+              "COMPRESS NO, 3 MB APPENDs {n} and {n+}, paused APPEND, IDLE, "
+              "BYE ok"
               % (name, len(got), size / 1e6, secs))
     direct.cmd(b"z", b"LOGOUT")
     direct.close()
