@@ -786,17 +786,18 @@ spool_writer_take_lost(struct spool_writer *w)
 	return w->stage != NULL ? spool_stage_take_lost(w->stage) : 0;
 }
 
-void
+uint64_t
 spool_writer_close(struct spool_writer **wp)
 {
 	struct spool_writer *w = *wp;
+	uint64_t untold;
 
 	if (w == NULL)
-		return;
+		return 0;
 	if (w->state != SPOOL_W_IDLE)
 		spool_record_abort(w);
 	spool_segment_seal(w);
-	spool_stage_close(&w->stage);
+	untold = spool_stage_close(&w->stage);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->prev_fd >= 0)
@@ -807,6 +808,7 @@ spool_writer_close(struct spool_writer **wp)
 	free(w->buf);
 	free(w->dir);
 	x_free(wp);
+	return untold;
 }
 
 /* ---- metadata encoding ---------------------------------------------- */

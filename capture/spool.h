@@ -100,9 +100,12 @@ struct spool_writer *spool_writer_open(const char *dir, const char *writer_id,
 /*
  * Seals the current segment (a clean end crm-capture can delete once it is
  * shipped), releases the lock and frees *wp; sets *wp to NULL.  A record
- * still open is aborted first.  NULL-safe.
+ * still open is aborted first.  NULL-safe.  Returns the records a staged
+ * writer lost after their commit that spool_writer_take_lost() has not
+ * returned, a write error while its ring is written out included (0 for
+ * a plain writer).
  */
-void spool_writer_close(struct spool_writer **wp);
+uint64_t spool_writer_close(struct spool_writer **wp);
 
 /*
  * For crm-capture: if writer id of dir is not running and left a stage

@@ -666,13 +666,14 @@ fail:;
 	return NULL;
 }
 
-void
+uint64_t
 spool_stage_close(struct spool_stage **stp)
 {
 	struct spool_stage *st = *stp;
+	uint64_t untold;
 
 	if (st == NULL)
-		return;
+		return 0;
 	if (st->thread_up) {
 		uint64_t one = 1;
 
@@ -683,6 +684,7 @@ spool_stage_close(struct spool_stage **stp)
 		pthread_join(st->thread, NULL);
 	}
 	stage_io_close_seg(&st->io);
+	untold = atomic_exchange(&st->io.untold, 0);
 	if (st->efd >= 0)
 		close(st->efd);
 	/* Everything is in the segments (or lost to a counted write error):
@@ -696,6 +698,7 @@ spool_stage_close(struct spool_stage **stp)
 	free(st->dir);
 	free(st->id);
 	x_free(stp);
+	return untold;
 }
 
 /* ---- recovery ---------------------------------------------------------- */

@@ -81,8 +81,10 @@ struct spool_stage;
 struct spool_stage *spool_stage_open(const char *dir, const char *id,
     const char *stage_dir, uint64_t size, uint64_t first_seq,
     struct spool_stage_loss loss, const char **errstr_r);
-/* Waits for the thread to write everything, stops it, removes the stage. */
-void spool_stage_close(struct spool_stage **stp);
+/* Waits for the thread to write everything, stops it, removes the stage.
+ * Returns the records lost after commit that spool_stage_take_lost() has
+ * not yet returned (those of a write error while closing among them). */
+uint64_t spool_stage_close(struct spool_stage **stp);
 
 /* Appends all of iov to the stream and returns its length, or appends
  * nothing: -1 with errno ENOBUFS when the ring cannot take it even after

@@ -65,6 +65,22 @@ tap_spool_new(const char *dir, unsigned slot,
 	return p;
 }
 
+/* A staged writer's thread lost records after their commit: counted
+ * already, said here (the relay's thread logs), at the writer's next
+ * record or at its close. */
+static void
+tap_spool_tell_lost(const struct tap_spool *p, unsigned i, uint64_t lost)
+{
+	char id[SPOOL_WRITER_ID_MAX + 1];
+
+	if (lost == 0)
+		return;
+	tap_spool_id(p, i, id);
+	log_warnx("capture: writer %s: a write error lost %llu committed "
+	    "record%s (counted in crm_proxy_spool_records_failed_total)", id,
+	    (unsigned long long)lost, lost == 1 ? "" : "s");
+}
+
 void
 tap_spool_free(struct tap_spool **pp)
 {
@@ -73,7 +89,7 @@ tap_spool_free(struct tap_spool **pp)
 	if (p == NULL)
 		return;
 	for (unsigned i = 0; i < p->n; i++)
-		spool_writer_close(&p->w[i]);
+		tap_spool_tell_lost(p, i, spool_writer_close(&p->w[i]));
 	free(p->dir);
 	x_free(pp);
 }
@@ -88,19 +104,7 @@ tap_spool_begin(void *arg, const char *topic, const void *key,
 	const char *err = NULL;
 
 	for (unsigned i = 0; i < p->n; i++) {
-		uint64_t lost = spool_writer_take_lost(p->w[i]);
-
-		/* a staged writer's thread lost records after their commit:
-		 * counted already, said here (the relay's thread logs) */
-		if (lost != 0) {
-			char id[SPOOL_WRITER_ID_MAX + 1];
-
-			tap_spool_id(p, i, id);
-			log_warnx("capture: writer %s: a write error lost %llu "
-			    "committed record%s (counted in "
-			    "crm_proxy_spool_records_failed_total)", id,
-			    (unsigned long long)lost, lost == 1 ? "" : "s");
-		}
+		tap_spool_tell_lost(p, i, spool_writer_take_lost(p->w[i]));
 		if (w == NULL && !spool_record_is_open(p->w[i]))
 			w = p->w[i];
 	}

@@ -1301,7 +1301,9 @@ disk_full_child(const char *sdir, const char *stage_dir, const uint8_t *p)
 		    spool_record_commit(w, NULL, 0) != SPOOL_OK)
 			return 46;
 	}
-	spool_writer_close(&w);
+	/* Nobody asked: close returns every record lost after commit. */
+	if (spool_writer_close(&w) != c.records_lost)
+		return 49;
 	/* What is left: exactly the three, whole. */
 	if (whole_records(spool, "ok", p) != 3)
 		return 47;
@@ -1377,7 +1379,10 @@ staged_late_child(const char *sdir, const uint8_t *p)
 	if ((lost = spool_writer_take_lost(w)) < 2 || lost > 3 ||
 	    spool_writer_take_lost(w) != 0)
 		return 57;
-	spool_writer_close(&w);
+	/* the rest, if the thread counted it late, is told by the close:
+	 * all three, each once */
+	if (lost + spool_writer_close(&w) != 3)
+		return 58;
 	nseg = list_segments(spool, segs, 16);
 	for (size_t i = 0; i < nseg; i++) {
 		struct spool_reader *r = spool_reader_open(segs[i].path, 0,
