@@ -167,6 +167,14 @@ bool imap_parser_in_literal(const struct imap_parser *p);
  * literal data first, so a tap splits its input with this before feeding. */
 uint64_t imap_parser_literal_left(const struct imap_parser *p);
 
+/* At least imap_parser_literal_left(), without a call: for a caller that
+ * runs on every line and only cares whether much literal is left. */
+static inline uint64_t
+imap_parser_literal_bound(const struct imap_parser *p)
+{
+	return p->literal_left;
+}
+
 /*
  * Literal data the caller moved without reading it (the relay's splice(2)
  * path).  imap_parser_literal_opaque() is true when the parser is inside a

@@ -826,7 +826,9 @@ relay_splice_ok(const struct session *s, int side)
 {
 	const struct imap_parser *p = RELAY_PARSER(s, side);
 
-	return s->w->conf->splice && s->pipe.held == 0 && s->io[side].raw &&
+	/* the one-load test first: a command or an answer stops there */
+	return imap_parser_literal_bound(p) >= RELAY_SPLICE_MIN &&
+	    s->w->conf->splice && s->pipe.held == 0 && s->io[side].raw &&
 	    relay_flat_ok(s, side) && !s->io[!side].write_blocked &&
 	    imap_parser_literal_opaque(p) &&
 	    imap_parser_literal_left(p) >= RELAY_SPLICE_MIN &&
@@ -849,8 +851,15 @@ static void
 relay_read_mark(struct session *s, int side)
 {
 	struct relay_io *io = &s->io[side];
-	uint64_t left = imap_parser_literal_left(RELAY_PARSER(s, side));
+	const struct imap_parser *p = RELAY_PARSER(s, side);
+	uint64_t left;
 	int want = 0;
+
+	/* Every line of every command comes here: one load decides. */
+	if (io->lowat == 0 &&
+	    imap_parser_literal_bound(p) < RELAY_SPLICE_MIN)
+		return;
+	left = imap_parser_literal_left(p);
 
 	/* Bytes read but not yet parsed (a paused pump) are part of what
 	 * is left and will not come again: then one byte it is. */
