@@ -93,7 +93,6 @@ struct api_conf {
 struct api_worker {
 	unsigned id;
 	pthread_t thread;
-	bool started;
 	struct event_base *base;
 	struct evhttp *http;
 	PGconn *db;			/* tokens and accounts */
@@ -263,6 +262,15 @@ reply_error(struct evhttp_request *req, int code, const char *msg)
 }
 
 /* ---- the database ----------------------------------------------------- */
+
+/* A connection for tokens and accounts ([search] conninfo, else libpq's
+ * environment); not checked here. */
+static PGconn *
+db_connect(void)
+{
+	return PQconnectdb(api.conf->search.conninfo != NULL ?
+	    api.conf->search.conninfo : "");
+}
 
 static bool
 db_ok(struct api_worker *w)
@@ -611,8 +619,7 @@ worker_init(struct api_worker *w, unsigned id, int fd)
 	struct evconnlistener *lev;
 
 	w->id = id;
-	w->db = PQconnectdb(api.conf->search.conninfo != NULL ?
-	    api.conf->search.conninfo : "");
+	w->db = db_connect();
 	if (id == 0 && PQstatus(w->db) != CONNECTION_OK)
 		log_warnx("database: %s(answering 503 until it is back)",
 		    PQerrorMessage(w->db));
@@ -729,8 +736,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		PGconn *db = PQconnectdb(api.conf->search.conninfo != NULL ?
-		    api.conf->search.conninfo : "");
+		PGconn *db = db_connect();
 		bool ok = PQstatus(db) == CONNECTION_OK;
 
 		if (!ok)
@@ -781,7 +787,6 @@ main(int argc, char **argv)
 		if ((errno = pthread_create(&api.w[i].thread, NULL,
 		    worker_main, &api.w[i])) != 0)
 			fatal("cannot start worker %u", i);
-		api.w[i].started = true;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	log_info("listening on %s (%s), %u worker%s; rate per token %s, "
@@ -790,9 +795,9 @@ main(int argc, char **argv)
 	    api.rate != NULL ? api.conf->rate : "unlimited",
 	    api.conf->burst);
 	event_base_dispatch(api.base);
+	/* every worker was started: a failed start is fatal */
 	for (unsigned i = 0; i < api.nw; i++) {
-		if (api.w[i].started)
-			pthread_join(api.w[i].thread, NULL);
+		pthread_join(api.w[i].thread, NULL);
 		worker_fini(&api.w[i]);
 	}
 	free(api.w);

@@ -80,6 +80,13 @@
 /* What one splice(2) into the pipe asks for; the pipe is sized to hold it. */
 #define RELAY_SPLICE_CHUNK ((size_t)256 * 1024)
 
+/* The next piece of a literal with left bytes to come: a chunk at most. */
+static inline size_t
+relay_literal_chunk(uint64_t left)
+{
+	return left < RELAY_SPLICE_CHUNK ? (size_t)left : RELAY_SPLICE_CHUNK;
+}
+
 static const char *const relay_side_names[] = { "client", "server" };
 static const char *const relay_caps_drop[] = { "COMPRESS=DEFLATE", NULL };
 
@@ -866,8 +873,7 @@ relay_read_mark(struct session *s, int side)
 	if (evbuffer_get_length(io->in) > s->scanned[side])
 		left = 0;
 	if (left >= RELAY_SPLICE_MIN)
-		want = left < RELAY_SPLICE_CHUNK ? (int)left :
-		    (int)RELAY_SPLICE_CHUNK;
+		want = (int)relay_literal_chunk(left);
 	if (want == io->lowat)
 		return;
 	if (setsockopt(io->fd, SOL_SOCKET, SO_RCVLOWAT,
@@ -908,9 +914,7 @@ relay_splice(struct session *s, int side)
 	struct imap_parser *p = RELAY_PARSER(s, side);
 	struct relay_pipe *rp = &s->pipe;
 	struct relay_io *io = &s->io[side];
-	uint64_t left = imap_parser_literal_left(p);
-	size_t want = left < RELAY_SPLICE_CHUNK ? (size_t)left :
-	    RELAY_SPLICE_CHUNK;
+	size_t want = relay_literal_chunk(imap_parser_literal_left(p));
 	ssize_t n;
 
 	n = splice(io->fd, NULL, rp->fd[1], NULL, want,
