@@ -361,6 +361,21 @@ ib() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 
+# round_order ROUND -> the targets in the order that round measures them:
+# as listed in odd rounds, reversed in even ones, so no target always runs
+# right after the same neighbour (a drift of the machine's speed within a
+# round then falls on both sides of a pair alike).
+round_order() {
+	local i
+	if [ $(($1 % 2)) -eq 1 ]; then
+		printf '%s\n' "${TARGETS[@]}"
+	else
+		for ((i = ${#TARGETS[@]} - 1; i >= 0; i--)); do
+			printf '%s\n' "${TARGETS[$i]}"
+		done
+	fi
+}
+
 # The proxy's processes, or for the direct rows Dovecot's.
 root_pid() { cat "${PIDFILE[$1]}"; }
 
@@ -373,7 +388,7 @@ done
 # Rounds interleave the targets, as for bulk, so a slow moment of the
 # machine does not land on one target only; the median is reported.
 for round in $(seq "$SESSION_ROUNDS"); do
-	for t in "${TARGETS[@]}"; do
+	for t in $(round_order "$round"); do
 		running "$t" || continue
 		ib "$t" sessions sessions -c 8 -t "$SESSION_SECS" --max-time 120 ||
 			continue
@@ -461,7 +476,7 @@ bulk_summary() {
 	done
 }
 for round in $(seq "$BULK_ROUNDS"); do
-	for t in "${TARGETS[@]}"; do
+	for t in $(round_order "$round"); do
 		running "$t" || continue
 		bulk_round "$t" mbs "$round"
 	done
@@ -489,7 +504,7 @@ ALL_CPUS="0-$(( $(nproc) - 1 ))"
 # unpinned, the scheduler decides, as it would in production.
 bench_log "NOOP round trips: 5000 per connection; 1 (pinned) and 4, $NOOP_ROUNDS rounds"
 for round in $(seq "$NOOP_ROUNDS"); do
-	for t in "${TARGETS[@]}"; do
+	for t in $(round_order "$round"); do
 		running "$t" || continue
 		pin_tree 0 "$(root_pid direct)" "$(root_pid "$t")"
 		if ib "$t" noop taskset -c 0 "$IB" noop -c 1 -n 5000 --max-time 120; then
@@ -660,6 +675,33 @@ check() {
 # cmp A OP B -> 0 if true (numbers)
 cmp() { awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; }
 
+# us MS -> microseconds, one decimal ("-" for nothing)
+us() { [ -n "$1" ] && awk -v m="$1" 'BEGIN { printf "%.1f", m * 1000 }' || printf -- -; }
+
+# paired KEY ROUNDS higher|lower LABEL: crm-proxy's figure over nginx's in
+# each round both have, the median of those ratios, and in how many rounds
+# crm-proxy was ahead (ties count as neither).
+paired() {
+	local k="$1" n="$2" better="$3" label="$4" r a b
+	for r in $(seq "$n"); do
+		a="${R[crm-proxy.$k.$r]:-}" b="${R[nginx.$k.$r]:-}"
+		[ -n "$a" ] && [ -n "$b" ] && echo "$a $b"
+	done | awk -v better="$better" -v label="$label" '
+		$2 > 0 { n++; q[n] = $1 / $2
+			if ((better == "higher" && $1 > $2) ||
+			    (better == "lower" && $1 < $2)) ahead++ }
+		END {
+			if (n == 0) exit
+			for (i = 2; i <= n; i++)	# insertion sort, n is small
+				for (j = i; j > 1 && q[j - 1] > q[j]; j--) {
+					t = q[j]; q[j] = q[j - 1]; q[j - 1] = t
+				}
+			m = n % 2 ? q[(n + 1) / 2] : (q[n / 2] + q[n / 2 + 1]) / 2
+			printf "  %-12s %.3f (%s is better), ahead in %d of %d rounds\n",
+			    label, m, better, ahead, n
+		}'
+}
+
 report() {
 	local t m1 m5
 	local first="${IDLE_COUNTS%% *}" last="${IDLE_COUNTS##* }"
@@ -706,8 +748,31 @@ report() {
 		printf ' (%s s/GB, %s CPUs busy)\n' "${R[$t.mbsdcpu]:--}" \
 		    "${R[$t.mbsdshare]:--}"
 	done
+	for t in "${TARGETS[@]}"; do
+		[ -n "${R[$t.n1.p50]:-}" ] || continue
+		printf '  %-11s NOOP p50 us' "$t"
+		for r in $(seq "$NOOP_ROUNDS"); do
+			printf ' %s' "$(us "${R[$t.n1.p50.$r]:-}")"
+		done
+		printf ';  NOOPx4 p50 us'
+		for r in $(seq "$NOOP_ROUNDS"); do
+			printf ' %s' "$(us "${R[$t.n4.p50.$r]:-}")"
+		done
+		echo
+	done
 	echo "Dovecot: every Dovecot process, whichever target the round went through; 'CPUs busy' is its CPU time"
 	echo "over the rounds' wall time: at 1.00 with the four sessions in one imap process, Dovecot was the bound."
+	echo "Rounds measure the targets in the order listed, reversed every second round."
+	if [ -n "${R[crm-proxy.n1.p50]:-}" ] && [ -n "${R[nginx.n1.p50]:-}" ]; then
+		echo "crm-proxy against nginx round by round (the two measured within seconds of each other; ratio"
+		echo "crm-proxy/nginx, median over the rounds, and the rounds in which crm-proxy was ahead):"
+		paired sess "$SESSION_ROUNDS" higher "sessions/s"
+		paired mbs "$BULK_ROUNDS" higher "bulk MB/s"
+		paired n1.p50 "$NOOP_ROUNDS" lower "NOOP p50"
+		paired n1.p99 "$NOOP_ROUNDS" lower "NOOP p99"
+		paired n4.p50 "$NOOP_ROUNDS" lower "NOOPx4 p50"
+		paired n4.p99 "$NOOP_ROUNDS" lower "NOOPx4 p99"
+	fi
 	echo
 	if [ -n "${R[tap.spooled]:-}" ]; then
 		echo "Capture tap (measured last, median of $TAP_ROUNDS, with Kafka (nice 19) and crm-capture (nice 19) up for every row;"
