@@ -682,24 +682,24 @@ us() { [ -n "$1" ] && awk -v m="$1" 'BEGIN { printf "%.1f", m * 1000 }' || print
 # each round both have, the median of those ratios, and in how many rounds
 # crm-proxy was ahead (ties count as neither).
 paired() {
-	local k="$1" n="$2" better="$3" label="$4" r a b
-	for r in $(seq "$n"); do
+	local k="$1" n="$2" better="$3" label="$4" r a b q
+	q="$(for r in $(seq "$n"); do
 		a="${R[crm-proxy.$k.$r]:-}" b="${R[nginx.$k.$r]:-}"
 		[ -n "$a" ] && [ -n "$b" ] && echo "$a $b"
-	done | awk -v better="$better" -v label="$label" '
-		$2 > 0 { n++; q[n] = $1 / $2
-			if ((better == "higher" && $1 > $2) ||
-			    (better == "lower" && $1 < $2)) ahead++ }
-		END {
-			if (n == 0) exit
-			for (i = 2; i <= n; i++)	# insertion sort, n is small
-				for (j = i; j > 1 && q[j - 1] > q[j]; j--) {
-					t = q[j]; q[j] = q[j - 1]; q[j - 1] = t
-				}
-			m = n % 2 ? q[(n + 1) / 2] : (q[n / 2] + q[n / 2 + 1]) / 2
-			printf "  %-12s %.3f (%s is better), ahead in %d of %d rounds\n",
-			    label, m, better, ahead, n
-		}'
+	done | awk -v better="$better" '$2 > 0 {
+		print $1 / $2, (better == "higher" ? $1 > $2 : $1 < $2) }')"
+	[ -n "$q" ] || return 0
+	printf '  %-12s %.3f (%s is better), ahead in %d of %d rounds\n' \
+	    "$label" "$(cut -d' ' -f1 <<<"$q" | median)" "$better" \
+	    "$(awk '{ s += $2 } END { print s }' <<<"$q")" "$(wc -l <<<"$q")"
+}
+
+# rounds_us KEY: the target's per-round figure KEY ($t, ms) in us
+rounds_us() {
+	local r
+	for r in $(seq "$NOOP_ROUNDS"); do
+		printf ' %s' "$(us "${R[$t.$1.$r]:-}")"
+	done
 }
 
 report() {
@@ -750,15 +750,8 @@ report() {
 	done
 	for t in "${TARGETS[@]}"; do
 		[ -n "${R[$t.n1.p50]:-}" ] || continue
-		printf '  %-11s NOOP p50 us' "$t"
-		for r in $(seq "$NOOP_ROUNDS"); do
-			printf ' %s' "$(us "${R[$t.n1.p50.$r]:-}")"
-		done
-		printf ';  NOOPx4 p50 us'
-		for r in $(seq "$NOOP_ROUNDS"); do
-			printf ' %s' "$(us "${R[$t.n4.p50.$r]:-}")"
-		done
-		echo
+		printf '  %-11s NOOP p50 us%s;  NOOPx4 p50 us%s\n' "$t" \
+		    "$(rounds_us n1.p50)" "$(rounds_us n4.p50)"
 	done
 	echo "Dovecot: every Dovecot process, whichever target the round went through; 'CPUs busy' is its CPU time"
 	echo "over the rounds' wall time: at 1.00 with the four sessions in one imap process, Dovecot was the bound."
