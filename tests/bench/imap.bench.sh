@@ -6,6 +6,10 @@
 #   direct      Dovecot, plaintext IMAP
 #   direct-tls  Dovecot, implicit TLS (the reference for the TLS row)
 #   nginx       nginx mail proxy, plaintext both legs (its only backend mode)
+#   nginx-b     a second nginx, configured as the first: the A/A control.
+#               It is measured in every round beside nginx, as crm-proxy
+#               is, so nginx-b/nginx shows how far two identical proxies
+#               land apart on this machine (no idle-memory rows).
 #   crm-proxy   tls = none listener, upstream tls none
 #   crm-tls     implicit-TLS listener, upstream Dovecot IMAPS (TLS both legs)
 #   crm-copy    the crm-proxy row with [proxy] splice = no: literal data is
@@ -24,6 +28,7 @@
 #
 # Environment (defaults in brackets):
 #   BENCH_BASE [22000]     ports BASE+143/993 Dovecot, +144/+145 nginx/auth,
+#                          +149/+150 nginx-b/auth,
 #                          +146 crm-proxy plain, +994 crm-proxy TLS,
 #                          +147 crm-tap, +148 crm-copy, +190/+191 Kafka
 #   BENCH_SESSION_SECS [5] BENCH_SESSION_ROUNDS [5] BENCH_BULK_ROUNDS [11]
@@ -60,6 +65,7 @@ HELD_TARGET=5000
 P_IMAP=$((BASE + 143)) P_IMAPS=$((BASE + 993)) P_NGINX=$((BASE + 144))
 P_CRM=$((BASE + 146)) P_CRM_TLS=$((BASE + 994))
 P_TAP=$((BASE + 147)) P_COPY=$((BASE + 148)) P_KAFKA=$((BASE + 190))
+P_NGINX_B=$((BASE + 149))
 
 die() { bench_log "harness failure: $*"; exit 1; }
 
@@ -86,8 +92,8 @@ STAGE_DIR="$(mktemp -d /dev/shm/crm-bench-stage.XXXXXX 2>/dev/null ||
     mktemp -d /tmp/crm-bench-stage.XXXXXX)"
 chmod 1777 "$STAGE_DIR"
 chmod 755 "$W"	# Dovecot's unprivileged users must traverse it
-mkdir -p "$W/dovecot" "$W/nginx" "$W/crm" "$W/crm-tls" "$W/crm-tap" \
-    "$W/crm-copy" "$W/tls"
+mkdir -p "$W/dovecot" "$W/nginx" "$W/nginx-b" "$W/crm" "$W/crm-tls" \
+    "$W/crm-tap" "$W/crm-copy" "$W/tls"
 
 cleanup() {
 	bench_stop "$W/crm/crm-proxy.pid"
@@ -98,10 +104,12 @@ cleanup() {
 	rm -rf "$STAGE_DIR"
 	bench_stop "$W/kafka/kafka.pid"
 	bench_stop "$W/nginx/nginx.pid.master"
+	bench_stop "$W/nginx-b/nginx.pid.master"
 	bench_stop "$W/dovecot/dovecot.pid"
 	mkdir -p "$BENCH_OUT/imap-logs"
 	cp -f "$W/dovecot/dovecot.log" "$BENCH_OUT/imap-logs/dovecot.log" 2>/dev/null || true
 	cp -f "$W/nginx/error.log" "$BENCH_OUT/imap-logs/nginx.log" 2>/dev/null || true
+	cp -f "$W/nginx-b/error.log" "$BENCH_OUT/imap-logs/nginx-b.log" 2>/dev/null || true
 	cp -f "$W/crm/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy.log" 2>/dev/null || true
 	cp -f "$W/crm-tls/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy-tls.log" 2>/dev/null || true
 	cp -f "$W/crm-copy/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy-copy.log" 2>/dev/null || true
@@ -119,21 +127,24 @@ trap 'exit 130' INT TERM
 
 # ---- servers -------------------------------------------------------------
 
-TARGETS=(direct direct-tls nginx crm-proxy crm-tls)
+# nginx-b and crm-proxy sit on either side of nginx: each is measured next
+# to it, before it in one round and after it in the next.
+TARGETS=(direct direct-tls nginx-b nginx crm-proxy crm-tls)
 # The tap phase, after the others (Kafka must not run during them).
 TAP_TARGETS=(direct nginx crm-proxy crm-copy crm-tap crm-stage)
 declare -A PORT=([direct]=$P_IMAP [direct-tls]=$P_IMAPS [nginx]=$P_NGINX
-	[crm-proxy]=$P_CRM [crm-tls]=$P_CRM_TLS [crm-tap]=$P_TAP
-	[crm-stage]=$P_TAP [crm-copy]=$P_COPY)
-declare -A TLS=([direct]="" [direct-tls]=--tls [nginx]="" [crm-proxy]=""
-	[crm-tls]=--tls [crm-tap]="" [crm-stage]="" [crm-copy]="")
+	[nginx-b]=$P_NGINX_B [crm-proxy]=$P_CRM [crm-tls]=$P_CRM_TLS
+	[crm-tap]=$P_TAP [crm-stage]=$P_TAP [crm-copy]=$P_COPY)
+declare -A TLS=([direct]="" [direct-tls]=--tls [nginx]="" [nginx-b]=""
+	[crm-proxy]="" [crm-tls]=--tls [crm-tap]="" [crm-stage]="" [crm-copy]="")
 declare -A PIDFILE=([direct]=$W/dovecot/dovecot.pid
 	[direct-tls]=$W/dovecot/dovecot.pid [nginx]=$W/nginx/nginx.pid.master
+	[nginx-b]=$W/nginx-b/nginx.pid.master
 	[crm-proxy]=$W/crm/crm-proxy.pid [crm-tls]=$W/crm-tls/crm-proxy.pid
 	[crm-tap]=$W/crm-tap/crm-proxy.pid [crm-stage]=$W/crm-tap/crm-proxy.pid
 	[crm-copy]=$W/crm-copy/crm-proxy.pid)
 declare -A REF=([direct]=direct [direct-tls]=direct-tls [nginx]=direct
-	[crm-proxy]=direct [crm-tls]=direct-tls [crm-tap]=direct
+	[nginx-b]=direct	[crm-proxy]=direct [crm-tls]=direct-tls [crm-tap]=direct
 	[crm-stage]=direct [crm-copy]=direct)
 declare -A STATE	# "" = running, otherwise why the row is empty
 declare -A R		# results: R[target.metric]
@@ -257,6 +268,9 @@ start_target() { # TARGET
 	nginx)
 		bench_nginx_start "$W/nginx" "$P_NGINX" "$P_IMAP" ||
 			die "nginx did not start";;
+	nginx-b)
+		bench_nginx_start "$W/nginx-b" "$P_NGINX_B" "$P_IMAP" ||
+			die "nginx-b did not start";;
 	crm-proxy)
 		bench_proxy_start "$W/crm" "$W/crm/crm-proxy.conf" "$P_CRM" ||
 			{ STATE[crm-proxy]="did not start"; return 1; };;
@@ -288,7 +302,7 @@ restart_target() { stop_target "$1"; start_target "$1"; }
 
 running() { [ -z "${STATE[$1]:-}" ]; }
 
-bench_log "work dir $W; ports: dovecot $P_IMAP/$P_IMAPS nginx $P_NGINX" \
+bench_log "work dir $W; ports: dovecot $P_IMAP/$P_IMAPS nginx $P_NGINX/$P_NGINX_B" \
     "crm-proxy $P_CRM/$P_CRM_TLS"
 start_target direct
 
@@ -318,6 +332,7 @@ done
 rm -f "$W/body.b64"
 
 start_target nginx
+start_target nginx-b
 if [ -x "$CRM_PROXY" ]; then
 	crm_conf "$W/crm/crm-proxy.conf" plain
 	crm_conf "$W/crm-tls/crm-proxy.conf" tls
@@ -574,6 +589,8 @@ idle_run() { # TARGET N
 bench_log "idle memory at: $IDLE_COUNTS"
 for t in "${TARGETS[@]}"; do
 	running "$t" || continue
+	# the control is for the relay's figures; nginx's memory is measured
+	[ "$t" != nginx-b ] || continue
 	for n in $IDLE_COUNTS; do
 		idle_run "$t" "$n" || break
 	done
@@ -678,20 +695,68 @@ cmp() { awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; }
 # us MS -> microseconds, one decimal ("-" for nothing)
 us() { [ -n "$1" ] && awk -v m="$1" 'BEGIN { printf "%.1f", m * 1000 }' || printf -- -; }
 
-# paired KEY ROUNDS higher|lower LABEL: crm-proxy's figure over nginx's in
-# each round both have, the median of those ratios, and in how many rounds
-# crm-proxy was ahead (ties count as neither).
-paired() {
-	local k="$1" n="$2" better="$3" label="$4" r a b q
-	q="$(for r in $(seq "$n"); do
-		a="${R[crm-proxy.$k.$r]:-}" b="${R[nginx.$k.$r]:-}"
+# ratios TARGET KEY ROUNDS higher|lower -> one line per round both have:
+# TARGET's figure over nginx's, and 1 if TARGET was ahead (ties: 0)
+ratios() {
+	local t="$1" k="$2" n="$3" better="$4" r a b
+	for r in $(seq "$n"); do
+		a="${R[$t.$k.$r]:-}" b="${R[nginx.$k.$r]:-}"
 		[ -n "$a" ] && [ -n "$b" ] && echo "$a $b"
 	done | awk -v better="$better" '$2 > 0 {
-		print $1 / $2, (better == "higher" ? $1 > $2 : $1 < $2) }')"
-	[ -n "$q" ] || return 0
-	printf '  %-12s %.3f (%s is better), ahead in %d of %d rounds\n' \
-	    "$label" "$(cut -d' ' -f1 <<<"$q" | median)" "$better" \
+		print $1 / $2, (better == "higher" ? $1 > $2 : $1 < $2) }'
+}
+
+# paired_cell TARGET KEY ROUNDS higher|lower -> "median (ahead N of M)"
+paired_cell() {
+	local q
+	q="$(ratios "$@")"
+	[ -n "$q" ] || { echo -; return; }
+	printf '%.3f (%d of %d)' "$(cut -d' ' -f1 <<<"$q" | median)" \
 	    "$(awk '{ s += $2 } END { print s }' <<<"$q")" "$(wc -l <<<"$q")"
+}
+
+# worse_p KEY ROUNDS higher|lower -> p of a one-sided rank-sum test
+# (Mann-Whitney, exact): were crm-proxy one more nginx, how likely would
+# its per-round ratios to nginx sit at least this far on the worse side of
+# nginx-b's?  U counts the pairs (one crm-proxy round, one nginx-b round)
+# in which crm-proxy's ratio is the worse; p = P(U >= observed) over every
+# way the pooled ratios could split, counted by the usual recurrence
+# N(i, j, u) = N(i-1, j, u-j) + N(i, j-1, u).  Small p: crm-proxy trails
+# nginx by more than this run moves two identical proxies apart.
+worse_p() {
+	local k="$1" n="$2" better="$3"
+	{
+		ratios crm-proxy "$k" "$n" "$better" | sed 's/^/c /'
+		ratios nginx-b "$k" "$n" "$better" | sed 's/^/b /'
+	} | awk -v better="$better" '
+	{ v = (better == "higher") ? 1 / $2 : $2	# larger is worse
+	  if ($1 == "c") x[++nx] = v; else y[++ny] = v }
+	END {
+		if (nx < 2 || ny < 2) { print "-"; exit }
+		u = 0
+		for (i = 1; i <= nx; i++)
+			for (j = 1; j <= ny; j++)
+				u += x[i] > y[j] ? 1 : (x[i] == y[j] ? 0.5 : 0)
+		for (i = 0; i <= nx; i++)
+			for (j = 0; j <= ny; j++)
+				for (w = 0; w <= i * j; w++) {
+					if (i == 0 || j == 0) { N[i, j, w] = (w == 0); continue }
+					N[i, j, w] = (w >= j ? N[i - 1, j, w - j] : 0) + N[i, j - 1, w]
+				}
+		for (w = 0; w <= nx * ny; w++) {
+			all += N[nx, ny, w]
+			if (w >= u) tail += N[nx, ny, w]
+		}
+		printf "%.2f", tail / all
+	}'
+}
+
+# pair_row KEY ROUNDS higher|lower LABEL: crm-proxy and nginx-b against
+# nginx, and the test between the two
+pair_row() {
+	printf '  %-12s %-7s %-22s %-22s %s\n' "$4" "$3" \
+	    "$(paired_cell crm-proxy "$1" "$2" "$3")" \
+	    "$(paired_cell nginx-b "$1" "$2" "$3")" "$(worse_p "$1" "$2" "$3")"
 }
 
 # rounds_us KEY: the target's per-round figure KEY ($t, ms) in us
@@ -757,14 +822,19 @@ report() {
 	echo "over the rounds' wall time: at 1.00 with the four sessions in one imap process, Dovecot was the bound."
 	echo "Rounds measure the targets in the order listed, reversed every second round."
 	if [ -n "${R[crm-proxy.n1.p50]:-}" ] && [ -n "${R[nginx.n1.p50]:-}" ]; then
-		echo "crm-proxy against nginx round by round (the two measured within seconds of each other; ratio"
-		echo "crm-proxy/nginx, median over the rounds, and the rounds in which crm-proxy was ahead):"
-		paired sess "$SESSION_ROUNDS" higher "sessions/s"
-		paired mbs "$BULK_ROUNDS" higher "bulk MB/s"
-		paired n1.p50 "$NOOP_ROUNDS" lower "NOOP p50"
-		paired n1.p99 "$NOOP_ROUNDS" lower "NOOP p99"
-		paired n4.p50 "$NOOP_ROUNDS" lower "NOOPx4 p50"
-		paired n4.p99 "$NOOP_ROUNDS" lower "NOOPx4 p99"
+		echo "Round by round against nginx (each measured within seconds of nginx): the median over the rounds"
+		echo "of the ratio to nginx, and in how many rounds the target was ahead of it.  nginx-b is a second,"
+		echo "identical nginx: its column is how far apart this machine puts two equal proxies.  p: were"
+		echo "crm-proxy one more nginx, the chance that its ratios sit at least this far on the worse side of"
+		echo "nginx-b's (one-sided exact rank-sum test); below 0.05, crm-proxy is behind nginx beyond the noise."
+		printf '  %-12s %-7s %-22s %-22s %s\n' figure better crm-proxy/nginx \
+		    nginx-b/nginx p
+		pair_row sess "$SESSION_ROUNDS" higher "sessions/s"
+		pair_row mbs "$BULK_ROUNDS" higher "bulk MB/s"
+		pair_row n1.p50 "$NOOP_ROUNDS" lower "NOOP p50"
+		pair_row n1.p99 "$NOOP_ROUNDS" lower "NOOP p99"
+		pair_row n4.p50 "$NOOP_ROUNDS" lower "NOOPx4 p50"
+		pair_row n4.p99 "$NOOP_ROUNDS" lower "NOOPx4 p99"
 	fi
 	echo
 	if [ -n "${R[tap.spooled]:-}" ]; then
