@@ -7,11 +7,15 @@
 Each round waits until the workers hold no session, opens four sessions
 on the plaintext listener, one after the other, logs each in, and then counts which worker holds each client
 connection (the worker whose descriptors include the socket's inode).
-With two workers, every round must come out two and two: each new
+With two workers the rounds must come out two and two: each new
 connection goes to the worker that serves fewer sessions.  Without that,
 whichever worker wins the accept race takes it, and four sessions often
-land on one worker.  The sessions log out before the next round starts.
-Exit 1 with the per-round splits if any round is uneven.
+land on one worker.  The balance is best effort by design: the heavier
+worker gives way for at most 500 us (proxy/worker.c), and on a loaded
+machine the lighter one may not get a CPU in that time, so one round in
+ROUNDS may come out three and one.  Four and none in any round, or a
+second uneven round, fails.  The sessions log out before the next round
+starts.  Exit 1 with the per-round splits on failure.
 """
 import os
 import re
@@ -61,7 +65,7 @@ def held(ws):
 
 
 def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     ws = children(PARENT)
     if len(ws) != 2:
         print("FAIL: want 2 workers, found %r" % ws)
@@ -88,8 +92,10 @@ def main():
             c.cmd(b"Z", b"LOGOUT")
             c.close()
     print("splits per round (sessions per worker): %s" % splits)
-    if any(s != [2, 2] for s in splits):
-        print("FAIL: four sessions were not spread two and two")
+    uneven = [s for s in splits if s != [2, 2]]
+    if any(s != [1, 3] for s in uneven) or len(uneven) > 1:
+        print("FAIL: four sessions were not spread two and two "
+              "(one round of three and one allowed)")
         return 1
     return 0
 
