@@ -144,8 +144,8 @@ declare -A PIDFILE=([direct]=$W/dovecot/dovecot.pid
 	[crm-tap]=$W/crm-tap/crm-proxy.pid [crm-stage]=$W/crm-tap/crm-proxy.pid
 	[crm-copy]=$W/crm-copy/crm-proxy.pid)
 declare -A REF=([direct]=direct [direct-tls]=direct-tls [nginx]=direct
-	[nginx-b]=direct	[crm-proxy]=direct [crm-tls]=direct-tls [crm-tap]=direct
-	[crm-stage]=direct [crm-copy]=direct)
+	[nginx-b]=direct [crm-proxy]=direct [crm-tls]=direct-tls
+	[crm-tap]=direct [crm-stage]=direct [crm-copy]=direct)
 declare -A STATE	# "" = running, otherwise why the row is empty
 declare -A R		# results: R[target.metric]
 
