@@ -15,12 +15,8 @@
 # BENCH_CALDAV_SECS [5], BENCH_CALDAV_CONNS [4], BENCH_KEEP=1.
 # Output: the table on stdout and in $BENCH_OUT/caldav.txt.
 set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="${ROOT:-$(cd "$HERE/../.." && pwd)}"
-B="${B:-$ROOT/build}"
-BENCH_OUT="${BENCH_OUT:-$B/bench}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mkdir -p "$BENCH_OUT"
-. "$HERE/lib.sh"
 
 BASE="${BENCH_BASE:-22000}"
 SECS="${BENCH_CALDAV_SECS:-5}"
@@ -29,7 +25,6 @@ CRM_PROXY="${CRM_PROXY:-$B/crm-proxy}"
 PY=/usr/bin/python3
 P_RAD=$((BASE + 232)) P_RADS=$((BASE + 233)) P_CRM=$((BASE + 234))
 P_TAP=$((BASE + 235)) P_TLS=$((BASE + 236))
-die() { bench_log "harness failure: $*"; exit 1; }
 command -v radicale >/dev/null || die "radicale not installed (packaging/deps.sh test)"
 [ -x "$CRM_PROXY" ] || die "$CRM_PROXY missing (make)"
 
@@ -37,7 +32,7 @@ W="$(mktemp -d /tmp/crm-bench-caldav.XXXXXX)"
 chmod 755 "$W"
 cleanup() {
 	for f in "$W"/*.pid; do [ -f "$f" ] && bench_stop "$f"; done
-	if [ "${BENCH_KEEP:-}" = 1 ]; then bench_log "kept $W"; else rm -rf "$W"; fi
+	bench_workdir_done "$W"
 }
 trap cleanup EXIT
 . "$ROOT/tests/lib/certs.sh"

@@ -38,11 +38,7 @@
 # Output: the table on stdout and in $BENCH_OUT/imap.txt; logs of every
 # server in $BENCH_OUT/imap-logs/.  Exit 0 even when a target is missed.
 set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="${ROOT:-$(cd "$HERE/../.." && pwd)}"
-B="${B:-$ROOT/build}"
-BENCH_OUT="${BENCH_OUT:-$B/bench}"
-. "$HERE/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BASE="${BENCH_BASE:-22000}"
 SESSION_SECS="${BENCH_SESSION_SECS:-5}"
@@ -67,7 +63,6 @@ P_CRM=$((BASE + 146)) P_CRM_TLS=$((BASE + 994))
 P_TAP=$((BASE + 147)) P_COPY=$((BASE + 148)) P_KAFKA=$((BASE + 190))
 P_NGINX_B=$((BASE + 149))
 
-die() { bench_log "harness failure: $*"; exit 1; }
 
 [ -x "$IB" ] || die "$IB is missing (make imapbench)"
 for t in /usr/sbin/dovecot /usr/bin/doveadm /usr/sbin/nginx openssl; do
@@ -116,11 +111,7 @@ cleanup() {
 	cp -f "$W/crm-tap/crm-proxy.log" "$BENCH_OUT/imap-logs/crm-proxy-tap.log" 2>/dev/null || true
 	cp -f "$W/crm-tap/crm-capture.log" "$BENCH_OUT/imap-logs/crm-capture.log" 2>/dev/null || true
 	cp -f "$W"/*.err "$BENCH_OUT/imap-logs/" 2>/dev/null || true
-	if [ "${BENCH_KEEP:-}" = 1 ]; then
-		bench_log "work dir kept: $W"
-	else
-		rm -rf "$W"
-	fi
+	bench_workdir_done "$W"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -23,11 +23,7 @@
 # BENCH_ROUNDS [3], BENCH_CONNS ["1 4"] (concurrent client connections),
 # BENCH_KEEP=1.  Output: stdout and $BENCH_OUT/smtp.txt.
 set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="${ROOT:-$(cd "$HERE/../.." && pwd)}"
-B="${B:-$ROOT/build}"
-BENCH_OUT="${BENCH_OUT:-$B/bench}"
-. "$HERE/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BASE="${BENCH_SMTP_BASE:-21500}"
 SECS="${BENCH_SECS:-3}"
@@ -38,7 +34,6 @@ PY=/usr/bin/python3
 P_SMTP=$((BASE + 25)) P_SMTPS=$((BASE + 465)) P_NGINX=$((BASE + 26))
 P_AUTH=$((BASE + 27)) P_CRM=$((BASE + 28)) P_CRM_TLS=$((BASE + 466))
 
-die() { bench_log "harness failure: $*"; exit 1; }
 for t in /usr/sbin/nginx openssl; do
 	command -v "$t" >/dev/null ||
 		die "$t not installed (run packaging/deps.sh bench)"
@@ -64,11 +59,7 @@ cleanup() {
 	    2>/dev/null || true
 	cp -f "$W/nginx/error.log" "$BENCH_OUT/smtp-logs/nginx.log" \
 	    2>/dev/null || true
-	if [ "${BENCH_KEEP:-}" = 1 ]; then
-		bench_log "work dir kept: $W"
-	else
-		rm -rf "$W"
-	fi
+	bench_workdir_done "$W"
 }
 trap cleanup EXIT
 
