@@ -104,7 +104,7 @@ cost_run() {
 	d="$W/$name.$n"
 	mkdir -p "$d"
 	chmod 777 "$d"		# the workers run as nobody
-	valgrind --tool=callgrind --trace-children=yes \
+	valgrind --tool=callgrind --vgdb=no --trace-children=yes \
 	    --callgrind-out-file="$d/callgrind.%p" "$@" >"$d/valgrind.log" 2>&1 &
 	RUN_PID=$!
 	echo "$RUN_PID" >"$d/pid"
